@@ -1,0 +1,231 @@
+"""Configuration: configs/default.toml, then a local override, then EDGEQUANT_* variables.
+
+Layers, later wins:
+1. `configs/default.toml` (committed, every key with its default);
+2. the file named by `EDGEQUANT_CONFIG`, else `configs/local.toml` if it exists;
+3. environment variables: `EDGEQUANT_<KEY>` for a top-level key, and
+   `EDGEQUANT_<SECTION>__<KEY>` inside a section (`EDGEQUANT_RISK__ADDRESS=...`).
+
+The result is validated against the dataclasses below; the first bad value stops the
+start with one line naming its key (`config error: risk.address: ...`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from common.errors import StartupError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
+LOCAL_CONFIG = PROJECT_ROOT / "configs" / "local.toml"
+ENV_PREFIX = "EDGEQUANT_"
+SERVICE_NAMES = ("exchange", "portfolio", "risk", "backtest")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+_Settings = TypeVar("_Settings")
+
+
+class ConfigError(StartupError):
+    """A configuration value is missing or invalid."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config error: {key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Settings every gRPC service has."""
+
+    # host:port on loopback, or unix:/path/to.sock.
+    address: str
+    # Empty means SQLite at <var_dir>/<service>.db.
+    database_url: str
+    # RSS budget: memmon restarts the process above it; expensive work is
+    # refused above `soft_limit_ratio` of it.
+    memory_budget_mib: int
+    soft_limit_ratio: float
+    max_concurrent_rpcs: int
+    max_message_mib: int
+    # On SIGTERM, in-flight RPCs get this long to finish.
+    grace_seconds: float
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str
+    port: int
+    memory_budget_mib: int
+    # How long /healthz waits for each service's health check.
+    health_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class Config:
+    # Relative paths are taken from the project root, wherever the process starts.
+    var_dir: Path
+    log_level: str
+    exchange: ServiceSettings
+    portfolio: ServiceSettings
+    risk: ServiceSettings
+    backtest: ServiceSettings
+    gateway: GatewaySettings
+
+    def service(self, name: str) -> ServiceSettings:
+        settings = getattr(self, name)
+        assert isinstance(settings, ServiceSettings), name
+        return settings
+
+    def database_url(self, name: str) -> str:
+        return self.service(name).database_url or (
+            f"sqlite+aiosqlite:///{self.var_dir / f'{name}.db'}"
+        )
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """The validated configuration; raises ConfigError naming the first bad key."""
+    environ = os.environ if environ is None else environ
+    raw = _read_toml(DEFAULT_CONFIG)
+    override = environ.get(f"{ENV_PREFIX}CONFIG")
+    if override:
+        _merge(raw, _read_toml(Path(override)))
+    elif LOCAL_CONFIG.exists():
+        _merge(raw, _read_toml(LOCAL_CONFIG))
+    _merge(raw, _from_environment(environ))
+    return _validate(raw)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(str(path), f"cannot read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), f"invalid TOML: {error}") from None
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> None:
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """EDGEQUANT_SECTION__KEY=value as {"section": {"key": "value"}} (values stay text)."""
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        path = name.removeprefix(ENV_PREFIX).lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _validate(raw: Mapping[str, Any]) -> Config:
+    config = _build(Config, raw, prefix="")
+    if not config.var_dir.is_absolute():
+        config = replace(config, var_dir=PROJECT_ROOT / config.var_dir)
+    if config.log_level not in LOG_LEVELS:
+        raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+    for name in SERVICE_NAMES:
+        _check_service(name, config.service(name))
+    _check_gateway(config.gateway)
+    return config
+
+
+def _build(cls: type[_Settings], raw: Mapping[str, Any], prefix: str) -> _Settings:
+    """Instantiates dataclass `cls` from `raw`, converting and checking each field."""
+    known = {field.name for field in fields(cls)}  # type: ignore[arg-type]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}", "unknown key")
+    values: dict[str, Any] = {}
+    for field in fields(cls):  # type: ignore[arg-type]
+        key = f"{prefix}{field.name}"
+        if field.name not in raw:
+            raise ConfigError(key, "missing")
+        values[field.name] = _convert(key, field.type, raw[field.name])
+    return cls(**values)
+
+
+_NESTED = {"ServiceSettings": ServiceSettings, "GatewaySettings": GatewaySettings}
+
+
+def _convert(key: str, type_name: object, value: Any) -> Any:
+    if type_name in _NESTED:
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, "must be a table")
+        return _build(_NESTED[str(type_name)], value, prefix=f"{key}.")
+    try:
+        match type_name:
+            case "str":
+                if not isinstance(value, str):
+                    raise TypeError
+                return value
+            case "int":
+                if isinstance(value, bool):
+                    raise TypeError
+                return int(value)
+            case "float":
+                if isinstance(value, bool):
+                    raise TypeError
+                return float(value)
+            case "Path":
+                return Path(str(value))
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(key, f"expected {type_name}, got {value!r}")
+
+
+def _check_service(name: str, settings: ServiceSettings) -> None:
+    _check_address(f"{name}.address", settings.address)
+    _check_positive(f"{name}.memory_budget_mib", settings.memory_budget_mib)
+    _check_positive(f"{name}.max_concurrent_rpcs", settings.max_concurrent_rpcs)
+    _check_positive(f"{name}.max_message_mib", settings.max_message_mib)
+    if not 0 < settings.soft_limit_ratio <= 1:
+        raise ConfigError(f"{name}.soft_limit_ratio", "must be in (0, 1]")
+    if settings.grace_seconds < 0:
+        raise ConfigError(f"{name}.grace_seconds", "must not be negative")
+
+
+def _check_gateway(settings: GatewaySettings) -> None:
+    if not settings.host:
+        raise ConfigError("gateway.host", "must not be empty")
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError("gateway.port", "must be a port number 0-65535")
+    _check_positive("gateway.memory_budget_mib", settings.memory_budget_mib)
+    _check_positive("gateway.health_timeout_seconds", settings.health_timeout_seconds)
+
+
+def _check_positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(key, f"must be greater than 0, got {value}")
+
+
+def _check_address(key: str, address: str) -> None:
+    """gRPC ports bind to loopback (or a Unix socket): only the gateway faces the LAN."""
+    if address.startswith("unix:"):
+        if len(address) == len("unix:"):
+            raise ConfigError(key, "unix: needs a socket path")
+        return
+    host, _, port = address.rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "[::1]"):
+        raise ConfigError(key, f"must be a loopback host:port or unix:path, got {address!r}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(key, f"port must be a number 0-65535, got {address!r}")

@@ -1,0 +1,127 @@
+"""The server interceptor every service runs: request id, error translation, access log.
+
+Servicers raise `EdgeQuantError`s; this is where they become a `google.rpc.Status` on
+the wire (grpc-status-details-bin), so no servicer builds a status by hand. Any other
+exception is a bug: it is logged with its traceback and answered as a bare INTERNAL.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc_status import rpc_status
+
+from common.errors import EdgeQuantError, internal_status, to_status
+from common.logs import request_id
+
+log = logging.getLogger("edgequant.rpc")
+
+REQUEST_ID_HEADER = "x-request-id"
+
+Behavior = Callable[..., Any]
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        rid = _request_id(handler_call_details.invocation_metadata)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary, method, rid),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, method, rid),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # No client-streaming RPCs in the contract.
+
+
+def _request_id(metadata: Any) -> str:
+    for key, value in metadata or ():
+        if key == REQUEST_ID_HEADER and isinstance(value, str) and value:
+            return value[:128]
+    return uuid.uuid4().hex
+
+
+def _wrap_unary(behavior: Behavior, method: str, rid: str) -> Behavior:
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            return await behavior(request, context)
+        except Exception as error:
+            await _abort(context, method, error)
+        finally:
+            _log_access(method, context, started)
+
+    return unary
+
+
+def _wrap_stream(behavior: Behavior, method: str, rid: str) -> Behavior:
+    """Accepts both shapes of streaming handler: an async iterator of responses, or a
+    coroutine that writes them itself (as grpc.health.v1's Watch does)."""
+
+    async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            responses = behavior(request, context)
+            if inspect.isawaitable(responses):
+                await responses
+            else:
+                async for response in responses:
+                    await context.write(response)
+        except Exception as error:
+            await _abort(context, method, error)
+        finally:
+            _log_access(method, context, started)
+
+    return stream
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], method: str, error: Exception
+) -> None:
+    if isinstance(error, grpc.aio.AbortError):
+        raise error
+    if isinstance(error, EdgeQuantError):
+        status = rpc_status.to_status(to_status(error))
+    else:
+        log.exception("unhandled error in %s", method)
+        status = rpc_status.to_status(internal_status())
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _log_access(method: str, context: grpc.aio.ServicerContext[Any, Any], started: float) -> None:
+    """Failed RPCs at INFO, successful ones at DEBUG (the hot path stays quiet)."""
+    code = context.code() or grpc.StatusCode.OK
+    level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "rpc",
+            extra={
+                "method": method,
+                "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )

@@ -1,0 +1,127 @@
+"""The one way a service starts and stops.
+
+config -> database and migrations -> servicer (the service's lifespan) -> grpc.aio
+server with grpc.health.v1, server reflection and the interceptor -> SERVING.
+On SIGTERM or SIGINT: NOT_SERVING, stop accepting, give in-flight RPCs `grace_seconds`,
+close the lifespan and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from common.config import Config, ServiceSettings, load_config
+from common.database import create_engine, session_factory, upgrade_in_child
+from common.errors import StartupError
+from common.interceptors import ServiceInterceptor
+from common.logs import configure_logging
+from common.memory import MIB, MemoryGuard
+from common.service import Runtime, ServiceSpec
+
+log = logging.getLogger("edgequant.server")
+
+
+@dataclass(frozen=True)
+class RunningService:
+    spec: ServiceSpec
+    # The bound address: with port 0 configured, the port the OS chose.
+    address: str
+    runtime: Runtime
+
+
+def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
+    max_bytes = settings.max_message_mib * MIB
+    return [
+        # A second copy on a taken port must fail, not share the port.
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", max_bytes),
+        ("grpc.max_send_message_length", max_bytes),
+    ]
+
+
+@asynccontextmanager
+async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningService]:
+    """Serves `spec` until the block exits, then shuts down gracefully."""
+    settings = config.service(spec.name)
+    database_url = config.database_url(spec.name)
+    await upgrade_in_child(spec.name, database_url)
+    engine = create_engine(database_url)
+    runtime = Runtime(
+        name=spec.name,
+        config=config,
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        memory=MemoryGuard(settings.memory_budget_mib, settings.soft_limit_ratio),
+    )
+    try:
+        async with spec.lifespan(runtime) as servicer:
+            server = grpc.aio.server(
+                interceptors=[ServiceInterceptor()],
+                options=server_options(settings),
+                maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            )
+            spec.add_to_server(servicer, server)
+            health_servicer = health.aio.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+            reflection.enable_server_reflection(
+                [spec.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+            )
+            address = _bind(server, spec.name, settings.address)
+            await server.start()
+            for name in ("", spec.full_name):
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+            try:
+                yield RunningService(spec=spec, address=address, runtime=runtime)
+            finally:
+                await health_servicer.enter_graceful_shutdown()
+                await server.stop(settings.grace_seconds)
+    finally:
+        await engine.dispose()
+
+
+def _bind(server: grpc.aio.Server, name: str, address: str) -> str:
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise StartupError(f"{name}: cannot listen on {address}: the address is in use or invalid")
+    if address.startswith("unix:"):
+        return address
+    host = address.rpartition(":")[0]
+    return f"{host}:{port}"
+
+
+async def serve(spec: ServiceSpec, config: Config) -> None:
+    """Serves until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(spec, config) as service:
+        log.info("serving", extra={"address": service.address, "grpc_service": spec.full_name})
+        await stop.wait()
+        log.info("stopping", extra={"grace_seconds": service.runtime.settings.grace_seconds})
+    log.info("stopped")
+
+
+def run(spec: ServiceSpec) -> None:
+    """Entry point of a service process; a failed start exits 1 with one line on stderr."""
+    try:
+        config = load_config()
+        configure_logging(spec.name, config.log_level)
+        asyncio.run(serve(spec, config))
+    except StartupError as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,49 @@
+"""What a service is to the runtime: a name, a proto service, and a lifespan.
+
+Every service module (services/<name>/main.py) declares one `ServiceSpec`; the runtime
+(common.server) does the rest the same way for all four.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from common.config import Config, ServiceSettings
+from common.memory import MemoryGuard
+
+# What a servicer method receives besides the request.
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a service's lifespan builds its servicer from."""
+
+    name: str
+    config: Config
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    memory: MemoryGuard
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    # The config section, database file and log name: "exchange".
+    name: str
+    descriptor: ServiceDescriptor
+    # Builds the servicer (and its background tasks) and yields it; cleans up after.
+    lifespan: Callable[[Runtime], AbstractAsyncContextManager[Any]]
+    # The generated add_<Service>Servicer_to_server.
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+
+    @property
+    def full_name(self) -> str:
+        return self.descriptor.full_name

@@ -1,0 +1,52 @@
+"""Entry point of the gateway: `python -m gateway`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from common.config import load_config
+from common.errors import StartupError
+from common.logs import configure_logging
+from gateway.app import create_app
+
+log = logging.getLogger("edgequant.gateway")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Binds before uvicorn starts, so a taken port fails the start with one clear line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartupError(f"gateway: cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.listen(2048)
+    return sock
+
+
+async def serve() -> None:
+    config = load_config()
+    configure_logging("gateway", config.log_level)
+    sock = _listen(config.gateway.host, config.gateway.port)
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")
+    )
+    log.info("serving", extra={"address": f"http://{host}:{port}"})
+    await server.serve(sockets=[sock])
+    log.info("stopped")
+
+
+def main() -> None:
+    try:
+        asyncio.run(serve())
+    except StartupError as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,3 @@
+from services.backtest.main import main
+
+main()

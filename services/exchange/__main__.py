@@ -1,0 +1,3 @@
+from services.exchange.main import main
+
+main()

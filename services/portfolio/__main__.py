@@ -1,0 +1,3 @@
+from services.portfolio.main import main
+
+main()

@@ -1,0 +1,3 @@
+from services.risk.main import main
+
+main()
