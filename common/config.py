@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from common.errors import StartupError
 
@@ -55,6 +55,9 @@ class ServiceSettings:
     max_message_mib: int
     # On SIGTERM, in-flight RPCs get this long to finish.
     grace_seconds: float
+    # The section's sub-tables (`[exchange.paper]`), raw: each service parses its own
+    # with `parse_settings` at start.
+    extensions: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _validate(raw: Mapping[str, Any]) -> Config:
-    config = _build(Config, raw, prefix="")
+    config = parse_settings(Config, raw, prefix="")
     if not config.var_dir.is_absolute():
         config = replace(config, var_dir=PROJECT_ROOT / config.var_dir)
     if config.log_level not in LOG_LEVELS:
@@ -149,48 +152,60 @@ def _validate(raw: Mapping[str, Any]) -> Config:
     return config
 
 
-def _build(cls: type[_Settings], raw: Mapping[str, Any], prefix: str) -> _Settings:
-    """Instantiates dataclass `cls` from `raw`, converting and checking each field."""
-    known = {field.name for field in fields(cls)}  # type: ignore[arg-type]
-    for key in raw:
-        if key not in known:
+def parse_settings(cls: type[_Settings], raw: Mapping[str, Any], prefix: str) -> _Settings:
+    """Instantiates dataclass `cls` from a TOML table, converting and checking each field.
+
+    Fields may be str, int, float, bool, Path, tuple[str, ...] or nested dataclasses; a
+    field with a default may be left out. `prefix` is the table's dotted key, so errors
+    name the full key. Services parse their own sub-tables (`[exchange.paper]`, found
+    in `ServiceSettings.extensions`) with this at start.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(prefix.rstrip(".") or "config", "must be a table")
+    hints = get_type_hints(cls)
+    declared = {spec.name: spec for spec in fields(cls)}  # type: ignore[arg-type]
+    extensions: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in declared:
+            continue
+        if "extensions" in declared and isinstance(value, Mapping):
+            extensions[key] = value
+        else:
             raise ConfigError(f"{prefix}{key}", "unknown key")
     values: dict[str, Any] = {}
-    for field in fields(cls):  # type: ignore[arg-type]
-        key = f"{prefix}{field.name}"
-        if field.name not in raw:
-            raise ConfigError(key, "missing")
-        values[field.name] = _convert(key, field.type, raw[field.name])
+    for name, spec in declared.items():
+        if name == "extensions":
+            values[name] = extensions
+        elif name in raw:
+            values[name] = _convert(f"{prefix}{name}", hints[name], raw[name])
+        elif spec.default is MISSING and spec.default_factory is MISSING:
+            raise ConfigError(f"{prefix}{name}", "missing")
     return cls(**values)
 
 
-_NESTED = {"ServiceSettings": ServiceSettings, "GatewaySettings": GatewaySettings}
-
-
-def _convert(key: str, type_name: object, value: Any) -> Any:
-    if type_name in _NESTED:
-        if not isinstance(value, Mapping):
-            raise ConfigError(key, "must be a table")
-        return _build(_NESTED[str(type_name)], value, prefix=f"{key}.")
-    try:
-        match type_name:
-            case "str":
-                if not isinstance(value, str):
-                    raise TypeError
-                return value
-            case "int":
-                if isinstance(value, bool):
-                    raise TypeError
-                return int(value)
-            case "float":
-                if isinstance(value, bool):
-                    raise TypeError
-                return float(value)
-            case "Path":
-                return Path(str(value))
-    except (TypeError, ValueError):
-        pass
-    raise ConfigError(key, f"expected {type_name}, got {value!r}")
+def _convert(key: str, kind: Any, value: Any) -> Any:  # noqa: PLR0911 - one return per type
+    if is_dataclass(kind):
+        return parse_settings(kind, value, prefix=f"{key}.")  # type: ignore[arg-type]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif kind == tuple[str, ...]:
+        if isinstance(value, str):  # from the environment: comma-separated
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif kind in (int, float, Path) and not isinstance(value, bool):
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            pass
+    name = getattr(kind, "__name__", str(kind))
+    raise ConfigError(key, f"expected {name}, got {value!r}")
 
 
 def _check_service(name: str, settings: ServiceSettings) -> None:

@@ -1,4 +1,5 @@
-"""Support for tests and benchmarks: free ports, isolated configs, waiting for SERVING.
+"""Support for tests and benchmarks: free ports, isolated configs, waiting for SERVING,
+and scripted peers served over real gRPC.
 
 Nothing here is used by the services themselves. Every helper keeps a run off the
 default ports and out of var/: a config written by `isolated_config` puts the var
@@ -11,12 +12,16 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.config import SERVICE_NAMES
+from common.interceptors import ServiceInterceptor
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -70,3 +75,20 @@ async def wait_until_serving(address: str, within: float = 30.0) -> float:
             return time.perf_counter() - started
         await asyncio.sleep(0.02)
     raise TimeoutError(f"{address} did not report SERVING within {within} s")
+
+
+@asynccontextmanager
+async def serving(
+    servicer: Any, add_to_server: Callable[[Any, grpc.aio.Server], None]
+) -> AsyncIterator[str]:
+    """Serves one servicer on a free loopback port through the real interceptor; yields
+    its address. For a service's tests that need a scripted peer (a RiskService that
+    denies, an ExchangeService that streams given executions)."""
+    server = grpc.aio.server(interceptors=[ServiceInterceptor()])
+    add_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(None)

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from common.config import PROJECT_ROOT, ConfigError, load_config
+from common.config import PROJECT_ROOT, ConfigError, load_config, parse_settings
 
 
 def test_defaults_come_from_default_toml() -> None:
@@ -76,3 +77,42 @@ def test_bad_value_stops_the_start_with_one_line(module: str, environment: dict[
     assert started.stderr.strip().splitlines() == [
         "config error: risk.max_concurrent_rpcs: must be greater than 0, got -4"
     ]
+
+
+@dataclass(frozen=True)
+class PaperSettings:
+    seed: int
+    symbols: tuple[str, ...] = ("BTC/USDT",)
+    latency_ms: float = 5.0
+    partial_fills: bool = True
+
+
+def test_service_sub_tables_are_kept_for_the_service_to_parse(tmp_path: Path) -> None:
+    override = tmp_path / "local.toml"
+    override.write_text('[exchange.paper]\nseed = 7\nsymbols = ["BTC/USDT", "ETH/USDT"]\n')
+    config = load_config(
+        {"EDGEQUANT_CONFIG": str(override), "EDGEQUANT_EXCHANGE__PAPER__PARTIAL_FILLS": "false"}
+    )
+    paper = parse_settings(PaperSettings, config.exchange.extensions["paper"], "exchange.paper.")
+    assert paper == PaperSettings(
+        seed=7, symbols=("BTC/USDT", "ETH/USDT"), latency_ms=5.0, partial_fills=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "problem"),
+    [
+        ({}, "exchange.paper.seed", "missing"),
+        ({"seed": "x"}, "exchange.paper.seed", "expected int, got 'x'"),
+        ({"seed": 1, "partial_fills": "maybe"}, "exchange.paper.partial_fills", "expected bool"),
+        ({"seed": 1, "symbols": [1]}, "exchange.paper.symbols", "expected tuple"),
+        ({"seed": 1, "sede": 2}, "exchange.paper.sede", "unknown key"),
+    ],
+)
+def test_service_sub_table_errors_name_the_key(
+    table: dict[str, object], key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(PaperSettings, table, "exchange.paper.")
+    assert raised.value.key == key
+    assert problem in str(raised.value)

@@ -12,8 +12,8 @@ from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
 from common.errors import FailedPrecondition, FieldViolation, InvalidArgument
-from common.interceptors import ServiceInterceptor
 from common.logs import request_id
+from common.testing import serving
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 
 
@@ -39,14 +39,13 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
 
 @pytest.fixture
 async def risk_stub() -> AsyncIterator[risk_pb2_grpc.RiskServiceAsyncStub]:
-    server = grpc.aio.server(interceptors=[ServiceInterceptor()])
     # Only the typing stubs mark the other RPCs abstract; at run time they answer UNIMPLEMENTED.
-    risk_pb2_grpc.add_RiskServiceServicer_to_server(ScriptedRisk(), server)  # type: ignore[abstract]
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    servicer = ScriptedRisk()  # type: ignore[abstract]
+    async with (
+        serving(servicer, risk_pb2_grpc.add_RiskServiceServicer_to_server) as address,
+        grpc.aio.insecure_channel(address) as channel,
+    ):
         yield risk_pb2_grpc.RiskServiceStub(channel)
-    await server.stop(None)
 
 
 def _status_of(error: grpc.aio.AioRpcError) -> Any:
