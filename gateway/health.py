@@ -8,6 +8,8 @@ from collections.abc import Mapping
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.channels import peer_channel
+
 SERVING = "SERVING"
 
 
@@ -16,9 +18,7 @@ class HealthProbe:
 
     def __init__(self, addresses: Mapping[str, str], timeout_seconds: float) -> None:
         self.timeout_seconds = timeout_seconds
-        self._channels = {
-            name: grpc.aio.insecure_channel(address) for name, address in addresses.items()
-        }
+        self._channels = {name: peer_channel(address) for name, address in addresses.items()}
 
     async def check(self) -> dict[str, str]:
         names = list(self._channels)
