@@ -1,0 +1,171 @@
+"""Ingestion: ExchangeService.StreamExecutions, applied exactly once.
+
+The consumer asks for the executions after the ledger's cursor, applies them in
+batches and moves the cursor in the same transaction as the fills (Ledger.apply):
+a crash of either side between two commits replays at most the uncommitted batch,
+which the cursor (and the unique venue + trade id) then skips. A reader task fills a
+bounded queue while the previous batch commits, so batches grow with the load; when
+the stream breaks the consumer reconnects with backoff from the stored cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+
+import grpc
+
+from common.backoff import Backoff
+from common.validation import Violations
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from services.portfolio.accounting import Side, Trade
+from services.portfolio.ledger import Ledger
+from services.portfolio.settings import IngestionSettings
+
+log = logging.getLogger("edgequant.portfolio.ingestion")
+
+_SIDES = {common_pb2.SIDE_BUY: Side.BUY, common_pb2.SIDE_SELL: Side.SELL}
+_LIQUIDITY = {common_pb2.LIQUIDITY_MAKER: "maker", common_pb2.LIQUIDITY_TAKER: "taker"}
+
+
+class _EndOfStream:
+    pass
+
+
+_END = _EndOfStream()
+
+
+def trade_from_execution(execution: common_pb2.Execution) -> Trade | None:
+    """The ledger's fill for an execution; None if the exchange sent something unusable."""
+    checks = Violations()
+    quantity = checks.decimal("quantity", execution.quantity, positive=True)
+    price = checks.decimal("price", execution.price, positive=True)
+    fee = checks.decimal("fee", execution.fee or "0", non_negative=True)
+    side = _SIDES.get(execution.side)
+    checks.require(side is not None, "side", "must be BUY or SELL")
+    checks.require(bool(execution.venue and execution.trade_id), "trade_id", "is required")
+    checks.require("/" in execution.symbol, "symbol", "must be a unified symbol")
+    if checks or quantity is None or price is None or fee is None or side is None:
+        return None
+    return Trade(
+        venue=execution.venue,
+        trade_id=execution.trade_id,
+        symbol=execution.symbol,
+        side=side,
+        quantity=quantity,
+        price=price,
+        fee=fee,
+        fee_currency=execution.fee_currency,
+        time=execution.time.ToDatetime(tzinfo=UTC),
+        order_id=execution.order_id,
+        client_order_id=execution.client_order_id,
+        liquidity=_LIQUIDITY.get(execution.liquidity, ""),
+        sequence=execution.sequence,
+    )
+
+
+@dataclass
+class IngestionStats:
+    applied: int = 0
+    skipped: int = 0
+    batches: int = 0
+    connections: int = 0
+
+
+class ExecutionConsumer:
+    def __init__(
+        self, channel: grpc.aio.Channel, ledger: Ledger, settings: IngestionSettings
+    ) -> None:
+        self._stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
+        self._ledger = ledger
+        self._settings = settings
+        self.stats = IngestionStats()
+
+    async def run(self) -> None:
+        """Consumes until cancelled, reconnecting with backoff."""
+        backoff = Backoff(self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds)
+        while True:
+            try:
+                await self._consume(backoff)
+                log.info("executions stream ended; reconnecting")
+            except grpc.aio.AioRpcError as error:
+                log.info("executions stream lost", extra={"code": error.code().name})
+            await asyncio.sleep(backoff.next())
+
+    async def _consume(self, backoff: Backoff) -> None:
+        after = self._ledger.cursor or 0
+        call = self._stub.StreamExecutions(exchange_pb2.StreamExecutionsRequest(after_seq=after))
+        self.stats.connections += 1
+        queue: asyncio.Queue[common_pb2.Execution | _EndOfStream | grpc.aio.AioRpcError] = (
+            asyncio.Queue(maxsize=self._settings.max_batch * 2)
+        )
+        reader = asyncio.create_task(_read(call, queue))
+        try:
+            while True:
+                batch, end = await _next_batch(queue, self._settings.max_batch)
+                if batch:
+                    await self._apply(batch)
+                    backoff.reset()
+                if isinstance(end, grpc.aio.AioRpcError):
+                    raise end
+                if end is _END:
+                    return
+        finally:
+            call.cancel()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _apply(self, executions: list[common_pb2.Execution]) -> None:
+        cursor = self._ledger.cursor or 0
+        trades = []
+        for execution in executions:
+            if execution.sequence <= cursor:
+                continue  # replayed by the exchange: applied already
+            cursor = execution.sequence
+            trade = trade_from_execution(execution)
+            if trade is None:
+                self.stats.skipped += 1
+                log.error(
+                    "unusable execution skipped",
+                    extra={"sequence": execution.sequence, "trade_id": execution.trade_id},
+                )
+                continue
+            trades.append(trade)
+        if cursor == (self._ledger.cursor or 0):
+            return
+        applied = await self._ledger.apply(trades, cursor=cursor)
+        self.stats.applied += applied.applied
+        self.stats.batches += 1
+
+
+async def _read(
+    call: grpc.aio.UnaryStreamCall[
+        exchange_pb2.StreamExecutionsRequest, exchange_pb2.StreamExecutionsResponse
+    ],
+    queue: asyncio.Queue[common_pb2.Execution | _EndOfStream | grpc.aio.AioRpcError],
+) -> None:
+    try:
+        async for response in call:
+            await queue.put(response.execution)
+        await queue.put(_END)
+    except grpc.aio.AioRpcError as error:
+        await queue.put(error)
+
+
+async def _next_batch(
+    queue: asyncio.Queue[common_pb2.Execution | _EndOfStream | grpc.aio.AioRpcError],
+    max_batch: int,
+) -> tuple[list[common_pb2.Execution], _EndOfStream | grpc.aio.AioRpcError | None]:
+    """Waits for one item, then takes whatever else is queued, up to `max_batch`."""
+    batch: list[common_pb2.Execution] = []
+    item = await queue.get()
+    while True:
+        if not isinstance(item, common_pb2.Execution):
+            return batch, item
+        batch.append(item)
+        if len(batch) >= max_batch or queue.empty():
+            return batch, None
+        item = queue.get_nowait()
