@@ -254,5 +254,4 @@ def decimal_text(value: Decimal) -> str:
     """Plain notation without trailing zeros: "0.00125", "100", never "1E+2" or "-0"."""
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")

@@ -47,7 +47,7 @@ def parse_csv(content: str, venue: str) -> list[Trade]:
         if len(row) != len(header):
             raise _invalid(f"line {line}: expected {len(header)} fields, got {len(row)}")
         record = dict(zip(header, (cell.strip() for cell in row), strict=True))
-        trades.append(_at(f"line {line}", lambda r=record: _trade(r, venue, _csv_time)))
+        trades.append(_at(f"line {line}", record, venue, _csv_time))
         _check_size(trades)
     return trades
 
@@ -75,7 +75,7 @@ def parse_ccxt_json(content: str, venue: str) -> list[Trade]:
             "order_id": item.get("order"),
         }
         text = {key: _text(value) for key, value in record.items()}
-        trades.append(_at(f"trade {index}", lambda r=text: _trade(r, venue, _ccxt_time)))
+        trades.append(_at(f"trade {index}", text, venue, _ccxt_time))
         _check_size(trades)
     return trades
 
@@ -86,9 +86,12 @@ def _text(value: object) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def _at(where: str, parse: Callable[[], Trade]) -> Trade:
+def _at(
+    where: str, record: Mapping[str, str], venue: str, parse_time: Callable[[str], datetime]
+) -> Trade:
+    """The record's trade, or an INVALID_ARGUMENT that says where the record is."""
     try:
-        return parse()
+        return _trade(record, venue, parse_time)
     except _BadRecord as error:
         raise _invalid(f"{where}: {error}") from None
 
@@ -113,8 +116,13 @@ def _trade(record: Mapping[str, str], venue: str, parse_time: Callable[[str], da
     try:
         checks.raise_if_any()
     except InvalidArgument as error:
-        raise _BadRecord("; ".join(f"{v.field} {v.description}" for v in error.violations)) from None
-    assert quantity is not None and price is not None and fee is not None and time is not None
+        raise _BadRecord(
+            "; ".join(f"{v.field} {v.description}" for v in error.violations)
+        ) from None
+    assert quantity is not None
+    assert price is not None
+    assert fee is not None
+    assert time is not None
     return Trade(
         venue=venue,
         trade_id=record["trade_id"],

@@ -86,7 +86,9 @@ class ExecutionConsumer:
 
     async def run(self) -> None:
         """Consumes until cancelled, reconnecting with backoff."""
-        backoff = Backoff(self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds)
+        backoff = Backoff(
+            self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
+        )
         while True:
             try:
                 await self._consume(backoff)

@@ -283,7 +283,8 @@ async def _upsert(
     key: str,
 ) -> None:
     """ORM bulk UPDATE of the rows already stored, bulk INSERT of the others."""
-    existing, new = [], []
+    existing: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
     for row in rows:
         (existing if (row["account_id"], row[key]) in persisted else new).append(row)
     if existing:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from services.portfolio.equity import EquityPoint, downsample
 
@@ -66,7 +67,7 @@ def max_drawdown(points: Sequence[EquityPoint]) -> Drawdown:
 
 def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
     closes = [float(point.equity) for point in downsample(points, timedelta(days=1))]
-    return [after / before - 1 for before, after in zip(closes, closes[1:]) if before > 0]
+    return [after / before - 1 for before, after in pairwise(closes) if before > 0]
 
 
 def sharpe_ratio(returns: Sequence[float]) -> float:

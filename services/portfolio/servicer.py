@@ -65,7 +65,10 @@ _KINDS = {
 }
 _SIDES = {Side.BUY: common_pb2.SIDE_BUY, Side.SELL: common_pb2.SIDE_SELL}
 _LIQUIDITY = {"maker": common_pb2.LIQUIDITY_MAKER, "taker": common_pb2.LIQUIDITY_TAKER}
-_FORMATS = {portfolio_pb2.FILLS_FORMAT_CSV: "csv", portfolio_pb2.FILLS_FORMAT_CCXT_JSON: "ccxt_json"}
+_FORMATS = {
+    portfolio_pb2.FILLS_FORMAT_CSV: "csv",
+    portfolio_pb2.FILLS_FORMAT_CCXT_JSON: "ccxt_json",
+}
 
 
 class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
@@ -220,7 +223,9 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         start, end = _datetime(request, "start_time"), _datetime(request, "end_time")
         async with self.runtime.sessions() as session:
             points = await equity_points(session, book.account.account_id, start, end)
-            round_trips = await queries.round_trip_pnls(session, book.account.account_id, start, end)
+            round_trips = await queries.round_trip_pnls(
+                session, book.account.account_id, start, end
+            )
         figures = performance(points, round_trips)
         result = portfolio_pb2.Performance(
             total_return=figures.total_return,

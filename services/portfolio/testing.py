@@ -85,8 +85,8 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
     def set_ticker(self, value: exchange_pb2.Ticker) -> None:
         self.tickers[(value.venue, value.symbol)] = value
 
-    async def StreamExecutions(
-        self, request: exchange_pb2.StreamExecutionsRequest, context: Any
+    async def StreamExecutions(  # noqa: N802 - named by the proto
+        self, request: exchange_pb2.StreamExecutionsRequest, _context: Any
     ) -> AsyncIterator[exchange_pb2.StreamExecutionsResponse]:
         self.requested_after.append(request.after_seq)
         sent = 0
@@ -109,16 +109,16 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
             self._appended.clear()
             await self._appended.wait()
 
-    async def GetTicker(
-        self, request: exchange_pb2.GetTickerRequest, context: Any
+    async def GetTicker(  # noqa: N802
+        self, request: exchange_pb2.GetTickerRequest, _context: Any
     ) -> exchange_pb2.GetTickerResponse:
         found = self.tickers.get((request.venue, request.symbol))
         if found is None:
             raise NotFound(f"no ticker for {request.symbol} on {request.venue}")
         return exchange_pb2.GetTickerResponse(ticker=found)
 
-    async def StreamTickers(
-        self, request: exchange_pb2.StreamTickersRequest, context: Any
+    async def StreamTickers(  # noqa: N802
+        self, request: exchange_pb2.StreamTickersRequest, _context: Any
     ) -> AsyncIterator[exchange_pb2.StreamTickersResponse]:
         for (venue, _symbol), value in list(self.tickers.items()):
             if venue == request.venue:

@@ -50,9 +50,7 @@ def mark_for(book: Book, symbol: str, marks: MarkBook) -> Decimal:
 
 def value_position(book: Book, position: Position, marks: MarkBook) -> PositionValue:
     mark = mark_for(book, position.symbol, marks)
-    return PositionValue(
-        position, mark, position.market_value(mark), position.unrealized_pnl(mark)
-    )
+    return PositionValue(position, mark, position.market_value(mark), position.unrealized_pnl(mark))
 
 
 def value_book(book: Book, marks: MarkBook) -> BookValue:

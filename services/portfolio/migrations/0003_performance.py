@@ -45,9 +45,7 @@ def upgrade() -> None:
         sa.Column("equity", DECIMAL, nullable=False),
         sa.Column("cash", DECIMAL, nullable=False),
     )
-    op.create_index(
-        "ix_equity_snapshots_account_time", "equity_snapshots", ["account_id", "time"]
-    )
+    op.create_index("ix_equity_snapshots_account_time", "equity_snapshots", ["account_id", "time"])
 
 
 def downgrade() -> None:

@@ -25,10 +25,10 @@ class DecimalText(TypeDecorator[Decimal]):
     impl = String(DECIMAL_LENGTH)
     cache_ok = True
 
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:  # noqa: ARG002
         return None if value is None else decimal_text(value)
 
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
         return None if value is None else Decimal(value)
 
 
@@ -36,10 +36,10 @@ class EpochMicros(TypeDecorator[datetime]):
     impl = BigInteger
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:  # noqa: ARG002
         return None if value is None else to_micros(value)
 
-    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
         return None if value is None else from_micros(value)
 
 

@@ -14,12 +14,12 @@ from services.portfolio.storage.models import FillRow, RoundTripRow
 
 
 def _filtered(
-    query: Select[tuple[FillRow]],
+    query: Select[FillRow],
     account_id: str,
     symbol: str = "",
     start: datetime | None = None,
     end: datetime | None = None,
-) -> Select[tuple[FillRow]]:
+) -> Select[FillRow]:
     query = query.where(FillRow.account_id == account_id)
     if symbol:
         query = query.where(FillRow.symbol == symbol)

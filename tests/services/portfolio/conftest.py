@@ -17,12 +17,13 @@ from services.portfolio.main import SPEC
 from services.portfolio.testing import ScriptedExchange
 
 
-
-
 @pytest.fixture
 async def exchange() -> AsyncIterator[tuple[ScriptedExchange, str]]:
-    scripted = ScriptedExchange()
-    async with serving(scripted, exchange_pb2_grpc.add_ExchangeServiceServicer_to_server) as address:
+    # Only the typing stubs mark the other RPCs abstract; at run time they answer UNIMPLEMENTED.
+    scripted = ScriptedExchange()  # type: ignore[abstract]
+    async with serving(
+        scripted, exchange_pb2_grpc.add_ExchangeServiceServicer_to_server
+    ) as address:
         yield scripted, address
 
 
@@ -40,6 +41,8 @@ def portfolio(
             EXCHANGE__ADDRESS=exchange[1],
             PORTFOLIO__INGESTION__BACKOFF_INITIAL_SECONDS="0.02",
             PORTFOLIO__INGESTION__BACKOFF_MAX_SECONDS="0.1",
+            # In-process, the RSS the guard sees is the whole test runner's.
+            PORTFOLIO__MEMORY_BUDGET_MIB="2048",
             **overrides,
         )
         async with running(SPEC, load_config(environment)) as service:

@@ -51,7 +51,7 @@ def _mixed(count: int) -> list[common_pb2.Execution]:
 
 def _expected_quantity(executions: list[common_pb2.Execution], symbol: str) -> Decimal:
     mine = [e for e in executions if e.symbol == symbol]
-    base = symbol.split("/")[0]
+    base = symbol.split("/", maxsplit=1)[0]
     fees = sum((Decimal(e.fee) for e in mine if e.fee_currency == base), Decimal(0))
     return total_quantity(mine) - fees
 
@@ -148,7 +148,7 @@ async def test_kill_9_mid_stream_applies_every_execution_once(
     first = start()
     try:
         await wait_until_serving(config.portfolio.address)
-        await _until(lambda: 500 <= (_cursor(database) or 0))
+        await _until(lambda: (_cursor(database) or 0) >= 500)
         os.kill(first.pid, signal.SIGKILL)
         assert first.wait(5) == -signal.SIGKILL
     finally:
@@ -177,7 +177,9 @@ async def test_kill_9_mid_stream_applies_every_execution_once(
 def test_unusable_execution_is_not_a_trade() -> None:
     assert trade_from_execution(execution(1, quantity="-1")) is None
     assert trade_from_execution(execution(1, price="abc")) is None
-    good = trade_from_execution(execution(7, "sell", "0.5", "101.5", fee="0.001", fee_currency="BTC"))
+    good = trade_from_execution(
+        execution(7, "sell", "0.5", "101.5", fee="0.001", fee_currency="BTC")
+    )
     assert good is not None
     assert (good.sequence, good.side.value, good.quantity, good.fee_currency) == (
         7,
