@@ -20,8 +20,9 @@ Conventions (those of NautilusTrader and Freqtrade where they agree):
 
 from __future__ import annotations
 
+import functools
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -64,6 +65,7 @@ class Trade:
         return self.quantity if self.side is Side.BUY else -self.quantity
 
 
+@functools.lru_cache(maxsize=4096)
 def split_symbol(symbol: str) -> tuple[str, str]:
     """(base, quote) of a ccxt unified symbol: "BTC/USDT" and "BTC/USDT:USDT" -> BTC, USDT."""
     base, _, rest = symbol.partition("/")
@@ -91,6 +93,8 @@ class CostBasis(Protocol):
         """Adds a signed quantity at `price`; returns the PnL it realizes."""
         ...
 
+    def copy(self) -> CostBasis: ...
+
 
 @dataclass(slots=True)
 class AverageCost:
@@ -102,6 +106,9 @@ class AverageCost:
     @property
     def cost_basis(self) -> Decimal:
         return self.quantity * self.average_price
+
+    def copy(self) -> AverageCost:
+        return AverageCost(self.quantity, self.average_price)
 
     def fill(self, delta: Decimal, price: Decimal) -> Decimal:
         held = self.quantity
@@ -139,6 +146,9 @@ class Fifo:
     def average_price(self) -> Decimal:
         quantity = self.quantity
         return self.cost_basis / quantity if quantity else ZERO
+
+    def copy(self) -> Fifo:
+        return Fifo(deque(self.lots))
 
     def fill(self, delta: Decimal, price: Decimal) -> Decimal:
         realized = ZERO
@@ -191,6 +201,10 @@ class Position:
     @property
     def cost_basis(self) -> Decimal:
         return self.basis.cost_basis
+
+    def copy(self) -> Position:
+        """An independent copy: the ledger works on copies until a batch commits."""
+        return replace(self, basis=self.basis.copy())
 
     def market_value(self, mark: Decimal) -> Decimal:
         return self.quantity * mark

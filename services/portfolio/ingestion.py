@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 import grpc
 
@@ -21,13 +22,14 @@ from common.backoff import Backoff
 from common.validation import Violations
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-from services.portfolio.accounting import Side, Trade
+from services.portfolio.accounting import ZERO, Side, Trade
 from services.portfolio.ledger import Ledger
 from services.portfolio.settings import IngestionSettings
 
 log = logging.getLogger("edgequant.portfolio.ingestion")
 
 _SIDES = {common_pb2.SIDE_BUY: Side.BUY, common_pb2.SIDE_SELL: Side.SELL}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIQUIDITY = {common_pb2.LIQUIDITY_MAKER: "maker", common_pb2.LIQUIDITY_TAKER: "taker"}
 
 
@@ -40,6 +42,49 @@ _END = _EndOfStream()
 
 def trade_from_execution(execution: common_pb2.Execution) -> Trade | None:
     """The ledger's fill for an execution; None if the exchange sent something unusable."""
+    try:
+        return _well_formed(execution)
+    except (InvalidOperation, KeyError, ValueError):
+        return _checked(execution)
+
+
+def _well_formed(execution: common_pb2.Execution) -> Trade:
+    """The fast path, for what the exchange normally sends; raises on anything else."""
+    quantity = Decimal(execution.quantity)
+    price = Decimal(execution.price)
+    fee = Decimal(execution.fee) if execution.fee else ZERO
+    if not (
+        quantity.is_finite()
+        and quantity > 0
+        and price.is_finite()
+        and price > 0
+        and fee.is_finite()
+        and fee >= 0
+        and execution.venue
+        and execution.trade_id
+        and "/" in execution.symbol
+    ):
+        raise ValueError("not well formed")
+    return Trade(
+        venue=execution.venue,
+        trade_id=execution.trade_id,
+        symbol=execution.symbol,
+        side=_SIDES[execution.side],
+        quantity=quantity,
+        price=price,
+        fee=fee,
+        fee_currency=execution.fee_currency,
+        time=_EPOCH
+        + timedelta(seconds=execution.time.seconds, microseconds=execution.time.nanos // 1000),
+        order_id=execution.order_id,
+        client_order_id=execution.client_order_id,
+        liquidity=_LIQUIDITY.get(execution.liquidity, ""),
+        sequence=execution.sequence,
+    )
+
+
+def _checked(execution: common_pb2.Execution) -> Trade | None:
+    """The slow path: every field checked, as for a client's request."""
     checks = Violations()
     quantity = checks.decimal("quantity", execution.quantity, positive=True)
     price = checks.decimal("price", execution.price, positive=True)
@@ -107,7 +152,9 @@ class ExecutionConsumer:
         reader = asyncio.create_task(_read(call, queue))
         try:
             while True:
-                batch, end = await _next_batch(queue, self._settings.max_batch)
+                batch, end = await _next_batch(
+                    queue, self._settings.max_batch, self._settings.batch_linger_seconds
+                )
                 if batch:
                     await self._apply(batch)
                     backoff.reset()
@@ -138,7 +185,7 @@ class ExecutionConsumer:
             trades.append(trade)
         if cursor == (self._ledger.cursor or 0):
             return
-        applied = await self._ledger.apply(trades, cursor=cursor)
+        applied = await self._ledger.apply(trades, cursor=cursor, duplicates_expected=False)
         self.stats.applied += applied.applied
         self.stats.batches += 1
 
@@ -160,14 +207,24 @@ async def _read(
 async def _next_batch(
     queue: asyncio.Queue[common_pb2.Execution | _EndOfStream | grpc.aio.AioRpcError],
     max_batch: int,
+    linger_seconds: float,
 ) -> tuple[list[common_pb2.Execution], _EndOfStream | grpc.aio.AioRpcError | None]:
-    """Waits for one item, then takes whatever else is queued, up to `max_batch`."""
+    """Waits for one item and takes whatever else is queued, up to `max_batch`; if that
+    is less, lingers once so that a busy stream makes fewer, larger transactions."""
     batch: list[common_pb2.Execution] = []
-    item = await queue.get()
+    item: common_pb2.Execution | _EndOfStream | grpc.aio.AioRpcError = await queue.get()
+    lingered = linger_seconds <= 0
     while True:
         if not isinstance(item, common_pb2.Execution):
             return batch, item
         batch.append(item)
-        if len(batch) >= max_batch or queue.empty():
+        if len(batch) >= max_batch:
             return batch, None
+        if queue.empty():
+            if lingered:
+                return batch, None
+            lingered = True
+            await asyncio.sleep(linger_seconds)
+            if queue.empty():
+                return batch, None
         item = queue.get_nowait()

@@ -10,14 +10,14 @@ transaction committed: work is done on copies, swapped in after the commit.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.portfolio.accounting import (
@@ -42,7 +42,7 @@ from services.portfolio.storage.models import (
 # The cursor of ExchangeService.StreamExecutions.
 EXECUTIONS_SOURCE = "exchange.executions"
 # SQLite allows 32766 bound parameters; stay far below for the IN lists.
-_IN_CHUNK = 500
+_IN_CHUNK = 2000
 
 PositionListener = Callable[[str, list[Position]], None]
 
@@ -143,21 +143,40 @@ class Ledger:
         *,
         account_id: str | None = None,
         cursor: int | None = None,
+        duplicates_expected: bool = True,
     ) -> Applied:
         """Appends the fills not yet in the ledger and applies them, in order; moves the
         executions cursor to `cursor` in the same transaction. Fills already there (same
         venue and trade id) are left as they were. `account_id` defaults to each fill's
-        venue."""
+        venue.
+
+        With `duplicates_expected` false (a stream past its cursor), the batch is written
+        without looking its trade ids up first: the unique key is the guard, and only if
+        it fires is the batch redone with the look-up.
+        """
         async with self._lock:
-            batch = _Batch()
-            async with self._sessions.begin() as session:
-                new_trades = await self._unseen(session, trades)
-                for trade in new_trades:
-                    self._apply_one(batch, account_id or trade.venue, trade)
-                await self._write(session, batch, cursor)
-            self._swap_in(batch, cursor)
+            try:
+                batch, applied = await self._commit(
+                    trades, account_id, cursor, look_up=duplicates_expected
+                )
+            except IntegrityError:
+                if duplicates_expected:
+                    raise
+                batch, applied = await self._commit(trades, account_id, cursor, look_up=True)
         self._publish(batch)
-        return Applied(applied=len(new_trades), duplicates=len(trades) - len(new_trades))
+        return Applied(applied=applied, duplicates=len(trades) - applied)
+
+    async def _commit(
+        self, trades: Sequence[Trade], account_id: str | None, cursor: int | None, look_up: bool
+    ) -> tuple[_Batch, int]:
+        batch = _Batch()
+        async with self._sessions.begin() as session:
+            new_trades = await self._unseen(session, trades) if look_up else _distinct(trades)
+            for trade in new_trades:
+                self._apply_one(batch, account_id or trade.venue, trade)
+            await self._write(session, batch, cursor)
+        self._swap_in(batch, cursor)
+        return batch, len(new_trades)
 
     async def _unseen(self, session: AsyncSession, trades: Sequence[Trade]) -> list[Trade]:
         by_venue: dict[str, set[str]] = {}
@@ -199,7 +218,7 @@ class Ledger:
         position = batch.positions.get(key)
         if position is None:
             current = book.positions.get(trade.symbol)
-            position = copy.deepcopy(current) if current else Position(trade.symbol, AverageCost())
+            position = current.copy() if current else Position(trade.symbol, AverageCost())
             batch.positions[key] = position
         round_trip = position.apply(trade)
         balances = batch.balances.get(account_id)
@@ -228,7 +247,8 @@ class Ledger:
                 ],
             )
         if batch.fills:
-            await session.execute(insert(FillRow), batch.fills)
+            # Core executemany: the ORM's per-row bookkeeping is not needed for appends.
+            await session.execute(insert(cast(Table, FillRow.__table__)), batch.fills)
         if batch.round_trips:
             await session.execute(insert(RoundTripRow), batch.round_trips)
         positions = [_position_row(key, p) for key, p in batch.positions.items()]
@@ -275,6 +295,18 @@ class Ledger:
                 listener(account_id, positions)
 
 
+def _distinct(trades: Sequence[Trade]) -> list[Trade]:
+    """The trades without a second copy of the same (venue, trade id)."""
+    seen: set[tuple[str, str]] = set()
+    distinct = []
+    for trade in trades:
+        key = (trade.venue, trade.trade_id)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(trade)
+    return distinct
+
+
 async def _upsert(
     session: AsyncSession,
     model: type[PositionRow] | type[BalanceRow],
@@ -282,15 +314,30 @@ async def _upsert(
     persisted: set[tuple[str, str]],
     key: str,
 ) -> None:
-    """ORM bulk UPDATE of the rows already stored, bulk INSERT of the others."""
+    """Core executemany: UPDATE of the rows already stored, INSERT of the others (the
+    ledger knows which, being the only writer: no dialect-specific upsert needed)."""
+    table = cast(Table, model.__table__)
     existing: list[dict[str, Any]] = []
     new: list[dict[str, Any]] = []
     for row in rows:
-        (existing if (row["account_id"], row[key]) in persisted else new).append(row)
+        if (row["account_id"], row[key]) in persisted:
+            existing.append({**row, "key_account_id": row["account_id"], "key_item": row[key]})
+        else:
+            new.append(row)
     if existing:
-        await session.execute(update(model), existing)
+        values: dict[str, Any] = {
+            name: bindparam(name) for name in existing[0] if not name.startswith("key_")
+        }
+        del values["account_id"], values[key]
+        statement = (
+            table.update()
+            .where(table.c.account_id == bindparam("key_account_id"))
+            .where(table.c[key] == bindparam("key_item"))
+            .values(values)
+        )
+        await session.execute(statement, existing)
     if new:
-        await session.execute(insert(model), new)
+        await session.execute(insert(table), new)
 
 
 def _fill_row(account_id: str, trade: Trade) -> dict[str, Any]:

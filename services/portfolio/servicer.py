@@ -49,9 +49,9 @@ from services.portfolio.marks import MarkBook
 from services.portfolio.performance import performance
 from services.portfolio.settings import PortfolioSettings
 from services.portfolio.storage import queries
-from services.portfolio.storage.models import FillRow
+from services.portfolio.storage.models import FillRow, to_micros
 from services.portfolio.subscriptions import Subscription
-from services.portfolio.valuation import value_book, value_position
+from services.portfolio.valuation import mark_for, value_book, value_position
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -81,6 +81,9 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         self.settings = settings
         # Set by the lifespan when ingestion is on; its stats are for tests and benches.
         self.consumer: ExecutionConsumer | None = None
+        # The last rendering of each position, reused while the ledger holds the same
+        # Position object (a commit replaces it, never mutates it) and the mark is unchanged.
+        self._rendered: dict[tuple[str, str], tuple[Position, Decimal, portfolio_pb2.Position]] = {}
 
     async def ListAccounts(
         self, request: ListAccountsRequest, context: Context
@@ -291,6 +294,16 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         return book
 
     def _position(self, book: Book, position: Position) -> portfolio_pb2.Position:
+        key = (book.account.account_id, position.symbol)
+        mark = mark_for(book, position.symbol, self.marks)
+        cached = self._rendered.get(key)
+        if cached is not None and cached[0] is position and cached[1] == mark:
+            return cached[2]
+        message = self._render(book, position)
+        self._rendered[key] = (position, mark, message)
+        return message
+
+    def _render(self, book: Book, position: Position) -> portfolio_pb2.Position:
         value = value_position(book, position, self.marks)
         message = portfolio_pb2.Position(
             account_id=book.account.account_id,
@@ -373,9 +386,8 @@ def _fill_cursor(token: str) -> tuple[datetime, int] | None:
 
 
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    seconds, micros = divmod(to_micros(value), 1_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
 def _duration(value: timedelta) -> duration_pb2.Duration:

@@ -28,6 +28,9 @@ class IngestionSettings:
     enabled: bool = True
     # At most this many executions are applied in one transaction.
     max_batch: int = 2000
+    # A batch smaller than that waits this long once for more: fewer, larger
+    # transactions under load, at most this much latency when idle. 0 turns it off.
+    batch_linger_seconds: float = 0.01
     # Reconnection backoff: doubles from initial to max, with jitter.
     backoff_initial_seconds: float = 0.2
     backoff_max_seconds: float = 10.0

@@ -26,7 +26,10 @@ class DecimalText(TypeDecorator[Decimal]):
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:  # noqa: ARG002
-        return None if value is None else decimal_text(value)
+        if value is None:
+            return None
+        text = str(value)  # plain already for anything parsed from a decimal string
+        return text if "E" not in text else decimal_text(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
         return None if value is None else Decimal(value)

@@ -83,6 +83,10 @@ async def test_applying_twice_changes_nothing(sessions: async_sessionmaker[Async
     await ledger.apply(trades, cursor=39)
     before = _state(ledger)
     again = await ledger.apply(trades, cursor=39)
+    # Without the look-up first, the unique key catches them and the batch is redone.
+    unlooked = await ledger.apply(trades[:5], cursor=39, duplicates_expected=False)
+    assert (unlooked.applied, unlooked.duplicates) == (0, 5)
+    assert _state(ledger) == before
     # Twice in one batch is once too.
     doubled = await ledger.apply([trade(99, "buy", "1", "1"), trade(99, "buy", "1", "1")])
     assert (again.applied, again.duplicates) == (0, 39)
