@@ -14,6 +14,8 @@ Conventions (those of NautilusTrader and Freqtrade where they agree):
   in the symbol's quote currency here, so it is not in `fees`.
 - Cost basis is `quantity * average_entry_price`, signed like the quantity, so
   `unrealized = market_value - cost_basis` for longs and shorts alike.
+- Amounts are exact Decimals; only the average entry price is a division, kept to the
+  28 significant digits of the default context (far below any venue's precision).
 - A round trip closes when the position goes back to zero or flips through it; its
   PnL (realized minus fees since it opened) feeds win rate and profit factor.
 """
