@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -112,14 +111,6 @@ def _checked(execution: common_pb2.Execution) -> Trade | None:
     )
 
 
-@dataclass
-class IngestionStats:
-    applied: int = 0
-    skipped: int = 0
-    batches: int = 0
-    connections: int = 0
-
-
 class ExecutionConsumer:
     def __init__(
         self, channel: grpc.aio.Channel, ledger: Ledger, settings: IngestionSettings
@@ -127,7 +118,6 @@ class ExecutionConsumer:
         self._stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
         self._ledger = ledger
         self._settings = settings
-        self.stats = IngestionStats()
 
     async def run(self) -> None:
         """Consumes until cancelled, reconnecting with backoff."""
@@ -145,7 +135,6 @@ class ExecutionConsumer:
     async def _consume(self, backoff: Backoff) -> None:
         after = self._ledger.cursor or 0
         call = self._stub.StreamExecutions(exchange_pb2.StreamExecutionsRequest(after_seq=after))
-        self.stats.connections += 1
         queue: asyncio.Queue[common_pb2.Execution | _EndOfStream | grpc.aio.AioRpcError] = (
             asyncio.Queue(maxsize=self._settings.max_batch * 2)
         )
@@ -176,7 +165,6 @@ class ExecutionConsumer:
             cursor = execution.sequence
             trade = trade_from_execution(execution)
             if trade is None:
-                self.stats.skipped += 1
                 log.error(
                     "unusable execution skipped",
                     extra={"sequence": execution.sequence, "trade_id": execution.trade_id},
@@ -185,9 +173,7 @@ class ExecutionConsumer:
             trades.append(trade)
         if cursor == (self._ledger.cursor or 0):
             return
-        applied = await self._ledger.apply(trades, cursor=cursor, duplicates_expected=False)
-        self.stats.applied += applied.applied
-        self.stats.batches += 1
+        await self._ledger.apply(trades, cursor=cursor, duplicates_expected=False)
 
 
 async def _read(

@@ -37,8 +37,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     servicer = PortfolioServicer(runtime, ledger, marks, settings)
     jobs: list[Coroutine[Any, Any, None]] = [recorder.run(settings.equity.snapshot_seconds)]
     if settings.ingestion.enabled:
-        servicer.consumer = ExecutionConsumer(channel, ledger, settings.ingestion)
-        jobs.append(servicer.consumer.run())
+        jobs.append(ExecutionConsumer(channel, ledger, settings.ingestion).run())
     if settings.marks.enabled:
         ingestion = settings.ingestion
         jobs.append(

@@ -43,7 +43,6 @@ from services.portfolio.accounting import ZERO, CostMethod, Position, Side, deci
 from services.portfolio.accounts import AccountKind
 from services.portfolio.equity import downsample, equity_points
 from services.portfolio.imports import PARSERS
-from services.portfolio.ingestion import ExecutionConsumer
 from services.portfolio.ledger import Book, Ledger
 from services.portfolio.marks import MarkBook
 from services.portfolio.performance import performance
@@ -79,8 +78,6 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         self.ledger = ledger
         self.marks = marks
         self.settings = settings
-        # Set by the lifespan when ingestion is on; its stats are for tests and benches.
-        self.consumer: ExecutionConsumer | None = None
         # The last rendering of each position, reused while the ledger holds the same
         # Position object (a commit replaces it, never mutates it) and the mark is unchanged.
         self._rendered: dict[tuple[str, str], tuple[Position, Decimal, portfolio_pb2.Position]] = {}

@@ -74,4 +74,6 @@ def load_settings(runtime: Runtime) -> PortfolioSettings:
     ):
         if value <= 0:
             raise ConfigError(f"portfolio.{key}", "must be greater than 0")
+    if settings.ingestion.batch_linger_seconds < 0:
+        raise ConfigError("portfolio.ingestion.batch_linger_seconds", "must not be negative")
     return settings

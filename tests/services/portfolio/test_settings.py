@@ -34,6 +34,10 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
         ({"PORTFOLIO__INGESTION__MAX_BATCH": "0"}, "portfolio.ingestion.max_batch"),
         ({"PORTFOLIO__EQUITY__SNAPSHOT_SECONDS": "soon"}, "portfolio.equity.snapshot_seconds"),
         ({"PORTFOLIO__LEDGER__COLOUR": "red"}, "portfolio.ledger.colour"),
+        (
+            {"PORTFOLIO__INGESTION__BATCH_LINGER_SECONDS": "-1"},
+            "portfolio.ingestion.batch_linger_seconds",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, override: dict[str, str], key: str) -> None:
