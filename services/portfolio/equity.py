@@ -8,6 +8,7 @@ history and the performance figures are computed from.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from services.portfolio.ledger import Ledger
 from services.portfolio.marks import MarkBook
 from services.portfolio.storage.models import EquitySnapshotRow
 from services.portfolio.valuation import value_book
+
+log = logging.getLogger("edgequant.portfolio.equity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,10 @@ class EquityRecorder:
     async def run(self, every_seconds: float) -> None:
         while True:
             await asyncio.sleep(every_seconds)
-            await self.snapshot()
+            try:
+                await self.snapshot()
+            except Exception:
+                log.exception("equity snapshot failed; the next one is in %s s", every_seconds)
 
 
 async def equity_points(

@@ -130,6 +130,10 @@ class ExecutionConsumer:
                 log.info("executions stream ended; reconnecting")
             except grpc.aio.AioRpcError as error:
                 log.info("executions stream lost", extra={"code": error.code().name})
+            except Exception:
+                # A batch that failed to commit (database locked, disk full) changed
+                # nothing: start over from the stored cursor rather than stop ingesting.
+                log.exception("applying executions failed; retrying from the cursor")
             await asyncio.sleep(backoff.next())
 
     async def _consume(self, backoff: Backoff) -> None:

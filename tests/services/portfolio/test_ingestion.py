@@ -13,8 +13,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from common.config import load_config
 from common.server import RunningService
@@ -22,6 +25,7 @@ from common.testing import isolated_config, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.portfolio.ingestion import trade_from_execution
+from services.portfolio.ledger import Ledger
 from services.portfolio.testing import ScriptedExchange, execution, total_quantity
 
 SQLITE = "sqlite+aiosqlite:///"
@@ -203,3 +207,29 @@ def _cursor(database: Path) -> int | None:
     except sqlite3.OperationalError:
         return None
     return None if row is None else int(row[0])
+
+
+async def test_a_failed_commit_is_retried_from_the_cursor(
+    exchange: tuple[ScriptedExchange, str], portfolio: Portfolio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted, _ = exchange
+    executions = _mixed(300)
+    scripted.executions = executions
+    scripted.pause_every, scripted.pause_seconds = 50, 0.01
+    real_write = Ledger._write
+    failures: list[bool] = []
+
+    async def locked_once(self: Ledger, *args: Any) -> None:
+        if not failures:
+            failures.append(True)
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        await real_write(self, *args)
+
+    monkeypatch.setattr(Ledger, "_write", locked_once)
+    async with portfolio() as service:
+        await _until(lambda: _cursor(_database(service)) == 300)
+        positions = await _positions(service.address)
+    assert failures == [True]
+    assert _fill_count(_database(service)) == 300
+    for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+        assert Decimal(positions[symbol][0]) == _expected_quantity(executions, symbol)
