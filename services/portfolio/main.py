@@ -1,19 +1,65 @@
-"""Entry point of the portfolio service: `python -m services.portfolio`."""
+"""Entry point of the portfolio service: `python -m services.portfolio`.
+
+The lifespan loads the ledger, then runs three background tasks beside the servicer:
+the executions consumer (ingestion), the marks feed and the equity snapshots.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
+import grpc
+
+from common.backoff import Backoff
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
+from services.portfolio.equity import EquityRecorder
+from services.portfolio.ingestion import ExecutionConsumer
+from services.portfolio.ledger import Ledger
+from services.portfolio.marks import MarkBook, MarkFeed
 from services.portfolio.servicer import PortfolioServicer
+from services.portfolio.settings import load_settings
 
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
-    yield PortfolioServicer(runtime)
+    settings = load_settings(runtime)
+    ledger = Ledger(runtime.sessions, settings.ledger)
+    await ledger.load()
+    marks = MarkBook()
+    recorder = EquityRecorder(runtime.sessions, ledger, marks)
+    channel = grpc.aio.insecure_channel(runtime.config.exchange.address)
+    servicer = PortfolioServicer(runtime, ledger, marks, settings)
+    jobs: list[Coroutine[Any, Any, None]] = [recorder.run(settings.equity.snapshot_seconds)]
+    if settings.ingestion.enabled:
+        jobs.append(ExecutionConsumer(channel, ledger, settings.ingestion).run())
+    if settings.marks.enabled:
+        ingestion = settings.ingestion
+        jobs.append(
+            MarkFeed(
+                channel,
+                marks,
+                venues=lambda: {book.account.venue for book in ledger.books.values()},
+                backoff=lambda: Backoff(
+                    ingestion.backoff_initial_seconds, ingestion.backoff_max_seconds
+                ),
+            ).run()
+        )
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        yield servicer
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await channel.close()
 
 
 SPEC = ServiceSpec(

@@ -1,12 +1,161 @@
-"""The portfolio service's tables (SQLAlchemy 2.0 `mapped_column` models)."""
+"""The portfolio service's tables (SQLAlchemy 2.0 `mapped_column` models).
+
+Amounts are exact: `DecimalText` stores a Decimal as its plain decimal string. Times
+are `EpochMicros`: UTC microseconds since the epoch in a BIGINT, exact, sortable and
+the same on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from services.portfolio.accounting import decimal_text
+
+# Wide enough for 38 digits, a sign and a point.
+DECIMAL_LENGTH = 80
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    impl = String(DECIMAL_LENGTH)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:  # noqa: ARG002
+        if value is None:
+            return None
+        text = str(value)  # plain already for anything parsed from a decimal string
+        return text if "E" not in text else decimal_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
+        return None if value is None else Decimal(value)
+
+
+class EpochMicros(TypeDecorator[datetime]):
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:  # noqa: ARG002
+        return None if value is None else to_micros(value)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        return None if value is None else from_micros(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(value: datetime) -> int:
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
 
 
 class Base(DeclarativeBase):
     """Base of the portfolio models; its metadata is what Alembic compares against."""
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    venue: Mapped[str] = mapped_column(String(64))
+    # "paper", "sandbox" or "live".
+    kind: Mapped[str] = mapped_column(String(16))
+    quote_currency: Mapped[str] = mapped_column(String(16))
+    create_time: Mapped[datetime] = mapped_column(EpochMicros)
+
+
+class FillRow(Base):
+    """The append-only fills ledger."""
+
+    __tablename__ = "fills"
+    __table_args__ = (
+        UniqueConstraint("venue", "trade_id", name="uq_fills_venue_trade_id"),
+        Index("ix_fills_account_time", "account_id", "time"),
+        Index("ix_fills_account_symbol_time", "account_id", "symbol", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    venue: Mapped[str] = mapped_column(String(64))
+    trade_id: Mapped[str] = mapped_column(String(128))
+    order_id: Mapped[str] = mapped_column(String(128), default="")
+    client_order_id: Mapped[str] = mapped_column(String(128), default="")
+    symbol: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(DecimalText)
+    price: Mapped[Decimal] = mapped_column(DecimalText)
+    fee: Mapped[Decimal] = mapped_column(DecimalText)
+    fee_currency: Mapped[str] = mapped_column(String(16))
+    liquidity: Mapped[str] = mapped_column(String(8), default="")
+    time: Mapped[datetime] = mapped_column(EpochMicros)
+    # The exchange outbox sequence; 0 for imported fills.
+    sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PositionRow(Base):
+    """Average-cost state of one position; derivable from the fills, kept for fast start."""
+
+    __tablename__ = "positions"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(DecimalText)
+    average_price: Mapped[Decimal] = mapped_column(DecimalText)
+    realized_pnl: Mapped[Decimal] = mapped_column(DecimalText)
+    fees: Mapped[Decimal] = mapped_column(DecimalText)
+    update_time: Mapped[datetime] = mapped_column(EpochMicros)
+    # Since portfolio_0003: the open round trip (for win rate and profit factor).
+    open_pnl: Mapped[Decimal] = mapped_column(DecimalText, default=Decimal(0))
+    open_time: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)
+
+
+class BalanceRow(Base):
+    __tablename__ = "balances"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    asset: Mapped[str] = mapped_column(String(16), primary_key=True)
+    total: Mapped[Decimal] = mapped_column(DecimalText)
+
+
+class CursorRow(Base):
+    """How far a stream has been applied: advanced in the same transaction as the fills."""
+
+    __tablename__ = "ingestion_cursors"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+class RoundTripRow(Base):
+    __tablename__ = "round_trips"
+    __table_args__ = (Index("ix_round_trips_account_close", "account_id", "close_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    open_time: Mapped[datetime] = mapped_column(EpochMicros)
+    close_time: Mapped[datetime] = mapped_column(EpochMicros)
+    pnl: Mapped[Decimal] = mapped_column(DecimalText)
+
+
+class EquitySnapshotRow(Base):
+    __tablename__ = "equity_snapshots"
+    __table_args__ = (Index("ix_equity_snapshots_account_time", "account_id", "time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    time: Mapped[datetime] = mapped_column(EpochMicros)
+    equity: Mapped[Decimal] = mapped_column(DecimalText)
+    cash: Mapped[Decimal] = mapped_column(DecimalText)
 
 
 metadata = Base.metadata

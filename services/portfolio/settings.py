@@ -1,0 +1,79 @@
+"""The portfolio service's settings: the `[portfolio.*]` sub-tables of the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from common.config import ConfigError, parse_settings
+from common.service import Runtime
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    # The currency an account's equity and PnL are expressed in.
+    quote_currency: str = "USDT"
+    # Cash a new paper account starts with (Freqtrade's dry_run_wallet); live and
+    # sandbox accounts start from zero and follow their fills.
+    paper_starting_cash: str = "10000"
+
+    @property
+    def starting_cash(self) -> Decimal:
+        return Decimal(self.paper_starting_cash)
+
+
+@dataclass(frozen=True)
+class IngestionSettings:
+    # Consume ExchangeService.StreamExecutions at start.
+    enabled: bool = True
+    # At most this many executions are applied in one transaction.
+    max_batch: int = 2000
+    # A batch smaller than that waits this long once for more: fewer, larger
+    # transactions under load, at most this much latency when idle. 0 turns it off.
+    batch_linger_seconds: float = 0.01
+    # Reconnection backoff: doubles from initial to max, with jitter.
+    backoff_initial_seconds: float = 0.2
+    backoff_max_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class MarkSettings:
+    # Follow ExchangeService.StreamTickers for the venues of the accounts.
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class EquitySettings:
+    # An equity snapshot of every account is taken this often.
+    snapshot_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class PortfolioSettings:
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    ingestion: IngestionSettings = field(default_factory=IngestionSettings)
+    marks: MarkSettings = field(default_factory=MarkSettings)
+    equity: EquitySettings = field(default_factory=EquitySettings)
+
+
+def load_settings(runtime: Runtime) -> PortfolioSettings:
+    """Parses `[portfolio.*]`; a bad value raises ConfigError naming the key."""
+    settings = parse_settings(PortfolioSettings, runtime.settings.extensions, "portfolio.")
+    try:
+        if not settings.ledger.starting_cash.is_finite() or settings.ledger.starting_cash < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ConfigError(
+            "portfolio.ledger.paper_starting_cash", "expected a non-negative decimal string"
+        ) from None
+    for key, value in (
+        ("ingestion.max_batch", settings.ingestion.max_batch),
+        ("ingestion.backoff_initial_seconds", settings.ingestion.backoff_initial_seconds),
+        ("ingestion.backoff_max_seconds", settings.ingestion.backoff_max_seconds),
+        ("equity.snapshot_seconds", settings.equity.snapshot_seconds),
+    ):
+        if value <= 0:
+            raise ConfigError(f"portfolio.{key}", "must be greater than 0")
+    if settings.ingestion.batch_linger_seconds < 0:
+        raise ConfigError("portfolio.ingestion.batch_linger_seconds", "must not be negative")
+    return settings

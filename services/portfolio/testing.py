@@ -1,0 +1,137 @@
+"""A scripted ExchangeService for the portfolio's tests and benchmark.
+
+It streams the executions it is given (resuming after `after_seq` as the real one
+must), can follow new ones live, can drop a stream part-way as a crashing exchange
+would, and serves tickers for marks. Serve it with `common.testing.serving`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+
+from common.errors import NotFound, Unavailable
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def execution(
+    sequence: int,
+    side: str = "buy",
+    quantity: str = "0.01",
+    price: str = "100",
+    *,
+    symbol: str = "BTC/USDT",
+    venue: str = "paper",
+    fee: str = "0",
+    fee_currency: str = "USDT",
+    time: datetime | None = None,
+) -> common_pb2.Execution:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(time or T0 + timedelta(seconds=sequence))
+    return common_pb2.Execution(
+        sequence=sequence,
+        venue=venue,
+        trade_id=f"t-{sequence}",
+        order_id=f"o-{sequence}",
+        symbol=symbol,
+        side=common_pb2.SIDE_BUY if side == "buy" else common_pb2.SIDE_SELL,
+        quantity=quantity,
+        price=price,
+        fee=fee,
+        fee_currency=fee_currency,
+        liquidity=common_pb2.LIQUIDITY_TAKER,
+        time=stamp,
+    )
+
+
+def ticker(symbol: str, bid: str, ask: str, venue: str = "paper") -> exchange_pb2.Ticker:
+    return exchange_pb2.Ticker(venue=venue, symbol=symbol, bid=bid, ask=ask, last=ask)
+
+
+class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
+    def __init__(
+        self,
+        executions: Iterable[common_pb2.Execution] = (),
+        *,
+        follow: bool = False,
+        drop_after: int | None = None,
+        pause_every: int = 0,
+        pause_seconds: float = 0.0,
+    ) -> None:
+        self.executions = list(executions)
+        self.tickers: dict[tuple[str, str], exchange_pb2.Ticker] = {}
+        # Keep streams open after the last execution, sending new ones as they come.
+        self.follow = follow
+        # The first stream ends with UNAVAILABLE after this many executions.
+        self.drop_after = drop_after
+        # Sleep `pause_seconds` every `pause_every` executions: a paced stream.
+        self.pause_every = pause_every
+        self.pause_seconds = pause_seconds
+        self.requested_after: list[int] = []
+        self._appended = asyncio.Event()
+
+    def append(self, *executions: common_pb2.Execution) -> None:
+        self.executions.extend(executions)
+        self._appended.set()
+
+    def set_ticker(self, value: exchange_pb2.Ticker) -> None:
+        self.tickers[(value.venue, value.symbol)] = value
+
+    async def StreamExecutions(  # noqa: N802 - named by the proto
+        self, request: exchange_pb2.StreamExecutionsRequest, _context: Any
+    ) -> AsyncIterator[exchange_pb2.StreamExecutionsResponse]:
+        self.requested_after.append(request.after_seq)
+        sent = 0
+        index = 0
+        while True:
+            while index < len(self.executions):
+                item = self.executions[index]
+                index += 1
+                if item.sequence <= request.after_seq:
+                    continue
+                if self.drop_after is not None and sent >= self.drop_after:
+                    self.drop_after = None
+                    raise Unavailable("scripted exchange dropped the stream")
+                yield exchange_pb2.StreamExecutionsResponse(execution=item)
+                sent += 1
+                if self.pause_every and sent % self.pause_every == 0:
+                    await asyncio.sleep(self.pause_seconds)
+            if not self.follow:
+                return
+            self._appended.clear()
+            await self._appended.wait()
+
+    async def GetTicker(  # noqa: N802
+        self, request: exchange_pb2.GetTickerRequest, _context: Any
+    ) -> exchange_pb2.GetTickerResponse:
+        found = self.tickers.get((request.venue, request.symbol))
+        if found is None:
+            raise NotFound(f"no ticker for {request.symbol} on {request.venue}")
+        return exchange_pb2.GetTickerResponse(ticker=found)
+
+    async def StreamTickers(  # noqa: N802
+        self, request: exchange_pb2.StreamTickersRequest, _context: Any
+    ) -> AsyncIterator[exchange_pb2.StreamTickersResponse]:
+        for (venue, _symbol), value in list(self.tickers.items()):
+            if venue == request.venue:
+                yield exchange_pb2.StreamTickersResponse(ticker=value)
+        await asyncio.Event().wait()  # the real one streams changes; these do not change
+
+
+def total_quantity(executions: Iterable[common_pb2.Execution]) -> Decimal:
+    """The signed quantity the executions add up to, for checking positions."""
+    return sum(
+        (
+            Decimal(e.quantity) if e.side == common_pb2.SIDE_BUY else -Decimal(e.quantity)
+            for e in executions
+        ),
+        Decimal(0),
+    )

@@ -1,0 +1,235 @@
+"""Executions from a scripted ExchangeService over real gRPC, applied exactly once:
+across a dropped stream, a replay, and a kill -9 of a real portfolio process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from common.config import load_config
+from common.server import RunningService
+from common.testing import isolated_config, wait_until_serving
+from edgequant.common.v1 import common_pb2
+from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
+from services.portfolio.ingestion import trade_from_execution
+from services.portfolio.ledger import Ledger
+from services.portfolio.testing import ScriptedExchange, execution, total_quantity
+
+SQLITE = "sqlite+aiosqlite:///"
+Portfolio = Callable[..., AbstractAsyncContextManager[RunningService]]
+
+
+def _mixed(count: int) -> list[common_pb2.Execution]:
+    """Buys and sells over three symbols, fees in quote and in base."""
+    out = []
+    for n in range(1, count + 1):
+        symbol = ("BTC/USDT", "ETH/USDT", "SOL/USDT")[n % 3]
+        side = "sell" if n % 4 == 0 else "buy"
+        base_fee = n % 5 == 0
+        out.append(
+            execution(
+                n,
+                side,
+                quantity=f"0.{n % 9 + 1}",
+                price=str(100 + n % 17),
+                symbol=symbol,
+                fee="0.0001" if base_fee else "0.01",
+                fee_currency=symbol.split("/")[0] if base_fee else "USDT",
+            )
+        )
+    return out
+
+
+def _expected_quantity(executions: list[common_pb2.Execution], symbol: str) -> Decimal:
+    mine = [e for e in executions if e.symbol == symbol]
+    base = symbol.split("/", maxsplit=1)[0]
+    fees = sum((Decimal(e.fee) for e in mine if e.fee_currency == base), Decimal(0))
+    return total_quantity(mine) - fees
+
+
+async def _until(condition: object, within: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def _positions(address: str) -> dict[str, tuple[str, str, str, str]]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = portfolio_pb2_grpc.PortfolioServiceStub(channel)
+        response = await stub.ListPositions(
+            portfolio_pb2.ListPositionsRequest(account_id="paper", include_closed=True)
+        )
+    return {
+        p.symbol: (p.quantity, p.average_entry_price, p.realized_pnl, p.cost_basis)
+        for p in response.positions
+    }
+
+
+def _database(service: RunningService) -> Path:
+    return Path(service.runtime.config.database_url("portfolio").removeprefix(SQLITE))
+
+
+async def test_dropped_stream_resumes_from_the_cursor(
+    exchange: tuple[ScriptedExchange, str], portfolio: Portfolio
+) -> None:
+    scripted, _ = exchange
+    executions = _mixed(600)
+    scripted.executions = executions
+    scripted.drop_after = 250
+    scripted.pause_every, scripted.pause_seconds = 50, 0.005
+    async with portfolio() as service:
+        await _until(lambda: _cursor(_database(service)) == 600)
+        positions = await _positions(service.address)
+    for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+        assert Decimal(positions[symbol][0]) == _expected_quantity(executions, symbol)
+    # Reconnected after the drop, asking only for what was not applied.
+    assert scripted.requested_after[0] == 0
+    assert 0 < scripted.requested_after[1] <= 250
+    assert _fill_count(_database(service)) == 600
+
+
+async def test_replaying_the_same_executions_changes_nothing(
+    exchange: tuple[ScriptedExchange, str], portfolio: Portfolio
+) -> None:
+    scripted, _ = exchange
+    executions = _mixed(90)
+    scripted.executions = executions
+    async with portfolio() as service:
+        await _until(lambda: _cursor(_database(service)) == 90)
+        before = await _positions(service.address)
+    # An exchange that lost its outbox re-sends the same trades under new sequences:
+    # the (venue, trade id) key keeps them out; only the cursor moves.
+    for item in executions:
+        item.sequence += 1000
+    requests_before_restart = len(scripted.requested_after)
+    async with portfolio() as service:
+        await _until(lambda: _cursor(_database(service)) == 1090)
+        assert await _positions(service.address) == before
+    assert _fill_count(_database(service)) == 90
+    # The restarted service resumed from its stored cursor.
+    assert scripted.requested_after[requests_before_restart] == 90
+
+
+async def test_kill_9_mid_stream_applies_every_execution_once(
+    tmp_path: Path, exchange: tuple[ScriptedExchange, str]
+) -> None:
+    scripted, address = exchange
+    executions = _mixed(3000)
+    scripted.executions = executions
+    scripted.pause_every, scripted.pause_seconds = 20, 0.002
+    environment = isolated_config(
+        tmp_path,
+        EXCHANGE__ADDRESS=address,
+        PORTFOLIO__INGESTION__MAX_BATCH="50",
+        PORTFOLIO__INGESTION__BACKOFF_INITIAL_SECONDS="0.05",
+    )
+    config = load_config(environment)
+    database = Path(config.database_url("portfolio").removeprefix(SQLITE))
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.portfolio"],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    first = start()
+    try:
+        await wait_until_serving(config.portfolio.address)
+        await _until(lambda: (_cursor(database) or 0) >= 500)
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.wait(5) == -signal.SIGKILL
+    finally:
+        first.kill()
+    killed_at = _cursor(database)
+    assert killed_at is not None
+    assert killed_at < 3000, "the stream was over before the kill: slow it down"
+
+    second = start()
+    try:
+        await wait_until_serving(config.portfolio.address)
+        await _until(lambda: _cursor(database) == 3000, within=60)
+    finally:
+        second.terminate()
+        second.wait(10)
+    with sqlite3.connect(database) as connection:
+        sequences = [row[0] for row in connection.execute("SELECT sequence FROM fills")]
+        positions = dict(connection.execute("SELECT symbol, quantity FROM positions"))
+    assert sorted(sequences) == list(range(1, 3001))
+    for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+        assert Decimal(positions[symbol]) == _expected_quantity(executions, symbol)
+    # The restarted process asked for what came after its own committed cursor.
+    assert scripted.requested_after[-1] >= killed_at
+
+
+def test_unusable_execution_is_not_a_trade() -> None:
+    assert trade_from_execution(execution(1, quantity="-1")) is None
+    assert trade_from_execution(execution(1, price="abc")) is None
+    good = trade_from_execution(
+        execution(7, "sell", "0.5", "101.5", fee="0.001", fee_currency="BTC")
+    )
+    assert good is not None
+    assert (good.sequence, good.side.value, good.quantity, good.fee_currency) == (
+        7,
+        "sell",
+        Decimal("0.5"),
+        "BTC",
+    )
+
+
+def _fill_count(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute("SELECT count(*) FROM fills").fetchone()[0])
+
+
+def _cursor(database: Path) -> int | None:
+    if not database.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            row = connection.execute("SELECT sequence FROM ingestion_cursors").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else int(row[0])
+
+
+async def test_a_failed_commit_is_retried_from_the_cursor(
+    exchange: tuple[ScriptedExchange, str], portfolio: Portfolio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted, _ = exchange
+    executions = _mixed(300)
+    scripted.executions = executions
+    scripted.pause_every, scripted.pause_seconds = 50, 0.01
+    real_write = Ledger._write
+    failures: list[bool] = []
+
+    async def locked_once(self: Ledger, *args: Any) -> None:
+        if not failures:
+            failures.append(True)
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        await real_write(self, *args)
+
+    monkeypatch.setattr(Ledger, "_write", locked_once)
+    async with portfolio() as service:
+        await _until(lambda: _cursor(_database(service)) == 300)
+        positions = await _positions(service.address)
+    assert failures == [True]
+    assert _fill_count(_database(service)) == 300
+    for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+        assert Decimal(positions[symbol][0]) == _expected_quantity(executions, symbol)

@@ -1,0 +1,68 @@
+"""The portfolio revisions on a real SQLite file holding data: up, down, up keeps it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from common import migrate
+
+ACCOUNT = "INSERT INTO accounts VALUES ('paper', 'paper', 'paper', 'USDT', 1)"
+FILL = (
+    "INSERT INTO fills (account_id, venue, trade_id, order_id, client_order_id, symbol, side,"
+    " quantity, price, fee, fee_currency, liquidity, time, sequence) VALUES"
+    " ('paper', 'paper', 't-1', 'o-1', '', 'BTC/USDT', 'buy', '0.00125', '60000.01',"
+    " '0.075000013', 'USDT', 'taker', 1700000000000000, 7)"
+)
+POSITION = (
+    "INSERT INTO positions (account_id, symbol, quantity, average_price, realized_pnl, fees,"
+    " update_time) VALUES ('paper', 'BTC/USDT', '0.00125', '60000.01', '0', '0.075000013', 1)"
+)
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as connection:
+        return list(connection.execute(sql))
+
+
+def _version(path: Path) -> str:
+    return str(_rows(path, "SELECT version_num FROM alembic_version")[0][0])
+
+
+def test_up_down_up_keeps_the_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "portfolio.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade("portfolio", url, "portfolio_0002_ledger")
+    with sqlite3.connect(path) as connection:
+        for statement in (ACCOUNT, FILL, POSITION):
+            connection.execute(statement)
+        connection.execute("INSERT INTO ingestion_cursors VALUES ('exchange', 7)")
+    fills_before = _rows(path, "SELECT * FROM fills")
+
+    migrate.upgrade("portfolio", url)  # 0003 rebuilds `positions` (SQLite batch mode)
+    assert _version(path) == "portfolio_0003_performance"
+    assert _rows(path, "SELECT quantity, average_price, open_pnl, open_time FROM positions") == [
+        ("0.00125", "60000.01", "0", None)
+    ]
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO equity_snapshots (account_id, time, equity, cash) "
+            "VALUES ('paper', 2, '10000.5', '9925')"
+        )
+
+    migrate.downgrade("portfolio", url, "portfolio_0002_ledger")
+    assert _rows(path, "SELECT * FROM fills") == fills_before
+    assert _rows(path, "SELECT quantity, fees FROM positions") == [("0.00125", "0.075000013")]
+    assert _rows(path, "SELECT * FROM ingestion_cursors") == [("exchange", 7)]
+
+    migrate.upgrade("portfolio", url)
+    assert _version(path) == "portfolio_0003_performance"
+    assert _rows(path, "SELECT * FROM fills") == fills_before
+    assert _rows(path, "SELECT symbol, quantity, open_pnl FROM positions") == [
+        ("BTC/USDT", "0.00125", "0")
+    ]
+    # The unique key of the ledger survived the table rebuilds.
+    with sqlite3.connect(path) as connection, pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        connection.execute(FILL)
