@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc
-
 from common.backoff import Backoff
+from common.channels import peer_channel
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -33,7 +32,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     await ledger.load()
     marks = MarkBook()
     recorder = EquityRecorder(runtime.sessions, ledger, marks)
-    channel = grpc.aio.insecure_channel(runtime.config.exchange.address)
+    channel = peer_channel(runtime.config.exchange.address)
     servicer = PortfolioServicer(runtime, ledger, marks, settings)
     jobs: list[Coroutine[Any, Any, None]] = [recorder.run(settings.equity.snapshot_seconds)]
     if settings.ingestion.enabled:
