@@ -86,10 +86,17 @@ class RiskBook:
 
     @property
     def fresh(self) -> bool:
-        return self.synced >= SOURCES
+        """Every feed synced, and every position marked: until then equity is unknown."""
+        return self.synced >= SOURCES and not self.unmarked_positions()
+
+    def unmarked_positions(self) -> list[str]:
+        return [s for s, p in self.positions.items() if p.quantity and s not in self.marks]
 
     def stale_sources(self) -> list[str]:
-        return sorted(SOURCES - self.synced)
+        unmarked = self.unmarked_positions()
+        return sorted(SOURCES - self.synced) + (
+            [f"marks of {', '.join(unmarked)}"] if unmarked else []
+        )
 
     # --- values ----------------------------------------------------------------------
 

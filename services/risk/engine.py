@@ -146,7 +146,12 @@ class RiskEngine:
         return limits
 
     async def after_equity_change(self) -> None:
-        """Halts trading (once per breach) when the daily loss or drawdown limit is reached."""
+        """Halts trading (once per breach) when the daily loss or drawdown limit is reached.
+
+        Only a fresh book moves the equity peak and the day's opening equity: half a
+        snapshot (cash without marks) must not become either."""
+        if not self.book.fresh:
+            return
         self.book.mark_equity(self.utc_now())
         breaches = self._breached_limits()
         fresh = [violation for violation in breaches if violation.reason not in self._breaches]
@@ -166,8 +171,6 @@ class RiskEngine:
             await self.set_trading_state(TradingState.HALTED, message, RISK_ACTOR)
 
     def _breached_limits(self) -> list[Violation]:
-        if not self.book.fresh:
-            return []
         breaches = []
         limits, book = self.limits, self.book
         loss = book.daily_loss()

@@ -99,12 +99,14 @@ class Feeds:
             ).portfolio
             positions = [position async for position in self._list_positions()]
             self._load_portfolio(portfolio, positions)
+            await self._fetch_missing_marks()
             await self._load_equity_history()
             self.book.synced.add("portfolio")
             await self.engine.after_equity_change()
             log.info("portfolio synced", extra={"positions": len(positions)})
             async for response in stream:
                 self._apply_position(response.position)
+                await self._fetch_missing_marks()
                 await self.engine.after_equity_change()
         finally:
             stream.cancel()
@@ -123,6 +125,15 @@ class Feeds:
             token = page.next_page_token
             if not token:
                 return
+
+    async def _fetch_missing_marks(self) -> None:
+        """A position in a symbol the ticker feed has not priced yet is priced at once."""
+        for symbol in self.book.unmarked_positions():
+            response = await self.exchange.GetTicker(
+                exchange_pb2.GetTickerRequest(venue=self.settings.venue, symbol=symbol),
+                timeout=self.timeout,
+            )
+            self._apply_ticker(response.ticker)
 
     def _load_portfolio(
         self, portfolio: portfolio_pb2.Portfolio, positions: list[portfolio_pb2.Position]
@@ -217,6 +228,7 @@ class Feeds:
             async for order in self._list_open_orders():
                 self._apply_order(order)
             self.book.synced.add("orders")
+            await self.engine.after_equity_change()
             log.info("orders synced", extra={"open_orders": len(self.book.open_orders)})
             async for response in stream:
                 self._apply_order(response.order)
@@ -268,6 +280,7 @@ class Feeds:
                 )
                 self._apply_ticker(response.ticker)
             self.book.synced.add("tickers")
+            await self.engine.after_equity_change()
             async for update in stream:
                 self._apply_ticker(update.ticker)
                 if update.ticker.symbol in self.book.positions:

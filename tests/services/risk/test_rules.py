@@ -200,6 +200,9 @@ def test_a_market_order_is_valued_at_the_mark() -> None:
     ]
     book = make_book()
     del book.marks[BTC]
+    # a held position without a mark leaves equity unknown: the whole book is stale
+    assert reasons(buy("0.01", price=None), Limits(), book) == ["RISK_STATE_STALE"]
+    del book.positions[BTC]
     assert reasons(buy("0.01", price=None), Limits(), book) == ["RISK_NO_MARK_PRICE"]
 
 
