@@ -5,49 +5,190 @@ VaR, stress tests, and the state rebuilt after a restart."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import math
-from decimal import Decimal as D  # noqa: N817 - amounts read better short
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal as D  # noqa: N817 - amounts read better short
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from peers import (
-    ScriptedExchange,
-    ScriptedPortfolio,
-    candles_data,
-    market,
-    open_order,
-    position,
-    ticker,
-)
 
 from common.config import load_config
 from common.server import running
 from common.testing import free_port, isolated_config, serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-from edgequant.portfolio.v1 import portfolio_pb2_grpc
+from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.risk.main import SPEC
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def candles_data() -> dict[str, list[list[float]]]:
+    """Real 5m candles of ETH/BTC and LTC/BTC (data/SOURCES.md)."""
+    with gzip.open(DATA / "freqtrade_5m_eth_ltc_btc.json.gz", "rt") as file:
+        data: dict[str, list[list[float]]] = json.load(file)
+    return data
+
+
+class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
+    def __init__(self, cash: str, positions: list[portfolio_pb2.Position]) -> None:
+        self.cash = cash
+        self.positions = {p.symbol: p for p in positions}
+        self.updates: asyncio.Queue[portfolio_pb2.Position] = asyncio.Queue()
+        self.equity_points: list[portfolio_pb2.EquityPoint] = []
+
+    async def GetPortfolio(self, request: Any, context: Any) -> portfolio_pb2.GetPortfolioResponse:
+        return portfolio_pb2.GetPortfolioResponse(
+            portfolio=portfolio_pb2.Portfolio(account_id=request.account_id, cash=self.cash)
+        )
+
+    async def ListPositions(
+        self, request: Any, context: Any
+    ) -> portfolio_pb2.ListPositionsResponse:
+        return portfolio_pb2.ListPositionsResponse(positions=list(self.positions.values()))
+
+    async def GetEquityHistory(
+        self, request: Any, context: Any
+    ) -> portfolio_pb2.GetEquityHistoryResponse:
+        return portfolio_pb2.GetEquityHistoryResponse(points=self.equity_points)
+
+    async def StreamPositions(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[portfolio_pb2.StreamPositionsResponse]:
+        while True:
+            position = await self.updates.get()
+            self.positions[position.symbol] = position
+            yield portfolio_pb2.StreamPositionsResponse(position=position)
+
+
+class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
+    def __init__(
+        self,
+        markets: list[exchange_pb2.Market],
+        tickers: list[exchange_pb2.Ticker],
+        orders: list[common_pb2.Order] = (),  # type: ignore[assignment]
+        candles: dict[str, list[list[float]]] | None = None,
+    ) -> None:
+        self.markets = markets
+        self.tickers = {t.symbol: t for t in tickers}
+        self.orders = {o.order_id: o for o in orders}
+        self.candles = candles or {}
+        self.order_updates: asyncio.Queue[common_pb2.Order] = asyncio.Queue()
+        self.ticker_updates: asyncio.Queue[exchange_pb2.Ticker] = asyncio.Queue()
+
+    async def ListMarkets(self, request: Any, context: Any) -> exchange_pb2.ListMarketsResponse:
+        return exchange_pb2.ListMarketsResponse(markets=self.markets)
+
+    async def ListOrders(self, request: Any, context: Any) -> exchange_pb2.ListOrdersResponse:
+        return exchange_pb2.ListOrdersResponse(
+            orders=[o for o in self.orders.values() if o.status in request.statuses]
+        )
+
+    async def GetTicker(self, request: Any, context: Any) -> exchange_pb2.GetTickerResponse:
+        return exchange_pb2.GetTickerResponse(ticker=self.tickers[request.symbol])
+
+    async def StreamTickers(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[exchange_pb2.StreamTickersResponse]:
+        while True:
+            ticker = await self.ticker_updates.get()
+            self.tickers[ticker.symbol] = ticker
+            yield exchange_pb2.StreamTickersResponse(ticker=ticker)
+
+    async def StreamOrderUpdates(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[exchange_pb2.StreamOrderUpdatesResponse]:
+        while True:
+            order = await self.order_updates.get()
+            self.orders[order.order_id] = order
+            yield exchange_pb2.StreamOrderUpdatesResponse(order=order)
+
+    async def GetCandles(self, request: Any, context: Any) -> exchange_pb2.GetCandlesResponse:
+        rows = self.candles[request.symbol][-request.limit :]
+        return exchange_pb2.GetCandlesResponse(
+            candles=[
+                common_pb2.Candle(
+                    open_time=Timestamp(seconds=int(row[0]) // 1000),
+                    open=repr(row[1]),
+                    high=repr(row[2]),
+                    low=repr(row[3]),
+                    close=repr(row[4]),
+                    volume=repr(row[5]),
+                )
+                for row in rows
+            ]
+        )
+
+
+def market(symbol: str) -> exchange_pb2.Market:
+    base, _, quote = symbol.partition("/")
+    return exchange_pb2.Market(
+        symbol=symbol,
+        base=base,
+        quote=quote,
+        type=exchange_pb2.MARKET_TYPE_SPOT,
+        active=True,
+        price_increment="0.00000001",
+        quantity_increment="0.001",
+        min_notional="0.0001",
+    )
+
+
+def ticker(symbol: str, bid: str, ask: str) -> exchange_pb2.Ticker:
+    return exchange_pb2.Ticker(venue="paper", symbol=symbol, bid=bid, ask=ask, last=bid)
+
+
+def position(
+    symbol: str, quantity: str, cost_basis: str, realized: str = "0", seconds: int = 1
+) -> portfolio_pb2.Position:
+    return portfolio_pb2.Position(
+        account_id="paper",
+        symbol=symbol,
+        quantity=quantity,
+        cost_basis=cost_basis,
+        realized_pnl=realized,
+        update_time=Timestamp(seconds=seconds),
+    )
+
+
+def open_order(order_id: str, symbol: str, quantity: str, price: str) -> common_pb2.Order:
+    return common_pb2.Order(
+        order_id=order_id,
+        venue="paper",
+        symbol=symbol,
+        side=common_pb2.SIDE_BUY,
+        type=common_pb2.ORDER_TYPE_LIMIT,
+        quantity=quantity,
+        price=price,
+        status=common_pb2.ORDER_STATUS_OPEN,
+        filled_quantity="0",
+    )
+
 
 ETH, LTC = "ETH/BTC", "LTC/BTC"
 
 
 def make_peers() -> tuple[ScriptedPortfolio, ScriptedExchange]:
     """10 BTC cash, 10 ETH (mark 0.1) and 50 LTC (mark 0.02): equity 12 BTC."""
-    portfolio = ScriptedPortfolio(
+    # Scripted peers implement only the RPCs risk calls (the rest stay UNIMPLEMENTED).
+    portfolio = ScriptedPortfolio(  # type: ignore[abstract]
         cash="10", positions=[position(ETH, "10", "0.9"), position(LTC, "50", "0.9")]
     )
-    exchange = ScriptedExchange(
+    exchange = ScriptedExchange(  # type: ignore[abstract]
         markets=[market(ETH), market(LTC)],
         tickers=[ticker(ETH, "0.0999", "0.1001"), ticker(LTC, "0.0199", "0.0201")],
         orders=[open_order("o-1", ETH, "1", "0.09")],
@@ -58,10 +199,10 @@ def make_peers() -> tuple[ScriptedPortfolio, ScriptedExchange]:
 
 @dataclass
 class Stack:
-    risk: risk_pb2_grpc.RiskServiceStub
+    risk: risk_pb2_grpc.RiskServiceAsyncStub
     portfolio: ScriptedPortfolio
     exchange: ScriptedExchange
-    restart: Callable[[], Awaitable[risk_pb2_grpc.RiskServiceStub]]
+    restart: Callable[[], Awaitable[risk_pb2_grpc.RiskServiceAsyncStub]]
 
 
 @asynccontextmanager
@@ -87,12 +228,12 @@ async def risk_stack(tmp_path: Path, **overrides: str) -> AsyncIterator[Stack]:
         )
         inner = AsyncExitStack()
 
-        async def start() -> risk_pb2_grpc.RiskServiceStub:
+        async def start() -> risk_pb2_grpc.RiskServiceAsyncStub:
             service = await inner.enter_async_context(running(SPEC, config))
             channel = await inner.enter_async_context(grpc.aio.insecure_channel(service.address))
             return risk_pb2_grpc.RiskServiceStub(channel)
 
-        async def restart() -> risk_pb2_grpc.RiskServiceStub:
+        async def restart() -> risk_pb2_grpc.RiskServiceAsyncStub:
             """Stops the risk service and starts it again on the same database."""
             nonlocal inner
             await inner.aclose()
@@ -129,7 +270,7 @@ async def eventually(probe: Callable[[], Awaitable[bool]], within: float = 10.0)
     raise AssertionError("condition not reached in time")
 
 
-async def synced(risk: risk_pb2_grpc.RiskServiceStub) -> None:
+async def synced(risk: risk_pb2_grpc.RiskServiceAsyncStub) -> None:
     async def fresh() -> bool:
         return "RISK_STATE_STALE" not in reasons(await risk.CheckOrder(buy()))
 
@@ -207,14 +348,14 @@ async def test_kill_switch_audit_trail_events_and_restart(tmp_path: Path) -> Non
             metadata=[("x-actor", "alice")],
         )
         assert halted.trading_state.updated_by == "alice"
-        event = (await asyncio.wait_for(events.read(), 10)).event
+        event = await next_event(events)
         assert event.type == risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED
         assert event.trading_state.state == risk_pb2.TRADING_STATE_HALTED
         assert event.trading_state.reason == "exchange incident"
 
         denied = await risk.CheckOrder(buy())
         assert reasons(denied) == ["RISK_TRADING_HALTED"]
-        event = (await asyncio.wait_for(events.read(), 10)).event
+        event = await next_event(events)
         assert event.type == risk_pb2.RISK_EVENT_TYPE_ORDER_DENIED
         assert event.client_order_id == "c-1"
 
@@ -261,10 +402,10 @@ async def test_a_breach_of_the_daily_loss_limit_halts_trading(tmp_path: Path) ->
         await asyncio.sleep(0.1)
         # ETH halves: 10 ETH lose 0.5 BTC of the day's 12.
         await stack.exchange.ticker_updates.put(ticker(ETH, "0.0499", "0.0501"))
-        breach = (await asyncio.wait_for(events.read(), 10)).event
+        breach = await next_event(events)
         assert breach.type == risk_pb2.RISK_EVENT_TYPE_LIMIT_BREACHED
         assert [v.reason for v in breach.violations] == ["RISK_DAILY_LOSS"]
-        change = (await asyncio.wait_for(events.read(), 10)).event
+        change = await next_event(events)
         assert change.type == risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED
         assert change.trading_state.state == risk_pb2.TRADING_STATE_HALTED
         assert change.trading_state.updated_by == "risk"
@@ -365,8 +506,14 @@ async def test_var_and_cvar_match_an_independent_computation(tmp_path: Path) -> 
         assert _field_violations(raised.value) == ["confidence"]
 
 
+async def next_event(events: Any) -> risk_pb2.RiskEvent:
+    response = await asyncio.wait_for(events.read(), 10)
+    assert isinstance(response, risk_pb2.StreamRiskEventsResponse)
+    return response.event
+
+
 def _field_violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None
     for detail in status.details:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
@@ -374,6 +521,3 @@ def _field_violations(error: grpc.aio.AioRpcError) -> list[str]:
             detail.Unpack(bad_request)
             return [violation.field for violation in bad_request.field_violations]
     return []
-
-
-_ = exchange_pb2  # the peers' messages
