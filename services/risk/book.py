@@ -16,8 +16,10 @@ from decimal import Decimal
 from enum import Enum
 
 ZERO = Decimal(0)
-# How far back submission times are kept: the longest rate window.
+# How far back submission times are kept (the longest rate window), and at most how
+# many: a rate limit above this many per minute counts no further.
 RATE_WINDOW_SECONDS = 60.0
+MAX_TRACKED_SUBMISSIONS = 10_000
 # Feeds the book must have synced before it is fresh.
 SOURCES = frozenset({"portfolio", "markets", "orders", "tickers"})
 
@@ -79,7 +81,9 @@ class RiskBook:
     losing_streak: int = 0
     last_loss_time: datetime | None = None
     # Epoch seconds of approved submissions, oldest first.
-    submissions: deque[float] = field(default_factory=deque)
+    submissions: deque[float] = field(
+        default_factory=lambda: deque(maxlen=MAX_TRACKED_SUBMISSIONS)
+    )
     synced: set[str] = field(default_factory=set)
 
     # --- freshness -----------------------------------------------------------------
@@ -149,26 +153,34 @@ class RiskBook:
         """Equity lost since the UTC day began (negative when up)."""
         return self.day_start_equity - self.equity
 
-    def drawdown(self) -> Decimal:
-        """The fraction of the equity peak lost (0 at a new peak)."""
+    def drawdown(self, equity: Decimal | None = None) -> Decimal:
+        """The fraction of the equity peak lost (0 at a new peak); `equity` if known."""
         if self.equity_peak <= 0:
             return ZERO
-        return max(ZERO, (self.equity_peak - self.equity) / self.equity_peak)
+        equity = self.equity if equity is None else equity
+        return max(ZERO, (self.equity_peak - equity) / self.equity_peak)
 
     # --- order-rate windows ------------------------------------------------------------
 
-    def submissions_within(self, now: float, seconds: float) -> int:
+    def submissions_within(self, now: float, seconds: float, up_to: int) -> int:
+        """Approved submissions in the last `seconds`, counted up to `up_to` at most."""
         count = 0
         for moment in reversed(self.submissions):
-            if moment <= now - seconds:
+            if moment <= now - seconds or count >= up_to:
                 break
             count += 1
         return count
 
     def record_submission(self, now: float) -> None:
         self.submissions.append(now)
-        while self.submissions and self.submissions[0] <= now - RATE_WINDOW_SECONDS:
+        while self.submissions[0] <= now - RATE_WINDOW_SECONDS:
             self.submissions.popleft()
+
+    def reserve(self, order: OpenOrder) -> None:
+        """Counts an approved order as open at once, before the exchange reports it: a
+        burst of orders cannot pass the limits on each other's blind side. The
+        exchange's order updates replace or remove it."""
+        self.open_orders.setdefault(order.order_id, order)
 
     # --- updates from the feeds ------------------------------------------------------
 

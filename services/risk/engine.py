@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from services.risk.book import ZERO, RiskBook
+from services.risk.book import ZERO, OpenOrder, RiskBook
 from services.risk.events import EventHub, RiskEvent, RiskEventType
 from services.risk.limits import Limits
 from services.risk.rules import (
@@ -106,6 +106,10 @@ class RiskEngine:
             )
         else:
             self.book.record_submission(now)
+            if order.order_id:
+                self.book.reserve(
+                    OpenOrder(order.order_id, order.symbol, order.side, order.quantity, order.price)
+                )
         return violations
 
     # --- the control path --------------------------------------------------------------

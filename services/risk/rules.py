@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from decimal import Decimal
 
@@ -88,6 +89,10 @@ class Check:
     @property
     def notional(self) -> Decimal:
         return self.order.quantity * (self.price or ZERO)
+
+    @cached_property
+    def equity(self) -> Decimal:
+        return self.book.equity
 
 
 # Var hook: the projected one-day VaR with this order filled (services.risk.var_guard).
@@ -287,7 +292,7 @@ def exposure_limits(check: Check) -> Iterator[Violation]:
             str(gross),
         )
     if limits.max_leverage is not None:
-        equity = check.book.equity
+        equity = check.equity
         if equity <= 0:
             yield Violation(
                 RISK_MAX_LEVERAGE, "equity is not positive", str(limits.max_leverage), str(equity)
@@ -320,7 +325,7 @@ def order_rate(check: Check) -> Iterator[Violation]:
     ):
         if limit is None:
             continue
-        count = check.book.submissions_within(check.now, seconds)
+        count = check.book.submissions_within(check.now, seconds, up_to=limit)
         if count >= limit:
             yield Violation(
                 RISK_ORDER_RATE,
@@ -388,7 +393,7 @@ def loss_limits(check: Check) -> Iterator[Violation]:
     if not check.increases:
         return
     if limits.daily_loss_limit is not None:
-        loss = book.daily_loss()
+        loss = book.day_start_equity - check.equity
         if loss >= limits.daily_loss_limit:
             yield Violation(
                 RISK_DAILY_LOSS,
@@ -397,7 +402,7 @@ def loss_limits(check: Check) -> Iterator[Violation]:
                 str(loss),
             )
     if limits.max_drawdown is not None:
-        drawdown = book.drawdown()
+        drawdown = book.drawdown(check.equity)
         if drawdown >= limits.max_drawdown:
             yield Violation(
                 RISK_MAX_DRAWDOWN,
