@@ -81,9 +81,7 @@ class RiskBook:
     losing_streak: int = 0
     last_loss_time: datetime | None = None
     # Epoch seconds of approved submissions, oldest first.
-    submissions: deque[float] = field(
-        default_factory=lambda: deque(maxlen=MAX_TRACKED_SUBMISSIONS)
-    )
+    submissions: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_TRACKED_SUBMISSIONS))
     synced: set[str] = field(default_factory=set)
 
     # --- freshness -----------------------------------------------------------------
