@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -52,7 +52,7 @@ class EventHub:
                 log.warning("risk event subscriber is too slow: oldest event dropped")
             queue.put_nowait(event)
 
-    async def subscribe(self) -> AsyncIterator[RiskEvent]:
+    async def subscribe(self) -> AsyncGenerator[RiskEvent, None]:
         """Every event published from now on, until the caller stops iterating."""
         queue: asyncio.Queue[RiskEvent] = asyncio.Queue(self.queue_size)
         self._subscribers.add(queue)
