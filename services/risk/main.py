@@ -8,7 +8,6 @@ denies with RISK_STATE_STALE until they have synced.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,6 +30,7 @@ from services.risk.servicer import RiskServicer
 from services.risk.settings import DefaultLimits, RiskSettings
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import INITIAL_STATE
+from services.risk.var_guard import VarGuard
 
 
 def load_settings(runtime: Runtime) -> RiskSettings:
@@ -70,9 +70,14 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
         grpc.aio.insecure_channel(runtime.config.portfolio.address) as portfolio,
         grpc.aio.insecure_channel(runtime.config.exchange.address) as exchange,
     ):
-        feeds = Feeds(engine, settings.feeds, portfolio, exchange)
-        task = asyncio.create_task(feeds.run(), name="risk-feeds")
         candles = CandleSource(exchange, settings.feeds.venue, settings.feeds.rpc_timeout_seconds)
+        var_guard = VarGuard(engine, candles, settings.var)
+        engine.var_estimate = var_guard.estimate
+        feeds = Feeds(engine, settings.feeds, portfolio, exchange)
+        tasks = [
+            asyncio.create_task(feeds.run(), name="risk-feeds"),
+            asyncio.create_task(var_guard.run(), name="risk-var-history"),
+        ]
         try:
             yield RiskServicer(
                 engine,
@@ -82,9 +87,9 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
                 settings.feeds.venue,
             )
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 SPEC = ServiceSpec(

@@ -95,7 +95,8 @@ class Check:
         return self.book.equity
 
 
-# Var hook: the projected one-day VaR with this order filled (services.risk.var_guard).
+# The projected one-day 99% VaR with the order filled, None when it cannot be
+# estimated (services.risk.var_guard).
 VarEstimate = Callable[[Check], Decimal | None]
 
 
@@ -136,17 +137,8 @@ def check_order(
         )
     for rule in RULES:
         violations.extend(rule(check))
-    if var_estimate is not None and limits.max_var is not None and check.increases:
-        projected_var = var_estimate(check)
-        if projected_var is not None and projected_var >= limits.max_var:
-            violations.append(
-                Violation(
-                    RISK_MAX_VAR,
-                    "the portfolio's one-day 99% VaR with this order would reach the limit",
-                    str(limits.max_var),
-                    str(projected_var),
-                )
-            )
+    if limits.max_var is not None and check.increases:
+        violations.extend(max_var(check, var_estimate))
     return violations
 
 
@@ -430,6 +422,25 @@ def loss_cooldown(check: Check) -> Iterator[Violation]:
             f"{until.isoformat(timespec='seconds')}",
             str(limits.loss_cooldown_trades),
             str(book.losing_streak),
+        )
+
+
+def max_var(check: Check, var_estimate: VarEstimate | None) -> Iterator[Violation]:
+    """Fail closed: without a return history to estimate from, new exposure waits."""
+    limit = check.limits.max_var
+    projected = var_estimate(check) if var_estimate is not None else None
+    if projected is None:
+        yield Violation(
+            RISK_MAX_VAR,
+            "the portfolio's VaR cannot be estimated yet (no return history): retry shortly",
+            str(limit),
+        )
+    elif limit is not None and projected >= limit:
+        yield Violation(
+            RISK_MAX_VAR,
+            "the portfolio's one-day 99% VaR with this order would reach the limit",
+            str(limit),
+            str(projected),
         )
 
 

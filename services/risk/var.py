@@ -91,6 +91,13 @@ def compute_var(
     return VarResult(var * scale, cvar * scale, observations)
 
 
+def percentile_loss(returns: FloatArray, values: list[float], confidence: float) -> float:
+    """The `confidence` percentile of the PnL losses of `values` over `returns` (historical)."""
+    if returns.shape[0] < 2:
+        return 0.0
+    return float(np.percentile(-(returns @ np.asarray(values)), confidence * 100.0))
+
+
 def _tail(losses: FloatArray, confidence: float) -> tuple[float, float]:
     var = float(np.percentile(losses, confidence * 100.0))
     return var, float(losses[losses >= var].mean())

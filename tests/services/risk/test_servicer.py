@@ -521,3 +521,44 @@ def _field_violations(error: grpc.aio.AioRpcError) -> list[str]:
             detail.Unpack(bad_request)
             return [violation.field for violation in bad_request.field_violations]
     return []
+
+
+async def test_max_var_denies_once_the_one_day_var_with_the_order_reaches_it(
+    tmp_path: Path,
+) -> None:
+    closes = {
+        symbol: np.array([row[4] for row in rows[-101:]]) for symbol, rows in candles_data().items()
+    }
+    returns = {symbol: series[1:] / series[:-1] - 1 for symbol, series in closes.items()}
+    # Buying 1 ETH at 0.1 makes 11 ETH (1.1 BTC) beside 50 LTC (1 BTC); 288 candles a day.
+    expected = np.percentile(-(returns[ETH] * 1.1 + returns[LTC] * 1.0), 99) * math.sqrt(288)
+
+    async with risk_stack(tmp_path, RISK__VAR__TIMEFRAME="5m", RISK__VAR__LOOKBACK="100") as stack:
+        risk = stack.risk
+        await synced(risk)
+        await risk.UpdateLimits(
+            risk_pb2.UpdateLimitsRequest(
+                limits=risk_pb2.Limits(max_var="0.01"),
+                update_mask=FieldMask(paths=["max_var"]),
+            )
+        )
+
+        async def estimated() -> bool:
+            denied = await risk.CheckOrder(buy())
+            return any(v.reason == "RISK_MAX_VAR" and v.actual for v in denied.violations)
+
+        await eventually(estimated)  # until the return history is read
+        denied = await risk.CheckOrder(buy())
+        assert reasons(denied) == ["RISK_MAX_VAR"]
+        assert float(denied.violations[0].actual) == pytest.approx(expected, rel=1e-6)
+
+        await risk.UpdateLimits(
+            risk_pb2.UpdateLimitsRequest(
+                limits=risk_pb2.Limits(max_var=str(round(expected * 1.01, 6))),
+                update_mask=FieldMask(paths=["max_var"]),
+            )
+        )
+        assert reasons(await risk.CheckOrder(buy())) == []
+        sell = buy(quantity="5")
+        sell.side = common_pb2.SIDE_SELL
+        assert reasons(await risk.CheckOrder(sell)) == []  # reducing passes regardless
