@@ -123,7 +123,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     ) -> SetTradingStateResponse:
         violations = Violations()
         violations.require(
-            request.state != risk_pb2.TRADING_STATE_UNSPECIFIED,
+            request.state in {state.value for state in TradingState},
             "state",
             "must be TRADING_STATE_ACTIVE, TRADING_STATE_REDUCING or TRADING_STATE_HALTED",
         )
@@ -244,9 +244,15 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             "simulations",
             f"must be between 100 and {self.var_settings.max_simulations}",
         )
+        method = request.method or risk_pb2.VAR_METHOD_HISTORICAL
+        violations.require(
+            method in {known.value for known in VarMethod},
+            "method",
+            "must be VAR_METHOD_HISTORICAL, VAR_METHOD_PARAMETRIC or VAR_METHOD_MONTE_CARLO",
+        )
         violations.raise_if_any()
         return VarRequest(
-            method=VarMethod(request.method or risk_pb2.VAR_METHOD_HISTORICAL),
+            method=VarMethod(method),
             confidence=confidence,
             horizon=horizon,
             timeframe=timeframe,

@@ -353,6 +353,10 @@ async def test_kill_switch_audit_trail_events_and_restart(tmp_path: Path) -> Non
         assert event.trading_state.state == risk_pb2.TRADING_STATE_HALTED
         assert event.trading_state.reason == "exchange incident"
 
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await risk.SetTradingState(risk_pb2.SetTradingStateRequest())
+        assert _field_violations(raised.value) == ["state"]
+
         denied = await risk.CheckOrder(buy())
         assert reasons(denied) == ["RISK_TRADING_HALTED"]
         event = await next_event(events)
@@ -502,8 +506,10 @@ async def test_var_and_cvar_match_an_independent_computation(tmp_path: Path) -> 
         assert again.value_at_risk == monte_carlo.value_at_risk
 
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await risk.ComputeVaR(risk_pb2.ComputeVaRRequest(confidence=1.5))
-        assert _field_violations(raised.value) == ["confidence"]
+            await risk.ComputeVaR(
+                risk_pb2.ComputeVaRRequest(confidence=1.5, method=9)  # type: ignore[arg-type]
+            )
+        assert _field_violations(raised.value) == ["confidence", "method"]
 
 
 async def next_event(events: Any) -> risk_pb2.RiskEvent:
