@@ -83,21 +83,19 @@ class RiskEngine:
     def check(self, order: OrderIntent) -> list[Violation]:
         """Every rule the order fails; approval records the submission in the rate windows."""
         now = self.clock()
-        utc_now = datetime.fromtimestamp(now, UTC)
         violations = check_order(
             order,
             self.book,
             self.limits,
             state=self.trading_state.state,
             now=now,
-            utc_now=utc_now,
             var_estimate=self.var_estimate,
         )
         if violations:
             self.events.publish(
                 RiskEvent(
                     type=RiskEventType.ORDER_DENIED,
-                    time=utc_now,
+                    time=datetime.fromtimestamp(now, UTC),
                     message=f"{order.side.name} {order.quantity} {order.symbol} denied",
                     violations=tuple(violations),
                     order_id=order.order_id,

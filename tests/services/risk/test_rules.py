@@ -57,9 +57,7 @@ def reasons(
     book: RiskBook | None = None,
     state: TradingState = TradingState.ACTIVE,
 ) -> list[str]:
-    violations = check_order(
-        order, book or make_book(), limits, state=state, now=NOW, utc_now=UTC_NOW
-    )
+    violations = check_order(order, book or make_book(), limits, state=state, now=NOW)
     return [violation.reason for violation in violations]
 
 
@@ -240,8 +238,6 @@ def test_reducing_passes_only_orders_that_shrink_the_position() -> None:
 def test_a_stale_book_denies_with_state_stale_only() -> None:
     book = make_book()
     book.synced.discard("orders")
-    violations = check_order(
-        buy(), book, Limits(), state=TradingState.ACTIVE, now=NOW, utc_now=UTC_NOW
-    )
+    violations = check_order(buy(), book, Limits(), state=TradingState.ACTIVE, now=NOW)
     assert [v.reason for v in violations] == ["RISK_STATE_STALE"]
     assert "orders" in violations[0].message
