@@ -448,6 +448,17 @@ async def test_exposure_and_stress_test(tmp_path: Path) -> None:
             )
         assert _field_violations(raised.value) == ["shocks[0].change"]
 
+        # 1,000,000 paths of 2 symbols need ~61 MiB on top of this process: over the
+        # 96 MiB budget's soft limit, so refused before any work is done.
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await risk.ComputeVaR(
+                risk_pb2.ComputeVaRRequest(
+                    method=risk_pb2.VAR_METHOD_MONTE_CARLO, simulations=1_000_000
+                )
+            )
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "Monte Carlo VaR refused" in str(raised.value.details())
+
 
 async def test_var_and_cvar_match_an_independent_computation(tmp_path: Path) -> None:
     closes = {
