@@ -32,6 +32,17 @@ from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import INITIAL_STATE
 from services.risk.var_guard import VarGuard
 
+# Channels to the peers: a peer that starts after risk (any order under supervisord) is
+# reached within two seconds, not after gRPC's default backoff of up to two minutes;
+# a local subchannel pool keeps that backoff from leaking into other clients of the
+# same address in this process.
+PEER_CHANNEL_OPTIONS = (
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
 
 def load_settings(runtime: Runtime) -> RiskSettings:
     settings = parse_settings(RiskSettings, runtime.settings.extensions, "risk.")
@@ -67,8 +78,12 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
         events=events,
     )
     async with (
-        grpc.aio.insecure_channel(runtime.config.portfolio.address) as portfolio,
-        grpc.aio.insecure_channel(runtime.config.exchange.address) as exchange,
+        grpc.aio.insecure_channel(
+            runtime.config.portfolio.address, options=PEER_CHANNEL_OPTIONS
+        ) as portfolio,
+        grpc.aio.insecure_channel(
+            runtime.config.exchange.address, options=PEER_CHANNEL_OPTIONS
+        ) as exchange,
     ):
         candles = CandleSource(exchange, settings.feeds.venue, settings.feeds.rpc_timeout_seconds)
         var_guard = VarGuard(engine, candles, settings.var)

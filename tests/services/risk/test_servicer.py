@@ -277,22 +277,41 @@ async def synced(risk: risk_pb2_grpc.RiskServiceAsyncStub) -> None:
     await eventually(fresh)
 
 
-async def test_orders_are_denied_as_stale_until_the_peers_answer(tmp_path: Path) -> None:
+async def test_orders_are_denied_as_stale_until_peers_that_start_later_answer(
+    tmp_path: Path,
+) -> None:
+    portfolio_port, exchange_port = free_port(), free_port()
     config = load_config(
         isolated_config(
             tmp_path,
-            PORTFOLIO__ADDRESS=f"127.0.0.1:{free_port()}",
-            EXCHANGE__ADDRESS=f"127.0.0.1:{free_port()}",
+            PORTFOLIO__ADDRESS=f"127.0.0.1:{portfolio_port}",
+            EXCHANGE__ADDRESS=f"127.0.0.1:{exchange_port}",
             RISK__GRACE_SECONDS="0",
+            RISK__FEEDS__RETRY_SECONDS="0.05",
         )
     )
+    portfolio, exchange = make_peers()
+    peers = grpc.aio.server()
+    portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server(portfolio, peers)
+    exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(exchange, peers)
     async with (
         running(SPEC, config) as service,
         grpc.aio.insecure_channel(service.address) as channel,
     ):
-        response = await risk_pb2_grpc.RiskServiceStub(channel).CheckOrder(buy())
-    assert response.decision == risk_pb2.DECISION_DENY
-    assert reasons(response) == ["RISK_STATE_STALE"]
+        risk = risk_pb2_grpc.RiskServiceStub(channel)
+        await asyncio.sleep(0.3)  # the feeds have tried and failed by now
+        response = await risk.CheckOrder(buy())
+        assert response.decision == risk_pb2.DECISION_DENY
+        assert reasons(response) == ["RISK_STATE_STALE"]
+        assert "portfolio" in response.violations[0].message
+        # The peers start after risk (any order under supervisord): risk catches up.
+        peers.add_insecure_port(f"127.0.0.1:{portfolio_port}")
+        peers.add_insecure_port(f"127.0.0.1:{exchange_port}")
+        await peers.start()
+        try:
+            await synced(risk)
+        finally:
+            await peers.stop(None)
 
 
 async def test_checks_limits_and_field_violations_over_grpc(tmp_path: Path) -> None:
