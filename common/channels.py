@@ -13,6 +13,9 @@ import grpc
 from common.memory import MIB
 
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    # Each channel keeps its own subchannels, so one client's backoff toward a peer that
+    # is down never delays another client of the same address in this process.
+    ("grpc.use_local_subchannel_pool", 1),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),

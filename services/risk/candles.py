@@ -1,0 +1,54 @@
+"""Close prices from the exchange's candles (ExchangeService.GetCandles), for VaR."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypeAlias
+
+import grpc
+
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+
+Timeframe: TypeAlias = common_pb2.Timeframe.ValueType
+
+TIMEFRAMES: dict[Timeframe, timedelta] = {
+    common_pb2.TIMEFRAME_1M: timedelta(minutes=1),
+    common_pb2.TIMEFRAME_3M: timedelta(minutes=3),
+    common_pb2.TIMEFRAME_5M: timedelta(minutes=5),
+    common_pb2.TIMEFRAME_15M: timedelta(minutes=15),
+    common_pb2.TIMEFRAME_30M: timedelta(minutes=30),
+    common_pb2.TIMEFRAME_1H: timedelta(hours=1),
+    common_pb2.TIMEFRAME_2H: timedelta(hours=2),
+    common_pb2.TIMEFRAME_4H: timedelta(hours=4),
+    common_pb2.TIMEFRAME_6H: timedelta(hours=6),
+    common_pb2.TIMEFRAME_8H: timedelta(hours=8),
+    common_pb2.TIMEFRAME_12H: timedelta(hours=12),
+    common_pb2.TIMEFRAME_1D: timedelta(days=1),
+    common_pb2.TIMEFRAME_1W: timedelta(weeks=1),
+}
+# ccxt's names ("1h"), as configs/ spell a timeframe.
+TIMEFRAME_NAMES = {
+    common_pb2.Timeframe.Name(value).removeprefix("TIMEFRAME_").lower(): value
+    for value in TIMEFRAMES
+}
+
+
+class CandleSource:
+    def __init__(self, exchange: grpc.aio.Channel, venue: str, timeout: float) -> None:
+        self.exchange = exchange_pb2_grpc.ExchangeServiceStub(exchange)
+        self.venue = venue
+        self.timeout = timeout
+
+    async def closes(
+        self, symbol: str, timeframe: Timeframe, limit: int
+    ) -> list[tuple[int, float]]:
+        """(open time in epoch seconds, close) of the latest `limit` candles, oldest first.
+        Floats: VaR is analytics, not money."""
+        response = await self.exchange.GetCandles(
+            exchange_pb2.GetCandlesRequest(
+                venue=self.venue, symbol=symbol, timeframe=timeframe, limit=limit
+            ),
+            timeout=self.timeout,
+        )
+        return [(c.open_time.seconds, float(c.close)) for c in response.candles]

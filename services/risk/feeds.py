@@ -1,0 +1,333 @@
+"""The feeds that keep the risk book in sync with the portfolio and the exchange.
+
+Each feed subscribes to its stream first, then reads a snapshot, then applies the
+stream: nothing between the two is lost, and after a restart the book is rebuilt the
+same way. While a feed is down its source is marked unsynced, so CheckOrder denies
+with RISK_STATE_STALE (fail closed) until the feed has re-read its snapshot.
+
+- portfolio: GetPortfolio (cash), ListPositions, GetEquityHistory (the equity peak and
+  the UTC day's opening equity), then StreamPositions; cash is re-read periodically.
+- markets and orders: ListMarkets, ListOrders (open ones), then StreamOrderUpdates.
+- tickers: GetTicker for the symbols that matter, then StreamTickers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import grpc
+
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
+from services.risk.book import ZERO, Market, OpenOrder, Position, Side
+from services.risk.engine import RiskEngine
+from services.risk.settings import FeedSettings
+
+log = logging.getLogger("edgequant.risk.feeds")
+
+OPEN_STATUSES = (
+    common_pb2.ORDER_STATUS_PENDING_NEW,
+    common_pb2.ORDER_STATUS_OPEN,
+    common_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+    common_pb2.ORDER_STATUS_PENDING_CANCEL,
+)
+PAGE_SIZE = 1000
+
+
+def decimal_or_none(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def decimal_or_zero(text: str) -> Decimal:
+    return Decimal(text) if text else ZERO
+
+
+class Feeds:
+    def __init__(
+        self,
+        engine: RiskEngine,
+        settings: FeedSettings,
+        portfolio: grpc.aio.Channel,
+        exchange: grpc.aio.Channel,
+    ) -> None:
+        self.engine = engine
+        self.book = engine.book
+        self.settings = settings
+        self.portfolio = portfolio_pb2_grpc.PortfolioServiceStub(portfolio)
+        self.exchange = exchange_pb2_grpc.ExchangeServiceStub(exchange)
+        self.timeout = settings.rpc_timeout_seconds
+
+    async def run(self) -> None:
+        """Runs every feed until cancelled, each reconnecting on its own."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._forever("portfolio", self._portfolio))
+            group.create_task(self._forever("orders", self._orders))
+            group.create_task(self._forever("tickers", self._tickers))
+            group.create_task(self._refresh_cash())
+
+    async def _forever(self, name: str, feed: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await feed()
+                log.warning("%s feed ended; reconnecting", name)
+            except grpc.aio.AioRpcError as error:
+                log.warning(
+                    "%s feed failed: %s %s; retrying", name, error.code().name, error.details()
+                )
+            finally:
+                for source in _SOURCES[name]:
+                    self.book.synced.discard(source)
+            await asyncio.sleep(self.settings.retry_seconds)
+
+    # --- portfolio -----------------------------------------------------------------------
+
+    async def _portfolio(self) -> None:
+        account = self.settings.account_id
+        stream = self.portfolio.StreamPositions(
+            portfolio_pb2.StreamPositionsRequest(account_id=account)
+        )
+        try:
+            portfolio = (
+                await self.portfolio.GetPortfolio(
+                    portfolio_pb2.GetPortfolioRequest(account_id=account), timeout=self.timeout
+                )
+            ).portfolio
+            positions = [position async for position in self._list_positions()]
+            self._load_portfolio(portfolio, positions)
+            await self._fetch_missing_marks()
+            await self._load_equity_history()
+            self.book.synced.add("portfolio")
+            await self.engine.after_equity_change()
+            log.info("portfolio synced", extra={"positions": len(positions)})
+            async for response in stream:
+                self._apply_position(response.position)
+                await self._fetch_missing_marks()
+                await self.engine.after_equity_change()
+        finally:
+            stream.cancel()
+
+    async def _list_positions(self) -> AsyncIterator[portfolio_pb2.Position]:
+        token = ""
+        while True:
+            page = await self.portfolio.ListPositions(
+                portfolio_pb2.ListPositionsRequest(
+                    account_id=self.settings.account_id, page_size=PAGE_SIZE, page_token=token
+                ),
+                timeout=self.timeout,
+            )
+            for position in page.positions:
+                yield position
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def _fetch_missing_marks(self) -> None:
+        """A position in a symbol the ticker feed has not priced yet is priced at once."""
+        for symbol in self.book.unmarked_positions():
+            response = await self.exchange.GetTicker(
+                exchange_pb2.GetTickerRequest(venue=self.settings.venue, symbol=symbol),
+                timeout=self.timeout,
+            )
+            self._apply_ticker(response.ticker)
+
+    def _load_portfolio(
+        self, portfolio: portfolio_pb2.Portfolio, positions: list[portfolio_pb2.Position]
+    ) -> None:
+        for position in positions:
+            self._seed_mark(position)
+        self.book.reset_portfolio(
+            decimal_or_zero(portfolio.cash),
+            {
+                position.symbol: Position(
+                    quantity=decimal_or_zero(position.quantity),
+                    cost_basis=decimal_or_zero(position.cost_basis),
+                    realized_pnl=decimal_or_zero(position.realized_pnl),
+                    update_time=_update_time(position),
+                )
+                for position in positions
+            },
+        )
+
+    def _seed_mark(self, position: portfolio_pb2.Position) -> None:
+        """The portfolio's mark stands in until the exchange's ticker arrives."""
+        if position.mark_price and position.symbol not in self.book.marks:
+            self.book.marks[position.symbol] = Decimal(position.mark_price)
+
+    def _apply_position(self, position: portfolio_pb2.Position) -> None:
+        self._seed_mark(position)
+        self.book.apply_position(
+            position.symbol,
+            quantity=decimal_or_zero(position.quantity),
+            cost_basis=decimal_or_zero(position.cost_basis),
+            realized_pnl=decimal_or_zero(position.realized_pnl),
+            update_time=_update_time(position),
+            now=self.engine.utc_now(),
+        )
+
+    async def _load_equity_history(self) -> None:
+        """The equity peak and the UTC day's opening equity, as the portfolio recorded them.
+        Without a history (a new account) they start from the current equity."""
+        try:
+            response = await self.portfolio.GetEquityHistory(
+                portfolio_pb2.GetEquityHistoryRequest(account_id=self.settings.account_id),
+                timeout=self.timeout,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is not grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            log.warning("portfolio has no equity history: the peak starts from now")
+            return
+        now = self.engine.utc_now()
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        day_start: Decimal | None = None
+        for point in response.points:
+            equity = Decimal(point.equity)
+            self.book.equity_peak = max(self.book.equity_peak, equity)
+            if point.time.ToDatetime(UTC) <= midnight or day_start is None:
+                day_start = equity
+        if day_start is not None:
+            self.book.day = now.date()
+            self.book.day_start_equity = day_start
+
+    async def _refresh_cash(self) -> None:
+        """Cash as the portfolio books it (fees included), while the portfolio feed is up."""
+        while True:
+            await asyncio.sleep(self.settings.portfolio_refresh_seconds)
+            if "portfolio" not in self.book.synced:
+                continue
+            try:
+                response = await self.portfolio.GetPortfolio(
+                    portfolio_pb2.GetPortfolioRequest(account_id=self.settings.account_id),
+                    timeout=self.timeout,
+                )
+            except grpc.aio.AioRpcError as error:
+                log.warning("cash refresh failed: %s", error.code().name)
+                continue
+            self.book.cash = decimal_or_zero(response.portfolio.cash)
+            await self.engine.after_equity_change()
+
+    # --- markets and orders ------------------------------------------------------------
+
+    async def _orders(self) -> None:
+        venue = self.settings.venue
+        stream = self.exchange.StreamOrderUpdates(
+            exchange_pb2.StreamOrderUpdatesRequest(venue=venue)
+        )
+        try:
+            markets = await self.exchange.ListMarkets(
+                exchange_pb2.ListMarketsRequest(venue=venue), timeout=self.timeout
+            )
+            self.book.markets = {m.symbol: _market(m) for m in markets.markets}
+            self.book.synced.add("markets")
+            self.book.open_orders.clear()
+            async for order in self._list_open_orders():
+                self._apply_order(order)
+            self.book.synced.add("orders")
+            await self.engine.after_equity_change()
+            log.info("orders synced", extra={"open_orders": len(self.book.open_orders)})
+            async for response in stream:
+                self._apply_order(response.order)
+        finally:
+            stream.cancel()
+
+    async def _list_open_orders(self) -> AsyncIterator[common_pb2.Order]:
+        token = ""
+        while True:
+            page = await self.exchange.ListOrders(
+                exchange_pb2.ListOrdersRequest(
+                    venue=self.settings.venue,
+                    statuses=OPEN_STATUSES,
+                    page_size=PAGE_SIZE,
+                    page_token=token,
+                ),
+                timeout=self.timeout,
+            )
+            for order in page.orders:
+                yield order
+            token = page.next_page_token
+            if not token:
+                return
+
+    def _apply_order(self, order: common_pb2.Order) -> None:
+        if order.venue and order.venue != self.settings.venue:
+            return
+        remaining = decimal_or_zero(order.quantity) - decimal_or_zero(order.filled_quantity)
+        if order.status not in OPEN_STATUSES or remaining <= 0:
+            self.book.open_orders.pop(order.order_id, None)
+            return
+        self.book.open_orders[order.order_id] = OpenOrder(
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=Side.BUY if order.side == common_pb2.SIDE_BUY else Side.SELL,
+            remaining=remaining,
+            price=decimal_or_none(order.price),
+        )
+
+    # --- tickers -------------------------------------------------------------------------
+
+    async def _tickers(self) -> None:
+        venue = self.settings.venue
+        stream = self.exchange.StreamTickers(exchange_pb2.StreamTickersRequest(venue=venue))
+        try:
+            for symbol in sorted(self._symbols_that_matter()):
+                response = await self.exchange.GetTicker(
+                    exchange_pb2.GetTickerRequest(venue=venue, symbol=symbol), timeout=self.timeout
+                )
+                self._apply_ticker(response.ticker)
+            self.book.synced.add("tickers")
+            await self.engine.after_equity_change()
+            async for update in stream:
+                self._apply_ticker(update.ticker)
+                if update.ticker.symbol in self.book.positions:
+                    await self.engine.after_equity_change()
+        finally:
+            stream.cancel()
+
+    def _symbols_that_matter(self) -> set[str]:
+        return (
+            set(self.engine.limits.allowed_symbols)
+            | {symbol for symbol, p in self.book.positions.items() if p.quantity}
+            | {order.symbol for order in self.book.open_orders.values()}
+        )
+
+    def _apply_ticker(self, ticker: exchange_pb2.Ticker) -> None:
+        mark = mark_price(ticker)
+        if mark is not None:
+            self.book.marks[ticker.symbol] = mark
+
+
+def _update_time(position: portfolio_pb2.Position) -> datetime | None:
+    return position.update_time.ToDatetime(UTC) if position.HasField("update_time") else None
+
+
+def mark_price(ticker: exchange_pb2.Ticker) -> Decimal | None:
+    """The mid of bid and ask when both are quoted, else the last trade."""
+    if ticker.bid and ticker.ask:
+        return (Decimal(ticker.bid) + Decimal(ticker.ask)) / 2
+    return decimal_or_none(ticker.last)
+
+
+def _market(market: exchange_pb2.Market) -> Market:
+    return Market(
+        symbol=market.symbol,
+        base=market.base,
+        quote=market.quote,
+        spot=market.type in (exchange_pb2.MARKET_TYPE_SPOT, exchange_pb2.MARKET_TYPE_UNSPECIFIED),
+        price_increment=decimal_or_none(market.price_increment),
+        quantity_increment=decimal_or_none(market.quantity_increment),
+        min_quantity=decimal_or_none(market.min_quantity),
+        max_quantity=decimal_or_none(market.max_quantity),
+        min_notional=decimal_or_none(market.min_notional),
+    )
+
+
+_SOURCES = {
+    "portfolio": ("portfolio",),
+    "orders": ("markets", "orders"),
+    "tickers": ("tickers",),
+}

@@ -1,0 +1,38 @@
+"""The trading state (the kill switch) and its audit record.
+
+ACTIVE: every rule applies. REDUCING: only orders that shrink a position pass.
+HALTED: every new order is denied, and the exchange cancels the open ones when it sees
+the TRADING_STATE_CHANGED event. Each change is kept with who, when and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+
+# Who the risk service names as the author of a change it made itself (a breach).
+RISK_ACTOR = "risk"
+
+
+class TradingState(Enum):
+    ACTIVE = 1
+    REDUCING = 2
+    HALTED = 3
+
+
+@dataclass(frozen=True)
+class TradingStateChange:
+    state: TradingState
+    reason: str
+    updated_by: str
+    update_time: datetime
+
+
+# Before any change was recorded, a fresh install trades.
+INITIAL_STATE = TradingStateChange(
+    state=TradingState.ACTIVE,
+    reason="initial state",
+    updated_by=RISK_ACTOR,
+    update_time=datetime(1970, 1, 1, tzinfo=UTC),
+)

@@ -1,0 +1,115 @@
+"""The max_var rule's estimate: one-day 99% historical VaR with the order filled.
+
+Candle returns are I/O and numpy work, so they are read in the background (every
+`[risk.var] refresh_seconds`, only while a max_var limit is set) and kept as one
+aligned matrix; the check itself is a matrix-vector product and a percentile over it,
+with no I/O. A symbol the order or a position needs but the matrix lacks means no
+estimate (the rule then denies: fail closed) and an early refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from services.risk.book import RiskBook
+from services.risk.candles import TIMEFRAME_NAMES, TIMEFRAMES, CandleSource
+from services.risk.engine import RiskEngine
+from services.risk.rules import Check
+from services.risk.settings import VarSettings
+
+if TYPE_CHECKING:
+    from services.risk.var import FloatArray
+
+log = logging.getLogger("edgequant.risk.var")
+
+CONFIDENCE = 0.99
+HORIZON = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ReturnHistory:
+    symbols: dict[str, int]
+    returns: FloatArray
+    # The one-candle figures scale to a day by the square root of time.
+    scale: float
+
+
+class VarGuard:
+    def __init__(self, engine: RiskEngine, candles: CandleSource, settings: VarSettings) -> None:
+        self.engine = engine
+        self.book: RiskBook = engine.book
+        self.candles = candles
+        self.settings = settings
+        self.timeframe = TIMEFRAME_NAMES[settings.timeframe]
+        self.history: ReturnHistory | None = None
+        self._wanted = asyncio.Event()
+
+    def estimate(self, check: Check) -> Decimal | None:
+        history = self.history
+        exposures = self._exposures(check)
+        if history is None or not set(exposures) <= set(history.symbols):
+            self._wanted.set()
+            return None
+        from services.risk.var import percentile_loss  # noqa: PLC0415 - loaded by refresh
+
+        values = [0.0] * len(history.symbols)
+        for symbol, value in exposures.items():
+            values[history.symbols[symbol]] = value
+        loss = percentile_loss(history.returns, values, CONFIDENCE) * history.scale
+        return Decimal(repr(round(loss, 8)))
+
+    def _exposures(self, check: Check) -> dict[str, float]:
+        """Value per symbol (quote currency) with the order filled, at the mark."""
+        exposures = {
+            symbol: float(p.quantity * self.book.marks.get(symbol, Decimal(0)))
+            for symbol, p in self.book.positions.items()
+            if p.quantity
+        }
+        symbol = check.order.symbol
+        price = check.mark or check.price or Decimal(0)
+        exposures[symbol] = float(
+            (check.position + check.order.side.sign * check.order.quantity) * price
+        )
+        return exposures
+
+    async def run(self) -> None:
+        """Refreshes the return history while a max_var limit is set."""
+        while True:
+            if self.engine.limits.max_var is not None:
+                try:
+                    await self.refresh()
+                except grpc.aio.AioRpcError as error:
+                    log.warning("VaR history refresh failed: %s", error.code().name)
+            self._wanted.clear()
+            try:
+                await asyncio.wait_for(self._wanted.wait(), self.settings.refresh_seconds)
+                await asyncio.sleep(1.0)  # a burst of misses is one refresh
+            except TimeoutError:
+                pass
+
+    async def refresh(self) -> None:
+        from services.risk import var  # noqa: PLC0415 - numpy only when max_var is set
+
+        symbols = sorted(
+            set(self.engine.limits.allowed_symbols)
+            | {s for s, p in self.book.positions.items() if p.quantity}
+            | {o.symbol for o in self.book.open_orders.values()}
+        )
+        closes: list[Any] = await asyncio.gather(
+            *(self.candles.closes(s, self.timeframe, self.settings.lookback + 1) for s in symbols)
+        )
+        ordered, returns = var.aligned_returns(dict(zip(symbols, closes, strict=True)))
+        self.history = ReturnHistory(
+            symbols={symbol: index for index, symbol in enumerate(ordered)},
+            returns=returns,
+            scale=math.sqrt(HORIZON / TIMEFRAMES[self.timeframe]),
+        )
+        log.info("VaR history refreshed", extra={"symbols": len(ordered), "returns": len(returns)})

@@ -1,0 +1,138 @@
+"""The engine: a breach halts trading once (the operator stays in charge after), state
+and limits are stored before they are served, approvals reserve exposure, denials and
+changes are published."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal as D  # noqa: N817 - amounts read better short
+from pathlib import Path
+
+import pytest
+
+from common import migrate
+from common.database import create_engine, session_factory
+from services.risk.book import SOURCES, Market, Position, RiskBook, Side
+from services.risk.engine import RiskEngine
+from services.risk.events import EventHub, RiskEvent, RiskEventType
+from services.risk.limits import Limits
+from services.risk.rules import OrderIntent
+from services.risk.storage.repository import RiskRepository
+from services.risk.trading_state import INITIAL_STATE, TradingState
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
+BTC = "BTC/USDT"
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated database per module; each test works on a copy."""
+    path = tmp_path_factory.mktemp("risk") / "risk.db"
+    migrate.upgrade("risk", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+async def repository(migrated: Path, tmp_path: Path) -> AsyncIterator[RiskRepository]:
+    path = tmp_path / "risk.db"
+    shutil.copyfile(migrated, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    yield RiskRepository(session_factory(engine))
+    await engine.dispose()
+
+
+def make_engine(repository: RiskRepository, limits: Limits) -> RiskEngine:
+    book = RiskBook(
+        markets={BTC: Market(BTC, "BTC", "USDT")},
+        marks={BTC: D("50000")},
+        positions={BTC: Position(quantity=D("1"), cost_basis=D("50000"))},
+        cash=D("50000"),
+        synced=set(SOURCES),
+    )
+    return RiskEngine(
+        book=book,
+        limits=limits,
+        trading_state=INITIAL_STATE,
+        repository=repository,
+        events=EventHub(),
+        clock=lambda: NOW,
+    )
+
+
+def state_of(engine: RiskEngine) -> TradingState:
+    return engine.trading_state.state
+
+
+class RecordingHub(EventHub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[RiskEvent] = []
+
+    def publish(self, event: RiskEvent) -> None:
+        self.published.append(event)
+
+
+def record_events(engine: RiskEngine) -> list[RiskEvent]:
+    hub = RecordingHub()
+    engine.events = hub
+    return hub.published
+
+
+async def test_a_drawdown_breach_halts_once_and_the_operator_can_resume(
+    repository: RiskRepository,
+) -> None:
+    engine = make_engine(repository, Limits(max_drawdown=D("0.1")))
+    published = record_events(engine)
+    await engine.after_equity_change()  # peak: 100,000
+    engine.book.marks[BTC] = D("40000")  # equity 90,000: a 10% drawdown
+    await engine.after_equity_change()
+    assert engine.trading_state.state is TradingState.HALTED
+    assert engine.trading_state.updated_by == "risk"
+    assert [event.type for event in published] == [
+        RiskEventType.LIMIT_BREACHED,
+        RiskEventType.TRADING_STATE_CHANGED,
+    ]
+    stored = await repository.latest_trading_state()
+    assert stored is not None
+    assert stored.state is TradingState.HALTED
+
+    await engine.set_trading_state(TradingState.REDUCING, "closing out", "alice")
+    engine.book.marks[BTC] = D("39000")  # still in breach: no second halt
+    await engine.after_equity_change()
+    assert state_of(engine) is TradingState.REDUCING
+    history = await repository.trading_state_history()
+    assert [(c.state, c.updated_by) for c in history] == [
+        (TradingState.REDUCING, "alice"),
+        (TradingState.HALTED, "risk"),
+    ]
+
+
+async def test_limits_are_stored_before_they_apply(repository: RiskRepository) -> None:
+    engine = make_engine(repository, Limits())
+    await engine.update_limits(Limits(max_open_orders=3), "bob")
+    assert engine.limits.max_open_orders == 3
+    assert await repository.load_limits() == Limits(max_open_orders=3)
+
+
+async def test_an_approved_order_reserves_its_exposure_until_the_exchange_reports_it(
+    repository: RiskRepository,
+) -> None:
+    engine = make_engine(repository, Limits(max_open_orders=1))
+    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-1")
+    assert engine.check(order) == []
+    assert list(engine.book.open_orders) == ["o-1"]
+    second = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-2")
+    assert [v.reason for v in engine.check(second)] == ["RISK_MAX_OPEN_ORDERS"]
+
+
+async def test_a_denial_is_published_with_the_order_ids(repository: RiskRepository) -> None:
+    engine = make_engine(repository, Limits(max_order_notional=D("1000")))
+    published = record_events(engine)
+    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-9", client_order_id="c-9")
+    engine.check(order)
+    assert [(e.type, e.order_id, e.client_order_id) for e in published] == [
+        (RiskEventType.ORDER_DENIED, "o-9", "c-9")
+    ]
+    assert [v.reason for v in published[0].violations] == ["RISK_MAX_NOTIONAL"]

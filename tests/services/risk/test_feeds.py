@@ -1,0 +1,193 @@
+"""The feeds: order updates keep the open orders, position updates the cash and the
+losing streak; a feed that loses its peer leaves the book stale until it re-reads
+the snapshot. Real gRPC to scripted peers on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal as D  # noqa: N817 - amounts read better short
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.database import create_engine, session_factory
+from common.testing import serving
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
+from services.risk.book import RiskBook, Side
+from services.risk.engine import RiskEngine
+from services.risk.events import EventHub
+from services.risk.feeds import Feeds, mark_price
+from services.risk.limits import Limits
+from services.risk.settings import FeedSettings
+from services.risk.storage.repository import RiskRepository
+from services.risk.trading_state import INITIAL_STATE
+
+BTC = "BTC/USDT"
+END = object()  # ends a scripted stream, as a peer restarting would
+
+
+class Portfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
+    def __init__(self) -> None:
+        self.updates: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def GetPortfolio(self, request: Any, context: Any) -> Any:
+        return portfolio_pb2.GetPortfolioResponse(portfolio=portfolio_pb2.Portfolio(cash="1000"))
+
+    async def ListPositions(self, request: Any, context: Any) -> Any:
+        return portfolio_pb2.ListPositionsResponse()
+
+    async def GetEquityHistory(self, request: Any, context: Any) -> Any:
+        return portfolio_pb2.GetEquityHistoryResponse()
+
+    async def StreamPositions(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        while (item := await self.updates.get()) is not END:
+            yield portfolio_pb2.StreamPositionsResponse(position=item)
+
+
+class Exchange(exchange_pb2_grpc.ExchangeServiceServicer):
+    def __init__(self) -> None:
+        self.orders: list[common_pb2.Order] = [order("o-1", "1", "0")]
+        self.updates: asyncio.Queue[Any] = asyncio.Queue()
+        self.list_fails = False
+
+    async def ListMarkets(self, request: Any, context: Any) -> Any:
+        market = exchange_pb2.Market(symbol=BTC, base="BTC", quote="USDT")
+        return exchange_pb2.ListMarketsResponse(markets=[market])
+
+    async def ListOrders(self, request: Any, context: Any) -> Any:
+        if self.list_fails:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+        return exchange_pb2.ListOrdersResponse(orders=self.orders)
+
+    async def GetTicker(self, request: Any, context: Any) -> Any:
+        return exchange_pb2.GetTickerResponse(
+            ticker=exchange_pb2.Ticker(symbol=request.symbol, bid="99", ask="101")
+        )
+
+    async def StreamTickers(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield  # pragma: no cover
+
+    async def StreamOrderUpdates(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        while (item := await self.updates.get()) is not END:
+            yield exchange_pb2.StreamOrderUpdatesResponse(order=item)
+
+
+def order(
+    order_id: str,
+    quantity: str,
+    filled: str,
+    status: common_pb2.OrderStatus.ValueType = common_pb2.ORDER_STATUS_OPEN,
+) -> common_pb2.Order:
+    return common_pb2.Order(
+        order_id=order_id,
+        venue="paper",
+        symbol=BTC,
+        side=common_pb2.SIDE_BUY,
+        quantity=quantity,
+        price="100",
+        filled_quantity=filled,
+        status=status,
+    )
+
+
+async def eventually(probe: Callable[[], bool], within: float = 10.0) -> None:
+    for _ in range(int(within / 0.01)):
+        if probe():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+async def feeds(tmp_path: Path) -> AsyncIterator[tuple[Feeds, Portfolio, Exchange]]:
+    portfolio, exchange = Portfolio(), Exchange()  # type: ignore[abstract]
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
+    engine = RiskEngine(
+        book=RiskBook(),
+        limits=Limits(),
+        trading_state=INITIAL_STATE,
+        repository=RiskRepository(session_factory(database)),
+        events=EventHub(),
+    )
+    async with (
+        serving(portfolio, portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server) as p,
+        serving(exchange, exchange_pb2_grpc.add_ExchangeServiceServicer_to_server) as e,
+        grpc.aio.insecure_channel(p) as portfolio_channel,
+        grpc.aio.insecure_channel(e) as exchange_channel,
+    ):
+        settings = FeedSettings(retry_seconds=0.01)
+        feed = Feeds(engine, settings, portfolio_channel, exchange_channel)
+        task = asyncio.create_task(feed.run())
+        await eventually(lambda: engine.book.fresh)
+        yield feed, portfolio, exchange
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await database.dispose()
+
+
+async def test_order_updates_keep_the_open_orders(
+    feeds: tuple[Feeds, Portfolio, Exchange],
+) -> None:
+    feed, _, exchange = feeds
+    book = feed.book
+    assert book.open_orders["o-1"].remaining == D("1")
+    await exchange.updates.put(order("o-1", "1", "0.4", common_pb2.ORDER_STATUS_PARTIALLY_FILLED))
+    await eventually(lambda: book.open_orders["o-1"].remaining == D("0.6"))
+    await exchange.updates.put(order("o-2", "2", "0"))
+    await eventually(lambda: "o-2" in book.open_orders)
+    assert book.open_quantity(BTC, Side.BUY) == D("2.6")
+    await exchange.updates.put(order("o-1", "1", "1", common_pb2.ORDER_STATUS_FILLED))
+    await exchange.updates.put(order("o-2", "2", "0", common_pb2.ORDER_STATUS_CANCELED))
+    await eventually(lambda: not book.open_orders)
+
+
+async def test_position_updates_move_cash_and_count_losing_trades(
+    feeds: tuple[Feeds, Portfolio, Exchange],
+) -> None:
+    feed, portfolio, _ = feeds
+    book = feed.book
+
+    def position(quantity: str, cost: str, realized: str, second: int) -> Any:
+        return portfolio_pb2.Position(
+            symbol=BTC,
+            quantity=quantity,
+            cost_basis=cost,
+            realized_pnl=realized,
+            update_time=Timestamp(seconds=second),
+        )
+
+    await portfolio.updates.put(position("5", "500", "0", 1))  # bought 5 at 100
+    await eventually(lambda: book.position(BTC) == 5)
+    assert book.cash == D("500")
+    assert book.mark(BTC) == D("100")  # the mid of 99 / 101, read for the new position
+    await portfolio.updates.put(position("0", "0", "-20", 2))  # sold all at 96
+    await eventually(lambda: book.position(BTC) == 0)
+    assert (book.cash, book.losing_streak) == (D("980"), 1)
+
+
+async def test_a_lost_peer_leaves_the_book_stale_until_the_snapshot_is_read_again(
+    feeds: tuple[Feeds, Portfolio, Exchange],
+) -> None:
+    feed, _, exchange = feeds
+    book = feed.book
+    exchange.list_fails = True
+    await exchange.updates.put(END)
+    await eventually(lambda: not book.fresh)
+    assert book.stale_sources() == ["markets", "orders"]
+    exchange.orders = [order("o-3", "3", "0")]
+    exchange.list_fails = False
+    await eventually(lambda: book.fresh)
+    assert list(book.open_orders) == ["o-3"]  # the snapshot, not the old state
+
+
+def test_the_mark_is_the_mid_or_else_the_last_trade() -> None:
+    assert mark_price(exchange_pb2.Ticker(bid="99", ask="101", last="150")) == D("100")
+    assert mark_price(exchange_pb2.Ticker(bid="99", last="150")) == D("150")
+    assert mark_price(exchange_pb2.Ticker()) is None
