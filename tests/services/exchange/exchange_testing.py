@@ -63,7 +63,7 @@ def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
 
 
 @dataclass
-class ScriptedRisk:
+class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
     """A RiskService that answers as the test says."""
 
     mode: str = "approve"  # approve | deny | hang
