@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -72,26 +73,36 @@ class RiskGate:
 
     async def watch_halts(self, on_halt: OnHalt) -> None:
         """Follows StreamRiskEvents forever; calls `on_halt` when trading is HALTED (also if
-        it finds it halted on reconnecting). Reconnects with exponential backoff."""
+        it finds it halted on reconnecting). Reconnects with exponential backoff, and warns
+        once the risk service has been unreachable for `reconnect_max_seconds`."""
         delay = self.settings.reconnect_min_seconds
+        down_since: float | None = None
+        warned = False
         while True:
             try:
                 events = self._stub.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
                 state = await self._stub.GetTradingState(
                     risk_pb2.GetTradingStateRequest(), timeout=self.settings.check_timeout_seconds
                 )
+                if warned:
+                    log.info("risk events connected again")
+                delay, down_since, warned = self.settings.reconnect_min_seconds, None, False
                 if state.trading_state.state == HALTED:
                     await on_halt(state.trading_state.reason)
-                delay = self.settings.reconnect_min_seconds
                 async for message in events:
                     event = message.event
                     if event.type == STATE_CHANGED and event.trading_state.state == HALTED:
                         await on_halt(event.trading_state.reason or event.message)
             except grpc.aio.AioRpcError as error:
-                log.warning(
-                    "risk events unavailable; retrying",
-                    extra={"code": error.code().name, "retry_seconds": delay},
-                )
+                now = time.monotonic()
+                down_since = down_since or now
+                if not warned and now - down_since >= self.settings.reconnect_max_seconds:
+                    warned = True
+                    log.warning(
+                        "risk service unreachable: orders are rejected (fail closed) and "
+                        "HALTED cannot be followed until it answers",
+                        extra={"code": error.code().name},
+                    )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.settings.reconnect_max_seconds)
 
