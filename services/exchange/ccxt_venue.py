@@ -36,12 +36,15 @@ from services.exchange.markets import (
     VenueInfo,
     VenueKind,
 )
-from services.exchange.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
+from services.exchange.orders import Fill, Liquidity, Order, OrderStatus, OrderType
 from services.exchange.settings import CcxtVenueSettings
 from services.exchange.signal import Signal
 from services.exchange.venue import ReportSink, VenueReport
 
 log = logging.getLogger("edgequant.exchange.ccxt")
+# ccxt logs every request with its headers (the API key among them) at DEBUG: keep its
+# logger above that whatever level the service runs at.
+logging.getLogger("ccxt").setLevel(logging.INFO)
 
 _Result = TypeVar("_Result")
 _STATUSES = {
@@ -126,12 +129,20 @@ class CcxtVenue:
 
     # -- calls ---------------------------------------------------------------------------
 
-    async def _read(self, call: Callable[[], Awaitable[_Result]]) -> _Result:
-        """A read, retried with exponential backoff while the venue may answer next time."""
+    async def _read(
+        self,
+        call: Callable[[], Awaitable[_Result]],
+        valid: Callable[[_Result], bool] = lambda _: True,
+    ) -> _Result:
+        """A read, retried with exponential backoff while the venue may answer next time.
+        `valid` rejects what ccxt parsed out of an unusable body (ccxt does not always)."""
         delay = self.settings.retry_backoff_seconds
         for attempt in range(self.settings.read_retries + 1):
             try:
-                return await call()
+                result = await call()
+                if not valid(result):
+                    raise ccxt_async.BadResponse(f"{self.settings.exchange_id}: unusable response")
+                return result
             except ccxt_async.BaseError as error:
                 if attempt == self.settings.read_retries or not ccxt_errors.is_retryable(
                     ccxt_async, error
@@ -160,7 +171,7 @@ class CcxtVenue:
     def _market(self, raw: dict[str, Any]) -> Market:
         def step(value: Any) -> Decimal:
             number = _decimal(value) or Decimal(0)
-            if self.client.precisionMode == ccxt_async.DECIMAL_PLACES:  # type: ignore[attr-defined]
+            if self.client.precisionMode == ccxt_async.DECIMAL_PLACES:
                 return Decimal(1).scaleb(-int(number))
             return number
 
@@ -189,7 +200,12 @@ class CcxtVenue:
     # -- market data ---------------------------------------------------------------------
 
     async def ticker(self, symbol: str) -> Ticker:
-        raw = await self._read(lambda: self.client.fetch_ticker(symbol))
+        raw = await self._read(
+            lambda: self.client.fetch_ticker(symbol),
+            lambda t: (
+                isinstance(t, dict) and any(t.get(k) is not None for k in ("bid", "ask", "last"))
+            ),
+        )
         return Ticker(
             symbol=symbol,
             bid=_decimal(raw.get("bid")),
@@ -205,7 +221,10 @@ class CcxtVenue:
         )
 
     async def order_book(self, symbol: str, depth: int) -> BookSnapshot:
-        raw = await self._read(lambda: self.client.fetch_order_book(symbol, depth or None))
+        raw = await self._read(
+            lambda: self.client.fetch_order_book(symbol, depth or None),
+            lambda book: isinstance(book, dict) and isinstance(book.get("bids"), list),
+        )
         return BookSnapshot(
             symbol=symbol,
             bids=[(Decimal(str(p)), Decimal(str(q))) for p, q, *_ in raw["bids"]],
@@ -216,11 +235,16 @@ class CcxtVenue:
     async def candles(
         self, symbol: str, timeframe: str, since_ms: int | None, limit: int
     ) -> list[Candle]:
-        rows = await self._read(lambda: self.client.fetch_ohlcv(symbol, timeframe, since_ms, limit))
+        rows = await self._read(
+            lambda: self.client.fetch_ohlcv(symbol, timeframe, since_ms, limit),
+            lambda rows: isinstance(rows, list) and all(isinstance(r, list) for r in rows),
+        )
         return [Candle(int(row[0]), *(Decimal(str(value)) for value in row[1:6])) for row in rows]
 
     async def balances(self) -> list[Balance]:
-        raw = await self._read(self.client.fetch_balance)
+        raw = await self._read(
+            self.client.fetch_balance, lambda b: isinstance(b, dict) and "free" in b
+        )
         free, used = raw.get("free") or {}, raw.get("used") or {}
         assets = sorted(set(free) | set(used))
         return [
@@ -237,6 +261,7 @@ class CcxtVenue:
 
     async def submit(self, order: Order) -> VenueReport:
         symbol = order.symbol
+        await self._load_markets()
         amount = float(self.client.amount_to_precision(symbol, float(order.quantity)))
         price = (
             float(self.client.price_to_precision(symbol, float(order.price)))
@@ -254,8 +279,10 @@ class CcxtVenue:
             raw = await self.client.create_order(
                 symbol, order.type.value, order.side.value, amount, price, params
             )
-        except (ccxt_async.RequestTimeout, ccxt_async.NetworkError) as error:
-            # The venue may have placed it: look before anyone tries again.
+            if not isinstance(raw, dict) or not raw.get("id"):
+                raise ccxt_async.BadResponse(f"{self.settings.exchange_id}: unusable response")
+        except (ccxt_async.NetworkError, ccxt_async.BadResponse) as error:
+            # No usable answer: the venue may have placed it. Look before anyone retries.
             raw = await self._find_after_timeout(order, error)
         except ccxt_async.BaseError as error:
             raise self._translate(error) from None
@@ -270,7 +297,8 @@ class CcxtVenue:
             found: dict[str, Any] = await self._read(
                 lambda: self.client.fetch_order(
                     "", order.symbol, {"clientOrderId": order.client_order_id}
-                )
+                ),
+                lambda found: isinstance(found, dict) and bool(found.get("id")),
             )
         except NotFound:
             # Not there: the create never reached the venue. Rejected, safe to resubmit
@@ -364,6 +392,3 @@ def _point_at(client: Any, base_url: str) -> None:
     client.urls["api"] = rewrite(client.urls["api"])
     if "test" in client.urls:
         client.urls["test"] = rewrite(client.urls["test"])
-
-
-_ = Side  # the side names ccxt takes are Side values ("buy", "sell")

@@ -12,7 +12,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from common.config import ConfigError
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -35,11 +34,10 @@ def build_venues(settings: ExchangeSettings) -> list[Venue]:
     if settings.paper.enabled:
         venues.append(PaperVenue(settings.paper))
     if settings.venues:
-        name = next(iter(settings.venues))
-        raise ConfigError(
-            f"exchange.venues.{name}",
-            "ccxt venues are not available in this version yet; remove the table",
-        )
+        # Imported only here: ccxt costs ~100 MiB of RSS.
+        from services.exchange.ccxt_venue import CcxtVenue  # noqa: PLC0415
+
+        venues += [CcxtVenue(name, table) for name, table in settings.venues.items()]
     return venues
 
 
