@@ -24,6 +24,7 @@ from services.exchange.risk_gate import RiskGate
 from services.exchange.servicer import ExchangeServicer
 from services.exchange.settings import ExchangeSettings, load_settings
 from services.exchange.storage import repository
+from services.exchange.storage.writer import Writer
 from services.exchange.updates import OrderUpdates
 from services.exchange.venue import Venue
 from services.exchange.venues import Venues
@@ -59,7 +60,15 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
     outbox = Outbox(runtime.sessions)
     await outbox.load()
     updates = OrderUpdates()
-    flow = OrderFlow(runtime.sessions, venues, risk, outbox, updates)
+    writer = Writer(runtime.config.database_url(runtime.name), runtime.engine)
+    flow = OrderFlow(
+        sessions=runtime.sessions,
+        writer=writer,
+        venues=venues,
+        risk=risk,
+        outbox=outbox,
+        updates=updates,
+    )
     await _restore_paper(runtime, venues)
     for venue in venues:
         await venue.start(flow.on_report)
@@ -73,6 +82,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
         for venue in venues:
             await venue.close()
         await risk.close()
+        writer.close()
 
 
 SPEC = ServiceSpec(

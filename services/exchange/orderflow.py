@@ -17,12 +17,14 @@ import uuid
 import weakref
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import (
     EdgeQuantError,
     FailedPrecondition,
+    InvalidArgument,
     NotFound,
     PermissionDenied,
     ResourceExhausted,
@@ -39,6 +41,7 @@ from services.exchange.orders import (
 from services.exchange.outbox import Outbox
 from services.exchange.risk_gate import RiskGate
 from services.exchange.storage import repository
+from services.exchange.storage.writer import Writer
 from services.exchange.updates import OrderUpdates
 from services.exchange.venue import VenueReport
 from services.exchange.venues import Venues
@@ -59,13 +62,16 @@ def _now() -> datetime:
 class OrderFlow:
     def __init__(
         self,
+        *,
         sessions: async_sessionmaker[AsyncSession],
+        writer: Writer,
         venues: Venues,
         risk: RiskGate,
         outbox: Outbox,
         updates: OrderUpdates,
     ) -> None:
         self._sessions = sessions
+        self._writer = writer
         self._venues = venues
         self._risk = risk
         self._outbox = outbox
@@ -80,25 +86,20 @@ class OrderFlow:
     # -- submit --------------------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent) -> Order:
-        async with self._sessions() as session:
-            existing = await repository.get_order_by_client_id(
-                session, intent.venue, intent.client_order_id
-            )
-        if existing is not None:
-            return _replay_outcome(existing)
         order = _new_order(intent)
         async with self._lock(order.order_id):
             try:
-                async with self._sessions.begin() as session:
-                    await repository.insert_order(session, order)
+                await self._writer.run(
+                    lambda connection: repository.insert_order(connection, order)
+                )
             except IntegrityError:
-                # A concurrent submission with the same id won the insert.
+                # The (venue, client_order_id) is taken: answer as its first submission did.
                 async with self._sessions() as session:
-                    raced = await repository.get_order_by_client_id(
+                    existing = await repository.get_order_by_client_id(
                         session, intent.venue, intent.client_order_id
                     )
-                assert raced is not None
-                return _replay_outcome(raced)
+                assert existing is not None
+                return _replay_outcome(existing)
             self._updates.publish(order)
             try:
                 await self._risk.check(order)
@@ -174,10 +175,11 @@ class OrderFlow:
         self._updates.publish(order)
 
     async def _write(self, order: Order, executions: list[Execution]) -> None:
-        async with self._sessions.begin() as session:
-            await repository.save_order(session, order)
-            await session.flush()
-            repository.append_executions(session, executions)
+        def transaction(connection: Connection) -> None:
+            repository.save_order(connection, order)
+            repository.append_executions(connection, executions)
+
+        await self._writer.run(transaction)
 
     # -- cancel --------------------------------------------------------------------------
 
@@ -282,10 +284,13 @@ def _replay_outcome(order: Order) -> Order:
     """The answer the first submission of this client_order_id got."""
     if order.status is not OrderStatus.REJECTED:
         return order
+    reason = order.reject_reasons[0] if order.reject_reasons else "REJECTED"
+    if order.reject_code == InvalidArgument.code.name:  # the venue refused the order's terms
+        raise InvalidArgument((), message=order.reject_message, reason=reason)
     cls = _REJECTIONS.get(order.reject_code, FailedPrecondition)
     raise cls(
         order.reject_message,
-        reason=order.reject_reasons[0] if order.reject_reasons else "REJECTED",
+        reason=reason,
         metadata={
             "reasons": ",".join(order.reject_reasons),
             "order_id": order.order_id,

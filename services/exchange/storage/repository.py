@@ -1,7 +1,8 @@
 """Reads and writes of orders, the executions outbox and cached candles.
 
 Functions take the session of the caller's transaction: an order update and the
-executions it produced are written in one.
+executions it produced are written in one. Reads are async; the writes of orders and
+executions are synchronous, for the writer thread (storage/writer.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.exchange.markets import Candle
@@ -28,30 +29,31 @@ from services.exchange.storage.models import CandleRangeRow, CandleRow, Executio
 # -- orders ---------------------------------------------------------------------------
 
 
-def _order_row(order: Order, row: OrderRow | None = None) -> OrderRow:
-    row = row or OrderRow(order_id=order.order_id)
-    row.client_order_id = order.client_order_id
-    row.venue = order.venue
-    row.venue_order_id = order.venue_order_id
-    row.symbol = order.symbol
-    row.side = order.side.value
-    row.type = order.type.value
-    row.time_in_force = order.time_in_force.value
-    row.quantity = order.quantity
-    row.price = order.price
-    row.post_only = order.post_only
-    row.reduce_only = order.reduce_only
-    row.status = order.status.value
-    row.filled_quantity = order.filled_quantity
-    row.filled_notional = order.filled_notional
-    row.fee = order.fee
-    row.fee_currency = order.fee_currency
-    row.reject_reasons = ",".join(order.reject_reasons)
-    row.reject_message = order.reject_message
-    row.reject_code = order.reject_code
-    row.create_time = order.create_time
-    row.update_time = order.update_time
-    return row
+def _order_values(order: Order) -> dict[str, object]:
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "venue": order.venue,
+        "venue_order_id": order.venue_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "time_in_force": order.time_in_force.value,
+        "quantity": order.quantity,
+        "price": order.price,
+        "post_only": order.post_only,
+        "reduce_only": order.reduce_only,
+        "status": order.status.value,
+        "filled_quantity": order.filled_quantity,
+        "filled_notional": order.filled_notional,
+        "fee": order.fee,
+        "fee_currency": order.fee_currency,
+        "reject_reasons": ",".join(order.reject_reasons),
+        "reject_message": order.reject_message,
+        "reject_code": order.reject_code,
+        "create_time": order.create_time,
+        "update_time": order.update_time,
+    }
 
 
 def _order(row: OrderRow) -> Order:
@@ -81,17 +83,19 @@ def _order(row: OrderRow) -> Order:
     )
 
 
-async def insert_order(session: AsyncSession, order: Order) -> None:
-    session.add(_order_row(order))
-    await session.flush()
+# Writes are synchronous Core statements (no ORM unit of work, no read before the
+# write), run by storage.writer.Writer: they sit on SubmitOrder's hot path.
 
 
-async def save_order(session: AsyncSession, order: Order) -> None:
-    row = await session.get(OrderRow, order.order_id)
-    if row is None:
-        session.add(_order_row(order))
-    else:
-        _order_row(order, row)
+def insert_order(connection: Connection, order: Order) -> None:
+    """Raises IntegrityError when (venue, client_order_id) exists already."""
+    connection.execute(insert(OrderRow), [_order_values(order)])
+
+
+def save_order(connection: Connection, order: Order) -> None:
+    values = _order_values(order)
+    del values["order_id"]
+    connection.execute(update(OrderRow).where(OrderRow.order_id == order.order_id).values(**values))
 
 
 async def get_order(session: AsyncSession, order_id: str) -> Order | None:
@@ -165,24 +169,29 @@ def _execution(row: ExecutionRow) -> Execution:
     )
 
 
-def append_executions(session: AsyncSession, executions: Sequence[Execution]) -> None:
-    session.add_all(
-        ExecutionRow(
-            sequence=e.sequence,
-            venue=e.venue,
-            trade_id=e.trade_id,
-            order_id=e.order_id,
-            client_order_id=e.client_order_id,
-            symbol=e.symbol,
-            side=e.side.value,
-            quantity=e.quantity,
-            price=e.price,
-            fee=e.fee,
-            fee_currency=e.fee_currency,
-            liquidity=e.liquidity.value,
-            time=e.time,
-        )
-        for e in executions
+def append_executions(connection: Connection, executions: Sequence[Execution]) -> None:
+    if not executions:
+        return
+    connection.execute(
+        insert(ExecutionRow),
+        [
+            {
+                "sequence": e.sequence,
+                "venue": e.venue,
+                "trade_id": e.trade_id,
+                "order_id": e.order_id,
+                "client_order_id": e.client_order_id,
+                "symbol": e.symbol,
+                "side": e.side.value,
+                "quantity": e.quantity,
+                "price": e.price,
+                "fee": e.fee,
+                "fee_currency": e.fee_currency,
+                "liquidity": e.liquidity.value,
+                "time": e.time,
+            }
+            for e in executions
+        ],
     )
 
 
