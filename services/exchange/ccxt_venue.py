@@ -11,6 +11,7 @@ second order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import stat
@@ -120,8 +121,18 @@ class CcxtVenue:
 
     async def start(self, on_report: ReportSink) -> None:
         self._on_report = on_report
+        self._ticker_clock = asyncio.create_task(self._tick(), name=f"{self.info.name}-tickers")
+
+    async def _tick(self) -> None:
+        """Wakes StreamTickers subscribers, who then fetch; no subscriber, no request."""
+        while True:
+            await asyncio.sleep(self.settings.ticker_poll_seconds)
+            self.tickers_changed.notify()
 
     async def close(self) -> None:
+        self._ticker_clock.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._ticker_clock
         await self.client.close()
 
     def clock_ms(self) -> int:

@@ -63,6 +63,8 @@ class CcxtVenueSettings:
     retry_backoff_seconds: float = 0.5
     # Overrides ccxt's REST base URLs (tests point it at a fake venue on 127.0.0.1).
     api_url: str = ""
+    # StreamTickers polls the venue's REST tickers this often (no websockets here).
+    ticker_poll_seconds: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -242,3 +242,29 @@ def test_a_secrets_file_readable_by_others_is_refused(tmp_path: Path) -> None:
 
     os.chmod(secrets, 0o600)
     assert load_keys("binance", settings) == {"apiKey": "k", "secret": SECRET}
+
+
+async def test_stream_tickers_polls_the_venue(
+    start_exchange: StartExchange, fake: FakeBinance
+) -> None:
+    venue = "EXCHANGE__VENUES__BINANCE__"
+    settings = {
+        f"{venue}EXCHANGE_ID": "binance",
+        f"{venue}SANDBOX": "false",
+        f"{venue}API_URL": fake.url,
+        f"{venue}TICKER_POLL_SECONDS": "0.05",
+    }
+    async with start_exchange(**settings) as exchange:
+        stream = exchange.stub.StreamTickers(
+            exchange_pb2.StreamTickersRequest(venue="binance", symbols=["BTC/USDT"])
+        )
+        received = [await stream.read() for _ in range(2)]
+        stream.cancel()
+
+    assert [
+        r.ticker.last for r in received if isinstance(r, exchange_pb2.StreamTickersResponse)
+    ] == [
+        "73369.84",
+        "73369.84",
+    ]
+    assert fake.calls["GET /api/v3/ticker/24hr"] >= 2
