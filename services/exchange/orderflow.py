@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import (
+    DeadlineExceeded,
     EdgeQuantError,
     FailedPrecondition,
     InvalidArgument,
@@ -104,6 +105,10 @@ class OrderFlow:
             try:
                 await self._risk.check(order)
                 report = await self._venues.require(order.venue).submit(order)
+            except DeadlineExceeded:
+                # The venue may or may not hold it: it stays PENDING_NEW, never REJECTED,
+                # so nobody is invited to place it again under a new id.
+                raise
             except EdgeQuantError as rejection:
                 await self._reject(order, rejection)
                 raise
@@ -206,6 +211,12 @@ class OrderFlow:
                 canceled.append(await self.cancel(order.order_id))
             except FailedPrecondition:
                 continue  # Filled or canceled meanwhile.
+            except EdgeQuantError as error:
+                # One order the venue cannot cancel must not keep the others open.
+                log.error(
+                    "cancel failed",
+                    extra={"order_id": order.order_id, "reason": error.reason},
+                )
         return canceled
 
     async def cancel_everything(self, why: str) -> None:

@@ -268,3 +268,19 @@ async def test_stream_tickers_polls_the_venue(
         "73369.84",
     ]
     assert fake.calls["GET /api/v3/ticker/24hr"] >= 2
+
+
+async def test_an_unknown_outcome_leaves_the_order_pending(
+    exchange: Exchange, fake: FakeBinance
+) -> None:
+    fake.fail(ORDER, "timeout")  # no answer to the create...
+    fake.fail("GET /api/v3/order", "timeout", "timeout")  # ...nor to the lookup and its retry
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.SubmitOrder(_binance(client_order_id="unknown-1"))
+    again = await exchange.stub.SubmitOrder(_binance(client_order_id="unknown-1"))
+
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error_info(raised.value).reason == "VENUE_OUTCOME_UNKNOWN"
+    assert again.order.status == common_pb2.ORDER_STATUS_PENDING_NEW
+    assert fake.calls[ORDER] == 1
