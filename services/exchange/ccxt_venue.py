@@ -99,6 +99,7 @@ class CcxtVenue:
         kind = VenueKind.SANDBOX if settings.sandbox else VenueKind.LIVE
         self.info = VenueInfo(name, kind, settings.exchange_id, available=True)
         self.tickers_changed = Signal()
+        self.order_poll_seconds = settings.order_poll_seconds
         exchange_class = getattr(ccxt_async, settings.exchange_id, None)
         if exchange_class is None:
             raise ConfigError(
@@ -333,6 +334,21 @@ class CcxtVenue:
         if report.status.is_open:
             report.status = OrderStatus.CANCELED
         return report
+
+    async def refresh(self, order: Order) -> VenueReport | None:
+        if order.venue_order_id:
+            lookup = lambda: self.client.fetch_order(order.venue_order_id, order.symbol)  # noqa: E731
+        else:  # an create whose outcome was unknown: find it by our id
+            lookup = lambda: self.client.fetch_order(  # noqa: E731
+                "", order.symbol, {"clientOrderId": order.client_order_id}
+            )
+        try:
+            raw = await self._read(
+                lookup, lambda found: isinstance(found, dict) and bool(found.get("id"))
+            )
+        except NotFound:
+            return None
+        return self._report(order, raw)
 
     def _report(self, order: Order, raw: dict[str, Any]) -> VenueReport:
         filled = _decimal(raw.get("filled")) or Decimal(0)

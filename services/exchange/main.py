@@ -72,13 +72,19 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
     await _restore_paper(runtime, venues)
     for venue in venues:
         await venue.start(flow.on_report)
-    halts = asyncio.create_task(risk.watch_halts(flow.cancel_everything), name="risk-halts")
+    tasks = [asyncio.create_task(risk.watch_halts(flow.cancel_everything), name="risk-halts")]
+    tasks += [
+        asyncio.create_task(flow.poll_open_orders(venue), name=f"{venue.info.name}-orders")
+        for venue in venues
+        if venue.order_poll_seconds > 0
+    ]
     try:
         yield ExchangeServicer(venues, flow, outbox, updates, CandleCache(runtime.sessions))
     finally:
-        halts.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await halts
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for venue in venues:
             await venue.close()
         await risk.close()

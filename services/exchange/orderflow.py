@@ -44,7 +44,7 @@ from services.exchange.risk_gate import RiskGate
 from services.exchange.storage import repository
 from services.exchange.storage.writer import Writer
 from services.exchange.updates import OrderUpdates
-from services.exchange.venue import VenueReport
+from services.exchange.venue import Venue, VenueReport
 from services.exchange.venues import Venues
 
 log = logging.getLogger("edgequant.exchange.orders")
@@ -185,6 +185,25 @@ class OrderFlow:
             repository.append_executions(connection, executions)
 
         await self._writer.run(transaction)
+
+    async def poll_open_orders(self, venue: Venue) -> None:
+        """For venues that do not report by themselves: asks about every open order of
+        `venue` each `order_poll_seconds`, and records what changed (fills, cancels)."""
+        while True:
+            await asyncio.sleep(venue.order_poll_seconds)
+            async with self._sessions() as session:
+                orders = await repository.open_orders(session, venue.info.name)
+            for order in orders:
+                try:
+                    report = await venue.refresh(order)
+                except EdgeQuantError as error:
+                    log.warning(
+                        "order poll failed",
+                        extra={"venue": venue.info.name, "reason": error.reason},
+                    )
+                    break  # the venue is unwell: try again next round
+                if report is not None and (report.fills or report.status is not order.status):
+                    await self.on_report(report)
 
     # -- cancel --------------------------------------------------------------------------
 

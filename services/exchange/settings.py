@@ -65,6 +65,8 @@ class CcxtVenueSettings:
     api_url: str = ""
     # StreamTickers polls the venue's REST tickers this often (no websockets here).
     ticker_poll_seconds: float = 2.0
+    # Open orders are looked up this often for fills and cancels made at the venue.
+    order_poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class PaperVenue:
         self.account = PaperAccount(self.market_, parse_balances(settings.balances))
         self.resting: dict[str, RestingOrder] = {}
         self.tickers_changed = Signal()
+        self.order_poll_seconds = 0.0  # fills are reported as the replay makes them
         self._path: Path = dataset_path(settings)
         self._jitter = random.Random(settings.seed)
         self._events: Iterator[Event] = iter(())
@@ -279,6 +280,9 @@ class PaperVenue:
                 f"order {order.order_id} is not open on the paper venue", reason="ORDER_NOT_OPEN"
             )
         return VenueReport(order.order_id, OrderStatus.CANCELED, self._venue_id(order))
+
+    async def refresh(self, order: Order) -> VenueReport | None:  # noqa: ARG002
+        return None  # never asked: order_poll_seconds is 0
 
     @staticmethod
     def _venue_id(order: Order) -> str:

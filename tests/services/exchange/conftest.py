@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,8 +34,17 @@ async def risk_address(risk: ScriptedRisk) -> AsyncIterator[str]:
         yield address
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exchange database migrated to head once; each test starts from a copy."""
+    path = tmp_path_factory.mktemp("migrated") / "exchange.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    subprocess.run([sys.executable, "-m", "common.migrate", "exchange", url], check=True)
+    return path
+
+
 @pytest.fixture
-def start_exchange(tmp_path: Path, risk_address: str) -> StartExchange:
+def start_exchange(tmp_path: Path, risk_address: str, migrated_database: Path) -> StartExchange:
     """Starts the exchange (paper replay clock stopped) against the scripted risk; calling
     it again after the first has stopped restarts it on the same database."""
 
@@ -46,7 +57,7 @@ def start_exchange(tmp_path: Path, risk_address: str) -> StartExchange:
             **overrides,
         }
         config = load_config(isolated_config(tmp_path / "config", **settings))
-        async with running_exchange(config) as exchange:
+        async with running_exchange(config, migrated_database) as exchange:
             yield exchange
 
     return start

@@ -4,14 +4,17 @@ gRPC with its servicer at hand (to step the paper replay), error details, orders
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from sqlalchemy.engine import make_url
 
 from common.config import Config
 from common.database import create_engine, session_factory, upgrade_in_child
@@ -117,10 +120,21 @@ class Exchange:
         return venue
 
 
+def _copy_migrated(migrated: Path | None, database: Path) -> bool:
+    if migrated is None or database.exists():
+        return False
+    database.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated, database)
+    return True
+
+
 @asynccontextmanager
-async def running_exchange(config: Config) -> AsyncIterator[Exchange]:
+async def running_exchange(config: Config, migrated: Path | None = None) -> AsyncIterator[Exchange]:
+    """Serves the exchange; `migrated` is a database file already at head, copied in place
+    of running the migrations (a child process) when the exchange's file does not exist."""
     url = config.database_url("exchange")
-    await upgrade_in_child("exchange", url)
+    if not _copy_migrated(migrated, Path(make_url(url).database or "")):
+        await upgrade_in_child("exchange", url)
     engine = create_engine(url)
     settings = config.service("exchange")
     runtime = Runtime(

@@ -53,6 +53,7 @@ async def exchange(
             f"{venue}TIMEOUT_MS": "1000",
             f"{venue}READ_RETRIES": "1",
             f"{venue}RETRY_BACKOFF_SECONDS": "0.01",
+            f"{venue}ORDER_POLL_SECONDS": "3600",  # these tests count the venue's calls
         }
     ) as running:
         yield running
@@ -284,3 +285,38 @@ async def test_an_unknown_outcome_leaves_the_order_pending(
     assert error_info(raised.value).reason == "VENUE_OUTCOME_UNKNOWN"
     assert again.order.status == common_pb2.ORDER_STATUS_PENDING_NEW
     assert fake.calls[ORDER] == 1
+
+
+async def test_fills_of_a_resting_order_are_picked_up_by_polling(
+    start_exchange: StartExchange, fake: FakeBinance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EQ_TEST_BINANCE_KEY", "key")
+    monkeypatch.setenv("EQ_TEST_BINANCE_SECRET", SECRET)
+    venue = "EXCHANGE__VENUES__BINANCE__"
+    settings = {
+        f"{venue}EXCHANGE_ID": "binance",
+        f"{venue}SANDBOX": "false",
+        f"{venue}API_URL": fake.url,
+        f"{venue}API_KEY_ENV": "EQ_TEST_BINANCE_KEY",
+        f"{venue}SECRET_ENV": "EQ_TEST_BINANCE_SECRET",
+        f"{venue}ORDER_POLL_SECONDS": "0.05",
+    }
+    async with start_exchange(**settings) as exchange:
+        placed = await exchange.stub.SubmitOrder(
+            _binance(client_order_id="rest-1", type=LIMIT, price="60000")
+        )
+        assert placed.order.status == common_pb2.ORDER_STATUS_OPEN
+        # Binance fills it later, at the limit.
+        fake.orders["rest-1"].update(status="FILLED", executedQty="0.001", cummulativeQuoteQty="60")
+
+        stream = exchange.stub.StreamExecutions(exchange_pb2.StreamExecutionsRequest())
+        message = await stream.read()
+        stream.cancel()
+        stored = await exchange.stub.GetOrder(
+            exchange_pb2.GetOrderRequest(order_id=placed.order.order_id)
+        )
+
+    assert isinstance(message, exchange_pb2.StreamExecutionsResponse)
+    assert (message.execution.client_order_id, message.execution.quantity) == ("rest-1", "0.001")
+    assert message.execution.price == "60000"
+    assert stored.order.status == common_pb2.ORDER_STATUS_FILLED
