@@ -1,19 +1,94 @@
-"""Entry point of the exchange service: `python -m services.exchange`."""
+"""Entry point of the exchange service: `python -m services.exchange`.
+
+The lifespan wires the venues (paper always, ccxt ones when configured), the risk gate,
+the order flow and the outbox, restores the paper account from the database, and runs
+the background tasks: the paper replay clock and the watch for HALTED.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from services.exchange.candles import CandleCache
+from services.exchange.orderflow import OrderFlow
+from services.exchange.outbox import Outbox
+from services.exchange.paper.venue import NAME as PAPER
+from services.exchange.paper.venue import PaperVenue
+from services.exchange.risk_gate import RiskGate
 from services.exchange.servicer import ExchangeServicer
+from services.exchange.settings import ExchangeSettings, load_settings
+from services.exchange.storage import repository
+from services.exchange.storage.writer import Writer
+from services.exchange.updates import OrderUpdates
+from services.exchange.venue import Venue
+from services.exchange.venues import Venues
+
+
+def build_venues(settings: ExchangeSettings) -> list[Venue]:
+    venues: list[Venue] = []
+    if settings.paper.enabled:
+        venues.append(PaperVenue(settings.paper))
+    if settings.venues:
+        # Imported only here: ccxt costs ~100 MiB of RSS.
+        from services.exchange.ccxt_venue import CcxtVenue  # noqa: PLC0415
+
+        venues += [CcxtVenue(name, table) for name, table in settings.venues.items()]
+    return venues
+
+
+async def _restore_paper(runtime: Runtime, venues: Venues) -> None:
+    paper = venues.get(PAPER)
+    if not isinstance(paper, PaperVenue):
+        return
+    async with runtime.sessions() as session:
+        open_orders = await repository.open_orders(session, PAPER)
+        executions = await repository.executions_of_venue(session, PAPER)
+    paper.restore(open_orders, executions)
 
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
-    yield ExchangeServicer(runtime)
+    settings = load_settings(runtime)
+    venues = Venues(build_venues(settings))
+    risk = RiskGate(runtime.config.risk.address, settings.risk)
+    outbox = Outbox(runtime.sessions)
+    await outbox.load()
+    updates = OrderUpdates()
+    writer = Writer(runtime.config.database_url(runtime.name), runtime.engine)
+    flow = OrderFlow(
+        sessions=runtime.sessions,
+        writer=writer,
+        venues=venues,
+        risk=risk,
+        outbox=outbox,
+        updates=updates,
+    )
+    await _restore_paper(runtime, venues)
+    for venue in venues:
+        await venue.start(flow.on_report)
+    tasks = [asyncio.create_task(risk.watch_halts(flow.cancel_everything), name="risk-halts")]
+    tasks += [
+        asyncio.create_task(flow.poll_open_orders(venue), name=f"{venue.info.name}-orders")
+        for venue in venues
+        if venue.order_poll_seconds > 0
+    ]
+    try:
+        yield ExchangeServicer(venues, flow, outbox, updates, CandleCache(runtime.sessions))
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for venue in venues:
+            await venue.close()
+        await risk.close()
+        writer.close()
 
 
 SPEC = ServiceSpec(

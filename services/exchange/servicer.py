@@ -1,15 +1,17 @@
 """ExchangeService: translates each RPC to the exchange domain and back.
 
-One method per RPC, named as in protos/edgequant/exchange/v1/exchange.proto. Until issue
-#3 lands, every RPC answers UNIMPLEMENTED with reason NOT_YET_IMPLEMENTED.
+One method per RPC, named as in protos/edgequant/exchange/v1/exchange.proto.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
+from datetime import datetime
 
-from common.errors import not_yet_implemented, not_yet_implemented_stream
-from common.service import Context, Runtime
+from common.errors import FieldViolation, InvalidArgument
+from common.service import Context
+from common.validation import Violations
 from edgequant.exchange.v1 import exchange_pb2_grpc
 from edgequant.exchange.v1.exchange_pb2 import (
     CancelAllOrdersRequest,
@@ -41,68 +43,201 @@ from edgequant.exchange.v1.exchange_pb2 import (
     SubmitOrderRequest,
     SubmitOrderResponse,
 )
+from services.exchange import convert
+from services.exchange.candles import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
+from services.exchange.markets import TIMEFRAMES
+from services.exchange.orderflow import OrderFlow
+from services.exchange.orders import Order
+from services.exchange.outbox import Outbox
+from services.exchange.submission import validate_order
+from services.exchange.updates import OrderUpdates
+from services.exchange.venue import Venue
+from services.exchange.venues import Venues
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_DEPTH = 1000
 
 
 class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        venues: Venues,
+        flow: OrderFlow,
+        outbox: Outbox,
+        updates: OrderUpdates,
+        candles: CandleCache,
+    ) -> None:
+        self.venues = venues
+        self.flow = flow
+        self.outbox = outbox
+        self.updates = updates
+        self.candles = candles
 
     async def ListVenues(self, request: ListVenuesRequest, context: Context) -> ListVenuesResponse:
-        raise not_yet_implemented("ExchangeService.ListVenues", 3)
+        return ListVenuesResponse(venues=[convert.venue(v.info) for v in self.venues])
 
     async def ListMarkets(
         self, request: ListMarketsRequest, context: Context
     ) -> ListMarketsResponse:
-        raise not_yet_implemented("ExchangeService.ListMarkets", 3)
+        markets = await self.venues.require(request.venue).markets()
+        return ListMarketsResponse(markets=[convert.market(m) for m in markets])
 
     async def GetTicker(self, request: GetTickerRequest, context: Context) -> GetTickerResponse:
-        raise not_yet_implemented("ExchangeService.GetTicker", 3)
+        venue = await self._venue_and_symbol(request.venue, request.symbol)
+        ticker = await venue.ticker(request.symbol)
+        return GetTickerResponse(ticker=convert.ticker(request.venue, ticker))
 
-    def StreamTickers(
+    async def StreamTickers(
         self, request: StreamTickersRequest, context: Context
     ) -> AsyncIterator[StreamTickersResponse]:
-        return not_yet_implemented_stream("ExchangeService.StreamTickers", 3)
+        venue = self.venues.require(request.venue)
+        symbols = list(request.symbols) or [m.symbol for m in await venue.markets()]
+        for symbol in symbols:
+            await self._venue_and_symbol(request.venue, symbol)
+        seen = -1
+        while True:
+            seen = await venue.tickers_changed.wait(seen)
+            for symbol in symbols:
+                ticker = await venue.ticker(symbol)
+                yield StreamTickersResponse(ticker=convert.ticker(request.venue, ticker))
 
     async def GetOrderBook(
         self, request: GetOrderBookRequest, context: Context
     ) -> GetOrderBookResponse:
-        raise not_yet_implemented("ExchangeService.GetOrderBook", 3)
+        problems = Violations()
+        problems.require(0 <= request.depth <= MAX_DEPTH, "depth", f"must be 0-{MAX_DEPTH}")
+        problems.raise_if_any()
+        venue = await self._venue_and_symbol(request.venue, request.symbol)
+        book = await venue.order_book(request.symbol, request.depth)
+        return GetOrderBookResponse(order_book=convert.order_book(request.venue, book))
 
     async def GetCandles(self, request: GetCandlesRequest, context: Context) -> GetCandlesResponse:
-        raise not_yet_implemented("ExchangeService.GetCandles", 3)
+        problems = Violations()
+        timeframe = TIMEFRAMES.get(request.timeframe)
+        problems.require(timeframe is not None, "timeframe", "is required (TIMEFRAME_1M, ...)")
+        problems.require(0 <= request.limit <= MAX_LIMIT, "limit", f"must be 0-{MAX_LIMIT}")
+        problems.raise_if_any()
+        assert timeframe is not None
+        venue = await self._venue_and_symbol(request.venue, request.symbol)
+        start = request.start_time.ToMilliseconds() if request.HasField("start_time") else None
+        end = request.end_time.ToMilliseconds() if request.HasField("end_time") else None
+        candles = await self.candles.candles(
+            venue,
+            symbol=request.symbol,
+            timeframe=timeframe,
+            start_ms=start,
+            end_ms=end,
+            limit=request.limit or DEFAULT_LIMIT,
+        )
+        return GetCandlesResponse(candles=[convert.candle(c) for c in candles])
 
     async def GetBalances(
         self, request: GetBalancesRequest, context: Context
     ) -> GetBalancesResponse:
-        raise not_yet_implemented("ExchangeService.GetBalances", 3)
+        balances = await self.venues.require(request.venue).balances()
+        return GetBalancesResponse(balances=[convert.balance(b) for b in balances])
 
     async def SubmitOrder(
         self, request: SubmitOrderRequest, context: Context
     ) -> SubmitOrderResponse:
-        raise not_yet_implemented("ExchangeService.SubmitOrder", 3)
+        intent = await validate_order(request, self.venues)
+        order = await self.flow.submit(intent)
+        return SubmitOrderResponse(order=convert.order(order))
 
     async def CancelOrder(
         self, request: CancelOrderRequest, context: Context
     ) -> CancelOrderResponse:
-        raise not_yet_implemented("ExchangeService.CancelOrder", 3)
+        _require("order_id", request.order_id)
+        return CancelOrderResponse(order=convert.order(await self.flow.cancel(request.order_id)))
 
     async def CancelAllOrders(
         self, request: CancelAllOrdersRequest, context: Context
     ) -> CancelAllOrdersResponse:
-        raise not_yet_implemented("ExchangeService.CancelAllOrders", 3)
+        _require("venue", request.venue)
+        orders = await self.flow.cancel_all(request.venue, request.symbol)
+        return CancelAllOrdersResponse(orders=[convert.order(o) for o in orders])
 
     async def GetOrder(self, request: GetOrderRequest, context: Context) -> GetOrderResponse:
-        raise not_yet_implemented("ExchangeService.GetOrder", 3)
+        if request.order_id:
+            order = await self.flow.get(request.order_id)
+        else:
+            problems = Violations()
+            problems.require(bool(request.venue), "venue", "is required without order_id")
+            problems.require(
+                bool(request.client_order_id), "client_order_id", "is required without order_id"
+            )
+            problems.raise_if_any()
+            order = await self.flow.get_by_client_id(request.venue, request.client_order_id)
+        return GetOrderResponse(order=convert.order(order))
 
     async def ListOrders(self, request: ListOrdersRequest, context: Context) -> ListOrdersResponse:
-        raise not_yet_implemented("ExchangeService.ListOrders", 3)
+        problems = Violations()
+        problems.require(
+            0 <= request.page_size <= MAX_PAGE_SIZE, "page_size", f"must be 0-{MAX_PAGE_SIZE}"
+        )
+        statuses = [convert.STATUS_OF.get(s) for s in request.statuses]
+        problems.require(None not in statuses, "statuses", "contains an unknown status")
+        before = _decode_page_token(request.page_token, problems)
+        problems.raise_if_any()
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        orders = await self.flow.list(
+            venue=request.venue,
+            symbol=request.symbol,
+            statuses=[s for s in statuses if s is not None],
+            limit=size + 1,
+            before=before,
+        )
+        token = _page_token(orders[size - 1]) if len(orders) > size else ""
+        return ListOrdersResponse(
+            orders=[convert.order(o) for o in orders[:size]], next_page_token=token
+        )
 
-    def StreamOrderUpdates(
+    async def StreamOrderUpdates(
         self, request: StreamOrderUpdatesRequest, context: Context
     ) -> AsyncIterator[StreamOrderUpdatesResponse]:
-        return not_yet_implemented_stream("ExchangeService.StreamOrderUpdates", 3)
+        async for order in self.updates.follow(request.venue):
+            yield StreamOrderUpdatesResponse(order=convert.order(order))
 
-    def StreamExecutions(
+    async def StreamExecutions(
         self, request: StreamExecutionsRequest, context: Context
     ) -> AsyncIterator[StreamExecutionsResponse]:
-        return not_yet_implemented_stream("ExchangeService.StreamExecutions", 3)
+        if request.after_seq < 0:
+            raise InvalidArgument([FieldViolation("after_seq", "must not be negative")])
+        async for execution in self.outbox.stream(request.after_seq):
+            yield StreamExecutionsResponse(execution=convert.execution(execution))
+
+    async def _venue_and_symbol(self, venue_name: str, symbol: str) -> Venue:
+        problems = Violations()
+        problems.require(bool(venue_name), "venue", "is required")
+        problems.require(bool(symbol), "symbol", "is required")
+        problems.raise_if_any()
+        venue = self.venues.require(venue_name)
+        if await venue.market(symbol) is None:
+            problems.add(
+                "symbol", f"{symbol[:40]!r} is not traded on {venue_name}; see ListMarkets"
+            )
+            problems.raise_if_any()
+        return venue
+
+
+def _require(field: str, value: str) -> None:
+    problems = Violations()
+    problems.require(bool(value), field, "is required")
+    problems.raise_if_any()
+
+
+def _page_token(order: Order) -> str:
+    raw = f"{order.create_time.isoformat()}|{order.order_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_page_token(token: str, problems: Violations) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        time, order_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return datetime.fromisoformat(time), order_id
+    except (ValueError, UnicodeDecodeError):
+        problems.add("page_token", "is not a token this service gave out")
+        return None

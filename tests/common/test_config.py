@@ -89,11 +89,13 @@ class PaperSettings:
 
 def test_service_sub_tables_are_kept_for_the_service_to_parse(tmp_path: Path) -> None:
     override = tmp_path / "local.toml"
-    override.write_text('[exchange.paper]\nseed = 7\nsymbols = ["BTC/USDT", "ETH/USDT"]\n')
+    override.write_text('[exchange.example]\nseed = 7\nsymbols = ["BTC/USDT", "ETH/USDT"]\n')
     config = load_config(
-        {"EDGEQUANT_CONFIG": str(override), "EDGEQUANT_EXCHANGE__PAPER__PARTIAL_FILLS": "false"}
+        {"EDGEQUANT_CONFIG": str(override), "EDGEQUANT_EXCHANGE__EXAMPLE__PARTIAL_FILLS": "false"}
     )
-    paper = parse_settings(PaperSettings, config.exchange.extensions["paper"], "exchange.paper.")
+    paper = parse_settings(
+        PaperSettings, config.exchange.extensions["example"], "exchange.example."
+    )
     assert paper == PaperSettings(
         seed=7, symbols=("BTC/USDT", "ETH/USDT"), latency_ms=5.0, partial_fills=False
     )

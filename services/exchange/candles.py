@@ -1,0 +1,61 @@
+"""GetCandles through the exchange's database: a span fetched once is served from there.
+
+A request becomes an explicit window [start, end) of whole candles: with a start time,
+`limit` candles from it; without, the `limit` candles that closed last. Only closed
+candles are cached (the forming one still changes), so a window inside a span fetched
+before never goes to the venue again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.exchange.markets import Candle, timeframe_ms
+from services.exchange.storage import repository
+from services.exchange.venue import Venue
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+
+
+class CandleCache:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def candles(
+        self,
+        venue: Venue,
+        *,
+        symbol: str,
+        timeframe: str,
+        start_ms: int | None,
+        end_ms: int | None,
+        limit: int,
+    ) -> list[Candle]:
+        width = timeframe_ms(timeframe)
+        closed_end = venue.clock_ms() // width * width
+        end = min(end_ms if end_ms is not None else closed_end, closed_end)
+        if start_ms is None:
+            start = end - limit * width
+        else:
+            start = -(-start_ms // width) * width  # the first candle opening at or after it
+            end = min(end, start + limit * width)
+        if end <= start:
+            return []
+        name = venue.info.name
+        async with self._sessions() as session:
+            key = {"venue": name, "symbol": symbol, "timeframe": timeframe}
+            if await repository.covered(session, **key, start_ms=start, end_ms=end):
+                return await repository.cached_candles(session, **key, start_ms=start, end_ms=end)
+        fetched = await venue.candles(symbol, timeframe, start, limit)
+        closed = [c for c in fetched if start <= c.open_time_ms < end]
+        async with self._sessions.begin() as session:
+            await repository.store_candles(
+                session,
+                venue=name,
+                symbol=symbol,
+                timeframe=timeframe,
+                candles=closed,
+                span=(start, end),
+            )
+        return closed

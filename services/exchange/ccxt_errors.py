@@ -1,0 +1,71 @@
+"""ccxt's exceptions -> EdgeQuant errors (DESIGN.md's table), most specific class first.
+
+ccxt's hierarchy nests in ways that matter: OrderNotFound and OrderImmediatelyFillable
+are InvalidOrders; RateLimitExceeded and DDoSProtection are NetworkErrors (and since
+ccxt 4.5 RateLimitExceeded no longer derives from DDoSProtection). So the table is
+ordered and matched with isinstance, first hit wins. Messages carry the exchange id and
+the ccxt class, never keys or signed URLs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.errors import (
+    EdgeQuantError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+    Unimplemented,
+)
+
+# (ccxt class name, EdgeQuant error, reason); order matters.
+TABLE: tuple[tuple[str, type[EdgeQuantError], str], ...] = (
+    ("InsufficientFunds", FailedPrecondition, "INSUFFICIENT_FUNDS"),
+    ("OrderNotFound", NotFound, "ORDER_NOT_FOUND"),
+    ("OrderImmediatelyFillable", FailedPrecondition, "POST_ONLY_WOULD_TAKE"),
+    ("InvalidOrder", InvalidArgument, "VENUE_INVALID_ORDER"),
+    ("BadSymbol", InvalidArgument, "UNKNOWN_SYMBOL"),
+    ("BadRequest", InvalidArgument, "VENUE_BAD_REQUEST"),
+    ("PermissionDenied", PermissionDenied, "VENUE_PERMISSION_DENIED"),
+    ("AuthenticationError", PermissionDenied, "VENUE_AUTHENTICATION"),
+    ("RateLimitExceeded", ResourceExhausted, "VENUE_RATE_LIMITED"),
+    ("DDoSProtection", ResourceExhausted, "VENUE_DDOS_PROTECTION"),
+    ("RequestTimeout", Unavailable, "VENUE_TIMEOUT"),
+    ("ExchangeNotAvailable", Unavailable, "VENUE_UNAVAILABLE"),
+    ("NetworkError", Unavailable, "VENUE_NETWORK_ERROR"),
+    ("NotSupported", Unimplemented, "VENUE_NOT_SUPPORTED"),
+    ("BadResponse", Unavailable, "VENUE_BAD_RESPONSE"),
+    ("ExchangeError", FailedPrecondition, "VENUE_REJECTED"),
+    ("BaseError", Unavailable, "VENUE_ERROR"),
+)
+
+# Failures a read may be retried on: the venue may answer next time.
+RETRYABLE = ("NetworkError", "BadResponse")
+
+
+def translate(ccxt: Any, error: Exception, exchange_id: str) -> EdgeQuantError:
+    """The EdgeQuant error for a ccxt exception (`ccxt` is the imported ccxt module)."""
+    for name, cls, reason in TABLE:
+        if isinstance(error, getattr(ccxt, name)):
+            summary = _summary(error)
+            message = f"{exchange_id}: {name}: {summary}"
+            metadata = {"venue_error": type(error).__name__}
+            if cls is InvalidArgument:
+                return InvalidArgument((), message=message, reason=reason)
+            return cls(message, reason=reason, metadata=metadata)
+    raise error
+
+
+def is_retryable(ccxt: Any, error: Exception) -> bool:
+    return isinstance(error, tuple(getattr(ccxt, name) for name in RETRYABLE))
+
+
+def _summary(error: Exception) -> str:
+    """The first line of ccxt's message, without URLs (signed ones carry signatures)."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    words = [word for word in text.split() if "://" not in word and "signature=" not in word]
+    return " ".join(words)[:200]

@@ -1,0 +1,329 @@
+"""An order's way through the exchange: idempotency, PENDING_NEW, risk, venue, outbox.
+
+    validate (servicer) -> same (venue, client_order_id) seen? answer as the first time
+    -> store PENDING_NEW -> RiskService.CheckOrder (fail closed) -> venue
+    -> order update + its executions in one transaction -> notify the streams
+
+A rejection (risk, funds, post-only, the venue) is stored on the order as REJECTED with
+its reasons and raised as an error with the same reason; resubmitting the same
+client_order_id raises the same error again and never reaches risk or the venue twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.errors import (
+    DeadlineExceeded,
+    EdgeQuantError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+    Unimplemented,
+)
+from services.exchange.orders import (
+    Execution,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    apply_fill,
+)
+from services.exchange.outbox import Outbox
+from services.exchange.risk_gate import RiskGate
+from services.exchange.storage import repository
+from services.exchange.storage.writer import Writer
+from services.exchange.updates import OrderUpdates
+from services.exchange.venue import Venue, VenueReport
+from services.exchange.venues import Venues
+
+log = logging.getLogger("edgequant.exchange.orders")
+
+# How a stored rejection is raised again on an idempotent resubmission.
+_REJECTIONS: dict[str, type[EdgeQuantError]] = {
+    cls.code.name: cls
+    for cls in (FailedPrecondition, Unavailable, PermissionDenied, ResourceExhausted, Unimplemented)
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderFlow:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        writer: Writer,
+        venues: Venues,
+        risk: RiskGate,
+        outbox: Outbox,
+        updates: OrderUpdates,
+    ) -> None:
+        self._sessions = sessions
+        self._writer = writer
+        self._venues = venues
+        self._risk = risk
+        self._outbox = outbox
+        self._updates = updates
+        # One lock per order in flight: a venue report (a resting order filled by the
+        # replay) waits until the submission that created the order has stored it.
+        # Weak: a lock lives as long as someone holds or waits for it.
+        self._order_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    # -- submit --------------------------------------------------------------------------
+
+    async def submit(self, intent: OrderIntent) -> Order:
+        order = _new_order(intent)
+        async with self._lock(order.order_id):
+            try:
+                await self._writer.run(
+                    lambda connection: repository.insert_order(connection, order)
+                )
+            except IntegrityError:
+                # The (venue, client_order_id) is taken: answer as its first submission did.
+                async with self._sessions() as session:
+                    existing = await repository.get_order_by_client_id(
+                        session, intent.venue, intent.client_order_id
+                    )
+                assert existing is not None
+                return _replay_outcome(existing)
+            self._updates.publish(order)
+            try:
+                await self._risk.check(order)
+                report = await self._venues.require(order.venue).submit(order)
+            except DeadlineExceeded:
+                # The venue may or may not hold it: it stays PENDING_NEW, never REJECTED,
+                # so nobody is invited to place it again under a new id.
+                raise
+            except EdgeQuantError as rejection:
+                await self._reject(order, rejection)
+                raise
+            await self._record(order, report)
+        return order
+
+    async def _reject(self, order: Order, rejection: EdgeQuantError) -> None:
+        order.status = OrderStatus.REJECTED
+        reasons = rejection.metadata.get("reasons") or rejection.reason
+        order.reject_reasons = reasons.split(",")
+        order.reject_message = rejection.message
+        order.reject_code = rejection.code.name
+        order.update_time = _now()
+        rejection.metadata.setdefault("order_id", order.order_id)
+        rejection.metadata.setdefault("client_order_id", order.client_order_id)
+        await self._store(order, [])
+
+    # -- venue reports -------------------------------------------------------------------
+
+    async def on_report(self, report: VenueReport) -> None:
+        """What a venue says happened later to an order (a resting order filled)."""
+        async with self._lock(report.order_id):
+            async with self._sessions() as session:
+                order = await repository.get_order(session, report.order_id)
+            if order is None:
+                log.error("venue report for an unknown order", extra={"order_id": report.order_id})
+                return
+            await self._record(order, report)
+
+    async def _record(self, order: Order, report: VenueReport) -> None:
+        for fill in report.fills:
+            apply_fill(order, fill)
+        order.status = report.status
+        order.venue_order_id = report.venue_order_id or order.venue_order_id
+        order.update_time = _now()
+        executions_to_number = report.fills
+        async with self._outbox.writing:
+            first = self._outbox.last_sequence
+            executions = [
+                Execution(
+                    sequence=self._outbox.next_sequence(),
+                    venue=order.venue,
+                    trade_id=fill.trade_id,
+                    order_id=order.order_id,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    quantity=fill.quantity,
+                    price=fill.price,
+                    fee=fill.fee,
+                    fee_currency=fill.fee_currency,
+                    liquidity=fill.liquidity,
+                    time=fill.time,
+                )
+                for fill in executions_to_number
+            ]
+            try:
+                await self._write(order, executions)
+            except BaseException:
+                self._outbox.rewind(first)
+                raise
+        if executions:
+            self._outbox.appended.notify()
+        self._updates.publish(order)
+
+    async def _store(self, order: Order, executions: list[Execution]) -> None:
+        async with self._outbox.writing:
+            await self._write(order, executions)
+        self._updates.publish(order)
+
+    async def _write(self, order: Order, executions: list[Execution]) -> None:
+        def transaction(connection: Connection) -> None:
+            repository.save_order(connection, order)
+            repository.append_executions(connection, executions)
+
+        await self._writer.run(transaction)
+
+    async def poll_open_orders(self, venue: Venue) -> None:
+        """For venues that do not report by themselves: asks about every open order of
+        `venue` each `order_poll_seconds`, and records what changed (fills, cancels)."""
+        while True:
+            await asyncio.sleep(venue.order_poll_seconds)
+            async with self._sessions() as session:
+                orders = await repository.open_orders(session, venue.info.name)
+            for order in orders:
+                try:
+                    report = await venue.refresh(order)
+                except EdgeQuantError as error:
+                    log.warning(
+                        "order poll failed",
+                        extra={"venue": venue.info.name, "reason": error.reason},
+                    )
+                    break  # the venue is unwell: try again next round
+                if report is not None and (report.fills or report.status is not order.status):
+                    await self.on_report(report)
+
+    # -- cancel --------------------------------------------------------------------------
+
+    async def cancel(self, order_id: str) -> Order:
+        async with self._lock(order_id):
+            order = await self.get(order_id)
+            if not order.status.is_open:
+                raise FailedPrecondition(
+                    f"order {order_id} is {order.status.value}; only open orders can be canceled",
+                    reason="ORDER_NOT_OPEN",
+                    metadata={"status": order.status.value},
+                )
+            report = await self._venues.require(order.venue).cancel(order)
+            await self._record(order, report)
+            return order
+
+    async def cancel_all(self, venue: str, symbol: str = "") -> list[Order]:
+        self._venues.require(venue)
+        async with self._sessions() as session:
+            candidates = await repository.open_orders(session, venue, symbol)
+        canceled = []
+        for order in candidates:
+            try:
+                canceled.append(await self.cancel(order.order_id))
+            except FailedPrecondition:
+                continue  # Filled or canceled meanwhile.
+            except EdgeQuantError as error:
+                # One order the venue cannot cancel must not keep the others open.
+                log.error(
+                    "cancel failed",
+                    extra={"order_id": order.order_id, "reason": error.reason},
+                )
+        return canceled
+
+    async def cancel_everything(self, why: str) -> None:
+        """Trading HALTED: cancel every open order on every venue."""
+        log.warning("trading halted: canceling open orders", extra={"why": why})
+        for venue in self._venues:
+            try:
+                await self.cancel_all(venue.info.name)
+            except EdgeQuantError as error:
+                log.error(
+                    "cancel on halt failed",
+                    extra={"venue": venue.info.name, "error": error.message},
+                )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get(self, order_id: str) -> Order:
+        async with self._sessions() as session:
+            order = await repository.get_order(session, order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id[:40]!r}", reason="ORDER_NOT_FOUND")
+        return order
+
+    async def get_by_client_id(self, venue: str, client_order_id: str) -> Order:
+        async with self._sessions() as session:
+            order = await repository.get_order_by_client_id(session, venue, client_order_id)
+        if order is None:
+            raise NotFound(
+                f"no order {client_order_id[:40]!r} on venue {venue[:40]!r}",
+                reason="ORDER_NOT_FOUND",
+            )
+        return order
+
+    async def list(
+        self,
+        *,
+        venue: str,
+        symbol: str,
+        statuses: list[OrderStatus],
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[Order]:
+        async with self._sessions() as session:
+            return await repository.list_orders(
+                session, venue=venue, symbol=symbol, statuses=statuses, limit=limit, before=before
+            )
+
+    def _lock(self, order_id: str) -> asyncio.Lock:
+        lock = self._order_locks.get(order_id)
+        if lock is None:
+            lock = self._order_locks[order_id] = asyncio.Lock()
+        return lock
+
+
+def _new_order(intent: OrderIntent) -> Order:
+    now = _now()
+    return Order(
+        order_id=uuid.uuid4().hex,
+        client_order_id=intent.client_order_id,
+        venue=intent.venue,
+        symbol=intent.symbol,
+        side=intent.side,
+        type=intent.type,
+        time_in_force=intent.time_in_force,
+        quantity=intent.quantity,
+        price=intent.price,
+        post_only=intent.post_only,
+        reduce_only=intent.reduce_only,
+        status=OrderStatus.PENDING_NEW,
+        create_time=now,
+        update_time=now,
+    )
+
+
+def _replay_outcome(order: Order) -> Order:
+    """The answer the first submission of this client_order_id got."""
+    if order.status is not OrderStatus.REJECTED:
+        return order
+    reason = order.reject_reasons[0] if order.reject_reasons else "REJECTED"
+    if order.reject_code == InvalidArgument.code.name:  # the venue refused the order's terms
+        raise InvalidArgument((), message=order.reject_message, reason=reason)
+    cls = _REJECTIONS.get(order.reject_code, FailedPrecondition)
+    raise cls(
+        order.reject_message,
+        reason=reason,
+        metadata={
+            "reasons": ",".join(order.reject_reasons),
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+        },
+    )

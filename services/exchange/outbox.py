@@ -1,0 +1,53 @@
+"""The executions outbox: sequence numbers, and the stream that replays then follows.
+
+Sequences are assigned by this process under `writing`, the lock every order update
+holds for its transaction, so they are committed in order and without gaps; a
+consumer that resumes after the last sequence it applied misses nothing and sees
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.exchange.orders import Execution
+from services.exchange.signal import Signal
+from services.exchange.storage import repository
+
+PAGE = 500
+
+
+class Outbox:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self.writing = asyncio.Lock()
+        self.last_sequence = 0
+        self.appended = Signal()
+
+    async def load(self) -> None:
+        async with self._sessions() as session:
+            self.last_sequence = await repository.last_sequence(session)
+
+    def next_sequence(self) -> int:
+        """Only under `writing`; roll back with `rewind` if the transaction fails."""
+        self.last_sequence += 1
+        return self.last_sequence
+
+    def rewind(self, to: int) -> None:
+        self.last_sequence = to
+
+    async def stream(self, after_seq: int) -> AsyncIterator[Execution]:
+        """Executions with a sequence above `after_seq`, oldest first, then live ones."""
+        sent = after_seq
+        while True:
+            seen = self.appended.version
+            async with self._sessions() as session:
+                page = await repository.executions_after(session, sent, PAGE)
+            for execution in page:
+                yield execution
+                sent = execution.sequence
+            if len(page) < PAGE:
+                await self.appended.wait(seen)

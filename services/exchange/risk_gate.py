@@ -1,0 +1,118 @@
+"""The pre-trade risk hop: RiskService.CheckOrder with a short deadline, failing closed;
+and the watch on RiskService.StreamRiskEvents that cancels open orders on HALTED."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from common.channels import peer_channel
+from common.errors import EdgeQuantError, FailedPrecondition, Unavailable
+from edgequant.common.v1 import common_pb2
+from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.exchange.orders import Order, OrderType, Side
+from services.exchange.settings import RiskClientSettings
+
+log = logging.getLogger("edgequant.exchange.risk")
+
+HALTED = risk_pb2.TRADING_STATE_HALTED
+STATE_CHANGED = risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED
+OnHalt = Callable[[str], Awaitable[None]]
+
+_SIDES = {Side.BUY: common_pb2.SIDE_BUY, Side.SELL: common_pb2.SIDE_SELL}
+_TYPES = {
+    OrderType.MARKET: common_pb2.ORDER_TYPE_MARKET,
+    OrderType.LIMIT: common_pb2.ORDER_TYPE_LIMIT,
+}
+
+
+class RiskGate:
+    def __init__(self, address: str, settings: RiskClientSettings) -> None:
+        self.settings = settings
+        self._channel = peer_channel(address)
+        self._stub = risk_pb2_grpc.RiskServiceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def check(self, order: Order) -> None:
+        """Returns when risk approves; raises the rejection otherwise (fail closed).
+
+        A denial is FAILED_PRECONDITION with the first violation's reason and every
+        reason in metadata["reasons"]; no answer in time, or any error, is UNAVAILABLE
+        with reason RISK_UNAVAILABLE."""
+        request = risk_pb2.CheckOrderRequest(
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            venue=order.venue,
+            symbol=order.symbol,
+            side=_SIDES[order.side],
+            type=_TYPES[order.type],
+            quantity=f"{order.quantity:f}",
+            price="" if order.price is None else f"{order.price:f}",
+            reduce_only=order.reduce_only,
+        )
+        try:
+            response = await self._stub.CheckOrder(
+                request, timeout=self.settings.check_timeout_seconds
+            )
+        except grpc.aio.AioRpcError as error:
+            raise Unavailable(
+                f"order rejected: the risk service did not approve it ({error.code().name}: "
+                f"{error.details()}); trading fails closed. Submit again with a new "
+                "client_order_id once risk answers",
+                reason="RISK_UNAVAILABLE",
+                metadata={"reasons": "RISK_UNAVAILABLE"},
+            ) from None
+        if response.decision == risk_pb2.DECISION_APPROVE:
+            return
+        raise denial(response)
+
+    async def watch_halts(self, on_halt: OnHalt) -> None:
+        """Follows StreamRiskEvents forever; calls `on_halt` when trading is HALTED (also if
+        it finds it halted on reconnecting). Reconnects with exponential backoff, and warns
+        once the risk service has been unreachable for `reconnect_max_seconds`."""
+        delay = self.settings.reconnect_min_seconds
+        down_since: float | None = None
+        warned = False
+        while True:
+            try:
+                events = self._stub.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
+                state = await self._stub.GetTradingState(
+                    risk_pb2.GetTradingStateRequest(), timeout=self.settings.check_timeout_seconds
+                )
+                if warned:
+                    log.info("risk events connected again")
+                delay, down_since, warned = self.settings.reconnect_min_seconds, None, False
+                if state.trading_state.state == HALTED:
+                    await on_halt(state.trading_state.reason)
+                async for message in events:
+                    event = message.event
+                    if event.type == STATE_CHANGED and event.trading_state.state == HALTED:
+                        await on_halt(event.trading_state.reason or event.message)
+            except grpc.aio.AioRpcError as error:
+                now = time.monotonic()
+                down_since = down_since or now
+                if not warned and now - down_since >= self.settings.reconnect_max_seconds:
+                    warned = True
+                    log.warning(
+                        "risk service unreachable: orders are rejected (fail closed) and "
+                        "HALTED cannot be followed until it answers",
+                        extra={"code": error.code().name},
+                    )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.reconnect_max_seconds)
+
+
+def denial(response: risk_pb2.CheckOrderResponse) -> EdgeQuantError:
+    reasons = [v.reason for v in response.violations if v.reason] or ["RISK_DENIED"]
+    details = "; ".join(v.message for v in response.violations if v.message)
+    return FailedPrecondition(
+        f"order rejected by risk: {details or ', '.join(reasons)}",
+        reason=reasons[0],
+        metadata={"reasons": ",".join(reasons)},
+    )

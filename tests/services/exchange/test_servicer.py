@@ -1,0 +1,101 @@
+"""Market data RPCs of the paper venue, and GetCandles served from the database once fetched."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import grpc
+import pytest
+
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2
+from services.exchange.markets import Candle
+from tests.services.exchange.exchange_testing import Exchange
+
+
+async def test_venues_and_markets(exchange: Exchange) -> None:
+    venues = await exchange.stub.ListVenues(exchange_pb2.ListVenuesRequest())
+    markets = await exchange.stub.ListMarkets(exchange_pb2.ListMarketsRequest(venue="paper"))
+
+    assert [(v.name, v.kind) for v in venues.venues] == [("paper", exchange_pb2.VENUE_KIND_PAPER)]
+    (market,) = markets.markets
+    assert (market.symbol, market.price_increment, market.quantity_increment) == (
+        "BTC/USDT",
+        "0.01",
+        "0.00001",
+    )
+
+
+async def test_ticker_and_book_come_from_the_replayed_binance_data(exchange: Exchange) -> None:
+    ticker = (
+        await exchange.stub.GetTicker(
+            exchange_pb2.GetTickerRequest(venue="paper", symbol="BTC/USDT")
+        )
+    ).ticker
+    book = (
+        await exchange.stub.GetOrderBook(
+            exchange_pb2.GetOrderBookRequest(venue="paper", symbol="BTC/USDT", depth=5)
+        )
+    ).order_book
+
+    # Binance's REST snapshot of 2024-08-08 23:54 UTC: best bid 61837.63 x 3.78826.
+    assert (ticker.bid, ticker.bid_size, ticker.ask) == ("61837.63", "3.78826", "61837.64")
+    assert len(book.bids) == len(book.asks) == 5
+    assert [Decimal(level.price) for level in book.bids] == sorted(
+        (Decimal(level.price) for level in book.bids), reverse=True
+    )
+    assert Decimal(book.asks[0].price) > Decimal(book.bids[0].price)
+
+
+async def test_stream_tickers_follows_the_replay(exchange: Exchange) -> None:
+    stream = exchange.stub.StreamTickers(exchange_pb2.StreamTickersRequest(venue="paper"))
+    first = await stream.read()
+    await exchange.paper.advance(200)
+    second = await stream.read()
+    stream.cancel()
+
+    assert isinstance(first, exchange_pb2.StreamTickersResponse)
+    assert isinstance(second, exchange_pb2.StreamTickersResponse)
+    assert second.ticker.time.ToMilliseconds() > first.ticker.time.ToMilliseconds()
+    assert second.ticker.last != ""
+
+
+async def test_unknown_symbol_is_invalid_argument(exchange: Exchange) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.GetTicker(
+            exchange_pb2.GetTickerRequest(venue="paper", symbol="ETH/BTC")
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_repeated_candles_request_does_not_go_to_the_venue(exchange: Exchange) -> None:
+    await exchange.paper.advance(9000)  # the replay clock passes several whole minutes
+    calls: list[str] = []
+    fetch = exchange.paper.candles
+
+    async def counted(
+        symbol: str, timeframe: str, since_ms: int | None, limit: int
+    ) -> list[Candle]:
+        calls.append(timeframe)
+        return await fetch(symbol, timeframe, since_ms, limit)
+
+    exchange.paper.candles = counted  # type: ignore[method-assign]
+    request = exchange_pb2.GetCandlesRequest(
+        venue="paper", symbol="BTC/USDT", timeframe=common_pb2.TIMEFRAME_1M, limit=3
+    )
+
+    first = await exchange.stub.GetCandles(request)
+    again = await exchange.stub.GetCandles(request)
+
+    assert len(first.candles) == 3
+    assert again == first
+    assert calls == ["1m"]
+    opens = [c.open_time.ToMilliseconds() for c in first.candles]
+    assert opens == sorted(opens)
+    assert all(Decimal(c.low) <= Decimal(c.open) <= Decimal(c.high) for c in first.candles)
+
+
+async def test_an_unknown_venue_is_not_found(exchange: Exchange) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.GetBalances(exchange_pb2.GetBalancesRequest(venue="nowhere"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
