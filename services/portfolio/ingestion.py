@@ -136,7 +136,23 @@ class ExecutionConsumer:
                 log.exception("applying executions failed; retrying from the cursor")
             await asyncio.sleep(backoff.next())
 
+    async def _open_venue_accounts(self) -> None:
+        """One account per venue the exchange has, before any fill (see Ledger.open_accounts)."""
+        try:
+            response = await self._stub.ListVenues(
+                exchange_pb2.ListVenuesRequest(), timeout=self._settings.rpc_timeout_seconds
+            )
+        except grpc.aio.AioRpcError as error:
+            log.info(
+                "venues not listed; accounts open on first fill", extra={"code": error.code().name}
+            )
+            return
+        opened = await self._ledger.open_accounts(venue.name for venue in response.venues)
+        if opened:
+            log.info("accounts opened", extra={"accounts": opened})
+
     async def _consume(self, backoff: Backoff) -> None:
+        await self._open_venue_accounts()
         after = self._ledger.cursor or 0
         call = self._stub.StreamExecutions(exchange_pb2.StreamExecutionsRequest(after_seq=after))
         queue: asyncio.Queue[common_pb2.Execution | _EndOfStream | grpc.aio.AioRpcError] = (

@@ -166,6 +166,21 @@ class Ledger:
         self._publish(batch)
         return Applied(applied=applied, duplicates=len(trades) - applied)
 
+    async def open_accounts(self, venues: Iterable[str]) -> list[str]:
+        """Opens an account for each venue that has none yet (a paper one with its
+        starting cash), so that an account exists before its first fill: risk reads the
+        account to price its first order. Returns the ids opened."""
+        async with self._lock:
+            batch = _Batch()
+            for venue in venues:
+                self._book_for(batch, venue, venue)
+            if not batch.new_books:
+                return []
+            async with self._sessions.begin() as session:
+                await self._write(session, batch, None)
+            self._swap_in(batch, None)
+        return list(batch.new_books)
+
     async def _commit(
         self, trades: Sequence[Trade], account_id: str | None, cursor: int | None, look_up: bool
     ) -> tuple[_Batch, int]:

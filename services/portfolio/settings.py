@@ -34,6 +34,8 @@ class IngestionSettings:
     # Reconnection backoff: doubles from initial to max, with jitter.
     backoff_initial_seconds: float = 0.2
     backoff_max_seconds: float = 10.0
+    # Deadline of ListVenues, asked on each (re)connect to open the venues' accounts.
+    rpc_timeout_seconds: float = 2.0
 
 
 @dataclass(frozen=True)

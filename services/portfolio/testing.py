@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import grpc
 from google.protobuf import timestamp_pb2
 
 from common.errors import NotFound, Unavailable
@@ -65,8 +66,11 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         drop_after: int | None = None,
         pause_every: int = 0,
         pause_seconds: float = 0.0,
+        venues: Iterable[str] = (),
     ) -> None:
         self.executions = list(executions)
+        # What ListVenues answers; empty answers UNIMPLEMENTED, as an exchange without it.
+        self.venues = list(venues)
         self.tickers: dict[tuple[str, str], exchange_pb2.Ticker] = {}
         # Keep streams open after the last execution, sending new ones as they come.
         self.follow = follow
@@ -108,6 +112,15 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
                 return
             self._appended.clear()
             await self._appended.wait()
+
+    async def ListVenues(  # noqa: N802
+        self, _request: exchange_pb2.ListVenuesRequest, context: Any
+    ) -> exchange_pb2.ListVenuesResponse:
+        if not self.venues:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no venues scripted")
+        return exchange_pb2.ListVenuesResponse(
+            venues=[exchange_pb2.Venue(name=name) for name in self.venues]
+        )
 
     async def GetTicker(  # noqa: N802
         self, request: exchange_pb2.GetTickerRequest, _context: Any

@@ -233,3 +233,30 @@ async def test_a_failed_commit_is_retried_from_the_cursor(
     assert _fill_count(_database(service)) == 300
     for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
         assert Decimal(positions[symbol][0]) == _expected_quantity(executions, symbol)
+
+
+async def test_accounts_of_the_exchange_venues_open_before_any_fill(
+    exchange: tuple[ScriptedExchange, str], portfolio: Portfolio
+) -> None:
+    """Risk reads the account to price the first order: it must exist before a fill."""
+    scripted, _ = exchange
+    scripted.venues = ["paper", "binance-sandbox"]
+    async with (
+        portfolio() as service,
+        grpc.aio.insecure_channel(service.address) as channel,
+    ):
+        stub = portfolio_pb2_grpc.PortfolioServiceStub(channel)
+
+        async def listed() -> set[str]:
+            response = await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())
+            return {account.account_id for account in response.accounts}
+
+        for _ in range(200):
+            if await listed() == {"paper", "binance-sandbox"}:
+                break
+            await asyncio.sleep(0.05)
+        assert await listed() == {"paper", "binance-sandbox"}
+        paper = await stub.GetPortfolio(portfolio_pb2.GetPortfolioRequest(account_id="paper"))
+    # The paper account starts with its configured cash; nothing was filled.
+    assert Decimal(paper.portfolio.cash) == Decimal(10000)
+    assert _fill_count(_database(service)) == 0

@@ -137,3 +137,17 @@ async def test_accounts_are_kept_apart_by_venue(
     # Only paper accounts get starting cash.
     assert ledger.books["binance-live"].balances["USDT"] == Decimal("-200.1")
     assert ledger.books["paper"].balances["USDT"] == Decimal("9899.9")
+
+
+async def test_open_accounts_opens_each_venue_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ledger = Ledger(sessions, LedgerSettings())
+    assert await ledger.open_accounts(["paper", "binance-live"]) == ["paper", "binance-live"]
+    assert await ledger.open_accounts(["paper"]) == []
+    reloaded = Ledger(sessions, LedgerSettings())
+    await reloaded.load()
+    assert reloaded.books["paper"].account.kind is AccountKind.PAPER
+    assert reloaded.books["binance-live"].account.kind is AccountKind.LIVE
+    assert reloaded.books["paper"].balances == {"USDT": Decimal(10000)}
+    assert reloaded.books["binance-live"].balances == {}
