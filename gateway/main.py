@@ -34,11 +34,11 @@ def _listen(host: str, port: int) -> socket.socket:
 async def serve() -> None:
     config = load_config()
     configure_logging("gateway", config.log_level)
+    # The app first: bad settings or tokens stop the start before anything listens.
+    app = create_app(config)
     sock = _listen(config.gateway.host, config.gateway.port)
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
     log.info("serving", extra={"address": f"http://{host}:{port}"})
     await server.serve(sockets=[sock])
     log.info("stopped")
