@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.config import Config, load_config
+from common.errors import NotFound
 from common.testing import free_port, serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -155,6 +156,8 @@ class TickerExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         request: exchange_pb2.StreamTickersRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[exchange_pb2.StreamTickersResponse]:
+        if request.venue != "paper":
+            raise NotFound(f"no venue named {request.venue!r}", reason="UNKNOWN_VENUE")
         self.streams_started += 1
         symbols = list(request.symbols) or ["BTC/USDT"]
         try:
