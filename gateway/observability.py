@@ -95,7 +95,7 @@ class ObservabilityMiddleware:
             route = scope.get(ROUTE_KEY) or (path if (path := scope["path"]) in FIXED else "-")
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(route).observe(duration)
-            _log_access(scope, route, status, duration)
+            _log_access(scope, rid, route, status, duration)
             request_id.reset(token)
 
 
@@ -106,7 +106,7 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _log_access(scope: Scope, route: str, status: int, duration: float) -> None:
+def _log_access(scope: Scope, rid: str, route: str, status: int, duration: float) -> None:
     client: Any = scope.get("client")
     log.info(
         "http",
@@ -117,5 +117,6 @@ def _log_access(scope: Scope, route: str, status: int, duration: float) -> None:
             "status": status,
             "duration_ms": round(duration * 1000, 3),
             "client": client[0] if client else "",
+            "request_id": rid,
         },
     )
