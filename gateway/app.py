@@ -91,9 +91,9 @@ def create_app(config: Config) -> Starlette:
             Route("/{path:path}", proxy.__call__, methods=HTTP_METHODS),
         ],
         middleware=[
-            Middleware(ObservabilityMiddleware, metrics=metrics),  # type: ignore[arg-type]
+            Middleware(ObservabilityMiddleware, metrics=metrics),
             Middleware(
-                CORSMiddleware,  # type: ignore[arg-type]
+                CORSMiddleware,
                 allow_origins=list(settings.cors.allow_origins),
                 allow_methods=HTTP_METHODS,
                 allow_headers=["authorization", "content-type", "x-request-id", TIMEOUT_HEADER],

@@ -12,9 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.api import annotations_pb2, http_pb2
+from google.api import annotations_pb2, http_pb2  # type: ignore[attr-defined]
 from google.protobuf import message_factory
-from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import (
+    Descriptor,
+    FieldDescriptor,
+    MethodDescriptor,
+    ServiceDescriptor,
+)
 from google.protobuf.message import Message
 
 from common.config import SERVICE_NAMES
@@ -136,17 +141,25 @@ def _binding(rpc: Rpc, rule: http_pb2.HttpRule) -> Binding:
     )
 
 
-def _field(message: Any, path: str, where: str) -> FieldDescriptor:
+def field_at(message: Descriptor, path: str) -> FieldDescriptor | None:
+    """The field at a dotted path of proto names ("limits.max_leverage"), or None."""
     field: FieldDescriptor | None = None
+    current: Descriptor | None = message
     for name in path.split("."):
-        if message is None or (field := message.fields_by_name.get(name)) is None:
-            raise BindingError(f"{where}: no field {path!r} in the request")
-        message = field.message_type
-    assert field is not None
+        if current is None or (field := current.fields_by_name.get(name)) is None:
+            return None
+        current = field.message_type
     return field
 
 
-def _leaf_field(message: Any, path: str, where: str) -> None:
+def _field(message: Descriptor, path: str, where: str) -> FieldDescriptor:
+    field = field_at(message, path)
+    if field is None:
+        raise BindingError(f"{where}: no field {path!r} in the request")
+    return field
+
+
+def _leaf_field(message: Descriptor, path: str, where: str) -> None:
     """A path variable binds a scalar (not repeated) field."""
     field = _field(message, path, where)
     if field.message_type is not None or field.is_repeated:

@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.auth import required_scope
-from gateway.bindings import Binding
+from gateway.bindings import Binding, field_at
 from gateway.streaming import NDJSON, SSE
 
 STATUS = "google.rpc.Status"
@@ -37,6 +37,14 @@ _INT64 = {
 _FLOAT = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 _NUMBER = {
     "oneOf": [{"type": "number"}, {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
+}
+_SCALARS: dict[int, dict[str, Any]] = {
+    **{kind: {"type": "integer", "format": "int32"} for kind in _INT32},
+    # int64 is a string in the JSON mapping (JavaScript numbers lose precision past 2^53).
+    **{kind: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"} for kind in _INT64},
+    **{kind: _NUMBER for kind in _FLOAT},
+    FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
+    FieldDescriptor.TYPE_BYTES: {"type": "string", "format": "byte"},
 }
 # Well-known types have their own JSON form (the proto3 JSON mapping).
 _WELL_KNOWN: dict[str, dict[str, Any]] = {
@@ -113,18 +121,7 @@ class _Schemas:
             return self.ref(field.message_type)
         if field.enum_type is not None:
             return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
-        kind = field.type
-        if kind in _INT32:
-            return {"type": "integer", "format": "int32"}
-        if kind in _INT64:
-            return {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}
-        if kind in _FLOAT:
-            return dict(_NUMBER)
-        if kind == FieldDescriptor.TYPE_BOOL:
-            return {"type": "boolean"}
-        if kind == FieldDescriptor.TYPE_BYTES:
-            return {"type": "string", "format": "byte"}
-        return {"type": "string"}
+        return dict(_SCALARS.get(field.type, {"type": "string"}))
 
 
 def document(bindings: Sequence[Binding], title: str, version: str) -> dict[str, Any]:
@@ -194,6 +191,7 @@ def _operation(binding: Binding, operation_id: str, schemas: _Schemas) -> dict[s
             if binding.body == "*"
             else _field(rpc.method.input_type, binding.body).message_type
         )
+        assert body_descriptor is not None, "a named body is a message field"
         operation["requestBody"] = {
             "required": False,
             "content": {"application/json": {"schema": schemas.ref(body_descriptor)}},
@@ -250,12 +248,21 @@ def _query_parameters(binding: Binding, schemas: _Schemas) -> list[dict[str, Any
     if binding.body:
         taken.add(binding.body)
     parameters: list[dict[str, Any]] = []
-    _collect_query(binding.rpc.method.input_type, "", "", taken, schemas, parameters, depth=0)
+    _collect_query(
+        binding.rpc.method.input_type,
+        proto_prefix="",
+        json_prefix="",
+        taken=taken,
+        schemas=schemas,
+        parameters=parameters,
+        depth=0,
+    )
     return parameters
 
 
 def _collect_query(
     descriptor: Descriptor,
+    *,
     proto_prefix: str,
     json_prefix: str,
     taken: set[str],
@@ -278,19 +285,21 @@ def _collect_query(
             if field.is_repeated:
                 parameter.update(style="form", explode=True)
             parameters.append(parameter)
-        elif not field.is_repeated and depth < 3:
+        elif message_type is not None and not field.is_repeated and depth < 3:
             _collect_query(
-                message_type, f"{proto_path}.", f"{name}.", taken, schemas, parameters, depth + 1
+                message_type,
+                proto_prefix=f"{proto_path}.",
+                json_prefix=f"{name}.",
+                taken=taken,
+                schemas=schemas,
+                parameters=parameters,
+                depth=depth + 1,
             )
 
 
 def _field(descriptor: Descriptor, path: str) -> FieldDescriptor:
-    field = None
-    current: Any = descriptor
-    for name in path.split("."):
-        field = current.fields_by_name[name]
-        current = field.message_type
-    assert field is not None
+    field = field_at(descriptor, path)
+    assert field is not None, f"bindings checked {path!r}"
     return field
 
 

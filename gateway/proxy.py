@@ -89,10 +89,10 @@ class RpcProxy:
         binding: Binding,
         message: object,
         metadata: tuple[tuple[str, str], ...],
-        timeout: float | None,
+        deadline_seconds: float | None,
     ) -> Response:
         try:
-            response = await self.upstream.unary(binding.rpc, message, metadata, timeout)
+            response = await self.upstream.unary(binding.rpc, message, metadata, deadline_seconds)
         except grpc.aio.AioRpcError as error:
             return status_response(status_of_rpc_error(error))
         return Response(response_json(binding, response), media_type=JSON)

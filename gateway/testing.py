@@ -23,6 +23,7 @@ import httpx
 import uvicorn
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from starlette.types import ASGIApp
 
 from common.config import Config, load_config
 from common.errors import NotFound
@@ -61,25 +62,32 @@ def config_with(environment: dict[str, str], **overrides: str) -> Config:
 
 
 @asynccontextmanager
-async def serve_gateway(config: Config) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway for `config` under uvicorn on a free port; yields a client for it."""
-    port = free_port()
+async def serve_asgi(app: ASGIApp, port: int) -> AsyncIterator[None]:
+    """`app` under uvicorn on 127.0.0.1:port in this event loop, until the block exits."""
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # uvicorn offers no event to wait on
         if task.done():
-            task.result()
+            task.result()  # raises why it could not start
         await asyncio.sleep(0.01)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
+        yield
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serve_gateway(config: Config) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway for `config` under uvicorn on a free port; yields a client for it."""
+    port = free_port()
+    async with (
+        serve_asgi(create_app(config), port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        yield client
 
 
 def all_rpcs() -> list[Rpc]:
@@ -112,13 +120,15 @@ class Recorder:
             record(request, context)
             yield rpc.response_class()
 
-        options = {
-            "request_deserializer": rpc.request_class.FromString,
-            "response_serializer": rpc.response_class.SerializeToString,
-        }
+        deserializer = rpc.request_class.FromString
+        serializer = rpc.response_class.SerializeToString
         if rpc.server_streaming:
-            return grpc.unary_stream_rpc_method_handler(stream, **options)
-        return grpc.unary_unary_rpc_method_handler(unary, **options)
+            return grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=deserializer, response_serializer=serializer
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            unary, request_deserializer=deserializer, response_serializer=serializer
+        )
 
     def last(self) -> tuple[str, Message, dict[str, str]]:
         assert self.calls, "no RPC reached the peer"
@@ -200,7 +210,7 @@ class TickerExchange(exchange_pb2_grpc.ExchangeServiceServicer):
 
 @asynccontextmanager
 async def ticker_exchange(interval: float = 0.05) -> AsyncIterator[tuple[TickerExchange, str]]:
-    exchange = TickerExchange(interval)
+    exchange = TickerExchange(interval)  # type: ignore[abstract]
     add: Callable[[Any, grpc.aio.Server], None] = (
         exchange_pb2_grpc.add_ExchangeServiceServicer_to_server
     )

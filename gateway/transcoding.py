@@ -24,7 +24,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from common.errors import FieldViolation, InvalidArgument
-from gateway.bindings import Binding
+from gateway.bindings import Binding, field_at
 
 # Messages with their own JSON form (a string, number or free object): leaves.
 _WELL_KNOWN_PREFIX = "google.protobuf."
@@ -48,7 +48,7 @@ def request_message(
     violations: list[FieldViolation] = []
     if binding.body:
         body_value = _json_body(body)
-        target = _field_at(descriptor, binding.body) if binding.body != "*" else None
+        target = field_at(descriptor, binding.body) if binding.body != "*" else None
         violations += _unknown_fields(
             target.message_type if target else descriptor, body_value, binding.body
         )
@@ -125,17 +125,6 @@ def _lookup(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
     return None
 
 
-def _field_at(descriptor: Descriptor, path: str) -> FieldDescriptor:
-    field = None
-    current: Descriptor | None = descriptor
-    for name in path.split("."):
-        assert current is not None, path
-        field = current.fields_by_name[name]
-        current = field.message_type
-    assert field is not None
-    return field
-
-
 def _unknown_fields(descriptor: Descriptor | None, value: Any, where: str) -> list[FieldViolation]:
     """Violations for JSON keys the message does not have, at any depth."""
     if descriptor is None or not isinstance(value, dict):
@@ -149,7 +138,9 @@ def _unknown_fields(descriptor: Descriptor | None, value: Any, where: str) -> li
         if field is None:
             violations.append(FieldViolation(f"{prefix}{key}", "unknown field"))
         elif _is_map(field):
-            value_field = field.message_type.fields_by_name["value"]
+            entry = field.message_type
+            assert entry is not None
+            value_field = entry.fields_by_name["value"]
             if isinstance(item, dict) and not _is_leaf(value_field):
                 for map_key, map_value in item.items():
                     violations += _unknown_fields(
@@ -170,7 +161,9 @@ def _apply_query(
     for key, raw in query:
         if key in RESERVED_QUERY:
             continue
-        names, current, field = [], descriptor, None
+        names: list[str] = []
+        current: Descriptor | None = descriptor
+        field: FieldDescriptor | None = None
         for part in key.split("."):
             field = _lookup(current, part) if current is not None else None
             if field is None or _is_map(field):
@@ -223,7 +216,9 @@ def _set_path_value(
         child = node.get(name)
         if not isinstance(child, dict):
             child = node[name] = {}
-        node, current = child, field.message_type
+        next_type = field.message_type
+        assert next_type is not None, "bindings checked that the path names message fields"
+        node, current = child, next_type
 
 
 def _append(document: dict[str, Any], names: list[str], value: Any) -> None:

@@ -100,7 +100,9 @@ async def test_cors_preflight_from_another_origin_is_refused(
     )
     assert response.status_code == 400
     assert "access-control-allow-origin" not in response.headers
-    actual = await client.get("/v1/venues", headers={"Origin": "http://evil.test", **bearer("reader")})
+    actual = await client.get(
+        "/v1/venues", headers={"Origin": "http://evil.test", **bearer("reader")}
+    )
     assert "access-control-allow-origin" not in actual.headers
 
 

@@ -52,13 +52,12 @@ class FailingExchange(exchange_pb2_grpc.ExchangeServiceServicer):
 
 
 @pytest.fixture
-async def client(
-    environment: dict[str, str], gateway_for: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(
-        FailingExchange(), exchange_pb2_grpc.add_ExchangeServiceServicer_to_server
-    ) as address:
-        async with gateway_for(config_with(environment, EXCHANGE__ADDRESS=address)) as client:
+async def client(environment: dict[str, str], gateway_for: Any) -> AsyncIterator[httpx.AsyncClient]:
+    servicer = FailingExchange()  # type: ignore[abstract]
+    add = exchange_pb2_grpc.add_ExchangeServiceServicer_to_server
+    async with serving(servicer, add) as address:
+        config = config_with(environment, EXCHANGE__ADDRESS=address)
+        async with gateway_for(config) as client:
             client.headers.update(bearer("reader"))
             yield client
 
@@ -107,7 +106,9 @@ async def test_a_service_that_is_down_gives_503(
     config = config_with(environment, EXCHANGE__ADDRESS=f"127.0.0.1:{free_port()}")
     async with gateway_for(config) as client:
         for _ in range(2):  # the first attempt and one during the channel's backoff
-            response = await client.get("/v1/venues/paper/tickers/BTC/USDT", headers=bearer("reader"))
+            response = await client.get(
+                "/v1/venues/paper/tickers/BTC/USDT", headers=bearer("reader")
+            )
             assert response.status_code == 503
             assert response.json()["code"] == 14
 
@@ -115,16 +116,19 @@ async def test_a_service_that_is_down_gives_503(
 async def test_a_deadline_from_the_client_gives_504(
     environment: dict[str, str], gateway_for: Any
 ) -> None:
-    async with serving(
-        SlowExchange(), exchange_pb2_grpc.add_ExchangeServiceServicer_to_server
-    ) as address:
-        async with gateway_for(config_with(environment, EXCHANGE__ADDRESS=address)) as client:
+    servicer = SlowExchange()  # type: ignore[abstract]
+    add = exchange_pb2_grpc.add_ExchangeServiceServicer_to_server
+    async with serving(servicer, add) as address:
+        config = config_with(environment, EXCHANGE__ADDRESS=address)
+        async with gateway_for(config) as client:
             response = await client.get(
                 "/v1/venues", headers={**bearer("reader"), "grpc-timeout": "50m"}
             )
             assert response.status_code == 504
             assert response.json()["code"] == 4
-            bad = await client.get("/v1/venues", headers={**bearer("reader"), "grpc-timeout": "soon"})
+            bad = await client.get(
+                "/v1/venues", headers={**bearer("reader"), "grpc-timeout": "soon"}
+            )
             assert bad.status_code == 400
 
 

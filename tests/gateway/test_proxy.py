@@ -229,21 +229,13 @@ CASES: list[tuple[str, str, Any, Any, str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "query", "body", "rpc", "expected"),
-    CASES,
-    ids=[f"{c[0]} {c[1]}" for c in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]} {c[1]}" for c in CASES])
 async def test_path_query_and_body_fill_the_request(
     recorded: tuple[Recorder, httpx.AsyncClient],
-    method: str,
-    path: str,
-    query: Any,
-    body: Any,
-    rpc: str,
-    expected: dict[str, Any],
+    case: tuple[str, str, Any, Any, str, dict[str, Any]],
 ) -> None:
     recorder, client = recorded
+    method, path, query, body, rpc, expected = case
     response = await client.request(method, path, params=query, json=body)
     assert response.status_code == 200, response.text
     name, request, metadata = recorder.last()
@@ -364,7 +356,8 @@ async def test_running_services_answer_every_rpc_or_unimplemented_as_501(
 def _detail(status: dict[str, Any], kind: str) -> dict[str, Any]:
     found = [d for d in status.get("details", []) if d["@type"].endswith(kind)]
     assert found, f"no {kind} in {json.dumps(status)}"
-    return found[0]
+    detail: dict[str, Any] = found[0]
+    return detail
 
 
 def _violations(status: dict[str, Any]) -> list[dict[str, str]]:

@@ -7,20 +7,27 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from playwright.async_api import async_playwright
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from common.testing import free_port
-from gateway.testing import TOKENS, TickerExchange, bearer, config_with, ticker_exchange
+from gateway.testing import (
+    TOKENS,
+    TickerExchange,
+    bearer,
+    config_with,
+    serve_asgi,
+    ticker_exchange,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -50,24 +57,13 @@ async def streaming(
             yield exchange, client, ui_origin
 
 
-@asynccontextmanager
-async def _ui_page(port: int) -> AsyncIterator[None]:
-    """A stand-in for the web UI: one blank page on localhost:port."""
+def _ui_page(port: int) -> AbstractAsyncContextManager[None]:
+    """A stand-in for the web UI: one blank page on its own local origin."""
 
     async def page(_request: Request) -> HTMLResponse:
         return HTMLResponse("<!doctype html><title>EdgeQuant UI</title>")
 
-    server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=[Route("/index.html", page)]), port=port, log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
+    return serve_asgi(Starlette(routes=[Route("/index.html", page)]), port)
 
 
 async def _sse_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
@@ -154,8 +150,6 @@ async def test_an_event_source_in_chromium_receives_streamed_tickers(
     streaming: tuple[TickerExchange, httpx.AsyncClient, str],
 ) -> None:
     _chromium_or_skip()
-    from playwright.async_api import async_playwright
-
     exchange, client, ui_origin = streaming
     # The page comes from the UI's own origin (another local server); its EventSource
     # goes cross-origin to the gateway, allowed by the CORS list.
