@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 import httpx
 import uvicorn
 from google.protobuf.message import Message
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp
 
 from common.config import Config, load_config
 from common.errors import NotFound
+from common.interceptors import ServiceInterceptor
 from common.testing import free_port, serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -216,3 +218,19 @@ async def ticker_exchange(interval: float = 0.05) -> AsyncIterator[tuple[TickerE
     )
     async with serving(exchange, add) as address:
         yield exchange, address
+
+
+async def ticker_exchange_on(port: int) -> None:
+    """Serves a TickerExchange, with grpc.health.v1, on 127.0.0.1:port until the process
+    ends (the bench's peer, in a process of its own)."""
+    server = grpc.aio.server(interceptors=[ServiceInterceptor()])
+    exchange_pb2_grpc.add_ExchangeServiceServicer_to_server(
+        TickerExchange(),  # type: ignore[abstract]
+        server,
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await server.wait_for_termination()
