@@ -22,7 +22,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -32,9 +34,10 @@ from common.config import load_config
 from common.memory import MIB, rss_bytes
 from common.testing import free_port, isolated_config, wait_until_serving
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from gateway.auth import digest
 
 SECTION = "gateway"
-TOKEN = "eq-bench-trader"
+TOKEN = "eq-bench-trader"  # noqa: S105 - a throwaway token of a temporary stack
 REQUESTS_PER_CLIENT = {1: 1000, 50: 120}
 WARMUP = 200
 ORDER = {
@@ -109,12 +112,16 @@ async def _measure(calls: list[Call], per_client: int) -> tuple[float, float, fl
     return quantiles[49] * 1000, quantiles[98] * 1000, len(latencies) / elapsed
 
 
-async def _http_calls(port: int, clients: int, raw: bytes) -> tuple[list[Call], list[HttpConnection]]:
+async def _http_calls(
+    port: int, clients: int, raw: bytes
+) -> tuple[list[Call], list[HttpConnection]]:
     connections = [await HttpConnection.open(port) for _ in range(clients)]
-    return [lambda c=c: c.request(raw) for c in connections], connections  # type: ignore[misc]
+    return [partial(connection.request, raw) for connection in connections], connections
 
 
-def _grpc_calls(stub: exchange_pb2_grpc.ExchangeServiceStub, operation: str, clients: int) -> list[Call]:
+def _grpc_calls(stub: Any, operation: str, clients: int) -> list[Call]:
+    """`stub` is an ExchangeServiceStub on a grpc.aio channel (its stubs type sync calls)."""
+
     async def ticker() -> None:
         await stub.GetTicker(exchange_pb2.GetTickerRequest(venue="paper", symbol="BTC/USDT"))
 
@@ -162,8 +169,6 @@ async def _wait_for_http(url: str, within: float = 30.0) -> None:
 
 
 async def run() -> list[Row]:
-    from gateway.auth import digest
-
     with tempfile.TemporaryDirectory(prefix="edgequant-bench-gateway-") as directory:
         peer_port = free_port()
         peer_address = f"127.0.0.1:{peer_port}"
@@ -175,18 +180,8 @@ async def run() -> list[Row]:
             GATEWAY__LIMITS__BURST="1000000",
         )
         port = load_config(environment).gateway.port
-        peer = subprocess.Popen(
-            [sys.executable, "-c", PEER, str(peer_port)],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "gateway"],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        peer = await _start([sys.executable, "-c", PEER, str(peer_port)], environment)
+        gateway = await _start([sys.executable, "-m", "gateway"], environment)
         try:
             await wait_until_serving(peer_address)
             await _wait_for_http(f"http://127.0.0.1:{port}/openapi.json")
@@ -194,7 +189,13 @@ async def run() -> list[Row]:
         finally:
             for process in (gateway, peer):
                 process.terminate()
-                process.wait()
+                await process.wait()
+
+
+async def _start(command: list[str], environment: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 async def _cases(port: int, peer_address: str, gateway_pid: int) -> list[Row]:
@@ -222,7 +223,15 @@ async def _cases(port: int, peer_address: str, gateway_pid: int) -> list[Row]:
                 name = f"{labels[operation]}, {clients} client{'s' if clients > 1 else ''}"
                 target_p50 = f"<= {1.5 * direct[0]:.2f} (1.5x direct)"
                 rows += [
-                    Row(SECTION, f"{name}: p50", "ms", gateway[0], direct[0], "direct gRPC", target_p50),
+                    Row(
+                        SECTION,
+                        f"{name}: p50",
+                        "ms",
+                        gateway[0],
+                        direct[0],
+                        "direct gRPC",
+                        target_p50,
+                    ),
                     Row(SECTION, f"{name}: p99", "ms", gateway[1], direct[1], "direct gRPC"),
                     Row(
                         SECTION,
@@ -234,7 +243,9 @@ async def _cases(port: int, peer_address: str, gateway_pid: int) -> list[Row]:
                         ">= 2000" if clients > 1 else "",
                     ),
                 ]
-    rows.append(Row(SECTION, "gateway RSS under load (peak)", "MiB", peak_rss / MIB, target="<= 96"))
+    rows.append(
+        Row(SECTION, "gateway RSS under load (peak)", "MiB", peak_rss / MIB, target="<= 96")
+    )
     return rows
 
 

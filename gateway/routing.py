@@ -23,17 +23,18 @@ def _specificity(binding: Binding) -> tuple[int, int, int]:
 class Router:
     def __init__(self, bindings: Iterable[Binding]) -> None:
         self.bindings = sorted(bindings, key=_specificity)
+        # Per HTTP method, so a request is matched against its method's templates only.
+        self._by_method: dict[str, list[Binding]] = {}
+        for binding in self.bindings:
+            self._by_method.setdefault(binding.http_method, []).append(binding)
 
     def match(self, http_method: str, raw_path: str) -> tuple[Binding, dict[str, str]]:
         """The binding and its path variables (percent-encoded); 404 or 405 otherwise."""
-        allowed: set[str] = set()
-        for binding in self.bindings:
+        for binding in self._by_method.get(http_method, ()):
             values = binding.template.match(raw_path)
-            if values is None:
-                continue
-            if binding.http_method == http_method:
+            if values is not None:
                 return binding, values
-            allowed.add(binding.http_method)
+        allowed = {b.http_method for b in self.bindings if b.template.match(raw_path) is not None}
         if allowed:
             raise GatewayError(
                 grpc.StatusCode.UNIMPLEMENTED,

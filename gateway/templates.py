@@ -17,7 +17,7 @@ included (so "/v1/venues/x/tickers/BTC/USDT:USDT" is a ticker, not a verb).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 ONE = "*"
@@ -45,6 +45,18 @@ class PathTemplate:
     text: str
     segments: tuple[Segment, ...]
     verb: str
+    # (pattern segment, the variable it belongs to or None), one per segment: matched
+    # on every request, so flattened once.
+    flat: tuple[tuple[str, str | None], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        flat: list[tuple[str, str | None]] = []
+        for segment in self.segments:
+            if isinstance(segment, Variable):
+                flat += [(part, segment.field_path) for part in segment.pattern]
+            else:
+                flat.append((segment, None))
+        object.__setattr__(self, "flat", tuple(flat))
 
     @property
     def variables(self) -> tuple[Variable, ...]:
@@ -62,19 +74,9 @@ class PathTemplate:
             path = path[: -len(suffix)]
         parts = path.split("/") if path else []
         values: dict[str, str] = {}
-        if not _match(self._flat(), parts, values):
+        if not _match(self.flat, parts, values):
             return None
         return values
-
-    def _flat(self) -> list[tuple[str, str | None]]:
-        """(pattern segment, variable it belongs to or None), one per template segment."""
-        flat: list[tuple[str, str | None]] = []
-        for segment in self.segments:
-            if isinstance(segment, Variable):
-                flat += [(part, segment.field_path) for part in segment.pattern]
-            else:
-                flat.append((segment, None))
-        return flat
 
     def openapi_path(self) -> str:
         """The template as an OpenAPI path: `/v1/venues/{venue}/tickers/{symbol}`."""
@@ -82,7 +84,9 @@ class PathTemplate:
         return "/" + "/".join(parts) + (f":{self.verb}" if self.verb else "")
 
 
-def _match(flat: list[tuple[str, str | None]], parts: list[str], values: dict[str, str]) -> bool:
+def _match(
+    flat: tuple[tuple[str, str | None], ...], parts: list[str], values: dict[str, str]
+) -> bool:
     """Matches segment by segment; `**` takes what the segments after it leave (one or
     more: an empty `{symbol=**}` would only ever be a client's mistake)."""
     for index, (pattern, variable) in enumerate(flat):
@@ -109,7 +113,7 @@ def _match(flat: list[tuple[str, str | None]], parts: list[str], values: dict[st
 
 
 def _match_fixed(
-    flat: list[tuple[str, str | None]], parts: list[str], values: dict[str, str]
+    flat: tuple[tuple[str, str | None], ...], parts: list[str], values: dict[str, str]
 ) -> bool:
     return len(flat) == len(parts) and _match(flat, parts, values)
 
