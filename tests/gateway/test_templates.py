@@ -10,16 +10,30 @@ from gateway.templates import TemplateError, Variable, parse
 @pytest.mark.parametrize(
     ("template", "path", "values"),
     [
-        ("/v1/venues/{venue}/tickers/{symbol=**}", "/v1/venues/paper/tickers/BTC/USDT",
-         {"venue": "paper", "symbol": "BTC/USDT"}),
-        ("/v1/venues/{venue}/tickers/{symbol=**}", "/v1/venues/paper/tickers/BTC/USDT:USDT",
-         {"venue": "paper", "symbol": "BTC/USDT:USDT"}),
-        ("/v1/venues/{venue}/tickers:stream", "/v1/venues/paper/tickers:stream", {"venue": "paper"}),
+        (
+            "/v1/venues/{venue}/tickers/{symbol=**}",
+            "/v1/venues/paper/tickers/BTC/USDT",
+            {"venue": "paper", "symbol": "BTC/USDT"},
+        ),
+        (
+            "/v1/venues/{venue}/tickers/{symbol=**}",
+            "/v1/venues/paper/tickers/BTC/USDT:USDT",
+            {"venue": "paper", "symbol": "BTC/USDT:USDT"},
+        ),
+        (
+            "/v1/venues/{venue}/tickers:stream",
+            "/v1/venues/paper/tickers:stream",
+            {"venue": "paper"},
+        ),
         ("/v1/orders/{order_id}:cancel", "/v1/orders/o%3A1:cancel", {"order_id": "o%3A1"}),
-        ("/v1/{name=shelves/*/books/*}", "/v1/shelves/s1/books/b2", {"name": "shelves/s1/books/b2"}),
+        (
+            "/v1/{name=shelves/*/books/*}",
+            "/v1/shelves/s1/books/b2",
+            {"name": "shelves/s1/books/b2"},
+        ),
         ("/v1/{a}/x/{b=**}", "/v1/1/x/2/3/4", {"a": "1", "b": "2/3/4"}),
     ],
-)  # fmt: skip
+)
 def test_matches_and_binds_variables(template: str, path: str, values: dict[str, str]) -> None:
     assert parse(template).match(path) == values
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from google.protobuf import duration_pb2, field_mask_pb2
 
 from common.errors import InvalidArgument
 from edgequant.common.v1 import common_pb2
@@ -40,9 +41,9 @@ def test_nested_and_repeated_fields_from_the_query() -> None:
             max_leverage="3",
             allowed_symbols=["BTC/USDT", "ETH/USDT"],
             max_open_orders=12,
-            loss_cooldown={"seconds": 90},
+            loss_cooldown=duration_pb2.Duration(seconds=90),
         ),
-        update_mask={"paths": ["limits.max_leverage"]},
+        update_mask=field_mask_pb2.FieldMask(paths=["limits.max_leverage"]),
     )
 
 
