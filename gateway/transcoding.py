@@ -9,6 +9,11 @@ name, Timestamps as RFC 3339), in this order, later wins:
 3. path variables.
 Unknown JSON fields and unknown query parameters are rejected with 400 and a
 BadRequest violation naming each, before anything is sent to a service.
+
+A PATCH whose body is a named field and whose request has a FieldMask `update_mask`
+the client left out gets one naming the fields the body holds, relative to the body
+(grpc-gateway's behaviour, AIP-134): `PATCH /v1/risk/limits {"maxLeverage": "3"}`
+updates max_leverage only.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ _WELL_KNOWN_PREFIX = "google.protobuf."
 # Query parameters the gateway itself consumes (RFC 6750 §2.3: EventSource cannot
 # send an Authorization header).
 RESERVED_QUERY = frozenset({"access_token"})
+UPDATE_MASK = "update_mask"
 # json_format names the field by nesting: "Failed to parse limits field: Failed to parse
 # maxOpenOrders field: invalid literal ..." -> "limits.maxOpenOrders".
 _PARSE_ERROR_FIELD = re.compile(r"Failed to parse (\S+) field")
@@ -46,6 +52,8 @@ def request_message(
     descriptor = binding.rpc.method.input_type
     document: dict[str, Any] = {}
     violations: list[FieldViolation] = []
+    target: FieldDescriptor | None = None
+    body_value: Any = None
     if binding.body:
         body_value = _json_body(body)
         target = field_at(descriptor, binding.body) if binding.body != "*" else None
@@ -60,6 +68,8 @@ def request_message(
             _set(document, binding.body.split("."), body_value)
     if binding.has_query:
         violations += _apply_query(descriptor, document, query)
+    if binding.http_method == "PATCH" and target is not None and target.message_type:
+        _derive_update_mask(descriptor, document, target.message_type, body_value)
     for field_path, raw in path_values.items():
         _set_path_value(descriptor, document, field_path.split("."), unquote(raw))
     if violations:
@@ -198,6 +208,37 @@ def _set(document: dict[str, Any], names: list[str], value: Any) -> None:
             child = node[name] = {}
         node = child
     node[names[-1]] = value
+
+
+def _derive_update_mask(
+    descriptor: Descriptor, document: dict[str, Any], body_type: Descriptor, body: Any
+) -> None:
+    mask = descriptor.fields_by_name.get(UPDATE_MASK)
+    if mask is None or mask.message_type is None or not isinstance(body, dict):
+        return
+    if mask.message_type.full_name != "google.protobuf.FieldMask":
+        return
+    if UPDATE_MASK in document or mask.json_name in document:
+        return
+    document[UPDATE_MASK] = ",".join(_mask_paths(body_type, body, ""))
+
+
+def _mask_paths(descriptor: Descriptor, body: dict[str, Any], prefix: str) -> list[str]:
+    """Paths of the fields set in `body` (into nested messages, not maps), in the
+    FieldMask's JSON form (lowerCamelCase: "maxLeverage" is max_leverage)."""
+    paths = []
+    for key, value in body.items():
+        field = _lookup(descriptor, key)
+        if field is None:
+            continue
+        path = f"{prefix}{field.json_name}"
+        nested = field.message_type
+        recurse = not (_is_leaf(field) or _is_map(field) or field.is_repeated)
+        if nested is not None and recurse and isinstance(value, dict) and value:
+            paths += _mask_paths(nested, value, f"{path}.")
+        else:
+            paths.append(path)
+    return paths
 
 
 def _set_path_value(

@@ -75,3 +75,13 @@ def test_int64_is_written_as_a_string_and_zero_values_are_written() -> None:
     document = json.loads(message_json(exchange_pb2.StreamExecutionsResponse(execution=execution)))
     assert document["execution"]["sequence"] == "1152921504606846977"
     assert document["execution"]["fee"] == ""
+
+
+def test_patch_without_update_mask_updates_the_fields_the_body_holds() -> None:
+    body = b'{"maxLeverage": "3", "symbolLimits": {"BTC/USDT": {"maxPositionQuantity": "1"}}}'
+    request = request_message(BINDINGS["UpdateLimits"], {}, [], body)
+    assert isinstance(request, risk_pb2.UpdateLimitsRequest)
+    assert list(request.update_mask.paths) == ["max_leverage", "symbol_limits"]
+    explicit = request_message(BINDINGS["UpdateLimits"], {}, [("updateMask", "maxVar")], body)
+    assert isinstance(explicit, risk_pb2.UpdateLimitsRequest)
+    assert list(explicit.update_mask.paths) == ["max_var"]
