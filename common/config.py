@@ -67,6 +67,8 @@ class GatewaySettings:
     memory_budget_mib: int
     # How long /healthz waits for each service's health check.
     health_timeout_seconds: float
+    # The section's sub-tables (`[gateway.auth]`), raw: the gateway parses them at start.
+    extensions: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,66 @@
-"""The Starlette application."""
+"""The Starlette application: fixed routes, the RPC proxy behind everything else, and
+the middleware around both (observability outermost, then CORS).
+
+    /healthz       grpc.health.v1 of every service (no token)
+    /metrics       Prometheus (no token: bind the gateway where only you can reach it,
+                   or scrape it through a firewall rule)
+    /openapi.json  OpenAPI 3 from the descriptors; /docs renders it
+    anything else  an annotated RPC (gateway.proxy), or 404 / 405 as a google.rpc.Status
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.config import SERVICE_NAMES, Config
+from gateway import docs, openapi
+from gateway.auth import Authenticator, load_tokens
+from gateway.bindings import bindings_of, service_descriptors
 from gateway.health import SERVING, HealthProbe
+from gateway.observability import Metrics, ObservabilityMiddleware
+from gateway.proxy import TIMEOUT_HEADER, RpcProxy
+from gateway.ratelimit import RateLimiter
+from gateway.routing import Router
+from gateway.settings import settings_of
+from gateway.upstream import Upstream
+
+HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+VERSION = "v1"
 
 
 def create_app(config: Config) -> Starlette:
+    """The gateway for `config`; raises ConfigError (one line naming the key) on bad
+    settings, tokens or annotations."""
+    settings = settings_of(config.gateway)
+    authenticator = Authenticator(settings.auth.enabled, load_tokens(settings.auth))
+    bindings = bindings_of(service_descriptors())
+    upstream = Upstream(
+        {name: config.service(name).address for name in SERVICE_NAMES},
+        {binding.rpc.full_name: binding.rpc for binding in bindings}.values(),
+    )
+    proxy = RpcProxy(
+        Router(bindings),
+        upstream,
+        authenticator,
+        RateLimiter(settings.limits.rate_per_second, settings.limits.burst),
+        settings,
+    )
     probe = HealthProbe(
         {name: config.service(name).address for name in SERVICE_NAMES},
         config.gateway.health_timeout_seconds,
     )
+    metrics = Metrics()
+    spec = json.dumps(openapi.document(bindings, "EdgeQuant", VERSION)).encode()
 
     async def healthz(_request: Request) -> JSONResponse:
         services = await probe.check()
@@ -28,9 +70,36 @@ def create_app(config: Config) -> Starlette:
             status_code=200 if serving else 503,
         )
 
+    async def metrics_endpoint(_request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi_json(_request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         await probe.close()
+        await upstream.close()
 
-    return Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/metrics", metrics_endpoint),
+            Route("/openapi.json", openapi_json),
+            *docs.routes(),
+            Route("/{path:path}", proxy.__call__, methods=HTTP_METHODS),
+        ],
+        middleware=[
+            Middleware(ObservabilityMiddleware, metrics=metrics),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors.allow_origins),
+                allow_methods=HTTP_METHODS,
+                allow_headers=["authorization", "content-type", "x-request-id", TIMEOUT_HEADER],
+                expose_headers=["x-request-id", "retry-after", "www-authenticate"],
+                max_age=settings.cors.max_age_seconds,
+            ),
+        ],
+        lifespan=lifespan,
+    )

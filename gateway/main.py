@@ -20,7 +20,9 @@ log = logging.getLogger("edgequant.gateway")
 def _listen(host: str, port: int) -> socket.socket:
     """Binds before uvicorn starts, so a taken port fails the start with one clear line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -34,11 +36,11 @@ def _listen(host: str, port: int) -> socket.socket:
 async def serve() -> None:
     config = load_config()
     configure_logging("gateway", config.log_level)
+    # The app first: bad settings or tokens stop the start before anything listens.
+    app = create_app(config)
     sock = _listen(config.gateway.host, config.gateway.port)
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
     log.info("serving", extra={"address": f"http://{host}:{port}"})
     await server.serve(sockets=[sock])
     log.info("stopped")

@@ -2,8 +2,8 @@
 
 Input: gzipped lines `<local_ts_ns> <raw websocket JSON>` with depth@100ms, trade and
 bookTicker streams and one REST depth snapshot (../shared/data/hft/raw/spot, from
-nkaz001/hftbacktest, MIT). Output: data/paper/<name>.txt.gz, one event per line, prices
-and sizes exactly as Binance sent them (trailing zeros dropped):
+nkaz001/hftbacktest, MIT). Output: services/exchange/data/paper/<name>.txt.gz, one
+event per line, prices and sizes exactly as Binance sent them (trailing zeros dropped):
 
     B <price> <size>              snapshot bid level (the REST snapshot, best first)
     A <price> <size>              snapshot ask level
@@ -13,7 +13,8 @@ and sizes exactly as Binance sent them (trailing zeros dropped):
 bookTicker lines are dropped (the book carries the same information); depth updates
 older than the snapshot and levels outside the snapshot's price band are dropped.
 
-    python scripts/slice_paper_data.py SOURCE.gz data/paper/binance-spot-btcusdt-20240808.txt.gz
+    python scripts/slice_paper_data.py SOURCE.gz \\
+        services/exchange/data/paper/binance-spot-btcusdt-20240808.txt.gz
 """
 
 from __future__ import annotations

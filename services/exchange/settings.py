@@ -17,7 +17,7 @@ class PaperSettings:
 
     enabled: bool = True
     # Replay file (scripts/slice_paper_data.py format); relative to the project root.
-    dataset: Path = Path("data/paper/binance-spot-btcusdt-20240808.txt.gz")
+    dataset: Path = Path("services/exchange/data/paper/binance-spot-btcusdt-20240808.txt.gz")
     symbol: str = "BTC/USDT"
     # Replay pace: 1.0 is real time, 10.0 ten times faster; 0 stops the clock (tests step it).
     speed: float = 1.0

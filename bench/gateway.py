@@ -1,0 +1,256 @@
+"""The gateway's overhead: the same calls through HTTP/JSON and straight to gRPC.
+
+GET of a ticker and POST of an order, at 1 and at 50 concurrent clients, against a
+scripted ExchangeService peer (gateway.testing.TickerExchange: it answers at once, so
+what is measured is the gateway and gRPC, not a venue). Three processes: the peer, the
+gateway (`python -m gateway`, auth on, access log on, as deployed), and this one, the
+load. The HTTP load is a minimal keep-alive HTTP/1.1 client on raw asyncio streams, so
+the client costs as little as the grpc.aio client of the baseline does.
+
+Reported per case: p50 and p99 latency and requests/s, the direct gRPC call beside it;
+and the gateway's peak RSS while under the 50-client load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+
+from bench.report import Row
+from common.config import load_config
+from common.memory import MIB, rss_bytes
+from common.testing import free_port, isolated_config, wait_until_serving
+from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from gateway.auth import digest
+
+SECTION = "gateway"
+TOKEN = "eq-bench-trader"  # noqa: S105 - a throwaway token of a temporary stack
+REQUESTS_PER_CLIENT = {1: 1000, 50: 120}
+WARMUP = 200
+ORDER = {
+    "venue": "paper",
+    "symbol": "BTC/USDT",
+    "side": "SIDE_BUY",
+    "type": "ORDER_TYPE_LIMIT",
+    "quantity": "0.01",
+    "price": "60000.00",
+    "clientOrderId": "bench-1",
+}
+PEER = """
+import asyncio, sys
+from gateway.testing import ticker_exchange_on
+asyncio.run(ticker_exchange_on(int(sys.argv[1])))
+"""
+
+Call = Callable[[], Awaitable[None]]
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection: a request, then its Content-Length body."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, raw: bytes) -> None:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        if status != 200:
+            raise RuntimeError(f"gateway answered {status}: {head!r}")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _raw(method: str, path: str, port: int, body: bytes = b"") -> bytes:
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n"
+        "Content-Type: application/json\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _measure(calls: list[Call], per_client: int) -> tuple[float, float, float]:
+    """p50 ms, p99 ms and requests/s with one task per call (client)."""
+    latencies: list[float] = []
+
+    async def client(call: Call) -> None:
+        for _ in range(per_client):
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(call) for call in calls))
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return quantiles[49] * 1000, quantiles[98] * 1000, len(latencies) / elapsed
+
+
+async def _http_calls(
+    port: int, clients: int, raw: bytes
+) -> tuple[list[Call], list[HttpConnection]]:
+    connections = [await HttpConnection.open(port) for _ in range(clients)]
+    return [partial(connection.request, raw) for connection in connections], connections
+
+
+def _grpc_calls(stub: Any, operation: str, clients: int) -> list[Call]:
+    """`stub` is an ExchangeServiceStub on a grpc.aio channel (its stubs type sync calls)."""
+
+    async def ticker() -> None:
+        await stub.GetTicker(exchange_pb2.GetTickerRequest(venue="paper", symbol="BTC/USDT"))
+
+    order_request = exchange_pb2.SubmitOrderRequest(
+        venue="paper", symbol="BTC/USDT", quantity="0.01", price="60000.00", client_order_id="b-1"
+    )
+
+    async def order() -> None:
+        await stub.SubmitOrder(order_request)
+
+    return [ticker if operation == "ticker" else order] * clients
+
+
+class _RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, rss_bytes(self.pid))
+            await asyncio.sleep(0.05)
+
+    def __enter__(self) -> _RssSampler:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self.peak = max(self.peak, rss_bytes(self.pid))
+
+
+async def _wait_for_http(url: str, within: float = 30.0) -> None:
+    deadline = time.perf_counter() + within
+    async with httpx.AsyncClient() as client:
+        while time.perf_counter() < deadline:
+            try:
+                await client.get(url, timeout=1)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise TimeoutError(url)
+
+
+async def run() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="edgequant-bench-gateway-") as directory:
+        peer_port = free_port()
+        peer_address = f"127.0.0.1:{peer_port}"
+        environment = isolated_config(
+            Path(directory),
+            EXCHANGE__ADDRESS=peer_address,
+            GATEWAY__AUTH__TOKENS=f"bench:{digest(TOKEN)}:read+trade",
+            GATEWAY__LIMITS__RATE_PER_SECOND="1000000",
+            GATEWAY__LIMITS__BURST="1000000",
+        )
+        port = load_config(environment).gateway.port
+        peer = await _start([sys.executable, "-c", PEER, str(peer_port)], environment)
+        gateway = await _start([sys.executable, "-m", "gateway"], environment)
+        try:
+            await wait_until_serving(peer_address)
+            await _wait_for_http(f"http://127.0.0.1:{port}/openapi.json")
+            return await _cases(port, peer_address, gateway.pid)
+        finally:
+            for process in (gateway, peer):
+                process.terminate()
+                await process.wait()
+
+
+async def _start(command: list[str], environment: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def _cases(port: int, peer_address: str, gateway_pid: int) -> list[Row]:
+    requests = {
+        "ticker": _raw("GET", "/v1/venues/paper/tickers/BTC/USDT", port),
+        "order": _raw("POST", "/v1/orders", port, json.dumps(ORDER).encode()),
+    }
+    labels = {"ticker": "GET ticker", "order": "POST order"}
+    rows: list[Row] = []
+    peak_rss = 0
+    async with grpc.aio.insecure_channel(peer_address) as channel:
+        stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
+        for operation, raw in requests.items():
+            for clients, per_client in REQUESTS_PER_CLIENT.items():
+                http_calls, connections = await _http_calls(port, clients, raw)
+                direct_calls = _grpc_calls(stub, operation, clients)
+                await _measure(http_calls, max(1, WARMUP // clients))
+                await _measure(direct_calls, max(1, WARMUP // clients))
+                with _RssSampler(gateway_pid) as rss:
+                    gateway = await _measure(http_calls, per_client)
+                peak_rss = max(peak_rss, rss.peak)
+                direct = await _measure(direct_calls, per_client)
+                for connection in connections:
+                    connection.close()
+                name = f"{labels[operation]}, {clients} client{'s' if clients > 1 else ''}"
+                target_p50 = f"<= {1.5 * direct[0]:.2f} (1.5x direct)"
+                rows += [
+                    Row(
+                        SECTION,
+                        f"{name}: p50",
+                        "ms",
+                        gateway[0],
+                        direct[0],
+                        "direct gRPC",
+                        target_p50,
+                    ),
+                    Row(SECTION, f"{name}: p99", "ms", gateway[1], direct[1], "direct gRPC"),
+                    Row(
+                        SECTION,
+                        f"{name}: throughput",
+                        "req/s",
+                        gateway[2],
+                        direct[2],
+                        "direct gRPC",
+                        ">= 2000" if clients > 1 else "",
+                    ),
+                ]
+    rows.append(
+        Row(SECTION, "gateway RSS under load (peak)", "MiB", peak_rss / MIB, target="<= 96")
+    )
+    return rows
+
+
+if __name__ == "__main__":  # `python -m bench.gateway`: this section alone
+    from bench.report import table
+
+    os.environ.setdefault("EDGEQUANT_LOG_LEVEL", "INFO")
+    print(table(asyncio.run(run())))
