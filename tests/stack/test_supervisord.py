@@ -11,30 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from common.config import PROJECT_ROOT, SERVICE_NAMES, Config, load_config
 from common.stack import PROGRAMS, memmon_arguments
 from common.testing import wait_until_serving
-
-
-@pytest.fixture
-def stack(environment: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "common.stack"],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield process
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=30)
 
 
 def _supervisorctl(config: Config, *args: str) -> str:
