@@ -27,6 +27,19 @@ class Candles:
         return len(self.close)
 
     @classmethod
+    def from_columns(cls, columns: FloatArray) -> Candles:
+        """From a (6, n) float64 array, one row per column in COLUMNS order (how datasets
+        are stored: each column contiguous, so a memory map needs no copy)."""
+        return cls(
+            time=columns[0].astype(np.int64),
+            open=columns[1],
+            high=columns[2],
+            low=columns[3],
+            close=columns[4],
+            volume=columns[5],
+        )
+
+    @classmethod
     def from_matrix(cls, matrix: FloatArray) -> Candles:
         """From an (n, 6) float64 array in COLUMNS order (how datasets are stored)."""
         return cls(

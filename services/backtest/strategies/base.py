@@ -6,14 +6,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from common.errors import FieldViolation, InvalidArgument, NotFound
 from services.backtest.bars.candles import Candles, FloatArray
 
 ParameterKind = Literal["int", "float", "bool"]
 SignalFunction = Callable[..., FloatArray]
 
 
-class UnknownStrategy(NotFound):
+class UnknownStrategy(LookupError):
     """No built-in or user strategy has that name: see ListStrategies."""
 
 
@@ -54,27 +53,23 @@ class StrategyDefinition:
         default=lambda _values: []
     )
 
-    def resolve(self, given: Mapping[str, float], field_prefix: str = "parameters") -> dict[str, float]:
-        """The full parameter set: `given` over the defaults, checked against the schema."""
+    def resolve(self, given: Mapping[str, float]) -> tuple[dict[str, float], list[tuple[str, str]]]:
+        """The full parameter set (`given` over the defaults) and what breaks the schema
+        (unknown names, values out of range), as (parameter name, description) pairs."""
         known = {parameter.name: parameter for parameter in self.parameters}
-        violations = [
-            FieldViolation(f"{field_prefix}.{name}", f"{self.name} has no parameter {name!r}")
-            for name in given
-            if name not in known
+        problems = [
+            (name, f"{self.name} has no parameter {name!r}") for name in given if name not in known
         ]
         values = {name: given.get(name, parameter.default) for name, parameter in known.items()}
         for name, value in values.items():
             problem = known[name].check(value)
             if problem:
-                violations.append(FieldViolation(f"{field_prefix}.{name}", problem))
-        if not violations:
-            violations += [
-                FieldViolation(f"{field_prefix}.{name}", problem)
-                for name, problem in self.constraints(values)
-            ]
-        if violations:
-            raise InvalidArgument(violations)
-        return values
+                problems.append((name, problem))
+        return values, problems
+
+    def constraint_problems(self, values: Mapping[str, float]) -> list[tuple[str, str]]:
+        """What breaks a rule between parameters (e.g. fast < slow)."""
+        return self.constraints(values)
 
     def run(self, candles: Candles, values: Mapping[str, float]) -> FloatArray:
         """The target-position array for `candles` under the resolved `values`."""

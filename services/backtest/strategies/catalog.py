@@ -49,10 +49,7 @@ class StrategyCatalog:
         try:
             return self._strategies[name]
         except KeyError:
-            raise UnknownStrategy(
-                f"no strategy named {name!r}; ListStrategies shows the available ones",
-                reason="UNKNOWN_STRATEGY",
-            ) from None
+            raise UnknownStrategy(name) from None
 
 
 def load_user_strategy(path: Path) -> StrategyDefinition:

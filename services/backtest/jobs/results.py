@@ -1,0 +1,78 @@
+"""One run's equity curve and trades, as a compressed .npz beside the database.
+
+The curve is kept at full resolution up to MAX_STORED_POINTS and thinned evenly
+beyond that (always keeping the last point); trades are kept whole, as columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from services.backtest.bars.candles import FloatArray, IntArray
+
+MAX_STORED_POINTS = 20_000
+
+TRADE_COLUMNS = (
+    "direction",
+    "entry_time_ms",
+    "exit_time_ms",
+    "quantity",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "return_fraction",
+    "fees",
+)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    equity_time_ms: IntArray
+    equity: FloatArray
+    trades: dict[str, np.ndarray]
+
+    @property
+    def trade_count(self) -> int:
+        return len(self.trades["pnl"])
+
+
+def thin(count: int, limit: int) -> IntArray:
+    """At most `limit` evenly spread indices into `count` points, the last one included."""
+    if count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(np.int64))
+
+
+def save(path: Path, run: StoredRun) -> None:
+    keep = thin(len(run.equity), MAX_STORED_POINTS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        temporary,
+        equity_time_ms=run.equity_time_ms[keep],
+        equity=run.equity[keep],
+        **{f"trade_{name}": np.asarray(run.trades[name]) for name in TRADE_COLUMNS},
+    )
+    temporary.replace(path)
+
+
+def load(path: Path) -> StoredRun:
+    with np.load(path) as stored:
+        return StoredRun(
+            equity_time_ms=stored["equity_time_ms"],
+            equity=stored["equity"],
+            trades={name: stored[f"trade_{name}"] for name in TRADE_COLUMNS},
+        )
+
+
+def trade_page(run: StoredRun, offset: int, limit: int) -> dict[str, np.ndarray]:
+    return {name: column[offset : offset + limit] for name, column in run.trades.items()}
+
+
+def equity_sample(run: StoredRun, max_points: int) -> tuple[IntArray, FloatArray]:
+    """The stored curve thinned evenly to at most `max_points` (the last point kept)."""
+    keep = thin(len(run.equity), max_points)
+    return run.equity_time_ms[keep], run.equity[keep]
