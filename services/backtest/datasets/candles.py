@@ -100,7 +100,7 @@ def parse_csv(content: bytes, field: str) -> FloatArray:
 def _time_ms(text: str) -> float:
     text = text.strip()
     try:
-        return float(int(text))
+        return float(text)
     except ValueError:
         pass
     try:
