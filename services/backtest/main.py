@@ -22,8 +22,10 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
     settings = parse_settings(BacktestSettings, runtime.settings.extensions, "backtest.")
     paths = Paths(runtime.config.var_dir / "backtest")
     paths.make()
-    import_dir = Path(settings.datasets.import_dir) if settings.datasets.import_dir else (
-        paths.root / "import"
+    import_dir = (
+        Path(settings.datasets.import_dir)
+        if settings.datasets.import_dir
+        else (paths.root / "import")
     )
     strategies_dir = Path(settings.jobs.strategies_dir) if settings.jobs.strategies_dir else None
     datasets = DatasetStore(runtime.sessions, paths.datasets, import_dir)

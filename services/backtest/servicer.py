@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from common.errors import FieldViolation, InvalidArgument, Unimplemented
+from common.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unimplemented
 from common.service import Context
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
@@ -147,9 +147,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         grid: dict[str, list[float]] = {}
         for position, parameter_grid in enumerate(request.sweep.grids):
             if parameter_grid.name in grid:
-                violations.append(
-                    FieldViolation(f"sweep.grids[{position}].name", "appears twice")
-                )
+                violations.append(FieldViolation(f"sweep.grids[{position}].name", "appears twice"))
             grid[parameter_grid.name] = list(parameter_grid.values)
         if violations or strategy is None:
             raise InvalidArgument(violations)
@@ -197,7 +195,9 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             next_page_token=paging.next_token(offset, limit, len(rows)),
         )
 
-    async def CancelJob(self, request: pb.CancelJobRequest, context: Context) -> pb.CancelJobResponse:
+    async def CancelJob(
+        self, request: pb.CancelJobRequest, context: Context
+    ) -> pb.CancelJobResponse:
         return pb.CancelJobResponse(job=_job(await self.jobs.cancel(request.job_id)))
 
     async def StreamJob(
@@ -209,7 +209,9 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
                 result = await self._result(row, 0, 0, "", 0)
                 yield pb.StreamJobResponse(result=result)
 
-    async def GetResult(self, request: pb.GetResultRequest, context: Context) -> pb.GetResultResponse:
+    async def GetResult(
+        self, request: pb.GetResultRequest, context: Context
+    ) -> pb.GetResultResponse:
         row = await self.jobs.get(request.job_id)
         return await self._result(
             row,
@@ -289,8 +291,6 @@ def _fill_details(
 
 
 def _not_ready(job: JobRow) -> Exception:
-    from common.errors import FailedPrecondition
-
     detail = f": {job.error}" if job.error else ""
     return FailedPrecondition(
         f"job {job.job_id} is {job.state}{detail}; results exist once it has succeeded",
@@ -412,7 +412,10 @@ def _metrics(run: RunRow) -> pb.Metrics:
         )
     }
     return pb.Metrics(
-        **{name: float(value) if math.isfinite(value) or math.isinf(value) else 0.0 for name, value in values.items()},
+        **{
+            name: float(value) if math.isfinite(value) or math.isinf(value) else 0.0
+            for name, value in values.items()
+        },
         max_drawdown_duration=duration,
         trades=run.trades,
     )
@@ -428,5 +431,3 @@ def _timestamp_of(moment: object) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)  # type: ignore[arg-type]
     return stamp
-
-

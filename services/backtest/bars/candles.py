@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 # The columns of a stored candle dataset, in order (time is ms since the epoch, UTC).
 COLUMNS = ("time", "open", "high", "low", "close", "volume")

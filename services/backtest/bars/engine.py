@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.backtest.bars.candles import Candles, FloatArray, IntArray
+from services.backtest.bars.candles import BoolArray, Candles, FloatArray, IntArray
 from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
 
 EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_END = 0, 1, 2, 3
@@ -280,7 +280,12 @@ def size_sequentially(
     whole = settings.sizing is Sizing.ALL_IN_WHOLE_UNITS
     fixed_size = settings.sizing is Sizing.FIXED_QUANTITY
     for k, (direction, p_in, p_out) in enumerate(
-        zip(legs.direction.tolist(), legs.entry_price.tolist(), legs.exit_price.tolist(), strict=True)
+        zip(
+            legs.direction.tolist(),
+            legs.entry_price.tolist(),
+            legs.exit_price.tolist(),
+            strict=True,
+        )
     ):
         if fixed_size:
             units = fraction
@@ -303,7 +308,7 @@ def _empty_sizing() -> tuple[FloatArray, FloatArray, FloatArray]:
     return np.zeros(0), np.zeros(0), np.zeros(0)
 
 
-def _select(legs: _Legs, keep: np.ndarray) -> _Legs:
+def _select(legs: _Legs, keep: BoolArray) -> _Legs:
     return _Legs(
         legs.direction[keep],
         legs.entry_bar[keep],

@@ -45,12 +45,7 @@ class Metrics:
     final_equity: float
 
     def as_dict(self) -> dict[str, float]:
-        return {name: float(value) for name, value in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, float]) -> Metrics:
-        integers = {"trades", "max_drawdown_duration_ms"}
-        return cls(**{k: int(v) if k in integers else float(v) for k, v in values.items()})
+        return dict(asdict(self))
 
     def value(self, name: str) -> float:
         return float(getattr(self, name))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from services.backtest.bars.candles import COLUMNS, FloatArray
+from services.backtest.bars.candles import COLUMNS, BoolArray, FloatArray, IntArray
 from services.backtest.datasets.timeframes import TIMEFRAME_MS, timeframe_of
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -116,7 +116,7 @@ def check(matrix: FloatArray, field: str, timeframe: str | None) -> CheckedCandl
     """Validates the candles and finds their gaps; `timeframe` None infers it."""
     if len(matrix) < 2:
         raise MalformedDataset(field, f"needs at least 2 candles, got {len(matrix)}")
-    _first_bad(~np.isfinite(matrix).all(axis=1), field, "a value is NaN or infinite")
+    _first_bad(np.logical_not(np.isfinite(matrix).all(axis=1)), field, "a value is NaN or infinite")
     time, opening, high, low, close, volume = matrix.T
     _first_bad(time != np.round(time), field, "time is not a whole number of ms")
     steps = np.diff(time)
@@ -134,13 +134,11 @@ def check(matrix: FloatArray, field: str, timeframe: str | None) -> CheckedCandl
                 field, f"candles are {int(np.min(steps))} ms apart: not a known timeframe"
             )
     step_ms = TIMEFRAME_MS[timeframe]
-    _first_bad(
-        np.append(False, steps % step_ms != 0), field, f"time is off the {timeframe} grid"
-    )
+    _first_bad(np.append(False, steps % step_ms != 0), field, f"time is off the {timeframe} grid")
     return CheckedCandles(matrix, timeframe, find_gaps(time.astype(np.int64), step_ms))
 
 
-def find_gaps(time_ms: np.ndarray, step_ms: int) -> tuple[Gap, ...]:
+def find_gaps(time_ms: IntArray, step_ms: int) -> tuple[Gap, ...]:
     steps = np.diff(time_ms)
     where = np.flatnonzero(steps > step_ms)
     return tuple(
@@ -148,7 +146,7 @@ def find_gaps(time_ms: np.ndarray, step_ms: int) -> tuple[Gap, ...]:
     )
 
 
-def _first_bad(bad: np.ndarray, field: str, problem: str) -> None:
+def _first_bad(bad: BoolArray, field: str, problem: str) -> None:
     if bad.any():
         row = int(np.argmax(bad)) + 1
         raise MalformedDataset(field, f"row {row}: {problem}")

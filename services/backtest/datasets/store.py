@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import FieldViolation, InvalidArgument, NotFound
 from services.backtest.datasets.candles import MalformedDataset
-from services.backtest.datasets.importer import ImportJob, Imported, run_import
+from services.backtest.datasets.importer import Imported, ImportJob, run_import
 from services.backtest.storage.models import DatasetRow
 
 CANDLE_FORMATS = ("csv", "freqtrade_json")
@@ -79,7 +79,9 @@ class DatasetStore:
         violations = []
         if bool(request.content) == bool(request.path):
             violations.append(FieldViolation("content", "give either content or path"))
-        if request.source_format in TICK_FORMATS and (request.tick_size <= 0 or request.lot_size <= 0):
+        if request.source_format in TICK_FORMATS and (
+            request.tick_size <= 0 or request.lot_size <= 0
+        ):
             violations += [
                 FieldViolation(name, "tick datasets need a positive tick_size and lot_size")
                 for name in ("tick_size", "lot_size")
@@ -91,7 +93,9 @@ class DatasetStore:
             if not resolved.is_relative_to(self.import_dir.resolve()):
                 violations.append(FieldViolation("path", f"must lie under {self.import_dir}"))
             elif not resolved.is_file():
-                violations.append(FieldViolation("path", f"no file {request.path!r} under {self.import_dir}"))
+                violations.append(
+                    FieldViolation("path", f"no file {request.path!r} under {self.import_dir}")
+                )
         if violations:
             raise InvalidArgument(violations)
         return ("path", resolved) if request.path else ("content", None)
@@ -128,7 +132,9 @@ class DatasetStore:
 async def _in_child(job: ImportJob) -> Imported:
     """Runs the import in a fresh process (spawned: the server's threads are not forked)."""
     loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         return await loop.run_in_executor(pool, run_import, job)
 
 

@@ -12,20 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from services.backtest.datasets.candles import MalformedDataset
+
+# hftbacktest's event records (a structured array).
+Events = npt.NDArray[np.void]
 
 EVENT_FIELDS = ("ev", "exch_ts", "local_ts", "px", "qty", "order_id", "ival", "fval")
 
 
 @dataclass(frozen=True)
 class CheckedTicks:
-    events: np.ndarray
+    events: Events
     start_ms: int
     end_ms: int
 
 
-def read_npz(content: bytes | Path, field: str) -> np.ndarray:
+def read_npz(content: bytes | Path, field: str) -> Events:
     source = io.BytesIO(content) if isinstance(content, bytes) else content
     try:
         with np.load(source, allow_pickle=False) as archive:
@@ -38,7 +42,7 @@ def read_npz(content: bytes | Path, field: str) -> np.ndarray:
         raise MalformedDataset(field, f"is not an .npz archive: {error}") from None
 
 
-def check(events: np.ndarray, field: str) -> CheckedTicks:
+def check(events: Events, field: str) -> CheckedTicks:
     names = events.dtype.names or ()
     if tuple(names) != EVENT_FIELDS:
         raise MalformedDataset(
@@ -52,8 +56,8 @@ def check(events: np.ndarray, field: str) -> CheckedTicks:
     return CheckedTicks(events, int(local.min()) // 1_000_000, int(local.max()) // 1_000_000)
 
 
-def convert_binance_futures(raw_path: Path) -> np.ndarray:
+def convert_binance_futures(raw_path: Path) -> Events:
     """hftbacktest's converter for raw USD-M futures captures (combined streams)."""
-    from hftbacktest.data.utils import binancefutures
+    from hftbacktest.data.utils import binancefutures  # noqa: PLC0415
 
     return np.asarray(binancefutures.convert(str(raw_path), combined_stream=True))

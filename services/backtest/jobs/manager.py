@@ -125,9 +125,7 @@ class JobManager:
 
     # --- submission ---------------------------------------------------------------
 
-    async def submit(
-        self, request: requests.SubmitRequest, strategy: StrategyDefinition
-    ) -> JobRow:
+    async def submit(self, request: requests.SubmitRequest, strategy: StrategyDefinition) -> JobRow:
         dataset = await self.datasets.get(request.dataset_id)
         requests.check_dataset(dataset, request.engine)
         runs, skipped = requests.expand_runs(request, strategy, self.settings.max_sweep_runs)
@@ -431,8 +429,13 @@ class JobManager:
 async def _receive(pipe: Connection) -> Any:
     """The next message from a worker, or None once it has closed its end."""
     loop = asyncio.get_running_loop()
-    readable = loop.create_future()
-    loop.add_reader(pipe.fileno(), lambda: readable.done() or readable.set_result(None))
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(pipe.fileno(), wake)
     try:
         await readable
     finally:

@@ -53,7 +53,9 @@ def check_bar_settings(settings: BarSettings, violations: list[FieldViolation]) 
             violations.append(FieldViolation(f"bar_settings.{name}", problem))
     if settings.sizing is Sizing.FIXED_QUANTITY:
         if not settings.size > 0:
-            violations.append(FieldViolation("bar_settings.size", "a fixed quantity must be positive"))
+            violations.append(
+                FieldViolation("bar_settings.size", "a fixed quantity must be positive")
+            )
     elif not 0 < settings.size <= 1:
         violations.append(FieldViolation("bar_settings.size", "a fraction must be within (0, 1]"))
     return settings
@@ -74,15 +76,19 @@ def expand_runs(
     violations = []
     known = {parameter.name for parameter in strategy.parameters}
     size = 1
-    for position, (name, values) in enumerate(request.grid.items()):
+    for position, (name, grid_values) in enumerate(request.grid.items()):
         where = f"sweep.grids[{position}]"
         if name not in known:
-            violations.append(FieldViolation(f"{where}.name", f"{strategy.name} has no parameter {name!r}"))
-        if not values:
+            violations.append(
+                FieldViolation(f"{where}.name", f"{strategy.name} has no parameter {name!r}")
+            )
+        if not grid_values:
             violations.append(FieldViolation(f"{where}.values", "needs at least one value"))
-        size *= max(len(values), 1)
+        size *= max(len(grid_values), 1)
     if size > max_runs:
-        violations.append(FieldViolation("sweep.grids", f"{size} runs; at most {max_runs} are allowed"))
+        violations.append(
+            FieldViolation("sweep.grids", f"{size} runs; at most {max_runs} are allowed")
+        )
     _raise(violations)
     runs: list[Run] = []
     skipped = 0
@@ -115,7 +121,8 @@ def check_dataset(dataset: DatasetRow, engine: str) -> None:
             [
                 FieldViolation(
                     "dataset_id",
-                    f"the {engine} engine needs a {wanted} dataset; {dataset.dataset_id} holds {dataset.kind}",
+                    f"the {engine} engine needs a {wanted} dataset; "
+                    f"{dataset.dataset_id} holds {dataset.kind}",
                 )
             ]
         )

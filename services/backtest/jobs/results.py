@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from services.backtest.bars.candles import FloatArray, IntArray
 
@@ -32,7 +34,7 @@ TRADE_COLUMNS = (
 class StoredRun:
     equity_time_ms: IntArray
     equity: FloatArray
-    trades: dict[str, np.ndarray]
+    trades: dict[str, npt.NDArray[Any]]
 
     @property
     def trade_count(self) -> int:
@@ -50,12 +52,12 @@ def save(path: Path, run: StoredRun) -> None:
     keep = thin(len(run.equity), MAX_STORED_POINTS)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        temporary,
-        equity_time_ms=run.equity_time_ms[keep],
-        equity=run.equity[keep],
+    arrays: dict[str, Any] = {
+        "equity_time_ms": run.equity_time_ms[keep],
+        "equity": run.equity[keep],
         **{f"trade_{name}": np.asarray(run.trades[name]) for name in TRADE_COLUMNS},
-    )
+    }
+    np.savez_compressed(temporary, **arrays)
     temporary.replace(path)
 
 
@@ -68,7 +70,7 @@ def load(path: Path) -> StoredRun:
         )
 
 
-def trade_page(run: StoredRun, offset: int, limit: int) -> dict[str, np.ndarray]:
+def trade_page(run: StoredRun, offset: int, limit: int) -> dict[str, npt.NDArray[Any]]:
     return {name: column[offset : offset + limit] for name, column in run.trades.items()}
 
 

@@ -82,6 +82,6 @@ def stored_bar_run(candles: Candles, outcome: BarRun) -> results.StoredRun:
 
 def _tick_runner(spec: JobSpec) -> Any:
     # hftbacktest (and numba) load only in workers that run tick jobs.
-    from services.backtest.tick.runner import TickRunner
+    from services.backtest.tick.runner import TickRunner  # noqa: PLC0415
 
     return TickRunner(spec)

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from services.backtest.bars.candles import Candles, FloatArray
+from services.backtest.bars.candles import BoolArray, Candles, FloatArray
 from services.backtest.strategies import indicators
 from services.backtest.strategies.base import Parameter, StrategyDefinition
 
 
-def _events(long_when: np.ndarray, short_when: np.ndarray, length: int) -> FloatArray:
+def _events(long_when: BoolArray, short_when: BoolArray, length: int) -> FloatArray:
     target = np.full(length, np.nan)
     target[short_when] = -1.0
     target[long_when] = 1.0

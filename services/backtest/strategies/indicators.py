@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from services.backtest.bars.candles import FloatArray
+from services.backtest.bars.candles import BoolArray, FloatArray
 
 # Keeps (1 - alpha) ** -block within float64 range with ample headroom.
 _MAX_GROWTH_LOG = 600.0
@@ -27,7 +27,7 @@ def smas(values: FloatArray, windows: tuple[int, ...]) -> list[FloatArray]:
     values less the first one, so that it stays small and precise over long series."""
     base = float(values[0]) if len(values) else 0.0
     sums = np.cumsum(values - base)
-    averages = []
+    averages: list[FloatArray] = []
     for window in windows:
         out = np.full(len(values), np.nan)
         if window <= len(values):
@@ -109,7 +109,7 @@ def rsi(close: FloatArray, period: int) -> FloatArray:
     return out
 
 
-def crossings(difference: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+def crossings(difference: FloatArray) -> tuple[BoolArray, BoolArray]:
     """Bars where a - b (given as `difference`) turns from negative to positive, and from
     positive to negative: backtesting.py's `crossover`, strict on both bars."""
     up = np.zeros(len(difference), dtype=bool)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
 from services.backtest.bars.candles import Candles, FloatArray
 from services.backtest.strategies.base import Parameter, StrategyDefinition
 
 
-def _not_vectorized(candles: Candles, **_parameters: float) -> FloatArray:
+def _not_vectorized(_candles: Candles, **_parameters: float) -> FloatArray:
     raise TypeError("a tick strategy runs inside hftbacktest, not over candles")
 
 
@@ -37,3 +36,6 @@ GRID_MARKET_MAKER = StrategyDefinition(
 )
 
 TICK_STRATEGIES = {GRID_MARKET_MAKER.name: GRID_MARKET_MAKER}
+
+# hftbacktest's queue position models, by the name a TickSettings.queue_model gives.
+QUEUE_MODELS = ("risk_adverse", "power_prob_2", "power_prob_3", "log_prob", "log_prob_2")

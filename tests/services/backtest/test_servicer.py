@@ -58,7 +58,7 @@ def signals(candles, lookback):
 '''
 
 
-Stub = backtest_pb2_grpc.BacktestServiceStub
+Stub = backtest_pb2_grpc.BacktestServiceAsyncStub
 
 
 async def _serve(tmp_path: Path, **overrides: str) -> AsyncIterator[Stub]:
@@ -69,9 +69,11 @@ async def _serve(tmp_path: Path, **overrides: str) -> AsyncIterator[Stub]:
     environment = isolated_config(
         tmp_path, BACKTEST__JOBS__STRATEGIES_DIR=str(strategies), **overrides
     )
-    async with running(SPEC, load_config(environment)) as service:
-        async with grpc.aio.insecure_channel(service.address) as channel:
-            yield backtest_pb2_grpc.BacktestServiceStub(channel)
+    async with (
+        running(SPEC, load_config(environment)) as service,
+        grpc.aio.insecure_channel(service.address) as channel,
+    ):
+        yield backtest_pb2_grpc.BacktestServiceStub(channel)
 
 
 @pytest.fixture
@@ -90,7 +92,8 @@ async def _import_eth(stub: Stub) -> pb.Dataset:
             symbol="ETH/BTC",
         )
     )
-    return response.dataset
+    dataset: pb.Dataset = response.dataset
+    return dataset
 
 
 async def _finish(stub: Stub, job_id: str) -> list[pb.StreamJobResponse]:
@@ -98,7 +101,7 @@ async def _finish(stub: Stub, job_id: str) -> list[pb.StreamJobResponse]:
 
 
 def _error_info(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInfo, list[str]]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None
     info, violations = error_details_pb2.ErrorInfo(), []
     for detail in status.details:
@@ -112,13 +115,27 @@ def _error_info(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInf
 
 
 async def test_strategies_list_builtins_and_user_modules(backtest: Stub) -> None:
-    strategies = {s.name: s for s in (await backtest.ListStrategies(pb.ListStrategiesRequest())).strategies}
-    assert {"buy_and_hold", "sma_cross", "ema_cross", "rsi_reversion", "bollinger_breakout", "macd"} <= set(strategies)
+    strategies = {
+        s.name: s for s in (await backtest.ListStrategies(pb.ListStrategiesRequest())).strategies
+    }
+    assert {
+        "buy_and_hold",
+        "sma_cross",
+        "ema_cross",
+        "rsi_reversion",
+        "bollinger_breakout",
+        "macd",
+    } <= set(strategies)
     assert strategies["grid_market_maker"].engine == pb.ENGINE_TICK
     momentum = strategies["momentum"]
-    assert momentum.user_defined and momentum.description.startswith("Long after")
+    assert momentum.user_defined
+    assert momentum.description.startswith("Long after")
     (lookback,) = momentum.parameters
-    assert (lookback.type, lookback.default_value, lookback.max_value) == (pb.PARAMETER_TYPE_INT, 3, 50)
+    assert (lookback.type, lookback.default_value, lookback.max_value) == (
+        pb.PARAMETER_TYPE_INT,
+        3,
+        50,
+    )
 
 
 async def test_import_list_delete(backtest: Stub) -> None:
@@ -312,5 +329,6 @@ async def test_bad_submissions_name_their_fields(backtest: Stub) -> None:
             await backtest.SubmitBacktest(request)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
         _, violations = _error_info(raised.value)
-        assert violations and violations[0].startswith(f"{field}:"), violations
+        assert violations, field
+        assert violations[0].startswith(f"{field}:"), violations
     await asyncio.sleep(0)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.backtest.bars import engine
 from services.backtest.bars.candles import Candles, FloatArray
 from services.backtest.bars.engine import (
     EXIT_STOP_LOSS,
@@ -118,7 +119,7 @@ class _Open:
     entry_fee: float
 
 
-def reference_simulation(  # noqa: C901, PLR0912, PLR0915 - spelled out on purpose
+def reference_simulation(
     candles: Candles, target: FloatArray, settings: BarSettings
 ) -> tuple[list[tuple[int, int, int, float, float, float, float]], list[float]]:
     """(direction, entry bar, exit bar, quantity, entry price, exit price, pnl) per trade,
@@ -162,7 +163,9 @@ def reference_simulation(  # noqa: C901, PLR0912, PLR0915 - spelled out on purpo
         if settings.sizing is Sizing.FIXED_QUANTITY:
             quantity = settings.size
         else:
-            quantity = (settings.size * cash - settings.fee_fixed) / (fill * (1 + settings.fee_rate))
+            quantity = (settings.size * cash - settings.fee_fixed) / (
+                fill * (1 + settings.fee_rate)
+            )
             if settings.sizing is Sizing.ALL_IN_WHOLE_UNITS:
                 quantity = math.floor(quantity)
         if quantity <= 0:
@@ -178,7 +181,9 @@ def reference_simulation(  # noqa: C901, PLR0912, PLR0915 - spelled out on purpo
         if position is not None and not (not next_open and position.bar == bar):
             up = position.direction
             loss = position.price * (1 - up * settings.stop_loss) if settings.stop_loss else None
-            gain = position.price * (1 + up * settings.take_profit) if settings.take_profit else None
+            gain = (
+                position.price * (1 + up * settings.take_profit) if settings.take_profit else None
+            )
             low, high, opening = candles.low[bar], candles.high[bar], candles.open[bar]
             if loss is not None and (low <= loss if up > 0 else high >= loss):
                 close(min(opening, loss) if up > 0 else max(opening, loss), bar)
@@ -274,8 +279,6 @@ def test_a_gap_through_the_stop_fills_at_the_open() -> None:
 
 
 def test_closed_form_sizing_equals_the_sequential_recursion(eth_btc_1m: Candles) -> None:
-    from services.backtest.bars import engine
-
     target = sma_cross(eth_btc_1m, 5, 20)
     for settings in (
         BarSettings(fee_rate=0.001, fee_fixed=0.3, allow_short=True, size=0.8),
