@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench import startup
+from bench import backtest, startup
 from bench.report import Row, table, write_json
 
 # Each section measures EdgeQuant beside its baseline in the same run.
-SECTIONS = (startup.run,)
+SECTIONS = (startup.run, backtest.run)
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

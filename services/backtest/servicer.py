@@ -144,6 +144,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         engine = "tick" if request.engine == pb.ENGINE_TICK else "bar"
         strategy = self._strategy_named(request.strategy, engine, violations)
         bar = requests.check_bar_settings(_bar_settings(request.bar_settings), violations)
+        tick = requests.check_tick_settings(_tick_settings(request.tick_settings), violations)
         grid: dict[str, list[float]] = {}
         for position, parameter_grid in enumerate(request.sweep.grids):
             if parameter_grid.name in grid:
@@ -158,7 +159,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
                 strategy=strategy.name,
                 parameters=dict(request.parameters),
                 bar=bar,
-                tick=_tick_settings(request.tick_settings),
+                tick=tick,
                 grid=grid,
                 rank_by=request.sweep.rank_by,
             ),

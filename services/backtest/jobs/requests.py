@@ -17,6 +17,7 @@ from services.backtest.bars.settings import BarSettings, Sizing
 from services.backtest.jobs.spec import Run, TickSettings
 from services.backtest.storage.models import DatasetRow
 from services.backtest.strategies.base import StrategyDefinition
+from services.backtest.tick.strategies import QUEUE_MODELS
 
 DEFAULT_RANK_BY = "sharpe_ratio"
 
@@ -58,6 +59,28 @@ def check_bar_settings(settings: BarSettings, violations: list[FieldViolation]) 
             )
     elif not 0 < settings.size <= 1:
         violations.append(FieldViolation("bar_settings.size", "a fraction must be within (0, 1]"))
+    return settings
+
+
+def check_tick_settings(settings: TickSettings, violations: list[FieldViolation]) -> TickSettings:
+    """The settings with defaults filled in (0 cash -> 10,000)."""
+    if settings.initial_cash == 0:
+        settings = replace(settings, initial_cash=10_000.0)
+    checks = (
+        ("maker_fee", -0.01 <= settings.maker_fee < 0.01, "must be within [-0.01, 0.01)"),
+        ("taker_fee", -0.01 <= settings.taker_fee < 0.01, "must be within [-0.01, 0.01)"),
+        ("entry_latency", settings.entry_latency_ns >= 0, "must not be negative"),
+        ("response_latency", settings.response_latency_ns >= 0, "must not be negative"),
+        ("initial_cash", settings.initial_cash > 0, "must be positive"),
+        (
+            "queue_model",
+            settings.queue_model in QUEUE_MODELS,
+            f"must be one of {', '.join(QUEUE_MODELS)}",
+        ),
+    )
+    violations += [
+        FieldViolation(f"tick_settings.{name}", problem) for name, ok, problem in checks if not ok
+    ]
     return settings
 
 

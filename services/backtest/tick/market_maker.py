@@ -23,8 +23,8 @@ RECORD_FIELDS = 5  # time, mid, position, balance, fee
 
 
 # Not cached: hftbacktest objects hold ctypes pointers, which numba cannot cache.
-@njit  # type: ignore[misc]
-def grid_market_maker(  # noqa: PLR0912 - one loop, spelled out for numba
+@njit
+def grid_market_maker(  # noqa: PLR0912, PLR0917 - numba takes positional arguments
     hbt: Any,
     interval_ns: int,
     half_spread_bps: float,
@@ -53,29 +53,41 @@ def grid_market_maker(  # noqa: PLR0912 - one loop, spelled out for numba
             bid_levels = 0
             ask_levels = 0
             if order_quantity > 0:
-                bid_levels = min(levels, int(max(max_position - position, 0.0) / order_quantity + 1e-9))
-                ask_levels = min(levels, int(max(max_position + position, 0.0) / order_quantity + 1e-9))
+                bid_levels = min(
+                    levels, int(max(max_position - position, 0.0) / order_quantity + 1e-9)
+                )
+                ask_levels = min(
+                    levels, int(max(max_position + position, 0.0) / order_quantity + 1e-9)
+                )
             orders = hbt.orders(asset)
             stale = orders.values()
             while stale.has_next():
                 order = stale.get()
                 ticks = np.round(order.price / tick)
                 if order.side == BUY:
-                    keep = (first_bid - ticks) % spacing == 0 and 0 <= (first_bid - ticks) / spacing < bid_levels
+                    keep = (first_bid - ticks) % spacing == 0 and 0 <= (
+                        first_bid - ticks
+                    ) / spacing < bid_levels
                 else:
-                    keep = (ticks - first_ask) % spacing == 0 and 0 <= (ticks - first_ask) / spacing < ask_levels
+                    keep = (ticks - first_ask) % spacing == 0 and 0 <= (
+                        ticks - first_ask
+                    ) / spacing < ask_levels
                 if not keep and order.cancellable:
                     hbt.cancel(asset, order.order_id, False)
             for k in range(bid_levels):
                 ticks = first_bid - k * spacing
                 order_id = np.uint64(ticks)
                 if order_id not in orders:
-                    hbt.submit_buy_order(asset, order_id, ticks * tick, order_quantity, GTX, LIMIT, False)
+                    hbt.submit_buy_order(
+                        asset, order_id, ticks * tick, order_quantity, GTX, LIMIT, False
+                    )
             for k in range(ask_levels):
                 ticks = first_ask + k * spacing
                 order_id = np.uint64(ticks)
                 if order_id not in orders:
-                    hbt.submit_sell_order(asset, order_id, ticks * tick, order_quantity, GTX, LIMIT, False)
+                    hbt.submit_sell_order(
+                        asset, order_id, ticks * tick, order_quantity, GTX, LIMIT, False
+                    )
         else:
             mid = np.nan
         if count < records.shape[0]:
@@ -87,5 +99,3 @@ def grid_market_maker(  # noqa: PLR0912 - one loop, spelled out for numba
             records[count, 4] = state.fee
             count += 1
     return count
-
-

@@ -39,17 +39,18 @@ def build_asset(
 
 
 def _queue_model(asset: Any, name: str) -> Any:
-    models = {
-        "risk_adverse": lambda: asset.risk_adverse_queue_model(),
-        "power_prob_2": lambda: asset.power_prob_queue_model(2.0),
-        "power_prob_3": lambda: asset.power_prob_queue_model(3.0),
-        "log_prob": lambda: asset.log_prob_queue_model(),
-        "log_prob_2": lambda: asset.log_prob_queue_model2(),
-    }
-    return models[name]()
+    if name == "power_prob_2":
+        return asset.power_prob_queue_model(2.0)
+    if name == "power_prob_3":
+        return asset.power_prob_queue_model(3.0)
+    if name == "log_prob":
+        return asset.log_prob_queue_model()
+    if name == "log_prob_2":
+        return asset.log_prob_queue_model2()
+    return asset.risk_adverse_queue_model()
 
 
-def run_market_maker(
+def run_market_maker(  # noqa: PLR0917
     dataset_file: str,
     tick_size: float,
     lot_size: float,
@@ -87,7 +88,12 @@ class TickRunner:
     def __call__(self, run: Run) -> tuple[dict[str, float], results.StoredRun]:
         spec = self.spec
         records = run_market_maker(
-            spec.dataset_file, spec.tick_size, spec.lot_size, spec.tick, run.parameters, self.span_ns
+            spec.dataset_file,
+            spec.tick_size,
+            spec.lot_size,
+            spec.tick,
+            run.parameters,
+            self.span_ns,
         )
         return summarize(
             records,
@@ -175,7 +181,11 @@ def round_trips(  # noqa: PLR0915 - one pass over the fills
             opened_value, closed_value, peak = abs(now) * price, 0.0, abs(now)
             start_balance = float(balance[step]) + now * price
             start_fee = float(fee[step])
-        previous_position, previous_balance, previous_fee = now, float(balance[step]), float(fee[step])
+        previous_position, previous_balance, previous_fee = (
+            now,
+            float(balance[step]),
+            float(fee[step]),
+        )
     if start is not None and previous_position != 0:
         last = len(mid) - 1
         closing = float(mid[last])
@@ -192,6 +202,8 @@ def round_trips(  # noqa: PLR0915 - one pass over the fills
         columns["fees"].append(previous_fee - start_fee)
         columns["return_fraction"].append(trade_pnl / (opened_value or 1.0))
     return {
-        name: np.asarray(values, dtype=np.int64 if name.endswith("_ms") or name == "direction" else np.float64)
+        name: np.asarray(
+            values, dtype=np.int64 if name.endswith("_ms") or name == "direction" else np.float64
+        )
         for name, values in columns.items()
     }

@@ -1,3 +1,5 @@
+# hftbacktest is imported inside the test that runs it, as in a worker.
+# ruff: noqa: PLC0415
 """The tick engine on the real BTCUSDT futures feed: imported from the raw capture through
 hftbacktest's own converter, run by the service, and run again here directly on
 hftbacktest with the same strategy and settings: the two must agree."""
@@ -7,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -34,7 +37,9 @@ INITIAL_CASH = 10_000.0
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[tuple[backtest_pb2_grpc.BacktestServiceAsyncStub, Path]]:
+async def service(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[backtest_pb2_grpc.BacktestServiceAsyncStub, Path]]:
     environment = isolated_config(tmp_path, BACKTEST__DATASETS__IMPORT_DIR=str(DATA))
     async with (
         running(SPEC, load_config(environment)) as running_service,
@@ -43,7 +48,7 @@ async def service(tmp_path: Path) -> AsyncIterator[tuple[backtest_pb2_grpc.Backt
         yield backtest_pb2_grpc.BacktestServiceStub(channel), tmp_path / "var" / "backtest"
 
 
-def _direct_hftbacktest(npz: Path) -> np.ndarray:
+def _direct_hftbacktest(npz: Path) -> np.ndarray[Any, Any]:
     """The same grid market maker, on an hftbacktest backtest configured here."""
     from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
 
