@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from services.backtest.bars.candles import Candles
-from services.backtest.strategies.catalog import StrategyCatalog, UnknownStrategy
+from services.backtest.strategies.base import UnknownStrategy
+from services.backtest.strategies.catalog import StrategyCatalog
 
 USER = '''"""Always long."""
 import numpy as np
@@ -42,7 +43,7 @@ def test_user_modules_join_the_builtins(tmp_path: Path, eth_btc_1m: Candles) -> 
     strategy = catalog.get("always_long")
     assert strategy.user_defined
     assert strategy.description == "Always long."
-    values, problems = strategy.resolve({"level": 2.0})
+    _, problems = strategy.resolve({"level": 2.0})
     assert problems == [("level", "must be within [0, 1], got 2")]
     assert np.all(strategy.run(eth_btc_1m, {"level": 1.0}) == 1.0)
     with pytest.raises(UnknownStrategy):
