@@ -248,53 +248,60 @@ def _in_worker(function: Any, *args: Any) -> Any:
 
 
 async def _sweep_through_the_service(root: Path, rows: np.ndarray[Any, Any]) -> tuple[float, int]:
-    """A 100-run sweep submitted to the real service, timed from submit to succeeded."""
+    """A 100-run sweep submitted to the real service (its own process, as deployed),
+    timed from submit to succeeded."""
+    import subprocess
+    import sys
+
     import grpc
 
     from common.config import load_config
-    from common.server import running
-    from common.testing import isolated_config
+    from common.testing import isolated_config, wait_until_serving
     from edgequant.backtest.v1 import backtest_pb2 as pb
     from edgequant.backtest.v1 import backtest_pb2_grpc
-    from services.backtest.main import SPEC
 
     imports = root / "import"
     imports.mkdir()
     (imports / "candles.json").write_text(json.dumps(rows.tolist()))
     environment = isolated_config(root / "stack", BACKTEST__DATASETS__IMPORT_DIR=str(imports))
-    async with (
-        running(SPEC, load_config(environment)) as service,
-        grpc.aio.insecure_channel(service.address) as channel,
-    ):
-        stub = backtest_pb2_grpc.BacktestServiceStub(channel)
-        dataset = (
-            await stub.ImportDataset(
-                pb.ImportDatasetRequest(
-                    name="bench", format=pb.DATASET_FORMAT_FREQTRADE_JSON, path="candles.json"
-                )
+    address = load_config(environment).backtest.address
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.backtest",
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_until_serving(address)
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = backtest_pb2_grpc.BacktestServiceStub(channel)
+            request = pb.ImportDatasetRequest(
+                name="bench", format=pb.DATASET_FORMAT_FREQTRADE_JSON, path="candles.json"
             )
-        ).dataset
-        sweep = pb.Sweep(
-            grids=[
-                pb.ParameterGrid(name="fast", values=SWEEP_FAST),
-                pb.ParameterGrid(name="slow", values=SWEEP_SLOW),
-            ],
-            rank_by="sharpe_ratio",
-        )
-        started = time.perf_counter()
-        job = (
-            await stub.SubmitBacktest(
-                pb.SubmitBacktestRequest(
-                    dataset_id=dataset.dataset_id, strategy="sma_cross", sweep=sweep
-                )
+            dataset = (await stub.ImportDataset(request)).dataset
+            sweep = pb.Sweep(
+                grids=[
+                    pb.ParameterGrid(name="fast", values=SWEEP_FAST),
+                    pb.ParameterGrid(name="slow", values=SWEEP_SLOW),
+                ],
+                rank_by="sharpe_ratio",
             )
-        ).job
-        async for event in stub.StreamJob(pb.StreamJobRequest(job_id=job.job_id)):
-            if event.HasField("result"):
-                break
-            if event.progress.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
-                raise RuntimeError(event.progress.error)
-        return time.perf_counter() - started, job.runs_total
+            started = time.perf_counter()
+            submit = pb.SubmitBacktestRequest(
+                dataset_id=dataset.dataset_id, strategy="sma_cross", sweep=sweep
+            )
+            job = (await stub.SubmitBacktest(submit)).job
+            async for event in stub.StreamJob(pb.StreamJobRequest(job_id=job.job_id)):
+                if event.HasField("result"):
+                    break
+                if event.progress.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
+                    raise RuntimeError(event.progress.error)
+            return time.perf_counter() - started, job.runs_total
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 async def run() -> list[Row]:
