@@ -48,7 +48,7 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 # A worker's fixed cost: the interpreter and numpy (bar), plus hftbacktest and numba (tick).
 BAR_WORKER_BASE_BYTES = 80 * MIB
-TICK_WORKER_BASE_BYTES = 300 * MIB
+TICK_WORKER_BASE_BYTES = 640 * MIB  # measured ~605 MiB peak: numba/LLVM compiling
 # Float64 arrays as long as the candles that one bar run holds at its peak.
 BAR_ARRAYS_PER_CANDLE = 24
 # hftbacktest's events (64 bytes each) decompressed from the stored .npz, with room.
@@ -74,6 +74,8 @@ class _Active:
     workers: list[_Worker] = field(default_factory=list)
     runs_done: int = 0
     pending_runs: list[RunRow] = field(default_factory=list)
+    # Sweep runs whose details a worker saved: run index -> file name.
+    kept: dict[int, str] = field(default_factory=dict)
     cancelled: bool = False
     over_budget: str = ""
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -258,6 +260,8 @@ class JobManager:
                         **measured,
                     )
                 )
+            elif kind == "kept":
+                active.kept[int(message[1])] = str(message[2])
             elif kind == "error":
                 worker.error = str(message[1])
             elif kind == "done":
@@ -314,7 +318,7 @@ class JobManager:
         else:
             state, error = SUCCEEDED, ""
         if state == SUCCEEDED and spec.is_sweep:
-            await self._prune_sweep(spec)
+            await self._prune_sweep(spec, active.kept)
         if state == CANCELLED:
             shutil.rmtree(self.results_dir / spec.job_id, ignore_errors=True)
             async with self.sessions.begin() as session:
@@ -328,18 +332,24 @@ class JobManager:
             message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
         )
 
-    async def _prune_sweep(self, spec: JobSpec) -> None:
-        """Keeps the curve and trades of the best `keep_details` runs of a sweep."""
+    async def _prune_sweep(self, spec: JobSpec, kept: dict[int, str]) -> None:
+        """Keeps the curve and trades of the best `keep_details` runs of a sweep (each
+        worker saved its own best ones)."""
         column = getattr(RunRow, spec.rank_by)
         async with self.sessions.begin() as session:
             ranked = list(
                 await session.scalars(
-                    select(RunRow).where(RunRow.job_id == spec.job_id).order_by(desc(column))
+                    select(RunRow)
+                    .where(RunRow.job_id == spec.job_id)
+                    .order_by(desc(column), RunRow.run_index)
                 )
             )
-            for run in ranked[spec.keep_details :]:
-                (self.results_dir / run.file_name).unlink(missing_ok=True)
-                run.file_name = ""
+            for position, run in enumerate(ranked):
+                file_name = kept.get(run.run_index, "")
+                if position < spec.keep_details:
+                    run.file_name = file_name
+                elif file_name:
+                    (self.results_dir / file_name).unlink(missing_ok=True)
 
     # --- queries and control --------------------------------------------------------
 

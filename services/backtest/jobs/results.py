@@ -48,6 +48,12 @@ def thin(count: int, limit: int) -> IntArray:
     return np.unique(np.linspace(0, count - 1, limit).round().astype(np.int64))
 
 
+def thinned(run: StoredRun) -> StoredRun:
+    """The run as it will be stored: the curve thinned to MAX_STORED_POINTS."""
+    keep = thin(len(run.equity), MAX_STORED_POINTS)
+    return StoredRun(run.equity_time_ms[keep], run.equity[keep], run.trades)
+
+
 def save(path: Path, run: StoredRun) -> None:
     keep = thin(len(run.equity), MAX_STORED_POINTS)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,14 +4,18 @@ It imports numpy and the engines, never gRPC or SQLAlchemy, and talks to the ser
 only through its end of a pipe:
 
     ("progress", fraction, message)       fraction of this worker's share, 0..1
-    ("run", index, parameters, metrics, file_name)
+    ("run", index, parameters, metrics, file_name)   file_name "" in a sweep: see "kept"
+    ("kept", index, file_name)            a sweep run whose curve and trades were saved
     ("done",) | ("error", message)
 
 Results are written to files by the worker itself, so no large array crosses the pipe.
+A sweep's worker keeps (thinned) only its best `keep_details` runs by the ranking metric
+and saves those at the end: no job keeps more than that many per worker.
 """
 
 from __future__ import annotations
 
+import heapq
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -35,12 +39,24 @@ def work(
         selected = [run for run in spec.runs if run.index in set(run_indices)]
         runner = _tick_runner(spec) if spec.engine == "tick" else _BarRunner(spec)
         pipe.send(("progress", 0.0, "loaded"))
+        best: list[tuple[float, int, results.StoredRun]] = []
         for done, run in enumerate(selected, start=1):
             metrics, stored = runner(run)
             file_name = f"{spec.job_id}/run-{run.index}.npz"
-            results.save(Path(results_dir) / file_name, stored)
+            if spec.is_sweep:
+                score = float(metrics[spec.rank_by])
+                heapq.heappush(best, (score, -run.index, results.thinned(stored)))
+                if len(best) > spec.keep_details:
+                    heapq.heappop(best)
+                file_name = ""
+            else:
+                results.save(Path(results_dir) / file_name, stored)
             pipe.send(("run", run.index, run.parameters, metrics, file_name))
             pipe.send(("progress", done / len(selected), f"{done}/{len(selected)} runs"))
+        for _, negative_index, stored in best:
+            file_name = f"{spec.job_id}/run-{-negative_index}.npz"
+            results.save(Path(results_dir) / file_name, stored)
+            pipe.send(("kept", -negative_index, file_name))
         pipe.send(("done",))
     except BaseException as error:  # a worker reports every failure, then exits
         pipe.send(("error", f"{type(error).__name__}: {error}"))

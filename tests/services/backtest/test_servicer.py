@@ -9,6 +9,7 @@ import math
 import multiprocessing
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -22,6 +23,9 @@ from common.testing import isolated_config
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
 from services.backtest.main import SPEC
+
+if TYPE_CHECKING:
+    from edgequant.backtest.v1.backtest_pb2_grpc import BacktestServiceAsyncStub as Stub
 
 DATA = Path(__file__).parent / "data"
 
@@ -58,16 +62,18 @@ def signals(candles, lookback):
 '''
 
 
-Stub = backtest_pb2_grpc.BacktestServiceAsyncStub
-
-
 async def _serve(tmp_path: Path, **overrides: str) -> AsyncIterator[Stub]:
     strategies = tmp_path / "strategies"
     strategies.mkdir()
     (strategies / "slow.py").write_text(SLOW_STRATEGY)
     (strategies / "momentum.py").write_text(MOMENTUM_STRATEGY)
     environment = isolated_config(
-        tmp_path, BACKTEST__JOBS__STRATEGIES_DIR=str(strategies), **overrides
+        tmp_path,
+        BACKTEST__JOBS__STRATEGIES_DIR=str(strategies),
+        # The service shares this process with pytest (and pandas, hftbacktest, ...):
+        # its own memory guard would count all of that.
+        BACKTEST__MEMORY_BUDGET_MIB="4096",
+        **overrides,
     )
     async with (
         running(SPEC, load_config(environment)) as service,

@@ -40,7 +40,13 @@ INITIAL_CASH = 10_000.0
 async def service(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[backtest_pb2_grpc.BacktestServiceAsyncStub, Path]]:
-    environment = isolated_config(tmp_path, BACKTEST__DATASETS__IMPORT_DIR=str(DATA))
+    environment = isolated_config(
+        tmp_path,
+        BACKTEST__DATASETS__IMPORT_DIR=str(DATA),
+        # The service shares this process with pytest and hftbacktest: its memory guard
+        # would count them.
+        BACKTEST__MEMORY_BUDGET_MIB="4096",
+    )
     async with (
         running(SPEC, load_config(environment)) as running_service,
         grpc.aio.insecure_channel(running_service.address) as channel,
