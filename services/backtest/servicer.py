@@ -413,10 +413,8 @@ def _metrics(run: RunRow) -> pb.Metrics:
         )
     }
     return pb.Metrics(
-        **{
-            name: float(value) if math.isfinite(value) or math.isinf(value) else 0.0
-            for name, value in values.items()
-        },
+        # NaN never leaves the service; +inf (a profit factor without losses) does.
+        **{name: 0.0 if math.isnan(value) else float(value) for name, value in values.items()},
         max_drawdown_duration=duration,
         trades=run.trades,
     )

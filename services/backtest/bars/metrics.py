@@ -47,9 +47,6 @@ class Metrics:
     def as_dict(self) -> dict[str, float]:
         return dict(asdict(self))
 
-    def value(self, name: str) -> float:
-        return float(getattr(self, name))
-
 
 # The metrics a sweep can be ranked by (highest first).
 RANKABLE = tuple(Metrics.__dataclass_fields__)

@@ -23,7 +23,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, desc, func, select, update
+from sqlalchemy import delete, desc, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import FailedPrecondition, NotFound, ResourceExhausted
@@ -421,12 +421,6 @@ class JobManager:
     async def run(self, job_id: str, run_index: int) -> RunRow | None:
         async with self.sessions() as session:
             return await session.get(RunRow, (job_id, run_index))
-
-    async def count_runs(self, job_id: str) -> int:
-        async with self.sessions() as session:
-            return int(
-                await session.scalar(select(func.count()).where(RunRow.job_id == job_id)) or 0
-            )
 
     async def _update(self, job_id: str, **values: Any) -> None:
         values = {name: value for name, value in values.items() if value is not None}
