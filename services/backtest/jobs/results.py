@@ -1,4 +1,7 @@
-"""One run's equity curve and trades, as a compressed .npz beside the database.
+"""One run's equity curve and trades, as an .npz of binary columns beside the database.
+
+Not zlib-compressed: float columns barely shrink and compressing a large sweep's trades
+cost more than running it.
 
 The curve is kept at full resolution up to MAX_STORED_POINTS and thinned evenly
 beyond that (always keeping the last point); trades are kept whole, as columns.
@@ -62,8 +65,10 @@ def save(path: Path, run: StoredRun) -> None:
         "equity_time_ms": run.equity_time_ms[keep],
         "equity": run.equity[keep],
         **{f"trade_{name}": np.asarray(run.trades[name]) for name in TRADE_COLUMNS},
+        # +1 / -1 fits a byte.
+        "trade_direction": np.asarray(run.trades["direction"], dtype=np.int8),
     }
-    np.savez_compressed(temporary, **arrays)
+    np.savez(temporary, **arrays)
     temporary.replace(path)
 
 
