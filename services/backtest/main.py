@@ -32,7 +32,9 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
     manager = JobManager(runtime.sessions, datasets, paths.results, settings.jobs, runtime.memory)
     await manager.start()
     try:
-        yield BacktestServicer(StrategyCatalog(strategies_dir), datasets, manager)
+        yield BacktestServicer(
+            StrategyCatalog(strategies_dir), datasets, manager, runtime.config.exchange.address
+        )
     finally:
         await manager.stop()
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator, Mapping
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from common.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unimplemented
+from common.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from common.service import Context
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
 from services.backtest import paging
 from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
+from services.backtest.datasets.exchange import fetch_candles
 from services.backtest.datasets.store import DatasetStore, ImportRequest
 from services.backtest.jobs import manager as jobs
 from services.backtest.jobs import requests, results
@@ -82,11 +84,16 @@ MAX_EQUITY_POINTS = 20_000
 
 class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
     def __init__(
-        self, catalog: StrategyCatalog, datasets: DatasetStore, manager: jobs.JobManager
+        self,
+        catalog: StrategyCatalog,
+        datasets: DatasetStore,
+        manager: jobs.JobManager,
+        exchange_address: str,
     ) -> None:
         self.catalog = catalog
         self.datasets = datasets
         self.jobs = manager
+        self.exchange_address = exchange_address
 
     async def ListStrategies(
         self, request: pb.ListStrategiesRequest, context: Context
@@ -99,19 +106,16 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
     async def ImportDataset(
         self, request: pb.ImportDatasetRequest, context: Context
     ) -> pb.ImportDatasetResponse:
+        content, source_format = request.content, FORMATS.get(request.format, "")
         if request.format == pb.DATASET_FORMAT_EXCHANGE:
-            raise Unimplemented(
-                "importing candles through the exchange service is not available yet; "
-                "export them as CSV or Freqtrade JSON and import that",
-                reason="DATASET_FORMAT_UNSUPPORTED",
-            )
-        if request.format not in FORMATS:
+            content, source_format = await self._fetch_from_exchange(request), "freqtrade_json"
+        elif not source_format:
             raise InvalidArgument([FieldViolation("format", "choose a dataset format")])
         row = await self.datasets.import_dataset(
             ImportRequest(
                 name=request.name,
-                source_format=FORMATS[request.format],
-                content=request.content,
+                source_format=source_format,
+                content=content,
                 path=request.path,
                 symbol=request.symbol,
                 timeframe=TIMEFRAMES.get(request.timeframe),
@@ -120,6 +124,31 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             )
         )
         return pb.ImportDatasetResponse(dataset=_dataset(row))
+
+    async def _fetch_from_exchange(self, request: pb.ImportDatasetRequest) -> bytes:
+        violations = [
+            FieldViolation(name, "is required to fetch candles through the exchange service")
+            for name, given in (
+                ("venue", request.venue),
+                ("symbol", request.symbol),
+                ("timeframe", request.timeframe in TIMEFRAMES),
+                ("start_time", request.HasField("start_time")),
+            )
+            if not given
+        ]
+        if request.content or request.path:
+            violations.append(FieldViolation("content", "give no content or path with EXCHANGE"))
+        if violations:
+            raise InvalidArgument(violations)
+        end = request.end_time if request.HasField("end_time") else None
+        return await fetch_candles(
+            self.exchange_address,
+            venue=request.venue,
+            symbol=request.symbol,
+            timeframe=request.timeframe,
+            start_ms=request.start_time.ToMilliseconds(),
+            end_ms=end.ToMilliseconds() if end is not None else _now_ms(),
+        )
 
     async def ListDatasets(
         self, request: pb.ListDatasetsRequest, context: Context
@@ -418,6 +447,10 @@ def _metrics(run: RunRow) -> pb.Metrics:
         max_drawdown_duration=duration,
         trades=run.trades,
     )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _timestamp(milliseconds: int) -> Timestamp:

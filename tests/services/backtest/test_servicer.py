@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import math
 import multiprocessing
 from collections.abc import AsyncIterator
@@ -14,14 +15,17 @@ from typing import TYPE_CHECKING
 import grpc
 import numpy as np
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from common.config import load_config
 from common.server import running
-from common.testing import isolated_config
+from common.testing import isolated_config, serving
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.backtest.main import SPEC
 
 if TYPE_CHECKING:
@@ -229,7 +233,7 @@ async def test_single_run_result_and_metrics(backtest: Stub) -> None:
     downside = math.sqrt(np.mean(np.minimum(returns, 0) ** 2))
     assert metrics.sortino_ratio == pytest.approx(returns.mean() / downside * per_year)
     with gzip.open(DATA / "ETH_BTC-1m.json.gz", "rt") as source:
-        closes = [row[4] for row in __import__("json").load(source)]
+        closes = [row[4] for row in json.load(source)]
     assert metrics.buy_and_hold_return == pytest.approx(closes[-1] / closes[0] - 1)
     years = (dataset.end_time.ToMilliseconds() - dataset.start_time.ToMilliseconds() + 60_000) / (
         365 * 86_400_000
@@ -338,3 +342,60 @@ async def test_bad_submissions_name_their_fields(backtest: Stub) -> None:
         assert violations, field
         assert violations[0].startswith(f"{field}:"), violations
     await asyncio.sleep(0)
+
+
+class _CandleExchange(exchange_pb2_grpc.ExchangeServiceServicer):
+    """A scripted exchange service that serves the real ETH/BTC candles by time."""
+
+    def __init__(self) -> None:
+        with gzip.open(DATA / "ETH_BTC-1m.json.gz", "rt") as source:
+            self.rows = json.load(source)
+        self.requests: list[exchange_pb2.GetCandlesRequest] = []
+
+    async def GetCandles(
+        self, request: exchange_pb2.GetCandlesRequest, context: object
+    ) -> exchange_pb2.GetCandlesResponse:
+        self.requests.append(request)
+        start, end = request.start_time.ToMilliseconds(), request.end_time.ToMilliseconds()
+        rows = [row for row in self.rows if start <= row[0] < end][: request.limit or 500]
+        return exchange_pb2.GetCandlesResponse(
+            candles=[
+                common_pb2.Candle(
+                    open_time=Timestamp(seconds=int(row[0]) // 1000),
+                    open=repr(row[1]),
+                    high=repr(row[2]),
+                    low=repr(row[3]),
+                    close=repr(row[4]),
+                    volume=repr(row[5]),
+                )
+                for row in rows
+            ]
+        )
+
+
+async def test_candles_fetched_through_the_exchange_service(tmp_path: Path) -> None:
+    exchange = _CandleExchange()  # type: ignore[abstract]  # serves GetCandles only
+    async with serving(
+        exchange, exchange_pb2_grpc.add_ExchangeServiceServicer_to_server
+    ) as address:
+        async for stub in _serve(tmp_path, EXCHANGE__ADDRESS=address):
+            start, end = exchange.rows[100][0], exchange.rows[2600][0]
+            dataset = (
+                await stub.ImportDataset(
+                    pb.ImportDatasetRequest(
+                        name="from the exchange",
+                        format=pb.DATASET_FORMAT_EXCHANGE,
+                        venue="paper",
+                        symbol="ETH/BTC",
+                        timeframe=common_pb2.TIMEFRAME_1M,
+                        start_time=Timestamp(seconds=int(start) // 1000),
+                        end_time=Timestamp(seconds=int(end) // 1000),
+                    )
+                )
+            ).dataset
+    assert dataset.rows == 2500
+    assert dataset.start_time.ToMilliseconds() == start
+    assert dataset.timeframe == common_pb2.TIMEFRAME_1M
+    # Paged: 1000 + 1000 + 500, each page starting after the last candle received.
+    assert [r.limit for r in exchange.requests] == [1000, 1000, 1000]
+    assert [r.venue for r in exchange.requests] == ["paper"] * 3
