@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench import exchange, gateway, portfolio, risk, startup
+from bench import backtest, exchange, gateway, portfolio, risk, startup
 from bench.report import Row, table, write_json
 
 # Each section measures EdgeQuant beside its baseline in the same run.
-SECTIONS = (startup.run, exchange.run, risk.run, portfolio.run, gateway.run)
+SECTIONS = (startup.run, exchange.run, risk.run, portfolio.run, backtest.run, gateway.run)
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

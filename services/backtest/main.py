@@ -4,16 +4,39 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+from common.config import parse_settings
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
+from services.backtest.datasets.store import DatasetStore
+from services.backtest.jobs.manager import JobManager
 from services.backtest.servicer import BacktestServicer
+from services.backtest.settings import BacktestSettings, Paths
+from services.backtest.strategies.catalog import StrategyCatalog
 
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
-    yield BacktestServicer(runtime)
+    settings = parse_settings(BacktestSettings, runtime.settings.extensions, "backtest.")
+    paths = Paths(runtime.config.var_dir / "backtest")
+    paths.make()
+    import_dir = (
+        Path(settings.datasets.import_dir)
+        if settings.datasets.import_dir
+        else (paths.root / "import")
+    )
+    strategies_dir = Path(settings.jobs.strategies_dir) if settings.jobs.strategies_dir else None
+    datasets = DatasetStore(runtime.sessions, paths.datasets, import_dir)
+    manager = JobManager(runtime.sessions, datasets, paths.results, settings.jobs, runtime.memory)
+    await manager.start()
+    try:
+        yield BacktestServicer(
+            StrategyCatalog(strategies_dir), datasets, manager, runtime.config.exchange.address
+        )
+    finally:
+        await manager.stop()
 
 
 SPEC = ServiceSpec(

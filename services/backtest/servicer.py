@@ -1,82 +1,465 @@
 """BacktestService: translates each RPC to the backtest domain and back.
 
-One method per RPC, named as in protos/edgequant/backtest/v1/backtest.proto. Until issue
-#6 lands, every RPC answers UNIMPLEMENTED with reason NOT_YET_IMPLEMENTED.
+One method per RPC, named as in protos/edgequant/backtest/v1/backtest.proto. Datasets
+live in datasets/, jobs (workers, progress, results) in jobs/, engines in bars/ and
+tick/; this module only converts messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Mapping
 
-from common.errors import not_yet_implemented, not_yet_implemented_stream
-from common.service import Context, Runtime
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from common.service import Context
+from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
-from edgequant.backtest.v1.backtest_pb2 import (
-    CancelJobRequest,
-    CancelJobResponse,
-    DeleteDatasetRequest,
-    DeleteDatasetResponse,
-    GetJobRequest,
-    GetJobResponse,
-    GetResultRequest,
-    GetResultResponse,
-    ImportDatasetRequest,
-    ImportDatasetResponse,
-    ListDatasetsRequest,
-    ListDatasetsResponse,
-    ListJobsRequest,
-    ListJobsResponse,
-    ListStrategiesRequest,
-    ListStrategiesResponse,
-    StreamJobRequest,
-    StreamJobResponse,
-    SubmitBacktestRequest,
-    SubmitBacktestResponse,
-)
+from edgequant.common.v1 import common_pb2
+from services.backtest import paging
+from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
+from services.backtest.datasets.exchange import fetch_candles
+from services.backtest.datasets.store import DatasetStore, ImportRequest
+from services.backtest.jobs import manager as jobs
+from services.backtest.jobs import requests, results
+from services.backtest.jobs.spec import TickSettings
+from services.backtest.storage.models import DatasetRow, JobRow, RunRow
+from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
+from services.backtest.strategies.catalog import StrategyCatalog
+from services.backtest.tick.strategies import TICK_STRATEGIES
+
+FORMATS = {
+    pb.DATASET_FORMAT_CSV: "csv",
+    pb.DATASET_FORMAT_FREQTRADE_JSON: "freqtrade_json",
+    pb.DATASET_FORMAT_HFTBACKTEST_NPZ: "hftbacktest_npz",
+    pb.DATASET_FORMAT_BINANCE_FUTURES_RAW: "binance_futures_raw",
+}
+TIMEFRAMES = {
+    common_pb2.TIMEFRAME_1M: "1m",
+    common_pb2.TIMEFRAME_3M: "3m",
+    common_pb2.TIMEFRAME_5M: "5m",
+    common_pb2.TIMEFRAME_15M: "15m",
+    common_pb2.TIMEFRAME_30M: "30m",
+    common_pb2.TIMEFRAME_1H: "1h",
+    common_pb2.TIMEFRAME_2H: "2h",
+    common_pb2.TIMEFRAME_4H: "4h",
+    common_pb2.TIMEFRAME_6H: "6h",
+    common_pb2.TIMEFRAME_8H: "8h",
+    common_pb2.TIMEFRAME_12H: "12h",
+    common_pb2.TIMEFRAME_1D: "1d",
+    common_pb2.TIMEFRAME_1W: "1w",
+}
+TIMEFRAME_ENUMS = {name: value for value, name in TIMEFRAMES.items()}
+STATES = {
+    jobs.QUEUED: pb.JOB_STATE_QUEUED,
+    jobs.RUNNING: pb.JOB_STATE_RUNNING,
+    jobs.SUCCEEDED: pb.JOB_STATE_SUCCEEDED,
+    jobs.FAILED: pb.JOB_STATE_FAILED,
+    jobs.CANCELLED: pb.JOB_STATE_CANCELLED,
+}
+STATE_NAMES = {value: name for name, value in STATES.items()}
+FILL_TIMINGS = {
+    pb.FILL_TIMING_UNSPECIFIED: FillTiming.NEXT_OPEN,
+    pb.FILL_TIMING_NEXT_OPEN: FillTiming.NEXT_OPEN,
+    pb.FILL_TIMING_SAME_CLOSE: FillTiming.SAME_CLOSE,
+}
+SIZINGS = {
+    pb.SIZING_UNSPECIFIED: Sizing.FRACTION_OF_EQUITY,
+    pb.SIZING_FRACTION_OF_EQUITY: Sizing.FRACTION_OF_EQUITY,
+    pb.SIZING_FIXED_QUANTITY: Sizing.FIXED_QUANTITY,
+    pb.SIZING_ALL_IN_WHOLE_UNITS: Sizing.ALL_IN_WHOLE_UNITS,
+}
+PARAMETER_TYPES = {
+    "int": pb.PARAMETER_TYPE_INT,
+    "float": pb.PARAMETER_TYPE_FLOAT,
+    "bool": pb.PARAMETER_TYPE_BOOL,
+}
+DEFAULT_EQUITY_POINTS = 1000
+MAX_EQUITY_POINTS = 20_000
 
 
 class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        catalog: StrategyCatalog,
+        datasets: DatasetStore,
+        manager: jobs.JobManager,
+        exchange_address: str,
+    ) -> None:
+        self.catalog = catalog
+        self.datasets = datasets
+        self.jobs = manager
+        self.exchange_address = exchange_address
 
     async def ListStrategies(
-        self, request: ListStrategiesRequest, context: Context
-    ) -> ListStrategiesResponse:
-        raise not_yet_implemented("BacktestService.ListStrategies", 6)
+        self, request: pb.ListStrategiesRequest, context: Context
+    ) -> pb.ListStrategiesResponse:
+        return pb.ListStrategiesResponse(
+            strategies=[_strategy(s, pb.ENGINE_BAR) for s in self.catalog]
+            + [_strategy(s, pb.ENGINE_TICK) for s in TICK_STRATEGIES.values()]
+        )
 
     async def ImportDataset(
-        self, request: ImportDatasetRequest, context: Context
-    ) -> ImportDatasetResponse:
-        raise not_yet_implemented("BacktestService.ImportDataset", 6)
+        self, request: pb.ImportDatasetRequest, context: Context
+    ) -> pb.ImportDatasetResponse:
+        content, source_format = request.content, FORMATS.get(request.format, "")
+        if request.format == pb.DATASET_FORMAT_EXCHANGE:
+            content, source_format = await self._fetch_from_exchange(request), "freqtrade_json"
+        elif not source_format:
+            raise InvalidArgument([FieldViolation("format", "choose a dataset format")])
+        row = await self.datasets.import_dataset(
+            ImportRequest(
+                name=request.name,
+                source_format=source_format,
+                content=content,
+                path=request.path,
+                symbol=request.symbol,
+                timeframe=TIMEFRAMES.get(request.timeframe),
+                tick_size=request.tick_size,
+                lot_size=request.lot_size,
+            )
+        )
+        return pb.ImportDatasetResponse(dataset=_dataset(row))
+
+    async def _fetch_from_exchange(self, request: pb.ImportDatasetRequest) -> bytes:
+        violations = [
+            FieldViolation(name, "is required to fetch candles through the exchange service")
+            for name, given in (
+                ("venue", request.venue),
+                ("symbol", request.symbol),
+                ("timeframe", request.timeframe in TIMEFRAMES),
+                ("start_time", request.HasField("start_time")),
+            )
+            if not given
+        ]
+        if request.content or request.path:
+            violations.append(FieldViolation("content", "give no content or path with EXCHANGE"))
+        if violations:
+            raise InvalidArgument(violations)
+        end = request.end_time if request.HasField("end_time") else None
+        return await fetch_candles(
+            self.exchange_address,
+            venue=request.venue,
+            symbol=request.symbol,
+            timeframe=request.timeframe,
+            start_ms=request.start_time.ToMilliseconds(),
+            end_ms=end.ToMilliseconds() if end is not None else _now_ms(),
+        )
 
     async def ListDatasets(
-        self, request: ListDatasetsRequest, context: Context
-    ) -> ListDatasetsResponse:
-        raise not_yet_implemented("BacktestService.ListDatasets", 6)
+        self, request: pb.ListDatasetsRequest, context: Context
+    ) -> pb.ListDatasetsResponse:
+        offset, limit = paging.page_window(request.page_size, request.page_token)
+        rows = await self.datasets.page(offset, limit)
+        return pb.ListDatasetsResponse(
+            datasets=[_dataset(row) for row in rows],
+            next_page_token=paging.next_token(offset, limit, len(rows)),
+        )
 
     async def DeleteDataset(
-        self, request: DeleteDatasetRequest, context: Context
-    ) -> DeleteDatasetResponse:
-        raise not_yet_implemented("BacktestService.DeleteDataset", 6)
+        self, request: pb.DeleteDatasetRequest, context: Context
+    ) -> pb.DeleteDatasetResponse:
+        await self.datasets.delete(request.dataset_id)
+        return pb.DeleteDatasetResponse()
 
     async def SubmitBacktest(
-        self, request: SubmitBacktestRequest, context: Context
-    ) -> SubmitBacktestResponse:
-        raise not_yet_implemented("BacktestService.SubmitBacktest", 6)
+        self, request: pb.SubmitBacktestRequest, context: Context
+    ) -> pb.SubmitBacktestResponse:
+        violations: list[FieldViolation] = []
+        engine = "tick" if request.engine == pb.ENGINE_TICK else "bar"
+        strategy = self._strategy_named(request.strategy, engine, violations)
+        bar = requests.check_bar_settings(_bar_settings(request.bar_settings), violations)
+        tick = requests.check_tick_settings(_tick_settings(request.tick_settings), violations)
+        grid: dict[str, list[float]] = {}
+        for position, parameter_grid in enumerate(request.sweep.grids):
+            if parameter_grid.name in grid:
+                violations.append(FieldViolation(f"sweep.grids[{position}].name", "appears twice"))
+            grid[parameter_grid.name] = list(parameter_grid.values)
+        if violations or strategy is None:
+            raise InvalidArgument(violations)
+        row = await self.jobs.submit(
+            requests.SubmitRequest(
+                dataset_id=request.dataset_id,
+                engine=engine,
+                strategy=strategy.name,
+                parameters=dict(request.parameters),
+                bar=bar,
+                tick=tick,
+                grid=grid,
+                rank_by=request.sweep.rank_by,
+            ),
+            strategy,
+        )
+        return pb.SubmitBacktestResponse(job=_job(row))
 
-    async def GetJob(self, request: GetJobRequest, context: Context) -> GetJobResponse:
-        raise not_yet_implemented("BacktestService.GetJob", 6)
+    def _strategy_named(
+        self, name: str, engine: str, violations: list[FieldViolation]
+    ) -> StrategyDefinition | None:
+        if engine == "tick":
+            name = name or "grid_market_maker"
+            if name in TICK_STRATEGIES:
+                return TICK_STRATEGIES[name]
+        else:
+            try:
+                return self.catalog.get(name)
+            except UnknownStrategy:
+                pass
+        violations.append(
+            FieldViolation("strategy", f"no {engine} strategy {name!r}; see ListStrategies")
+        )
+        return None
 
-    async def ListJobs(self, request: ListJobsRequest, context: Context) -> ListJobsResponse:
-        raise not_yet_implemented("BacktestService.ListJobs", 6)
+    async def GetJob(self, request: pb.GetJobRequest, context: Context) -> pb.GetJobResponse:
+        return pb.GetJobResponse(job=_job(await self.jobs.get(request.job_id)))
 
-    async def CancelJob(self, request: CancelJobRequest, context: Context) -> CancelJobResponse:
-        raise not_yet_implemented("BacktestService.CancelJob", 6)
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
+        offset, limit = paging.page_window(request.page_size, request.page_token)
+        states = [STATE_NAMES[s] for s in request.states if s in STATE_NAMES]
+        rows = await self.jobs.page(states, offset, limit)
+        return pb.ListJobsResponse(
+            jobs=[_job(row) for row in rows],
+            next_page_token=paging.next_token(offset, limit, len(rows)),
+        )
 
-    def StreamJob(
-        self, request: StreamJobRequest, context: Context
-    ) -> AsyncIterator[StreamJobResponse]:
-        return not_yet_implemented_stream("BacktestService.StreamJob", 6)
+    async def CancelJob(
+        self, request: pb.CancelJobRequest, context: Context
+    ) -> pb.CancelJobResponse:
+        return pb.CancelJobResponse(job=_job(await self.jobs.cancel(request.job_id)))
 
-    async def GetResult(self, request: GetResultRequest, context: Context) -> GetResultResponse:
-        raise not_yet_implemented("BacktestService.GetResult", 6)
+    async def StreamJob(
+        self, request: pb.StreamJobRequest, context: Context
+    ) -> AsyncIterator[pb.StreamJobResponse]:
+        async for row in self.jobs.watch(request.job_id):
+            yield pb.StreamJobResponse(progress=_job(row))
+            if row.state == jobs.SUCCEEDED:
+                result = await self._result(row, 0, 0, "", 0)
+                yield pb.StreamJobResponse(result=result)
+
+    async def GetResult(
+        self, request: pb.GetResultRequest, context: Context
+    ) -> pb.GetResultResponse:
+        row = await self.jobs.get(request.job_id)
+        return await self._result(
+            row,
+            request.run_index,
+            request.page_size,
+            request.page_token,
+            request.max_equity_points,
+        )
+
+    async def _result(
+        self, job: JobRow, run_index: int, page_size: int, page_token: str, max_points: int
+    ) -> pb.GetResultResponse:
+        if job.state != jobs.SUCCEEDED:
+            raise _not_ready(job)
+        offset, limit = paging.page_window(page_size, page_token)
+        if max_points < 0:
+            raise InvalidArgument([FieldViolation("max_equity_points", "must not be negative")])
+        ranked = await self.jobs.runs(job.job_id, job.rank_by)
+        if run_index == 0:
+            run = ranked[0] if ranked else None
+        else:
+            run = next((r for r in ranked if r.run_index == run_index), None)
+        if run is None:
+            raise InvalidArgument(
+                [FieldViolation("run_index", f"job {job.job_id} has runs 1..{len(ranked)}")]
+            )
+        response = pb.GetResultResponse(
+            job_id=job.job_id,
+            run_index=run.run_index,
+            strategy=job.strategy,
+            parameters=run.parameters,
+            metrics=_metrics(run),
+        )
+        if job.rank_by:
+            response.ranking.extend(
+                pb.RunSummary(run_index=r.run_index, parameters=r.parameters, metrics=_metrics(r))
+                for r in ranked
+            )
+        if run.file_name:
+            stored = await asyncio.to_thread(results.load, self.jobs.results_dir / run.file_name)
+            _fill_details(response, stored, offset, limit, max_points)
+        return response
+
+
+def _fill_details(
+    response: pb.GetResultResponse,
+    stored: results.StoredRun,
+    offset: int,
+    limit: int,
+    max_points: int,
+) -> None:
+    trades = results.trade_page(stored, offset, limit)
+    for k in range(len(trades["pnl"])):
+        direction = int(trades["direction"][k])
+        response.trades.append(
+            pb.Trade(
+                side=common_pb2.SIDE_BUY if direction > 0 else common_pb2.SIDE_SELL,
+                entry_time=_timestamp(int(trades["entry_time_ms"][k])),
+                exit_time=_timestamp(int(trades["exit_time_ms"][k])),
+                quantity=float(trades["quantity"][k]),
+                entry_price=float(trades["entry_price"][k]),
+                exit_price=float(trades["exit_price"][k]),
+                pnl=float(trades["pnl"][k]),
+                return_fraction=float(trades["return_fraction"][k]),
+                fees=float(trades["fees"][k]),
+            )
+        )
+    response.next_page_token = paging.next_token(
+        offset, limit, len(trades["pnl"]), stored.trade_count
+    )
+    points = min(max_points or DEFAULT_EQUITY_POINTS, MAX_EQUITY_POINTS)
+    times, values = results.equity_sample(stored, points)
+    response.equity_curve.extend(
+        pb.EquitySample(time=_timestamp(int(t)), equity=float(v))
+        for t, v in zip(times.tolist(), values.tolist(), strict=True)
+    )
+
+
+def _not_ready(job: JobRow) -> Exception:
+    detail = f": {job.error}" if job.error else ""
+    return FailedPrecondition(
+        f"job {job.job_id} is {job.state}{detail}; results exist once it has succeeded",
+        reason="JOB_NOT_SUCCEEDED",
+    )
+
+
+def _bar_settings(message: pb.BarSettings) -> BarSettings:
+    return BarSettings(
+        initial_cash=message.initial_cash,
+        fee_rate=message.fee_rate,
+        fee_fixed=message.fee_fixed,
+        slippage_bps=message.slippage_bps,
+        fill_timing=FILL_TIMINGS.get(message.fill_timing, FillTiming.NEXT_OPEN),
+        sizing=SIZINGS.get(message.sizing, Sizing.FRACTION_OF_EQUITY),
+        size=message.size,
+        allow_short=message.allow_short,
+        stop_loss=message.stop_loss,
+        take_profit=message.take_profit,
+    )
+
+
+def _tick_settings(message: pb.TickSettings) -> TickSettings:
+    return TickSettings(
+        maker_fee=message.maker_fee,
+        taker_fee=message.taker_fee,
+        entry_latency_ns=message.entry_latency.ToNanoseconds(),
+        response_latency_ns=message.response_latency.ToNanoseconds(),
+        queue_model=message.queue_model or "risk_adverse",
+        initial_cash=message.initial_cash,
+    )
+
+
+def _strategy(strategy: StrategyDefinition, engine: int) -> pb.Strategy:
+    return pb.Strategy(
+        name=strategy.name,
+        description=strategy.description,
+        engine=engine,  # type: ignore[arg-type]
+        user_defined=strategy.user_defined,
+        parameters=[
+            pb.ParameterSpec(
+                name=p.name,
+                type=PARAMETER_TYPES[p.kind],
+                description=p.description,
+                default_value=p.default,
+                min_value=p.minimum,
+                max_value=p.maximum,
+            )
+            for p in strategy.parameters
+        ],
+    )
+
+
+def _dataset(row: DatasetRow) -> pb.Dataset:
+    return pb.Dataset(
+        dataset_id=row.dataset_id,
+        name=row.name,
+        kind=pb.DATASET_KIND_CANDLES if row.kind == "candles" else pb.DATASET_KIND_TICKS,
+        symbol=row.symbol,
+        timeframe=TIMEFRAME_ENUMS.get(row.timeframe, common_pb2.TIMEFRAME_UNSPECIFIED),
+        rows=row.rows,
+        start_time=_timestamp(row.start_ms),
+        end_time=_timestamp(row.end_ms),
+        size_bytes=row.size_bytes,
+        gaps=[
+            pb.Gap(
+                after_time=_timestamp(after),
+                resume_time=_timestamp(resume),
+                missing_candles=missing,
+            )
+            for after, resume, missing in row.gaps
+        ],
+        create_time=_timestamp_of(row.create_time),
+        tick_size=row.tick_size,
+        lot_size=row.lot_size,
+    )
+
+
+def _job(row: JobRow) -> pb.Job:
+    job = pb.Job(
+        job_id=row.job_id,
+        state=STATES[row.state],
+        progress=row.progress,
+        message=row.message,
+        engine=pb.ENGINE_TICK if row.engine == "tick" else pb.ENGINE_BAR,
+        strategy=row.strategy,
+        dataset_id=row.dataset_id,
+        runs_total=row.runs_total,
+        runs_done=row.runs_done,
+        error=row.error,
+        submit_time=_timestamp_of(row.submit_time),
+    )
+    if row.start_time is not None:
+        job.start_time.CopyFrom(_timestamp_of(row.start_time))
+    if row.end_time is not None:
+        job.end_time.CopyFrom(_timestamp_of(row.end_time))
+    return job
+
+
+def _metrics(run: RunRow) -> pb.Metrics:
+    duration = Duration()
+    duration.FromMilliseconds(run.max_drawdown_duration_ms)
+    values: Mapping[str, float] = {
+        name: getattr(run, name)
+        for name in (
+            "total_return",
+            "cagr",
+            "sharpe_ratio",
+            "sortino_ratio",
+            "calmar_ratio",
+            "max_drawdown",
+            "win_rate",
+            "profit_factor",
+            "sqn",
+            "time_in_market",
+            "average_trade_return",
+            "buy_and_hold_return",
+            "final_equity",
+        )
+    }
+    return pb.Metrics(
+        # NaN never leaves the service; +inf (a profit factor without losses) does.
+        **{name: 0.0 if math.isnan(value) else float(value) for name, value in values.items()},
+        max_drawdown_duration=duration,
+        trades=run.trades,
+    )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _timestamp(milliseconds: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(milliseconds)
+    return stamp
+
+
+def _timestamp_of(moment: object) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)  # type: ignore[arg-type]
+    return stamp

@@ -1,0 +1,1 @@
+"""The bar engine: candles and a target-position signal in, trades, equity and metrics out."""

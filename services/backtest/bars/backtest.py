@@ -1,0 +1,44 @@
+"""One bar backtest: a strategy's signals, simulated, measured."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.backtest.bars import metrics
+from services.backtest.bars.candles import Candles
+from services.backtest.bars.engine import BarResult, simulate
+from services.backtest.bars.settings import BarSettings
+from services.backtest.strategies.base import StrategyDefinition
+
+
+@dataclass(frozen=True)
+class BarRun:
+    result: BarResult
+    metrics: metrics.Metrics
+
+
+def run_bar_backtest(
+    candles: Candles,
+    strategy: StrategyDefinition,
+    parameters: Mapping[str, float],
+    settings: BarSettings,
+) -> BarRun:
+    target = strategy.run(candles, parameters)
+    if target.shape != (len(candles),):
+        raise ValueError(
+            f"strategy {strategy.name} returned shape {target.shape}, expected ({len(candles)},)"
+        )
+    result = simulate(candles, target, settings)
+    trades = result.trades
+    measured = metrics.compute(
+        initial_cash=settings.initial_cash,
+        time_ms=candles.time,
+        close=candles.close,
+        equity=result.equity,
+        position=result.position,
+        pnl=trades.pnl,
+        trade_returns=trades.return_fraction,
+        bar_ms=candles.bar_milliseconds,
+    )
+    return BarRun(result=result, metrics=measured)

@@ -1,0 +1,87 @@
+"""Dataset imports, run in a short-lived child process: parsing a large file costs far
+more memory than the server's budget allows, and hftbacktest's converter must not load
+into the server. The child checks, writes the array file and returns the metadata;
+a problem comes back as MalformedDataset (a plain, picklable error)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from services.backtest.datasets import candles, ticks
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    source_format: str  # csv | freqtrade_json | hftbacktest_npz | binance_futures_raw
+    content: bytes
+    source_path: str
+    # For messages: "content" or "path".
+    field: str
+    timeframe: str | None
+    destination: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    kind: str
+    rows: int
+    start_ms: int
+    end_ms: int
+    size_bytes: int
+    timeframe: str
+    gaps: list[list[int]]
+
+
+def run_import(job: ImportJob) -> Imported:
+    if job.source_format in ("csv", "freqtrade_json"):
+        return _import_candles(job)
+    return _import_ticks(job)
+
+
+def _read(job: ImportJob) -> bytes:
+    return job.content if job.content else Path(job.source_path).read_bytes()
+
+
+def _import_candles(job: ImportJob) -> Imported:
+    parse = candles.parse_csv if job.source_format == "csv" else candles.parse_freqtrade_json
+    checked = candles.check(parse(_read(job), job.field), job.field, job.timeframe)
+    destination = Path(job.destination)
+    np.save(destination, np.ascontiguousarray(checked.matrix.T))
+    time = checked.matrix[:, 0]
+    return Imported(
+        kind="candles",
+        rows=len(checked.matrix),
+        start_ms=int(time[0]),
+        end_ms=int(time[-1]),
+        size_bytes=destination.stat().st_size,
+        timeframe=checked.timeframe,
+        gaps=[[gap.after_ms, gap.resume_ms, gap.missing] for gap in checked.gaps],
+    )
+
+
+def _import_ticks(job: ImportJob) -> Imported:
+    if job.source_format == "hftbacktest_npz":
+        events = ticks.read_npz(job.content or Path(job.source_path), job.field)
+    elif job.content:
+        with tempfile.NamedTemporaryFile(suffix=".gz") as raw:
+            raw.write(job.content)
+            raw.flush()
+            events = ticks.convert_binance_futures(Path(raw.name))
+    else:
+        events = ticks.convert_binance_futures(Path(job.source_path))
+    checked = ticks.check(events, job.field)
+    destination = Path(job.destination)
+    np.savez_compressed(destination, data=checked.events)
+    return Imported(
+        kind="ticks",
+        rows=len(checked.events),
+        start_ms=checked.start_ms,
+        end_ms=checked.end_ms,
+        size_bytes=destination.stat().st_size,
+        timeframe="",
+        gaps=[],
+    )

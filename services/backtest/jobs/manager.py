@@ -1,0 +1,454 @@
+"""The job manager: admission, a queue, worker processes, progress, cancellation.
+
+Work never runs on the event loop: each job runs in spawned worker processes (a sweep
+in several, its runs dealt round-robin) that report through pipes, read here with
+`loop.add_reader`. The database row is the job's truth; watchers (StreamJob) wake on
+every change. Workers are watched for RSS and stopped above their budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import shutil
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, desc, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.errors import FailedPrecondition, NotFound, ResourceExhausted
+from common.memory import MIB, MemoryGuard, rss_bytes
+from services.backtest.datasets.store import DatasetStore
+from services.backtest.jobs import requests
+from services.backtest.jobs.spec import JobSpec
+from services.backtest.jobs.worker import work
+from services.backtest.settings import JobSettings
+from services.backtest.storage.models import JobRow, RunRow
+from services.backtest.strategies.base import StrategyDefinition
+
+log = logging.getLogger("edgequant.backtest.jobs")
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+# A worker's fixed cost: the interpreter and numpy (bar), plus hftbacktest and numba (tick).
+BAR_WORKER_BASE_BYTES = 80 * MIB
+TICK_WORKER_BASE_BYTES = 640 * MIB  # measured ~605 MiB peak: numba/LLVM compiling
+# Float64 arrays as long as the candles that one bar run holds at its peak.
+BAR_ARRAYS_PER_CANDLE = 24
+# hftbacktest's events (64 bytes each) decompressed from the stored .npz, with room.
+TICK_BYTES_PER_STORED_BYTE = 12
+PROGRESS_INTERVAL = 0.2
+STOP_GRACE_SECONDS = 2.0
+MEMORY_CHECK_SECONDS = 0.25
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    pipe: Connection
+    runs: int
+    fraction: float = 0.0
+    error: str = ""
+    done: bool = False
+
+
+@dataclass
+class _Active:
+    spec: JobSpec
+    workers: list[_Worker] = field(default_factory=list)
+    runs_done: int = 0
+    pending_runs: list[RunRow] = field(default_factory=list)
+    # Sweep runs whose details a worker saved: run index -> file name.
+    kept: dict[int, str] = field(default_factory=dict)
+    cancelled: bool = False
+    over_budget: str = ""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class JobNotFound(NotFound):
+    """No job with that id: see ListJobs."""
+
+
+class JobManager:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        datasets: DatasetStore,
+        results_dir: Path,
+        settings: JobSettings,
+        memory: MemoryGuard,
+    ) -> None:
+        self.sessions = sessions
+        self.datasets = datasets
+        self.results_dir = results_dir
+        self.settings = settings
+        self.memory = memory
+        self._context = multiprocessing.get_context("spawn")
+        self._queue: deque[JobSpec] = deque()
+        self._active: dict[str, _Active] = {}
+        self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Jobs cut short by the last stop are marked failed; their workers are gone."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.state.in_((QUEUED, RUNNING)))
+                .values(state=FAILED, error="interrupted: the service stopped", end_time=_now())
+            )
+
+    async def stop(self) -> None:
+        self._queue.clear()
+        for active in list(self._active.values()):
+            active.over_budget = "interrupted: the service stopped"
+            self._terminate(active)
+        for active in list(self._active.values()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(active.finished.wait(), STOP_GRACE_SECONDS * 2)
+        for task in list(self._tasks):
+            task.cancel()
+
+    # --- submission ---------------------------------------------------------------
+
+    async def submit(self, request: requests.SubmitRequest, strategy: StrategyDefinition) -> JobRow:
+        dataset = await self.datasets.get(request.dataset_id)
+        requests.check_dataset(dataset, request.engine)
+        runs, skipped = requests.expand_runs(request, strategy, self.settings.max_sweep_runs)
+        rank_by = requests.check_rank_by(request.rank_by) if request.grid else ""
+        self._admit(request.engine, dataset.rows, dataset.size_bytes)
+        self.memory.admit("SubmitBacktest")
+        job_id = str(uuid.uuid4())
+        spec = JobSpec(
+            job_id=job_id,
+            engine=request.engine,
+            strategy=strategy.name,
+            dataset_file=str(self.datasets.file(dataset)),
+            runs=runs,
+            bar=request.bar,
+            tick=request.tick,
+            tick_size=dataset.tick_size,
+            lot_size=dataset.lot_size,
+            strategies_dir=self.settings.strategies_dir,
+            rank_by=rank_by,
+            keep_details=self.settings.sweep_details_kept,
+        )
+        row = JobRow(
+            job_id=job_id,
+            state=QUEUED,
+            engine=request.engine,
+            strategy=strategy.name,
+            dataset_id=dataset.dataset_id,
+            spec=spec.to_json(),
+            runs_total=len(runs),
+            runs_done=0,
+            progress=0.0,
+            message=f"{skipped} grid points skipped: they break a parameter constraint"
+            if skipped
+            else "",
+            error="",
+            rank_by=rank_by,
+            submit_time=_now(),
+        )
+        async with self.sessions.begin() as session:
+            session.add(row)
+        self._queue.append(spec)
+        self._schedule()
+        return row
+
+    def _admit(self, engine: str, rows: int, size_bytes: int) -> None:
+        """Refuses a job whose worker would not fit its budget, before it starts."""
+        if engine == "bar":
+            estimate = BAR_WORKER_BASE_BYTES + rows * 8 * BAR_ARRAYS_PER_CANDLE
+        else:
+            estimate = TICK_WORKER_BASE_BYTES + size_bytes * TICK_BYTES_PER_STORED_BYTE
+        budget = self.settings.worker_budget_mib * MIB
+        if estimate > budget:
+            raise ResourceExhausted(
+                f"a {engine} worker for this dataset needs about {estimate // MIB} MiB, over the "
+                f"worker budget of {self.settings.worker_budget_mib} MiB "
+                "(backtest.jobs.worker_budget_mib); use a shorter dataset or raise the budget",
+                reason="WORKER_MEMORY_BUDGET",
+                metadata={
+                    "estimated_mib": str(estimate // MIB),
+                    "budget_mib": str(self.settings.worker_budget_mib),
+                },
+            )
+
+    # --- running --------------------------------------------------------------------
+
+    def _busy_workers(self) -> int:
+        return sum(not worker.done for job in self._active.values() for worker in job.workers)
+
+    def _schedule(self) -> None:
+        while self._queue and self._busy_workers() < self.settings.max_workers:
+            spec = self._queue.popleft()
+            free = self.settings.max_workers - self._busy_workers()
+            self._launch(spec, max(1, min(free, len(spec.runs))))
+
+    def _launch(self, spec: JobSpec, worker_count: int) -> None:
+        active = _Active(spec)
+        self._active[spec.job_id] = active
+        indices = [run.index for run in spec.runs]
+        document = spec.to_json()
+        for share in (indices[k::worker_count] for k in range(worker_count)):
+            reader, writer = self._context.Pipe(duplex=False)
+            process = self._context.Process(
+                target=work,
+                args=(document, share, str(self.results_dir), writer),
+                name=f"backtest-worker-{spec.job_id[:8]}",
+                daemon=True,
+            )
+            process.start()
+            writer.close()
+            active.workers.append(_Worker(process, reader, runs=len(share)))
+        self._spawn(self._run(active))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, active: _Active) -> None:
+        job_id = active.spec.job_id
+        await self._update(job_id, state=RUNNING, start_time=_now(), message="started")
+        watchdog = asyncio.get_running_loop().create_task(self._watch_memory(active))
+        try:
+            await asyncio.gather(*(self._follow(active, worker) for worker in active.workers))
+        finally:
+            watchdog.cancel()
+            await self._finish(active)
+            del self._active[job_id]
+            active.finished.set()
+            self._schedule()
+
+    async def _follow(self, active: _Active, worker: _Worker) -> None:
+        last_write = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            message = await _receive(worker.pipe)
+            if message is None:
+                break
+            kind = message[0]
+            if kind == "progress":
+                worker.fraction = float(message[1])
+            elif kind == "run":
+                _, index, parameters, measured, file_name = message
+                active.runs_done += 1
+                active.pending_runs.append(
+                    RunRow(
+                        job_id=active.spec.job_id,
+                        run_index=index,
+                        parameters=parameters,
+                        file_name=file_name,
+                        **measured,
+                    )
+                )
+            elif kind == "kept":
+                active.kept[int(message[1])] = str(message[2])
+            elif kind == "error":
+                worker.error = str(message[1])
+            elif kind == "done":
+                worker.fraction = 1.0
+            if loop.time() - last_write >= PROGRESS_INTERVAL or kind in ("done", "error"):
+                last_write = loop.time()
+                await self._write_progress(active)
+        worker.pipe.close()
+        await asyncio.to_thread(worker.process.join, STOP_GRACE_SECONDS)
+        worker.done = True
+
+    async def _write_progress(self, active: _Active) -> None:
+        total = len(active.spec.runs)
+        progress = sum(worker.fraction * worker.runs for worker in active.workers) / total
+        rows, active.pending_runs = active.pending_runs, []
+        async with self.sessions.begin() as session:
+            session.add_all(rows)
+        await self._update(
+            active.spec.job_id,
+            progress=min(progress, 1.0),
+            runs_done=active.runs_done,
+            message=f"{active.runs_done}/{total} runs",
+        )
+
+    async def _watch_memory(self, active: _Active) -> None:
+        budget = self.settings.worker_budget_mib * MIB
+        while True:
+            await asyncio.sleep(MEMORY_CHECK_SECONDS)
+            for worker in active.workers:
+                pid = worker.process.pid
+                if worker.done or pid is None:
+                    continue
+                with contextlib.suppress(OSError):
+                    if rss_bytes(pid) > budget:
+                        active.over_budget = (
+                            f"a worker passed its memory budget of "
+                            f"{self.settings.worker_budget_mib} MiB and was stopped"
+                        )
+                        self._terminate(active)
+
+    async def _finish(self, active: _Active) -> None:
+        await self._write_progress(active)
+        spec = active.spec
+        errors = [worker.error for worker in active.workers if worker.error]
+        exits = [worker.process.exitcode for worker in active.workers]
+        if active.cancelled:
+            state, error = CANCELLED, ""
+        elif active.over_budget:
+            state, error = FAILED, active.over_budget
+        elif errors:
+            state, error = FAILED, errors[0]
+        elif active.runs_done < len(spec.runs):
+            state, error = FAILED, f"a worker exited early (exit codes {exits})"
+        else:
+            state, error = SUCCEEDED, ""
+        if state == SUCCEEDED and spec.is_sweep:
+            await self._prune_sweep(spec, active.kept)
+        if state == CANCELLED:
+            shutil.rmtree(self.results_dir / spec.job_id, ignore_errors=True)
+            async with self.sessions.begin() as session:
+                await session.execute(delete(RunRow).where(RunRow.job_id == spec.job_id))
+        await self._update(
+            spec.job_id,
+            state=state,
+            error=error,
+            end_time=_now(),
+            progress=1.0 if state == SUCCEEDED else None,
+            message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
+        )
+
+    async def _prune_sweep(self, spec: JobSpec, kept: dict[int, str]) -> None:
+        """Keeps the curve and trades of the best `keep_details` runs of a sweep (each
+        worker saved its own best ones)."""
+        column = getattr(RunRow, spec.rank_by)
+        async with self.sessions.begin() as session:
+            ranked = list(
+                await session.scalars(
+                    select(RunRow)
+                    .where(RunRow.job_id == spec.job_id)
+                    .order_by(desc(column), RunRow.run_index)
+                )
+            )
+            for position, run in enumerate(ranked):
+                file_name = kept.get(run.run_index, "")
+                if position < spec.keep_details:
+                    run.file_name = file_name
+                elif file_name:
+                    (self.results_dir / file_name).unlink(missing_ok=True)
+
+    # --- queries and control --------------------------------------------------------
+
+    async def get(self, job_id: str) -> JobRow:
+        async with self.sessions() as session:
+            row = await session.get(JobRow, job_id)
+        if row is None:
+            raise JobNotFound(f"no job {job_id!r}", reason="JOB_NOT_FOUND")
+        return row
+
+    async def page(self, states: list[str], offset: int, limit: int) -> list[JobRow]:
+        query = select(JobRow).order_by(desc(JobRow.submit_time), JobRow.job_id)
+        if states:
+            query = query.where(JobRow.state.in_(states))
+        async with self.sessions() as session:
+            return list(await session.scalars(query.offset(offset).limit(limit)))
+
+    async def cancel(self, job_id: str) -> JobRow:
+        row = await self.get(job_id)
+        if row.state in (SUCCEEDED, FAILED):
+            raise FailedPrecondition(
+                f"job {job_id} has already {row.state}", reason="JOB_ALREADY_FINISHED"
+            )
+        queued = next((spec for spec in self._queue if spec.job_id == job_id), None)
+        if queued is not None:
+            self._queue.remove(queued)
+            await self._update(job_id, state=CANCELLED, end_time=_now(), message="cancelled")
+        active = self._active.get(job_id)
+        if active is not None:
+            active.cancelled = True
+            self._terminate(active)
+            await active.finished.wait()
+        return await self.get(job_id)
+
+    def _terminate(self, active: _Active) -> None:
+        for worker in active.workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        self._spawn(self._kill_stragglers(active))
+
+    async def _kill_stragglers(self, active: _Active) -> None:
+        await asyncio.sleep(STOP_GRACE_SECONDS)
+        for worker in active.workers:
+            if worker.process.is_alive():
+                worker.process.kill()
+
+    async def watch(self, job_id: str) -> AsyncIterator[JobRow]:
+        """The job now, then again on every change, until it ends."""
+        seen: tuple[object, ...] | None = None
+        while True:
+            row = await self.get(job_id)
+            snapshot = (row.state, row.progress, row.runs_done, row.message)
+            if snapshot != seen:
+                seen = snapshot
+                yield row
+            if row.state in TERMINAL:
+                return
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=1.0)
+
+    async def runs(self, job_id: str, rank_by: str) -> list[RunRow]:
+        async with self.sessions() as session:
+            query = select(RunRow).where(RunRow.job_id == job_id)
+            if rank_by:
+                query = query.order_by(desc(getattr(RunRow, rank_by)), RunRow.run_index)
+            return list(await session.scalars(query))
+
+    async def run(self, job_id: str, run_index: int) -> RunRow | None:
+        async with self.sessions() as session:
+            return await session.get(RunRow, (job_id, run_index))
+
+    async def _update(self, job_id: str, **values: Any) -> None:
+        values = {name: value for name, value in values.items() if value is not None}
+        async with self.sessions.begin() as session:
+            await session.execute(update(JobRow).where(JobRow.job_id == job_id).values(**values))
+        async with self._changed:
+            self._changed.notify_all()
+
+
+async def _receive(pipe: Connection) -> Any:
+    """The next message from a worker, or None once it has closed its end."""
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(pipe.fileno(), wake)
+    try:
+        await readable
+    finally:
+        loop.remove_reader(pipe.fileno())
+    try:
+        return pipe.recv()
+    except (EOFError, OSError):
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

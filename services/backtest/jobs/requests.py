@@ -1,0 +1,156 @@
+"""A submitted backtest, checked and expanded into the runs a worker will do.
+
+Every check happens here, before anything is stored or started: unknown strategy or
+parameter, values outside a parameter's range, bad execution settings, a sweep too
+large, a dataset of the wrong kind. Each problem names its field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, replace
+
+from common.errors import FieldViolation, InvalidArgument
+from services.backtest.bars import metrics
+from services.backtest.bars.settings import BarSettings, Sizing
+from services.backtest.jobs.spec import Run, TickSettings
+from services.backtest.storage.models import DatasetRow
+from services.backtest.strategies.base import StrategyDefinition
+from services.backtest.tick.strategies import QUEUE_MODELS
+
+DEFAULT_RANK_BY = "sharpe_ratio"
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    dataset_id: str
+    engine: str  # "bar" | "tick"
+    strategy: str
+    parameters: dict[str, float]
+    bar: BarSettings
+    tick: TickSettings
+    # Parameter name -> values; empty for a single run.
+    grid: dict[str, list[float]] = field(default_factory=dict)
+    rank_by: str = ""
+
+
+def check_bar_settings(settings: BarSettings, violations: list[FieldViolation]) -> BarSettings:
+    """The settings with defaults filled in (0 cash -> 10,000; 0 fraction -> 1)."""
+    if settings.initial_cash == 0:
+        settings = replace(settings, initial_cash=10_000.0)
+    if settings.size == 0 and settings.sizing is not Sizing.FIXED_QUANTITY:
+        settings = replace(settings, size=1.0)
+    checks = (
+        ("initial_cash", settings.initial_cash > 0, "must be positive"),
+        ("fee_rate", 0 <= settings.fee_rate < 0.1, "must be within [0, 0.1)"),
+        ("fee_fixed", settings.fee_fixed >= 0, "must not be negative"),
+        ("slippage_bps", 0 <= settings.slippage_bps < 1000, "must be within [0, 1000)"),
+        ("stop_loss", 0 <= settings.stop_loss < 1, "must be within [0, 1)"),
+        ("take_profit", settings.take_profit >= 0, "must not be negative"),
+    )
+    for name, ok, problem in checks:
+        if not ok or not math.isfinite(getattr(settings, name)):
+            violations.append(FieldViolation(f"bar_settings.{name}", problem))
+    if settings.sizing is Sizing.FIXED_QUANTITY:
+        if not settings.size > 0:
+            violations.append(
+                FieldViolation("bar_settings.size", "a fixed quantity must be positive")
+            )
+    elif not 0 < settings.size <= 1:
+        violations.append(FieldViolation("bar_settings.size", "a fraction must be within (0, 1]"))
+    return settings
+
+
+def check_tick_settings(settings: TickSettings, violations: list[FieldViolation]) -> TickSettings:
+    """The settings with defaults filled in (0 cash -> 10,000)."""
+    if settings.initial_cash == 0:
+        settings = replace(settings, initial_cash=10_000.0)
+    checks = (
+        ("maker_fee", -0.01 <= settings.maker_fee < 0.01, "must be within [-0.01, 0.01)"),
+        ("taker_fee", -0.01 <= settings.taker_fee < 0.01, "must be within [-0.01, 0.01)"),
+        ("entry_latency", settings.entry_latency_ns >= 0, "must not be negative"),
+        ("response_latency", settings.response_latency_ns >= 0, "must not be negative"),
+        ("initial_cash", settings.initial_cash > 0, "must be positive"),
+        (
+            "queue_model",
+            settings.queue_model in QUEUE_MODELS,
+            f"must be one of {', '.join(QUEUE_MODELS)}",
+        ),
+    )
+    violations += [
+        FieldViolation(f"tick_settings.{name}", problem) for name, ok, problem in checks if not ok
+    ]
+    return settings
+
+
+def expand_runs(
+    request: SubmitRequest, strategy: StrategyDefinition, max_runs: int
+) -> tuple[tuple[Run, ...], int]:
+    """The runs of the request, and how many grid points were skipped because they break a
+    constraint between parameters (e.g. fast >= slow): a sweep skips those, as
+    backtesting.py's `optimize(constraint=...)` does."""
+    if not request.grid:
+        values, problems = strategy.resolve(request.parameters)
+        if not problems:
+            problems = strategy.constraint_problems(values)
+        _raise([FieldViolation(f"parameters.{name}", problem) for name, problem in problems])
+        return (Run(0, values),), 0
+    violations = []
+    known = {parameter.name for parameter in strategy.parameters}
+    size = 1
+    for position, (name, grid_values) in enumerate(request.grid.items()):
+        where = f"sweep.grids[{position}]"
+        if name not in known:
+            violations.append(
+                FieldViolation(f"{where}.name", f"{strategy.name} has no parameter {name!r}")
+            )
+        if not grid_values:
+            violations.append(FieldViolation(f"{where}.values", "needs at least one value"))
+        size *= max(len(grid_values), 1)
+    if size > max_runs:
+        violations.append(
+            FieldViolation("sweep.grids", f"{size} runs; at most {max_runs} are allowed")
+        )
+    _raise(violations)
+    runs: list[Run] = []
+    skipped = 0
+    names = list(request.grid)
+    for combination in itertools.product(*request.grid.values()):
+        given = {**request.parameters, **dict(zip(names, combination, strict=True))}
+        values, problems = strategy.resolve(given)
+        _raise([FieldViolation(f"sweep.grids.{name}", problem) for name, problem in problems])
+        if strategy.constraint_problems(values):
+            skipped += 1
+            continue
+        runs.append(Run(len(runs) + 1, values))
+    if not runs:
+        _raise([FieldViolation("sweep.grids", "every combination breaks a parameter constraint")])
+    return tuple(runs), skipped
+
+
+def check_rank_by(rank_by: str) -> str:
+    if not rank_by:
+        return DEFAULT_RANK_BY
+    if rank_by not in metrics.RANKABLE:
+        _raise([FieldViolation("sweep.rank_by", f"must be one of {', '.join(metrics.RANKABLE)}")])
+    return rank_by
+
+
+def check_dataset(dataset: DatasetRow, engine: str) -> None:
+    wanted = "candles" if engine == "bar" else "ticks"
+    if dataset.kind != wanted:
+        _raise(
+            [
+                FieldViolation(
+                    "dataset_id",
+                    f"the {engine} engine needs a {wanted} dataset; "
+                    f"{dataset.dataset_id} holds {dataset.kind}",
+                )
+            ]
+        )
+
+
+def _raise(violations: list[FieldViolation]) -> None:
+    if violations:
+        raise InvalidArgument(violations)
