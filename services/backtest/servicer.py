@@ -13,10 +13,10 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from common.service import Context
+from common.wire import timestamp, timestamp_ms
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
@@ -299,8 +299,8 @@ def _fill_details(
         response.trades.append(
             pb.Trade(
                 side=common_pb2.SIDE_BUY if direction > 0 else common_pb2.SIDE_SELL,
-                entry_time=_timestamp(int(trades["entry_time_ms"][k])),
-                exit_time=_timestamp(int(trades["exit_time_ms"][k])),
+                entry_time=timestamp_ms(int(trades["entry_time_ms"][k])),
+                exit_time=timestamp_ms(int(trades["exit_time_ms"][k])),
                 quantity=float(trades["quantity"][k]),
                 entry_price=float(trades["entry_price"][k]),
                 exit_price=float(trades["exit_price"][k]),
@@ -315,7 +315,7 @@ def _fill_details(
     points = min(max_points or DEFAULT_EQUITY_POINTS, MAX_EQUITY_POINTS)
     times, values = results.equity_sample(stored, points)
     response.equity_curve.extend(
-        pb.EquitySample(time=_timestamp(int(t)), equity=float(v))
+        pb.EquitySample(time=timestamp_ms(int(t)), equity=float(v))
         for t, v in zip(times.tolist(), values.tolist(), strict=True)
     )
 
@@ -382,18 +382,18 @@ def _dataset(row: DatasetRow) -> pb.Dataset:
         symbol=row.symbol,
         timeframe=TIMEFRAME_ENUMS.get(row.timeframe, common_pb2.TIMEFRAME_UNSPECIFIED),
         rows=row.rows,
-        start_time=_timestamp(row.start_ms),
-        end_time=_timestamp(row.end_ms),
+        start_time=timestamp_ms(row.start_ms),
+        end_time=timestamp_ms(row.end_ms),
         size_bytes=row.size_bytes,
         gaps=[
             pb.Gap(
-                after_time=_timestamp(after),
-                resume_time=_timestamp(resume),
+                after_time=timestamp_ms(after),
+                resume_time=timestamp_ms(resume),
                 missing_candles=missing,
             )
             for after, resume, missing in row.gaps
         ],
-        create_time=_timestamp_of(row.create_time),
+        create_time=timestamp(row.create_time),
         tick_size=row.tick_size,
         lot_size=row.lot_size,
     )
@@ -411,12 +411,12 @@ def _job(row: JobRow) -> pb.Job:
         runs_total=row.runs_total,
         runs_done=row.runs_done,
         error=row.error,
-        submit_time=_timestamp_of(row.submit_time),
+        submit_time=timestamp(row.submit_time),
     )
     if row.start_time is not None:
-        job.start_time.CopyFrom(_timestamp_of(row.start_time))
+        job.start_time.CopyFrom(timestamp(row.start_time))
     if row.end_time is not None:
-        job.end_time.CopyFrom(_timestamp_of(row.end_time))
+        job.end_time.CopyFrom(timestamp(row.end_time))
     return job
 
 
@@ -451,15 +451,3 @@ def _metrics(run: RunRow) -> pb.Metrics:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _timestamp(milliseconds: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMilliseconds(milliseconds)
-    return stamp
-
-
-def _timestamp_of(moment: object) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)  # type: ignore[arg-type]
-    return stamp

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from common.wire import decimal_text, timestamp
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
 from services.exchange.markets import (
@@ -65,20 +63,6 @@ MARKET_TYPES = {
 }
 
 
-def text(value: Decimal | None) -> str:
-    """A decimal string without exponent or trailing zeros; empty for None."""
-    if value is None:
-        return ""
-    normalized = value.normalize()
-    return f"{normalized:f}" if normalized else "0"
-
-
-def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def order(o: Order) -> common_pb2.Order:
     return common_pb2.Order(
         order_id=o.order_id,
@@ -89,14 +73,14 @@ def order(o: Order) -> common_pb2.Order:
         side=SIDES[o.side],
         type=TYPES[o.type],
         time_in_force=TIFS[o.time_in_force],
-        quantity=text(o.quantity),
-        price=text(o.price),
+        quantity=decimal_text(o.quantity),
+        price=decimal_text(o.price),
         post_only=o.post_only,
         reduce_only=o.reduce_only,
         status=STATUSES[o.status],
-        filled_quantity=text(o.filled_quantity),
-        average_fill_price=text(o.average_fill_price),
-        fee=text(o.fee),
+        filled_quantity=decimal_text(o.filled_quantity),
+        average_fill_price=decimal_text(o.average_fill_price),
+        fee=decimal_text(o.fee),
         fee_currency=o.fee_currency,
         reject_reasons=o.reject_reasons,
         reject_message=o.reject_message,
@@ -114,9 +98,9 @@ def execution(e: Execution) -> common_pb2.Execution:
         client_order_id=e.client_order_id,
         symbol=e.symbol,
         side=SIDES[e.side],
-        quantity=text(e.quantity),
-        price=text(e.price),
-        fee=text(e.fee),
+        quantity=decimal_text(e.quantity),
+        price=decimal_text(e.price),
+        fee=decimal_text(e.fee),
         fee_currency=e.fee_currency,
         liquidity=LIQUIDITY[e.liquidity],
         time=timestamp(e.time),
@@ -136,13 +120,13 @@ def market(m: Market) -> exchange_pb2.Market:
         quote=m.quote,
         type=MARKET_TYPES.get(m.type, exchange_pb2.MARKET_TYPE_UNSPECIFIED),
         active=m.active,
-        price_increment=text(m.price_increment),
-        quantity_increment=text(m.quantity_increment),
-        min_quantity=text(m.min_quantity),
-        max_quantity=text(m.max_quantity),
-        min_notional=text(m.min_notional),
-        maker_fee=text(m.maker_fee),
-        taker_fee=text(m.taker_fee),
+        price_increment=decimal_text(m.price_increment),
+        quantity_increment=decimal_text(m.quantity_increment),
+        min_quantity=decimal_text(m.min_quantity),
+        max_quantity=decimal_text(m.max_quantity),
+        min_notional=decimal_text(m.min_notional),
+        maker_fee=decimal_text(m.maker_fee),
+        taker_fee=decimal_text(m.taker_fee),
     )
 
 
@@ -150,15 +134,15 @@ def ticker(venue_name: str, t: Ticker) -> exchange_pb2.Ticker:
     return exchange_pb2.Ticker(
         venue=venue_name,
         symbol=t.symbol,
-        bid=text(t.bid),
-        bid_size=text(t.bid_size),
-        ask=text(t.ask),
-        ask_size=text(t.ask_size),
-        last=text(t.last),
-        high=text(t.high),
-        low=text(t.low),
-        base_volume=text(t.base_volume),
-        quote_volume=text(t.quote_volume),
+        bid=decimal_text(t.bid),
+        bid_size=decimal_text(t.bid_size),
+        ask=decimal_text(t.ask),
+        ask_size=decimal_text(t.ask_size),
+        last=decimal_text(t.last),
+        high=decimal_text(t.high),
+        low=decimal_text(t.low),
+        base_volume=decimal_text(t.base_volume),
+        quote_volume=decimal_text(t.quote_volume),
         time=timestamp(t.time),
     )
 
@@ -167,8 +151,14 @@ def order_book(venue_name: str, book: BookSnapshot) -> exchange_pb2.OrderBook:
     return exchange_pb2.OrderBook(
         venue=venue_name,
         symbol=book.symbol,
-        bids=[exchange_pb2.PriceLevel(price=text(p), quantity=text(q)) for p, q in book.bids],
-        asks=[exchange_pb2.PriceLevel(price=text(p), quantity=text(q)) for p, q in book.asks],
+        bids=[
+            exchange_pb2.PriceLevel(price=decimal_text(p), quantity=decimal_text(q))
+            for p, q in book.bids
+        ],
+        asks=[
+            exchange_pb2.PriceLevel(price=decimal_text(p), quantity=decimal_text(q))
+            for p, q in book.asks
+        ],
         time=timestamp(book.time),
     )
 
@@ -178,15 +168,18 @@ def candle(c: Candle) -> common_pb2.Candle:
     stamp.FromMilliseconds(c.open_time_ms)
     return common_pb2.Candle(
         open_time=stamp,
-        open=text(c.open),
-        high=text(c.high),
-        low=text(c.low),
-        close=text(c.close),
-        volume=text(c.volume),
+        open=decimal_text(c.open),
+        high=decimal_text(c.high),
+        low=decimal_text(c.low),
+        close=decimal_text(c.close),
+        volume=decimal_text(c.volume),
     )
 
 
 def balance(b: Balance) -> common_pb2.Balance:
     return common_pb2.Balance(
-        asset=b.asset, free=text(b.free), locked=text(b.locked), total=text(b.total)
+        asset=b.asset,
+        free=decimal_text(b.free),
+        locked=decimal_text(b.locked),
+        total=decimal_text(b.total),
     )

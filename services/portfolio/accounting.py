@@ -264,10 +264,3 @@ def replay(trades: list[Trade], method: CostMethod) -> dict[str, Position]:
             position = positions[trade.symbol] = Position(trade.symbol, basis)
         position.apply(trade)
     return positions
-
-
-def decimal_text(value: Decimal) -> str:
-    """Plain notation without trailing zeros: "0.00125", "100", never "1E+2" or "-0"."""
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")

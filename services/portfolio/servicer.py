@@ -17,6 +17,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from common.errors import FieldViolation, InvalidArgument, NotFound
 from common.service import Context, Runtime
+from common.wire import decimal_text
 from edgequant.common.v1 import common_pb2
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.portfolio.v1.portfolio_pb2 import (
@@ -39,7 +40,7 @@ from edgequant.portfolio.v1.portfolio_pb2 import (
     StreamPositionsRequest,
     StreamPositionsResponse,
 )
-from services.portfolio.accounting import ZERO, CostMethod, Position, Side, decimal_text, replay
+from services.portfolio.accounting import ZERO, CostMethod, Position, Side, replay
 from services.portfolio.accounts import AccountKind
 from services.portfolio.equity import downsample, equity_points
 from services.portfolio.imports import PARSERS

@@ -11,14 +11,14 @@ import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import fields, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.service import Context
 from common.validation import Violations
+from common.wire import timestamp
 from edgequant.common.v1 import common_pb2
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 from edgequant.risk.v1.risk_pb2 import (
@@ -354,12 +354,6 @@ def _actor(context: Context) -> str:
     return DEFAULT_ACTOR
 
 
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def _violation(violation: Violation) -> risk_pb2.Violation:
     return risk_pb2.Violation(
         reason=violation.reason,
@@ -374,7 +368,7 @@ def _trading_state(change: TradingStateChange) -> risk_pb2.TradingStateInfo:
         state=risk_pb2.TradingState.ValueType(change.state.value),
         reason=change.reason,
         updated_by=change.updated_by,
-        update_time=_timestamp(change.update_time),
+        update_time=timestamp(change.update_time),
     )
 
 
@@ -402,7 +396,7 @@ def _exposure(exposure: Exposure) -> risk_pb2.Exposure:
 def _event(event: RiskEvent) -> risk_pb2.RiskEvent:
     message = risk_pb2.RiskEvent(
         type=risk_pb2.RiskEventType.ValueType(event.type.value),
-        time=_timestamp(event.time),
+        time=timestamp(event.time),
         message=event.message,
         violations=[_violation(v) for v in event.violations],
         order_id=event.order_id,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.channels import peer_channel
 from common.errors import FieldViolation, InvalidArgument, Unavailable
+from common.wire import timestamp_ms
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 
 PAGE = 1000
@@ -31,8 +31,8 @@ async def fetch_candles(
                 venue=venue,
                 symbol=symbol,
                 timeframe=timeframe,  # type: ignore[arg-type]
-                start_time=_timestamp(cursor),
-                end_time=_timestamp(end_ms),
+                start_time=timestamp_ms(cursor),
+                end_time=timestamp_ms(end_ms),
                 limit=PAGE,
             )
             try:
@@ -63,9 +63,3 @@ async def fetch_candles(
                 break
             cursor = int(rows[-1][0]) + 1
     return json.dumps(rows).encode()
-
-
-def _timestamp(milliseconds: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMilliseconds(milliseconds)
-    return stamp

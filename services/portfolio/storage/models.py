@@ -15,7 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from services.portfolio.accounting import decimal_text
+from common.wire import decimal_text
 
 # Wide enough for 38 digits, a sign and a point.
 DECIMAL_LENGTH = 80

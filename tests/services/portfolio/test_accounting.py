@@ -13,7 +13,6 @@ from services.portfolio.accounting import (
     Side,
     Trade,
     balance_changes,
-    decimal_text,
     replay,
 )
 
@@ -164,9 +163,3 @@ def test_average_cost_exact_close_resets_entry() -> None:
     basis.fill(Decimal("1"), Decimal("10"))
     assert basis.fill(Decimal("-1"), Decimal("12")) == 2
     assert (basis.quantity, basis.average_price) == q(0, 0)
-
-
-def test_decimal_text_is_plain() -> None:
-    assert decimal_text(Decimal("1E+2")) == "100"
-    assert decimal_text(Decimal("0.00125000")) == "0.00125"
-    assert decimal_text(Decimal("-0.0")) == "0"
