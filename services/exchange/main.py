@@ -54,7 +54,7 @@ async def _restore_paper(runtime: Runtime, venues: Venues) -> None:
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
-    settings = load_settings(runtime)
+    settings = load_settings(runtime.settings)
     venues = Venues(build_venues(settings))
     risk = RiskGate(runtime.config.risk.address, settings.risk)
     outbox = Outbox(runtime.sessions)

@@ -7,8 +7,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from common.config import PROJECT_ROOT, ConfigError, parse_settings
-from common.service import Runtime
+from common.config import PROJECT_ROOT, ConfigError, ServiceSettings, parse_settings
 
 
 @dataclass(frozen=True)
@@ -76,8 +75,12 @@ class ExchangeSettings:
     venues: dict[str, CcxtVenueSettings]
 
 
-def load_settings(runtime: Runtime) -> ExchangeSettings:
-    extensions = runtime.settings.extensions
+def load_settings(service: ServiceSettings) -> ExchangeSettings:
+    """The [exchange.*] tables, parsed and checked; raises ConfigError naming a bad key."""
+    extensions = service.extensions
+    unknown = set(extensions) - {"paper", "risk", "venues"}
+    if unknown:
+        raise ConfigError(f"exchange.{sorted(unknown)[0]}", "unknown table")
     paper = parse_settings(PaperSettings, extensions.get("paper", {}), "exchange.paper.")
     _check_paper(paper)
     risk = parse_settings(RiskClientSettings, extensions.get("risk", {}), "exchange.risk.")
