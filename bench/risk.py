@@ -43,10 +43,11 @@ from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, S
 from services.risk.candles import CandleSource
 from services.risk.engine import RiskEngine
 from services.risk.events import EventHub
+from services.risk.limits import RawLimits
 from services.risk.main import default_limits
 from services.risk.portfolio_var import PortfolioVar
 from services.risk.servicer import RiskServicer
-from services.risk.settings import DefaultLimits, VarSettings
+from services.risk.settings import VarSettings
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import INITIAL_STATE
 
@@ -275,7 +276,7 @@ async def _check_order_handler_times() -> HandlerTimes:
     database = create_engine("sqlite+aiosqlite:///:memory:")
     engine = RiskEngine(
         book=book,
-        limits=default_limits(parse_settings(DefaultLimits, configured, "risk.limits.")),
+        limits=default_limits(parse_settings(RawLimits, configured, "risk.limits.")),
         trading_state=INITIAL_STATE,
         repository=RiskRepository(session_factory(database)),  # untouched by CheckOrder
         events=EventHub(),

@@ -21,6 +21,7 @@ from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
 from services.backtest import paging
+from services.backtest.bars.metrics import FLOAT_METRICS
 from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
 from services.backtest.datasets.exchange import fetch_candles
 from services.backtest.datasets.store import DatasetStore, ImportRequest
@@ -423,24 +424,7 @@ def _job(row: JobRow) -> pb.Job:
 def _metrics(run: RunRow) -> pb.Metrics:
     duration = Duration()
     duration.FromMilliseconds(run.max_drawdown_duration_ms)
-    values: Mapping[str, float] = {
-        name: getattr(run, name)
-        for name in (
-            "total_return",
-            "cagr",
-            "sharpe_ratio",
-            "sortino_ratio",
-            "calmar_ratio",
-            "max_drawdown",
-            "win_rate",
-            "profit_factor",
-            "sqn",
-            "time_in_market",
-            "average_trade_return",
-            "buy_and_hold_return",
-            "final_equity",
-        )
-    }
+    values: Mapping[str, float] = {name: getattr(run, name) for name in FLOAT_METRICS}
     return pb.Metrics(
         # NaN never leaves the service; +inf (a profit factor without losses) does.
         **{name: 0.0 if math.isnan(value) else float(value) for name, value in values.items()},

@@ -26,7 +26,7 @@ from services.risk.feeds import Feeds
 from services.risk.limits import Limits, RawLimits, validate_limits
 from services.risk.portfolio_var import PortfolioVar
 from services.risk.servicer import RiskServicer
-from services.risk.settings import DefaultLimits, RiskSettings
+from services.risk.settings import RiskSettings
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import INITIAL_STATE
 from services.risk.var_guard import VarGuard
@@ -39,11 +39,10 @@ def load_settings(runtime: Runtime) -> RiskSettings:
     return settings
 
 
-def default_limits(defaults: DefaultLimits) -> Limits:
+def default_limits(defaults: RawLimits) -> Limits:
     """The configured limits of a fresh install; a bad one stops the start naming its key."""
     violations = Violations()
-    raw = RawLimits(**{name: getattr(defaults, name) for name in defaults.__dataclass_fields__})
-    limits = validate_limits(raw, violations, prefix="risk.limits.")
+    limits = validate_limits(defaults, violations, prefix="risk.limits.")
     try:
         violations.raise_if_any()
     except InvalidArgument as error:

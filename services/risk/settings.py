@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.risk.limits import RawLimits
+
 
 @dataclass(frozen=True)
 class FeedSettings:
@@ -21,28 +23,6 @@ class FeedSettings:
 
 
 @dataclass(frozen=True)
-class DefaultLimits:
-    """The limits of a fresh install, until UpdateLimits stores others. Empty or 0: none."""
-
-    allowed_symbols: tuple[str, ...] = ()
-    min_order_notional: str = ""
-    max_order_notional: str = ""
-    max_position_quantity: str = ""
-    max_position_notional: str = ""
-    max_gross_exposure: str = ""
-    max_leverage: str = ""
-    max_open_orders: int = 0
-    max_orders_per_second: int = 0
-    max_orders_per_minute: int = 0
-    max_price_deviation: str = ""
-    daily_loss_limit: str = ""
-    max_drawdown: str = ""
-    loss_cooldown_trades: int = 0
-    loss_cooldown_seconds: float = 0.0
-    max_var: str = ""
-
-
-@dataclass(frozen=True)
 class VarSettings:
     # Candles of the returns behind the max_var rule and ComputeVaR's default.
     timeframe: str = "1h"
@@ -56,5 +36,6 @@ class VarSettings:
 @dataclass(frozen=True)
 class RiskSettings:
     feeds: FeedSettings = field(default_factory=FeedSettings)
-    limits: DefaultLimits = field(default_factory=DefaultLimits)
+    # The limits of a fresh install, until UpdateLimits stores others. Empty or 0: none.
+    limits: RawLimits = field(default_factory=RawLimits)
     var: VarSettings = field(default_factory=VarSettings)

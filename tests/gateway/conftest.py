@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from common.config import Config
-from gateway.testing import serve_gateway, token_entries
+from common.config import SERVICE_NAMES, Config
+from gateway.testing import Recorder, config_with, recording, serve_gateway, token_entries
 
 ServeGateway = Callable[[Config], AbstractAsyncContextManager[httpx.AsyncClient]]
+RecordedGateway = Callable[..., AbstractAsyncContextManager[tuple[Recorder, httpx.AsyncClient]]]
 
 
 @pytest.fixture
@@ -63,6 +64,22 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 def gateway_for() -> ServeGateway:
     return serve_gateway
+
+
+@pytest.fixture
+def gateway_to_recorder(environment: dict[str, str]) -> RecordedGateway:
+    """Starts the gateway in front of one Recorder that stands in for all four services;
+    keyword arguments are extra EDGEQUANT_* overrides (e.g. GATEWAY__LIMITS__BURST="5")."""
+
+    @asynccontextmanager
+    async def start(**overrides: str) -> AsyncIterator[tuple[Recorder, httpx.AsyncClient]]:
+        async with recording() as (recorder, address):
+            addresses = {f"{name.upper()}__ADDRESS": address for name in SERVICE_NAMES}
+            config = config_with(environment, **addresses, **overrides)
+            async with serve_gateway(config) as client:
+                yield recorder, client
+
+    return start
 
 
 @pytest.fixture

@@ -13,29 +13,22 @@ import httpx
 import pytest
 
 from common.logs import JsonFormatter
-from gateway.testing import Recorder, bearer, config_with, recording
+from gateway.testing import Recorder, bearer
 
 UI = "http://192.168.1.20:3000"
 
 
 @pytest.fixture
 async def recorded(
-    environment: dict[str, str], gateway_for: Any
+    gateway_to_recorder: Any,
 ) -> AsyncIterator[tuple[Recorder, httpx.AsyncClient]]:
-    async with recording() as (recorder, address):
-        config = config_with(
-            environment,
-            EXCHANGE__ADDRESS=address,
-            PORTFOLIO__ADDRESS=address,
-            RISK__ADDRESS=address,
-            BACKTEST__ADDRESS=address,
-            GATEWAY__CORS__ALLOW_ORIGINS=UI,
-            GATEWAY__LIMITS__MAX_BODY_BYTES="1024",
-            GATEWAY__LIMITS__RATE_PER_SECOND="0.1",
-            GATEWAY__LIMITS__BURST="5",
-        )
-        async with gateway_for(config) as client:
-            yield recorder, client
+    async with gateway_to_recorder(
+        GATEWAY__CORS__ALLOW_ORIGINS=UI,
+        GATEWAY__LIMITS__MAX_BODY_BYTES="1024",
+        GATEWAY__LIMITS__RATE_PER_SECOND="0.1",
+        GATEWAY__LIMITS__BURST="5",
+    ) as (recorder, client):
+        yield recorder, client
 
 
 async def test_a_body_over_the_limit_is_413(recorded: tuple[Recorder, httpx.AsyncClient]) -> None:

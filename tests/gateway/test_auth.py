@@ -15,7 +15,7 @@ from common.config import ConfigError
 from gateway.auth import ADMIN, READ, TRADE, load_tokens, required_scope
 from gateway.bindings import bindings_of, service_descriptors
 from gateway.settings import AuthSettings
-from gateway.testing import Recorder, bearer, config_with, recording
+from gateway.testing import Recorder, bearer
 from gateway.tokens import entry, new_token
 
 SCOPE_OF = {
@@ -26,18 +26,10 @@ SCOPE_OF = {
 
 @pytest.fixture
 async def recorded(
-    environment: dict[str, str], gateway_for: Any
+    gateway_to_recorder: Any,
 ) -> AsyncIterator[tuple[Recorder, httpx.AsyncClient]]:
-    async with recording() as (recorder, address):
-        config = config_with(
-            environment,
-            EXCHANGE__ADDRESS=address,
-            PORTFOLIO__ADDRESS=address,
-            RISK__ADDRESS=address,
-            BACKTEST__ADDRESS=address,
-        )
-        async with gateway_for(config) as client:
-            yield recorder, client
+    async with gateway_to_recorder() as (recorder, client):
+        yield recorder, client
 
 
 def test_scopes_follow_the_rule() -> None:

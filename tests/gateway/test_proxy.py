@@ -15,26 +15,18 @@ from common.config import Config
 from common.server import RunningService
 from gateway.bindings import Binding, bindings_of, service_descriptors
 from gateway.templates import Variable
-from gateway.testing import Recorder, bearer, config_with, recording
+from gateway.testing import Recorder, bearer
 
 BINDINGS = bindings_of(service_descriptors())
 
 
 @pytest.fixture
 async def recorded(
-    environment: dict[str, str], gateway_for: Any
+    gateway_to_recorder: Any,
 ) -> AsyncIterator[tuple[Recorder, httpx.AsyncClient]]:
-    async with recording() as (recorder, address):
-        config = config_with(
-            environment,
-            EXCHANGE__ADDRESS=address,
-            PORTFOLIO__ADDRESS=address,
-            RISK__ADDRESS=address,
-            BACKTEST__ADDRESS=address,
-        )
-        async with gateway_for(config) as client:
-            client.headers.update(bearer("admin"))
-            yield recorder, client
+    async with gateway_to_recorder() as (recorder, client):
+        client.headers.update(bearer("admin"))
+        yield recorder, client
 
 
 def _example_path(binding: Binding) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import get_type_hints
 
 import numpy as np
 
@@ -50,6 +51,8 @@ class Metrics:
 
 # The metrics a sweep can be ranked by (highest first).
 RANKABLE = tuple(Metrics.__dataclass_fields__)
+# The ratios and amounts among them (the rest are counts and durations).
+FLOAT_METRICS = tuple(name for name, kind in get_type_hints(Metrics).items() if kind is float)
 
 
 def compute(

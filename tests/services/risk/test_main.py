@@ -12,8 +12,8 @@ import pytest
 from common.config import ConfigError, load_config
 from common.service import Runtime
 from common.testing import isolated_config
+from services.risk.limits import RawLimits
 from services.risk.main import default_limits, load_settings
-from services.risk.settings import DefaultLimits
 
 
 def runtime_for(tmp_path: Path, **overrides: str) -> Runtime:
@@ -42,7 +42,7 @@ def test_an_environment_override_reaches_the_limits(tmp_path: Path) -> None:
 
 def test_a_bad_limit_names_its_key() -> None:
     with pytest.raises(ConfigError, match=r"^config error: risk\.limits\.max_drawdown: "):
-        default_limits(replace(DefaultLimits(), max_drawdown="1.5"))
+        default_limits(replace(RawLimits(), max_drawdown="1.5"))
 
 
 def test_a_bad_timeframe_names_its_key(tmp_path: Path) -> None:
