@@ -1,25 +1,38 @@
-"""`make bench`: runs every section, prints one table, writes bench/results.json."""
+"""`make bench`: runs every section, prints one table, writes bench/results.json and
+bench/results.md, and puts the markdown table into the README."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from bench import backtest, exchange, gateway, portfolio, risk, startup
-from bench.report import Row, table, write_json
+from bench import backtest, exchange, gateway, portfolio, risk, stack, startup
+from bench.report import Row, machine, table, update_readme, write
 
 # Each section measures EdgeQuant beside its baseline in the same run.
-SECTIONS = (startup.run, exchange.run, risk.run, portfolio.run, backtest.run, gateway.run)
-RESULTS = Path(__file__).resolve().parent / "results.json"
+SECTIONS = (
+    startup.run,
+    stack.run,
+    exchange.run,
+    risk.run,
+    portfolio.run,
+    backtest.run,
+    gateway.run,
+)
+HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
 
 
 async def main() -> None:
+    on = machine()  # before the run: the load of other work, not of the bench
     rows: list[Row] = []
     for section in SECTIONS:
         rows += await section()
     print(table(rows))
-    write_json(rows, RESULTS)
-    print(f"\nwritten to {RESULTS}")
+    text = write(rows, on, HERE / "results.json", HERE / "results.md")
+    print(f"\nwritten to {HERE / 'results.json'} and {HERE / 'results.md'}")
+    if update_readme(README, text):
+        print(f"and into {README}")
 
 
 asyncio.run(main())

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 
+from bench.http import HttpConnection, raw_request, wait_for_http
 from bench.report import Row
 from common.config import load_config
 from common.memory import MIB, rss_bytes
@@ -56,43 +56,6 @@ asyncio.run(ticker_exchange_on(int(sys.argv[1])))
 """
 
 Call = Callable[[], Awaitable[None]]
-
-
-class HttpConnection:
-    """One keep-alive HTTP/1.1 connection: a request, then its Content-Length body."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> HttpConnection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def request(self, raw: bytes) -> None:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        if status != 200:
-            raise RuntimeError(f"gateway answered {status}: {head!r}")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def _raw(method: str, path: str, port: int, body: bytes = b"") -> bytes:
-    head = (
-        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n"
-        "Content-Type: application/json\r\n\r\n"
-    )
-    return head.encode() + body
 
 
 async def _measure(calls: list[Call], per_client: int) -> tuple[float, float, float]:
@@ -156,18 +119,6 @@ class _RssSampler:
         self.peak = max(self.peak, rss_bytes(self.pid))
 
 
-async def _wait_for_http(url: str, within: float = 30.0) -> None:
-    deadline = time.perf_counter() + within
-    async with httpx.AsyncClient() as client:
-        while time.perf_counter() < deadline:
-            try:
-                await client.get(url, timeout=1)
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise TimeoutError(url)
-
-
 async def run() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="edgequant-bench-gateway-") as directory:
         peer_port = free_port()
@@ -184,7 +135,7 @@ async def run() -> list[Row]:
         gateway = await _start([sys.executable, "-m", "gateway"], environment)
         try:
             await wait_until_serving(peer_address)
-            await _wait_for_http(f"http://127.0.0.1:{port}/openapi.json")
+            await wait_for_http(f"http://127.0.0.1:{port}/openapi.json")
             return await _cases(port, peer_address, gateway.pid)
         finally:
             for process in (gateway, peer):
@@ -200,8 +151,8 @@ async def _start(command: list[str], environment: dict[str, str]) -> asyncio.sub
 
 async def _cases(port: int, peer_address: str, gateway_pid: int) -> list[Row]:
     requests = {
-        "ticker": _raw("GET", "/v1/venues/paper/tickers/BTC/USDT", port),
-        "order": _raw("POST", "/v1/orders", port, json.dumps(ORDER).encode()),
+        "ticker": raw_request("GET", "/v1/venues/paper/tickers/BTC/USDT", port, TOKEN),
+        "order": raw_request("POST", "/v1/orders", port, TOKEN, json.dumps(ORDER).encode()),
     }
     labels = {"ticker": "GET ticker", "order": "POST order"}
     rows: list[Row] = []

@@ -1,12 +1,20 @@
-"""Rows of measurements, printed as a table and written as JSON."""
+"""Rows of measurements: printed as a table, written as JSON and as a markdown table, and
+the markdown put into the README between its bench markers."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+HEADER = ("section", "measure", "EdgeQuant", "baseline", "unit", "target")
 
 
 @dataclass(frozen=True)
@@ -22,41 +30,66 @@ class Row:
     target: str = ""
 
 
+def machine() -> dict[str, Any]:
+    """What the figures were taken on; the load average says how shared it was."""
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+    }
+
+
 def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:,.2f}"
 
 
+def _cells(row: Row) -> tuple[str, ...]:
+    baseline = f"{_cell(row.baseline)} ({row.baseline_name})" if row.baseline is not None else ""
+    return (row.section, row.measure, _cell(row.value), baseline, row.unit, row.target)
+
+
 def table(rows: list[Row]) -> str:
-    header = ("section", "measure", "EdgeQuant", "baseline", "unit", "target")
-    lines = [
-        (
-            row.section,
-            row.measure,
-            _cell(row.value),
-            f"{_cell(row.baseline)} ({row.baseline_name})" if row.baseline is not None else "",
-            row.unit,
-            row.target,
-        )
-        for row in rows
-    ]
-    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
+    lines = [HEADER, *map(_cells, rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
     rendered = [
-        " | ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True))
-        for line in [header, *lines]
+        " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in lines
     ]
     rendered.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(rendered)
 
 
-def write_json(rows: list[Row], path: Path) -> None:
-    document = {
-        "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "python": platform.python_version(),
-            "cpus": __import__("os").cpu_count(),
-        },
-        "rows": [asdict(row) for row in rows],
-    }
-    path.write_text(json.dumps(document, indent=2) + "\n")
+def markdown(rows: list[Row], taken_at: str, on: dict[str, Any]) -> str:
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    caption = (
+        f"Taken {taken_at} on {on['machine']}, {on['cpus']} CPUs, Python {on['python']} "
+        f"({on['platform']}); load average before the run "
+        f"{', '.join(map(str, on['load_average']))}."
+    )
+    body = [line(HEADER), "|" + "---|" * len(HEADER), *(line(_cells(row)) for row in rows)]
+    return "\n".join([caption, "", *body]) + "\n"
+
+
+def write(rows: list[Row], on: dict[str, Any], json_path: Path, markdown_path: Path) -> str:
+    """Writes the JSON and the markdown table; returns the markdown."""
+    taken_at = datetime.now(UTC).isoformat(timespec="seconds")
+    document = {"taken_at": taken_at, "machine": on, "rows": [asdict(row) for row in rows]}
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    text = markdown(rows, taken_at, on)
+    markdown_path.write_text(text)
+    return text
+
+
+def update_readme(readme: Path, text: str) -> bool:
+    """Puts `text` between the README's bench markers; False when it has none."""
+    content = readme.read_text()
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(content):
+        return False
+    replacement = f"{README_START}\n{text}{README_END}"
+    readme.write_text(pattern.sub(lambda _match: replacement, content))
+    return True

@@ -15,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
+from bench.http import wait_for_http
 from bench.report import Row
 from common.config import SERVICE_NAMES, Config, load_config
 from common.memory import MIB, rss_bytes
@@ -42,18 +41,6 @@ asyncio.run(main())
 """
 
 
-async def _wait_for_http(url: str, within: float = 30.0) -> float:
-    started = time.perf_counter()
-    async with httpx.AsyncClient() as client:
-        while time.perf_counter() - started < within:
-            try:
-                await client.get(url, timeout=1)
-                return time.perf_counter() - started
-            except httpx.TransportError:
-                await asyncio.sleep(0.02)
-    raise TimeoutError(url)
-
-
 async def _measure(
     command: list[str], environment: dict[str, str], ready: str
 ) -> tuple[float, float]:
@@ -65,7 +52,7 @@ async def _measure(
     )
     try:
         if ready.startswith("http://"):
-            await _wait_for_http(ready)
+            await wait_for_http(ready)
         else:
             await wait_until_serving(ready)
         seconds = time.perf_counter() - started
