@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.exchange.markets import Candle, timeframe_ms
 from services.exchange.storage import repository
+from services.exchange.storage.writer import Writer
 from services.exchange.venue import Venue
 
 DEFAULT_LIMIT = 500
@@ -19,8 +20,9 @@ MAX_LIMIT = 1000
 
 
 class CandleCache:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], writer: Writer) -> None:
         self._sessions = sessions
+        self._writer = writer
 
     async def candles(
         self,
@@ -49,13 +51,9 @@ class CandleCache:
                 return await repository.cached_candles(session, **key, start_ms=start, end_ms=end)
         fetched = await venue.candles(symbol, timeframe, start, limit)
         closed = [c for c in fetched if start <= c.open_time_ms < end]
-        async with self._sessions.begin() as session:
-            await repository.store_candles(
-                session,
-                venue=name,
-                symbol=symbol,
-                timeframe=timeframe,
-                candles=closed,
-                span=(start, end),
+        await self._writer.run(
+            lambda connection: repository.store_candles(
+                connection, **key, candles=closed, span=(start, end)
             )
+        )
         return closed

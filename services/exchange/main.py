@@ -79,7 +79,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
         if venue.order_poll_seconds > 0
     ]
     try:
-        yield ExchangeServicer(venues, flow, outbox, updates, CandleCache(runtime.sessions))
+        yield ExchangeServicer(venues, flow, outbox, updates, CandleCache(runtime.sessions, writer))
     finally:
         for task in tasks:
             task.cancel()

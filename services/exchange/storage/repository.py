@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.exchange.markets import Candle
@@ -258,8 +258,8 @@ async def cached_candles(
     return [Candle(r.open_time_ms, r.open, r.high, r.low, r.close, r.volume) for r in rows]
 
 
-async def store_candles(
-    session: AsyncSession,
+def store_candles(
+    connection: Connection,
     *,
     venue: str,
     symbol: str,
@@ -267,22 +267,34 @@ async def store_candles(
     candles: Sequence[Candle],
     span: tuple[int, int],
 ) -> None:
-    for candle in candles:
-        await session.merge(
-            CandleRow(
-                venue=venue,
-                symbol=symbol,
-                timeframe=timeframe,
-                open_time_ms=candle.open_time_ms,
-                open=candle.open,
-                high=candle.high,
-                low=candle.low,
-                close=candle.close,
-                volume=candle.volume,
-            )
-        )
-    session.add(
-        CandleRangeRow(
-            venue=venue, symbol=symbol, timeframe=timeframe, start_ms=span[0], end_ms=span[1]
+    """Replaces the candles of `span` [start, end) with `candles` (what the venue answered
+    for it) and records the span as covered. Synchronous, for storage.writer.Writer: every
+    write of the exchange goes through it."""
+    start, end = span
+    key = {"venue": venue, "symbol": symbol, "timeframe": timeframe}
+    connection.execute(
+        delete(CandleRow).where(
+            CandleRow.venue == venue,
+            CandleRow.symbol == symbol,
+            CandleRow.timeframe == timeframe,
+            CandleRow.open_time_ms >= start,
+            CandleRow.open_time_ms < end,
         )
     )
+    if candles:
+        connection.execute(
+            insert(CandleRow),
+            [
+                {
+                    **key,
+                    "open_time_ms": candle.open_time_ms,
+                    "open": candle.open,
+                    "high": candle.high,
+                    "low": candle.low,
+                    "close": candle.close,
+                    "volume": candle.volume,
+                }
+                for candle in candles
+            ],
+        )
+    connection.execute(insert(CandleRangeRow), [{**key, "start_ms": start, "end_ms": end}])
