@@ -4,7 +4,8 @@ A scripted ExchangeService in this process streams 100,000 executions over 100 s
 to a real portfolio process (`python -m services.portfolio`, isolated config, free
 ports) over real gRPC; the rate is executions applied exactly once (the committed
 cursor in the portfolio's SQLite file reaches the last sequence) per second. The
-baseline is the same stream read by a bare gRPC client that only counts it.
+baseline is the same stream, in the same batched messages (the portfolio's
+`max_batch`), read by a bare gRPC client that only counts it.
 
 Then, with those 100,000 fills in the ledger, ListPositions (100 positions) and
 GetPortfolio are called one after the other; the baseline is grpc.health.v1 Check on
@@ -36,7 +37,7 @@ from edgequant.exchange.v1 import exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.portfolio.ingestion import trade_from_execution
 from services.portfolio.ledger import Ledger
-from services.portfolio.settings import LedgerSettings
+from services.portfolio.settings import IngestionSettings, LedgerSettings
 from services.portfolio.testing import ScriptedExchange, execution
 
 EXECUTIONS = 100_000
@@ -46,20 +47,22 @@ LEDGER_SAMPLE = 20_000
 LEDGER_BATCH = 500
 SECTION = "portfolio"
 
+# Asks for the batches the portfolio asks for (its max_batch), so both read the same messages.
 COUNTING_CLIENT = """
 import asyncio, sys, grpc
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-async def main(address, total):
+async def main(address, total, max_batch):
     async with grpc.aio.insecure_channel(address) as channel:
         stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
+        request = exchange_pb2.StreamExecutionsRequest(after_seq=0, max_batch=max_batch)
         seen = 0
         print("connected", flush=True)
-        async for _ in stub.StreamExecutions(exchange_pb2.StreamExecutionsRequest(after_seq=0)):
-            seen += 1
-            if seen == total:
+        async for response in stub.StreamExecutions(request):
+            seen += len(response.executions)
+            if seen >= total:
                 print("done", flush=True)
                 return
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 """
 
 
@@ -111,6 +114,7 @@ async def _baseline_rate(executions: list[Any]) -> float:
             COUNTING_CLIENT,
             address,
             str(EXECUTIONS),
+            str(IngestionSettings().max_batch),
             stdout=asyncio.subprocess.PIPE,
         )
         assert client.stdout is not None

@@ -41,13 +41,23 @@ class Outbox:
 
     async def stream(self, after_seq: int) -> AsyncIterator[Execution]:
         """Executions with a sequence above `after_seq`, oldest first, then live ones."""
+        async for batch in self.batches(after_seq, PAGE):
+            for execution in batch:
+                yield execution
+
+    async def batches(self, after_seq: int, size: int) -> AsyncIterator[list[Execution]]:
+        """The same executions as `stream`, in lists of 1 to `size`: each list holds what is
+        committed already, so a quiet stream still sends each execution at once."""
         sent = after_seq
+        # One query per page, whatever the batch size: a batch of 1 must not cost a query.
+        page_size = max(size, PAGE)
         while True:
             seen = self.appended.version
             async with self._sessions() as session:
-                page = await repository.executions_after(session, sent, PAGE)
-            for execution in page:
-                yield execution
-                sent = execution.sequence
-            if len(page) < PAGE:
+                page = await repository.executions_after(session, sent, page_size)
+            for start in range(0, len(page), size):
+                batch = page[start : start + size]
+                yield batch
+                sent = batch[-1].sequence
+            if len(page) < page_size:
                 await self.appended.wait(seen)

@@ -9,7 +9,6 @@ import base64
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from common.errors import FieldViolation, InvalidArgument
 from common.service import Context
 from common.validation import Violations
 from edgequant.exchange.v1 import exchange_pb2_grpc
@@ -57,6 +56,8 @@ from services.exchange.venues import Venues
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_DEPTH = 1000
+# StreamExecutions' cap on `max_batch` (documented in the proto): ~150 KB messages.
+MAX_EXECUTIONS_BATCH = 1000
 
 
 class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
@@ -202,10 +203,17 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     async def StreamExecutions(
         self, request: StreamExecutionsRequest, context: Context
     ) -> AsyncIterator[StreamExecutionsResponse]:
-        if request.after_seq < 0:
-            raise InvalidArgument([FieldViolation("after_seq", "must not be negative")])
-        async for execution in self.outbox.stream(request.after_seq):
-            yield StreamExecutionsResponse(execution=convert.execution(execution))
+        problems = Violations()
+        problems.require(request.after_seq >= 0, "after_seq", "must not be negative")
+        problems.require(request.max_batch >= 0, "max_batch", "must not be negative")
+        problems.raise_if_any()
+        if not request.max_batch:  # a client from before batches: one per message
+            async for execution in self.outbox.stream(request.after_seq):
+                yield StreamExecutionsResponse(execution=convert.execution(execution))
+            return
+        size = min(request.max_batch, MAX_EXECUTIONS_BATCH)
+        async for batch in self.outbox.batches(request.after_seq, size):
+            yield StreamExecutionsResponse(executions=[convert.execution(e) for e in batch])
 
     async def _venue_and_symbol(self, venue_name: str, symbol: str) -> Venue:
         problems = Violations()

@@ -56,6 +56,9 @@ class Book:
     balances: dict[str, Decimal] = field(default_factory=dict)
     # The last fill price per symbol: the mark until the exchange gives a better one.
     last_prices: dict[str, Decimal] = field(default_factory=dict)
+    # Moves on each commit that changes this account (and never back, even for a Book
+    # replaced): answers built from the account stay valid while it stays the same.
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,13 @@ class _Batch:
     fills: list[dict[str, Any]] = field(default_factory=list)
     round_trips: list[dict[str, Any]] = field(default_factory=list)
 
+    def accounts(self) -> set[str]:
+        """The accounts this batch changes."""
+        changed = set(self.new_books) | set(self.balances)
+        changed.update(account_id for account_id, _symbol in self.positions)
+        changed.update(account_id for account_id, _symbol in self.last_prices)
+        return changed
+
 
 class Ledger:
     def __init__(
@@ -93,6 +103,8 @@ class Ledger:
         self.books: dict[str, Book] = {}
         # The last execution sequence applied; None until one is.
         self.cursor: int | None = None
+        # The last Book.version given out.
+        self._version = 0
 
     # -- reading -------------------------------------------------------------------
 
@@ -296,6 +308,9 @@ class Ledger:
             self._persisted_balances.update((account_id, asset) for asset in totals)
         for (account_id, symbol), price in batch.last_prices.items():
             self.books[account_id].last_prices[symbol] = price
+        self._version += 1
+        for account_id in batch.accounts():
+            self.books[account_id].version = self._version
         if cursor is not None:
             self.cursor = cursor
 

@@ -24,12 +24,20 @@ log = logging.getLogger("edgequant.portfolio.marks")
 class MarkBook:
     def __init__(self) -> None:
         self._marks: dict[tuple[str, str], Decimal] = {}
+        self._versions: dict[str, int] = {}
 
     def get(self, venue: str, symbol: str) -> Decimal | None:
         return self._marks.get((venue, symbol))
 
     def set(self, venue: str, symbol: str, price: Decimal) -> None:
-        self._marks[(venue, symbol)] = price
+        key = (venue, symbol)
+        if self._marks.get(key) != price:
+            self._marks[key] = price
+            self._versions[venue] = self._versions.get(venue, 0) + 1
+
+    def version(self, venue: str) -> int:
+        """Moves whenever a mark of `venue` changes: valuations stay valid until it does."""
+        return self._versions.get(venue, 0)
 
 
 def mark_of(ticker: exchange_pb2.Ticker) -> Decimal | None:

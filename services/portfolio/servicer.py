@@ -47,6 +47,7 @@ from services.portfolio.imports import PARSERS
 from services.portfolio.ledger import Book, Ledger
 from services.portfolio.marks import MarkBook
 from services.portfolio.performance import performance
+from services.portfolio.responses import ResponseCache
 from services.portfolio.settings import PortfolioSettings
 from services.portfolio.storage import queries
 from services.portfolio.storage.models import FillRow, to_micros
@@ -82,6 +83,9 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         # The last rendering of each position, reused while the ledger holds the same
         # Position object (a commit replaces it, never mutates it) and the mark is unchanged.
         self._rendered: dict[tuple[str, str], tuple[Position, Decimal, portfolio_pb2.Position]] = {}
+        # Whole answers, built again only once the account or its marks changed.
+        self._position_lists: ResponseCache[ListPositionsResponse] = ResponseCache(marks)
+        self._portfolios: ResponseCache[portfolio_pb2.Portfolio] = ResponseCache(marks)
 
     async def ListAccounts(
         self, request: ListAccountsRequest, context: Context
@@ -104,30 +108,13 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         self, request: GetPortfolioRequest, context: Context
     ) -> GetPortfolioResponse:
         book = self._book(request.account_id)
-        value = value_book(book, self.marks)
-        return GetPortfolioResponse(
-            portfolio=portfolio_pb2.Portfolio(
-                account_id=book.account.account_id,
-                quote_currency=book.account.quote_currency,
-                equity=decimal_text(value.equity),
-                cash=decimal_text(value.cash),
-                positions_value=decimal_text(value.positions_value),
-                unrealized_pnl=decimal_text(value.unrealized_pnl),
-                realized_pnl=decimal_text(value.realized_pnl),
-                fees=decimal_text(value.fees),
-                # The ledger knows totals only; what open orders hold is the exchange's.
-                balances=[
-                    common_pb2.Balance(
-                        asset=asset,
-                        free=decimal_text(total),
-                        locked="0",
-                        total=decimal_text(total),
-                    )
-                    for asset, total in sorted(book.balances.items())
-                ],
-                time=_timestamp(datetime.now(UTC)),
-            )
+        kept = self._portfolios.get(
+            book, book.account.account_id, lambda: _portfolio(book, self.marks)
         )
+        response = GetPortfolioResponse(portfolio=kept)  # a copy: the kept one is shared
+        # Valued as of now: nothing the figures come from changed since they were built.
+        response.portfolio.time.CopyFrom(_timestamp(datetime.now(UTC)))
+        return response
 
     async def ListPositions(
         self, request: ListPositionsRequest, context: Context
@@ -135,16 +122,9 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         book = self._book(request.account_id)
         page_size = _page_size(request.page_size)
         after = _decode_token(request.page_token)
-        symbols = sorted(
-            symbol
-            for symbol, position in book.positions.items()
-            if (request.include_closed or position.quantity) and symbol > after
-        )
-        page = symbols[:page_size]
-        more = len(symbols) > page_size
-        return ListPositionsResponse(
-            positions=[self._position(book, book.positions[symbol]) for symbol in page],
-            next_page_token=_encode_token(page[-1]) if more else "",
+        key = (book.account.account_id, request.include_closed, page_size, after)
+        return self._position_lists.get(
+            book, key, lambda: self._list_positions(book, request.include_closed, page_size, after)
         )
 
     async def ListFills(self, request: ListFillsRequest, context: Context) -> ListFillsResponse:
@@ -281,6 +261,21 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
 
     # -- translation -----------------------------------------------------------------
 
+    def _list_positions(
+        self, book: Book, include_closed: bool, page_size: int, after: str
+    ) -> ListPositionsResponse:
+        symbols = sorted(
+            symbol
+            for symbol, position in book.positions.items()
+            if (include_closed or position.quantity) and symbol > after
+        )
+        page = symbols[:page_size]
+        more = len(symbols) > page_size
+        return ListPositionsResponse(
+            positions=[self._position(book, book.positions[symbol]) for symbol in page],
+            next_page_token=_encode_token(page[-1]) if more else "",
+        )
+
     def _book(self, account_id: str) -> Book:
         book = self.ledger.book(_required(account_id))
         if book is None:
@@ -317,6 +312,28 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         if position.update_time:
             message.update_time.CopyFrom(_timestamp(position.update_time))
         return message
+
+
+def _portfolio(book: Book, marks: MarkBook) -> portfolio_pb2.Portfolio:
+    """The account marked to market; without its `time`, which is the caller's."""
+    value = value_book(book, marks)
+    return portfolio_pb2.Portfolio(
+        account_id=book.account.account_id,
+        quote_currency=book.account.quote_currency,
+        equity=decimal_text(value.equity),
+        cash=decimal_text(value.cash),
+        positions_value=decimal_text(value.positions_value),
+        unrealized_pnl=decimal_text(value.unrealized_pnl),
+        realized_pnl=decimal_text(value.realized_pnl),
+        fees=decimal_text(value.fees),
+        # The ledger knows totals only; what open orders hold is the exchange's.
+        balances=[
+            common_pb2.Balance(
+                asset=asset, free=decimal_text(total), locked="0", total=decimal_text(total)
+            )
+            for asset, total in sorted(book.balances.items())
+        ],
+    )
 
 
 def _fill(row: FillRow) -> portfolio_pb2.Fill:

@@ -21,6 +21,8 @@ from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# The real exchange's cap on StreamExecutions' `max_batch`.
+MAX_BATCH = 1000
 
 
 def execution(
@@ -67,6 +69,7 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         pause_every: int = 0,
         pause_seconds: float = 0.0,
         venues: Iterable[str] = (),
+        ignores_max_batch: bool = False,
     ) -> None:
         self.executions = list(executions)
         # What ListVenues answers; empty answers UNIMPLEMENTED, as an exchange without it.
@@ -79,6 +82,9 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         # Sleep `pause_seconds` every `pause_every` executions: a paced stream.
         self.pause_every = pause_every
         self.pause_seconds = pause_seconds
+        # Send one execution per message whatever `max_batch` asks, as an exchange
+        # from before that field does.
+        self.ignores_max_batch = ignores_max_batch
         self.requested_after: list[int] = []
         self._appended = asyncio.Event()
 
@@ -93,25 +99,43 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         self, request: exchange_pb2.StreamExecutionsRequest, _context: Any
     ) -> AsyncIterator[exchange_pb2.StreamExecutionsResponse]:
         self.requested_after.append(request.after_seq)
+        # As the real one: `max_batch` 0 is one execution per message, in `execution`.
+        batched = request.max_batch > 0 and not self.ignores_max_batch
+        size = min(request.max_batch, MAX_BATCH) if batched else 1
         sent = 0
         index = 0
         while True:
-            while index < len(self.executions):
-                item = self.executions[index]
-                index += 1
-                if item.sequence <= request.after_seq:
-                    continue
+            fresh = [e for e in self.executions[index:] if e.sequence > request.after_seq]
+            index = len(self.executions)
+            position = 0
+            while position < len(fresh):
                 if self.drop_after is not None and sent >= self.drop_after:
                     self.drop_after = None
                     raise Unavailable("scripted exchange dropped the stream")
-                yield exchange_pb2.StreamExecutionsResponse(execution=item)
-                sent += 1
+                batch = fresh[position : position + self._room(sent, size)]
+                position += len(batch)
+                if batched:
+                    yield exchange_pb2.StreamExecutionsResponse(executions=batch)
+                else:
+                    yield exchange_pb2.StreamExecutionsResponse(execution=batch[0])
+                sent += len(batch)
                 if self.pause_every and sent % self.pause_every == 0:
                     await asyncio.sleep(self.pause_seconds)
             if not self.follow:
                 return
-            self._appended.clear()
-            await self._appended.wait()
+            if index == len(self.executions):
+                self._appended.clear()
+                await self._appended.wait()
+
+    def _room(self, sent: int, size: int) -> int:
+        """How many executions the next message holds: `size`, cut short where the
+        script drops the stream or pauses, so that those come at the same execution."""
+        room = size
+        if self.drop_after is not None:
+            room = min(room, self.drop_after - sent)
+        if self.pause_every:
+            room = min(room, self.pause_every - sent % self.pause_every)
+        return room
 
     async def ListVenues(  # noqa: N802
         self, _request: exchange_pb2.ListVenuesRequest, context: Any

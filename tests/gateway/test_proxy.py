@@ -183,6 +183,14 @@ CASES: list[tuple[str, str, Any, Any, str, dict[str, Any]]] = [
         "ExchangeService.StreamExecutions",
         {"after_seq": "9007199254740993"},
     ),
+    (  # batched executions, asked for from the query
+        "GET",
+        "/v1/executions:stream",
+        {"afterSeq": "5", "maxBatch": "100"},
+        None,
+        "ExchangeService.StreamExecutions",
+        {"after_seq": "5", "max_batch": 100},
+    ),
     (  # a named body ("limits") and the rest of the request from the query
         "PATCH",
         "/v1/risk/limits",

@@ -1,13 +1,24 @@
 """StreamExecutions: replays the outbox after any sequence, follows live, and resumes
-across a restart of the exchange with no gap and no duplicate."""
+across a restart of the exchange with no gap and no duplicate; one execution per
+message, or batches of them (`max_batch`)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import grpc
+import pytest
+
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
-from tests.services.exchange.exchange_testing import SELL, Exchange, StartExchange, order
+from services.exchange import outbox
+from tests.services.exchange.exchange_testing import (
+    SELL,
+    Exchange,
+    StartExchange,
+    field_violations,
+    order,
+)
 
 
 async def _read(exchange: Exchange, after_seq: int, count: int) -> list[common_pb2.Execution]:
@@ -60,3 +71,65 @@ async def test_executions_carry_the_fill_exactly(exchange: Exchange) -> None:
     assert all(e.order_id == response.order.order_id for e in executions)
     assert all(e.liquidity == common_pb2.LIQUIDITY_TAKER for e in executions)
     assert all(e.fee_currency == "USDT" for e in executions)
+
+
+async def _read_batches(
+    exchange: Exchange, after_seq: int, count: int, max_batch: int
+) -> list[list[common_pb2.Execution]]:
+    """The messages of a batched stream, until they hold `count` executions."""
+    stream = exchange.stub.StreamExecutions(
+        exchange_pb2.StreamExecutionsRequest(after_seq=after_seq, max_batch=max_batch)
+    )
+    messages: list[list[common_pb2.Execution]] = []
+    try:
+        while sum(map(len, messages)) < count:
+            message = await asyncio.wait_for(stream.read(), timeout=10)
+            assert isinstance(message, exchange_pb2.StreamExecutionsResponse)
+            assert not message.HasField("execution")
+            messages.append(list(message.executions))
+    finally:
+        stream.cancel()
+    return messages
+
+
+async def test_batches_replay_from_any_sequence_without_gap_or_duplicate(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 3 rows and batches of 2: batch and page boundaries fall everywhere.
+    monkeypatch.setattr(outbox, "PAGE", 3)
+    for number in range(8):
+        await exchange.stub.SubmitOrder(order(client_order_id=f"a{number}", quantity="0.05"))
+    last = exchange.servicer.outbox.last_sequence
+    assert last >= 8, "too few executions to cross pages"
+    one_by_one = await _read(exchange, 0, last)
+
+    for after in range(last):
+        messages = await _read_batches(exchange, after, last - after, max_batch=2)
+        assert all(1 <= len(batch) <= 2 for batch in messages)
+        flat = [execution for batch in messages for execution in batch]
+        assert [e.sequence for e in flat] == list(range(after + 1, last + 1))
+        assert flat == one_by_one[after:]
+
+
+async def test_batches_follow_live_executions(exchange: Exchange) -> None:
+    await exchange.stub.SubmitOrder(order(client_order_id="before", quantity="0.5"))
+    before = exchange.servicer.outbox.last_sequence
+    live = asyncio.create_task(_read_batches(exchange, before, 1, max_batch=1000))
+    await asyncio.sleep(0.1)
+    await exchange.stub.SubmitOrder(order(client_order_id="after", side=SELL, quantity="0.001"))
+
+    messages = await live
+
+    # Sent as soon as committed: the stream does not wait to fill a batch of 1000.
+    assert messages[0][0].sequence == before + 1
+    assert messages[0][0].client_order_id == "after"
+
+
+async def test_negative_max_batch_is_invalid(exchange: Exchange) -> None:
+    stream = exchange.stub.StreamExecutions(
+        exchange_pb2.StreamExecutionsRequest(after_seq=0, max_batch=-1)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stream.read()
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_batch" in field_violations(raised.value)

@@ -1,5 +1,6 @@
 """Executions from a scripted ExchangeService over real gRPC, applied exactly once:
-across a dropped stream, a replay, and a kill -9 of a real portfolio process."""
+across a dropped stream, a replay, and a kill -9 of a real portfolio process; in
+batched messages, or one per message from an exchange that predates `max_batch`."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from common.server import RunningService
 from common.testing import isolated_config, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from services.portfolio.ingestion import trade_from_execution
+from services.portfolio.ingestion import ExecutionBatches, trade_from_execution
 from services.portfolio.ledger import Ledger
 from services.portfolio.testing import ScriptedExchange, execution, total_quantity
 
@@ -260,3 +261,37 @@ async def test_accounts_of_the_exchange_venues_open_before_any_fill(
     # The paper account starts with its configured cash; nothing was filled.
     assert Decimal(paper.portfolio.cash) == Decimal(10000)
     assert _fill_count(_database(service)) == 0
+
+
+async def test_an_exchange_without_max_batch_is_consumed_one_by_one(
+    exchange: tuple[ScriptedExchange, str], portfolio: Portfolio
+) -> None:
+    scripted, _ = exchange
+    executions = _mixed(200)
+    scripted.executions = executions
+    scripted.ignores_max_batch = True
+    async with portfolio() as service:
+        await _until(lambda: _cursor(_database(service)) == 200)
+        positions = await _positions(service.address)
+    assert _fill_count(_database(service)) == 200
+    for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+        assert Decimal(positions[symbol][0]) == _expected_quantity(executions, symbol)
+
+
+async def test_batches_hold_at_most_max_batch_in_stream_order() -> None:
+    """Messages larger than a transaction may hold are cut; what is left goes first
+    into the next batch."""
+    executions = _mixed(9)
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for message in (executions[0:3], executions[3:8], executions[8:9]):
+        queue.put_nowait(message)
+    batches = ExecutionBatches(queue, max_batch=4, linger_seconds=0)
+
+    taken = [await batches.next() for _ in range(3)]
+
+    assert [[e.sequence for e in batch] for batch, _end in taken] == [
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+        [9],
+    ]
+    assert all(end is None for _batch, end in taken)

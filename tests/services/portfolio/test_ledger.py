@@ -151,3 +151,19 @@ async def test_open_accounts_opens_each_venue_once(
     assert reloaded.books["binance-live"].account.kind is AccountKind.LIVE
     assert reloaded.books["paper"].balances == {"USDT": Decimal(10000)}
     assert reloaded.books["binance-live"].balances == {}
+
+
+async def test_a_commit_moves_the_version_of_the_accounts_it_changes(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ledger = Ledger(sessions, LedgerSettings())
+    await ledger.open_accounts(["paper", "binance-live"])
+    paper, live = ledger.books["paper"].version, ledger.books["binance-live"].version
+
+    await ledger.apply([trade(1, "buy", "1", "100")])
+    assert ledger.books["paper"].version > paper
+    assert ledger.books["binance-live"].version == live
+
+    paper = ledger.books["paper"].version
+    await ledger.apply([trade(1, "buy", "1", "100")])  # a duplicate: nothing changes
+    assert ledger.books["paper"].version == paper

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import grpc
@@ -217,6 +218,28 @@ async def test_stream_positions_sees_new_fills(
     position = update.position
     # Closed: 10 + 1.5 * (140 - 110) = 55 realized.
     assert (position.symbol, position.quantity, position.realized_pnl) == ("BTC/USDT", "0", "55")
+
+
+async def test_a_new_fill_shows_in_positions_and_portfolio_at_once(
+    exchange: tuple[ScriptedExchange, str], stub: portfolio_pb2_grpc.PortfolioServiceAsyncStub
+) -> None:
+    """Both answers are kept between changes (services/portfolio/responses.py): a fill
+    must not leave an old one behind."""
+    scripted, _ = exchange
+    positions_request = pb.ListPositionsRequest(account_id="paper")
+    portfolio_request = pb.GetPortfolioRequest(account_id="paper")
+    before = await stub.ListPositions(positions_request)
+    assert await stub.ListPositions(positions_request) == before  # kept, unchanged
+    cash_before = (await stub.GetPortfolio(portfolio_request)).portfolio.cash
+
+    scripted.append(execution(5, "buy", "0.5", "100", symbol="SOL/USDT", fee="0"))
+    await _until_fills(stub, "paper", 5)
+
+    after = await stub.ListPositions(positions_request)
+    assert [p.symbol for p in after.positions] == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    assert after.positions[2].quantity == "0.5"
+    cash_after = (await stub.GetPortfolio(portfolio_request)).portfolio.cash
+    assert Decimal(cash_after) == Decimal(cash_before) - 50
 
 
 CSV = """time,symbol,side,quantity,price,fee,fee_currency,trade_id,order_id

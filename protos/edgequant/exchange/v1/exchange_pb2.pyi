@@ -877,16 +877,24 @@ class StreamExecutionsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     AFTER_SEQ_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_FIELD_NUMBER: _builtins.int
     after_seq: _builtins.int
     """Replays executions with a sequence greater than this, then follows live ones."""
+    max_batch: _builtins.int
+    """0 (the default): one execution per message, in `execution`. Above 0: up to this
+    many per message, in `executions` (the server caps it at 1000). A batch holds only
+    executions already committed, consecutive and oldest first: the server never waits
+    to fill one, so batching adds no latency to a quiet stream.
+    """
     def __init__(
         self,
         *,
         after_seq: _builtins.int = ...,
+        max_batch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "max_batch", b"max_batch"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -897,16 +905,26 @@ class StreamExecutionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXECUTION_FIELD_NUMBER: _builtins.int
+    EXECUTIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def execution(self) -> _common_pb2.Execution: ...
+    def execution(self) -> _common_pb2.Execution:
+        """The execution, when the request's `max_batch` is 0; unset otherwise."""
+
+    @_builtins.property
+    def executions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Execution]:
+        """The executions, when the request's `max_batch` is above 0: at least one, at most
+        `max_batch`, in sequence order; the next message continues after the last one.
+        """
+
     def __init__(
         self,
         *,
         execution: _common_pb2.Execution | None = ...,
+        executions: _abc.Iterable[_common_pb2.Execution] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution", "executions", b"executions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
