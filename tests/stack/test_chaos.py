@@ -28,7 +28,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -97,19 +97,24 @@ async def test_kill_9_of_each_process_loses_and_doubles_nothing(
             for n in range(ORDER_CLIENTS)
         ]
         load += [asyncio.create_task(traffic.probe(path)) for path in PROBES.values()]
-        # Risk denies until it has read its peers: the first acceptances start the clock.
-        await traffic.accepted_count_reaches(ACCEPTED_BETWEEN_KILLS, within=60)
-        outages = [
-            await _kill_and_recover(program, supervisor, traffic, config) for program in KILL_ORDER
-        ]
-        traffic.stopping.set()
-        await asyncio.gather(*load)
+        try:
+            # Risk denies until it has read its peers: the first acceptances start the clock.
+            await traffic.accepted_count_reaches(ACCEPTED_BETWEEN_KILLS, within=60)
+            outages = [
+                await _kill_and_recover(program, supervisor, traffic, config)
+                for program in KILL_ORDER
+            ]
+        finally:
+            # Orders in flight get their final answers before anything is checked.
+            traffic.stopping.set()
+            await asyncio.gather(*load)
 
     _report(outages, traffic)
     _assert_restarts_and_answers(outages, traffic)
     await _assert_exchange_holds_each_accepted_order_once(config, traffic)
     await _wait_for_portfolio_to_catch_up(config)
     _assert_each_execution_in_the_ledger_once(config)
+    _assert_accepted_orders_filled_in_the_outbox(config, traffic)
     await _assert_positions_replay_the_ledger(config)
     _stop(stack)
     _assert_databases_intact(config)
@@ -181,7 +186,7 @@ def _assert_restarts_and_answers(outages: list[Outage], traffic: Traffic) -> Non
             and (outage.program == "gateway" or a.path == PROBES.get(outage.program))
         ]
         assert any(a.unavailable for a in during), (outage.program, during[:10])
-    # A request answered by none of the four means the client gave up: none did.
+    # The load really ran: orders were accepted before and after every kill.
     assert len(traffic.accepted()) >= ACCEPTED_BETWEEN_KILLS * (len(KILL_ORDER) + 1)
 
 
@@ -257,6 +262,18 @@ def _assert_each_execution_in_the_ledger_once(config: Config) -> None:
     assert Counter((venue, trade) for _, venue, trade in executions).most_common(1)[0][1] == 1
     assert Counter(fills).most_common(1)[0][1] == 1, "a fill is in the ledger twice"
     assert sorted(fills) == executions
+
+
+def _assert_accepted_orders_filled_in_the_outbox(config: Config, traffic: Traffic) -> None:
+    """Each accepted (FILLED) market order's executions add up to its quantity."""
+    with _read_only(config, "exchange") as exchange:
+        rows = exchange.execute("SELECT order_id, quantity FROM executions").fetchall()
+    executed: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for order_id, quantity in rows:
+        executed[order_id] += Decimal(quantity)
+    for order in traffic.accepted():
+        assert order.status == "ORDER_STATUS_FILLED", order
+        assert executed[order.order_id] == Decimal(ORDER_QUANTITY), order
 
 
 async def _assert_positions_replay_the_ledger(config: Config) -> None:
