@@ -23,6 +23,7 @@ again before the next kill. Then:
 from __future__ import annotations
 
 import asyncio
+import decimal
 import os
 import signal
 import sqlite3
@@ -61,6 +62,8 @@ ORDER_CLIENTS = 2
 ORDER_QUANTITY = "0.0002"
 # Orders accepted after a restart before the next kill: the load flows again.
 ACCEPTED_BETWEEN_KILLS = 3
+# The decimal context every service process runs with (Python's default).
+SERVICE_DECIMALS = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
 
 
 @pytest.fixture
@@ -289,7 +292,11 @@ async def _assert_positions_replay_the_ledger(config: Config) -> None:
                 "WHERE account_id = 'paper'"
             )
         }
-    replayed = replay([_trade(row) for row in rows], CostMethod.AVERAGE_COST)
+    # In the portfolio's arithmetic: a fresh process's context. This test process's may
+    # be another (ccxt's decimal_to_precision sets ROUND_HALF_UP on the context of any
+    # thread that calls it, and the exchange's ccxt tests run in this process).
+    with decimal.localcontext(SERVICE_DECIMALS):
+        replayed = replay([_trade(row) for row in rows], CostMethod.AVERAGE_COST)
     expected = {
         symbol: (p.quantity, p.average_price, p.realized_pnl, p.fees)
         for symbol, p in replayed.items()
