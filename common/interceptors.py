@@ -7,6 +7,7 @@ exception is a bug: it is logged with its traceback and answered as a bare INTER
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -29,7 +30,26 @@ if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
 
+class LiveStreams:
+    """The service's own server streams in progress: subscriptions (executions, order
+    updates, tickers) that never end by themselves. A stopping server ends them at once
+    (`end`), or its graceful stop would wait its whole grace period for them."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.ending = False
+
+    def end(self) -> None:
+        """Ends each stream with UNAVAILABLE: its client reconnects to the next process."""
+        self.ending = True
+        for task in self.tasks:
+            task.cancel()
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self.streams = LiveStreams()
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
@@ -48,11 +68,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method, rid),
+                _wrap_stream(handler.unary_stream, method, rid, self._streams_of(method)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # No client-streaming RPCs in the contract.
+
+    def _streams_of(self, method: str) -> LiveStreams | None:
+        # grpc.health.v1's Watch must still carry NOT_SERVING to its watchers at a stop.
+        return None if method.startswith("/grpc.") else self.streams
 
 
 def _request_id(metadata: Any) -> str:
@@ -76,13 +100,16 @@ def _wrap_unary(behavior: Behavior, method: str, rid: str) -> Behavior:
     return unary
 
 
-def _wrap_stream(behavior: Behavior, method: str, rid: str) -> Behavior:
+def _wrap_stream(behavior: Behavior, method: str, rid: str, live: LiveStreams | None) -> Behavior:
     """Accepts both shapes of streaming handler: an async iterator of responses, or a
     coroutine that writes them itself (as grpc.health.v1's Watch does)."""
 
     async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         request_id.set(rid)
         started = time.perf_counter()
+        task = asyncio.current_task()
+        if live is not None and task is not None:
+            live.tasks.add(task)
         try:
             responses = behavior(request, context)
             if inspect.isawaitable(responses):
@@ -90,9 +117,15 @@ def _wrap_stream(behavior: Behavior, method: str, rid: str) -> Behavior:
             else:
                 async for response in responses:
                     await context.write(response)
+        except asyncio.CancelledError:
+            if live is None or not live.ending:
+                raise
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the service is stopping; reconnect")
         except Exception as error:
             await _abort(context, method, error)
         finally:
+            if live is not None and task is not None:
+                live.tasks.discard(task)
             _log_access(method, context, started)
 
     return stream

@@ -2,8 +2,9 @@
 
 config -> database and migrations -> servicer (the service's lifespan) -> grpc.aio
 server with grpc.health.v1, server reflection and the interceptor -> SERVING.
-On SIGTERM or SIGINT: NOT_SERVING, stop accepting, give in-flight RPCs `grace_seconds`,
-close the lifespan and the database.
+On SIGTERM or SIGINT: NOT_SERVING, end the subscriptions (server streams never finish by
+themselves: their clients get UNAVAILABLE and reconnect), stop accepting, give in-flight
+unary RPCs `grace_seconds`, close the lifespan and the database.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
     )
     try:
         async with spec.lifespan(runtime) as servicer:
+            interceptor = ServiceInterceptor()
             server = grpc.aio.server(
-                interceptors=[ServiceInterceptor()],
+                interceptors=[interceptor],
                 options=server_options(settings),
                 maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             )
@@ -85,6 +87,8 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
                 yield RunningService(spec=spec, address=address, runtime=runtime)
             finally:
                 await health_servicer.enter_graceful_shutdown()
+                # Subscriptions never finish: end them now; unary calls get the grace.
+                interceptor.streams.end()
                 await server.stop(settings.grace_seconds)
     finally:
         await engine.dispose()

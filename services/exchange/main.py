@@ -17,6 +17,7 @@ from common.service import Runtime, ServiceSpec
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.exchange.candles import CandleCache
 from services.exchange.orderflow import OrderFlow
+from services.exchange.orders import OrderStatus
 from services.exchange.outbox import Outbox
 from services.exchange.paper.venue import NAME as PAPER
 from services.exchange.paper.venue import PaperVenue
@@ -42,14 +43,17 @@ def build_venues(settings: ExchangeSettings) -> list[Venue]:
     return venues
 
 
-async def _restore_paper(runtime: Runtime, venues: Venues) -> None:
+async def _restore_paper(runtime: Runtime, venues: Venues, flow: OrderFlow) -> None:
     paper = venues.get(PAPER)
     if not isinstance(paper, PaperVenue):
         return
     async with runtime.sessions() as session:
         open_orders = await repository.open_orders(session, PAPER)
         executions = await repository.executions_of_venue(session, PAPER)
-    paper.restore(open_orders, executions)
+    # A crash (kill -9) between storing an order and recording the venue's answer.
+    placed = [order for order in open_orders if order.status is not OrderStatus.PENDING_NEW]
+    await flow.reject_unplaced([order for order in open_orders if order not in placed])
+    paper.restore(placed, executions)
 
 
 @asynccontextmanager
@@ -69,7 +73,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
         outbox=outbox,
         updates=updates,
     )
-    await _restore_paper(runtime, venues)
+    await _restore_paper(runtime, venues, flow)
     for venue in venues:
         await venue.start(flow.on_report)
     tasks = [asyncio.create_task(risk.watch_halts(flow.cancel_everything), name="risk-halts")]

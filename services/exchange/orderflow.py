@@ -115,6 +115,28 @@ class OrderFlow:
             await self._record(order, report)
         return order
 
+    async def reject_unplaced(self, orders: list[Order]) -> None:
+        """Rejects orders a submission left PENDING_NEW when this process died.
+
+        Only for a venue that lives in this process (paper): its state died with the
+        submission and is rebuilt from the stored executions, so such an order was never
+        placed. Left PENDING_NEW it would hang forever (and a limit one would be restored
+        as resting, unapproved); rejected, its client_order_id answers UNAVAILABLE from
+        now on, and the client submits again under a new id."""
+        for order in orders:
+            log.warning(
+                "order left pending by a crash: rejected",
+                extra={"order_id": order.order_id, "client_order_id": order.client_order_id},
+            )
+            await self._reject(
+                order,
+                Unavailable(
+                    "the exchange restarted before the order reached the venue: it was not "
+                    "placed. Submit again with a new client_order_id",
+                    reason="EXCHANGE_RESTARTED",
+                ),
+            )
+
     async def _reject(self, order: Order, rejection: EdgeQuantError) -> None:
         order.status = OrderStatus.REJECTED
         reasons = rejection.metadata.get("reasons") or rejection.reason

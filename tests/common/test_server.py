@@ -10,11 +10,13 @@ import sys
 from dataclasses import replace
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.config import Config
 from common.server import running
 from common.testing import SERVING, health_status, wait_until_serving
+from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.risk.main import SPEC as RISK
 
 
@@ -83,3 +85,27 @@ async def test_port_zero_reports_the_chosen_port(config: Config) -> None:
     async with running(RISK, config) as service:
         assert not service.address.endswith(":0")
         assert await health_status(service.address) == SERVING
+
+
+async def test_a_stop_ends_subscriptions_with_unavailable_not_after_the_grace(
+    config: Config,
+) -> None:
+    """A subscription never finishes by itself: a graceful stop ends it at once, so
+    that it neither waits out `grace_seconds` nor gets cut off as CANCELLED after it."""
+    config = replace(config, risk=replace(config.risk, grace_seconds=30.0))
+    async with running(RISK, config) as service:
+        channel = grpc.aio.insecure_channel(service.address)
+        risk = risk_pb2_grpc.RiskServiceStub(channel)
+        events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
+        # A state change is an event: once one arrives, the stream is surely open.
+        first = asyncio.ensure_future(events.read())
+        while not first.done():
+            await risk.SetTradingState(
+                risk_pb2.SetTradingStateRequest(state=risk_pb2.TRADING_STATE_REDUCING)
+            )
+            await asyncio.wait([first], timeout=1)
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        await events.read()
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "stopping" in (ended.value.details() or "")
+    await channel.close()
