@@ -144,7 +144,8 @@ async def running_stack(
     `isolated_config`) until every service and the gateway answer; stopped with SIGTERM,
     which lets supervisord stop its programs (a SIGKILL would orphan them)."""
     config = load_config(environment)
-    process = subprocess.Popen(
+    # Popen returns at once: the stack runs beside the event loop, not in it.
+    process = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-m", "common.stack"],
         env=environment,
         stdout=output or subprocess.DEVNULL,

@@ -257,7 +257,11 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         violations = Violations()
         confidence = request.confidence or DEFAULT_CONFIDENCE
         violations.require(0.5 <= confidence < 1, "confidence", "must be in [0.5, 1), e.g. 0.99")
-        horizon = violations.duration("horizon", request.horizon) if request.HasField("horizon") else ONE_DAY
+        horizon = (
+            violations.duration("horizon", request.horizon)
+            if request.HasField("horizon")
+            else ONE_DAY
+        )
         if horizon is not None:
             violations.require(horizon > timedelta(0), "horizon", "must be positive")
         timeframe = request.timeframe or self._default_timeframe()

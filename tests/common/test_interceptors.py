@@ -110,6 +110,10 @@ async def test_stream_error_after_messages_keeps_its_status(
     assert info.reason == "TRADING_HALTED"
 
 
+def _raw(payload: bytes) -> bytes:
+    return payload
+
+
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_bytes_that_do_not_parse_are_invalid_argument(streaming: bool) -> None:
     """Not UNKNOWN with the parser's text: the caller sent a broken message."""
@@ -119,11 +123,13 @@ async def test_bytes_that_do_not_parse_are_invalid_argument(streaming: bool) -> 
         grpc.aio.insecure_channel(address) as channel,
     ):
         service = "/edgequant.risk.v1.RiskService"
+        call = (
+            channel.unary_stream(f"{service}/StreamRiskEvents", _raw, _raw)(b"\x0f").read()
+            if streaming
+            else channel.unary_unary(f"{service}/GetTradingState", _raw, _raw)(b"\x08\xff")
+        )
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            if streaming:
-                await channel.unary_stream(f"{service}/StreamRiskEvents")(b"\x0f").read()
-            else:
-                await channel.unary_unary(f"{service}/GetTradingState")(b"\x08\xff")
+            await call
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = _status_of(raised.value).details
     info, bad_request = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()

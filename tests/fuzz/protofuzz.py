@@ -56,7 +56,18 @@ STRINGS = (
     "%s%n%x",
     "a" * 1_000,
 )
-DOUBLES = (0.0, -0.0, -1.0, 1e30, -1e30, math.nan, math.inf, -math.inf, 5e-324, 1.7976931348623157e308)
+DOUBLES = (
+    0.0,
+    -0.0,
+    -1.0,
+    1e30,
+    -1e30,
+    math.nan,
+    math.inf,
+    -math.inf,
+    5e-324,
+    1.7976931348623157e308,
+)
 FLOATS = (0.0, -1.0, 1e30, math.nan, math.inf, -math.inf, 3.4e38)
 INT32S = (0, 1, -1, 2**31 - 1, -(2**31))
 INT64S = (0, 1, -1, 2**63 - 1, -(2**63), 10**15)
@@ -65,7 +76,15 @@ UINT64S = (0, 1, 2**64 - 1)
 BYTES = (b"", b"\x00", b"\xff" * 64, "🚀,NaN,-1e30\n".encode() * 8, b"time,open\n" + b"1,2\n" * 50)
 
 # Timestamps and durations: the edges of their valid ranges, and just past them.
-TIMESTAMP_SECONDS = (0, -1, 253_402_300_799, 253_402_300_800, -62_135_596_800, -62_135_596_801, 2**62)
+TIMESTAMP_SECONDS = (
+    0,
+    -1,
+    253_402_300_799,
+    253_402_300_800,
+    -62_135_596_800,
+    -62_135_596_801,
+    2**62,
+)
 DURATION_SECONDS = (0, -1, 315_576_000_000, 315_576_000_001, -315_576_000_001, 2**62)
 NANOS = (0, 999_999_999, -1, 1_000_000_000, -(2**31))
 
@@ -168,7 +187,7 @@ def _field_setters(descriptor: Descriptor, depth: int) -> Iterator[tuple[str, Se
 def _message_setters(field: FieldDescriptor, depth: int) -> Iterator[tuple[str, Setter]]:
     if depth >= MAX_DEPTH:
         return
-    for path, inner in _field_setters(field.message_type, depth + 1):
+    for path, inner in _field_setters(_message_type(field), depth + 1):
 
         def setter(request: Message, inner: Setter = inner) -> None:
             target = getattr(request, field.name)
@@ -179,14 +198,14 @@ def _message_setters(field: FieldDescriptor, depth: int) -> Iterator[tuple[str, 
 
 
 def _map_setters(field: FieldDescriptor, depth: int) -> Iterator[tuple[str, Setter]]:
-    key_field = field.message_type.fields_by_name["key"]
-    value_field = field.message_type.fields_by_name["value"]
+    key_field = _message_type(field).fields_by_name["key"]
+    value_field = _message_type(field).fields_by_name["value"]
     keys = _map_keys(key_field)
     if value_field.type == FieldDescriptor.TYPE_MESSAGE:
         if depth >= MAX_DEPTH:
             return
         for key in keys:
-            for path, inner in _field_setters(value_field.message_type, depth + 1):
+            for path, inner in _field_setters(_message_type(value_field), depth + 1):
 
                 def setter(request: Message, key: Any = key, inner: Setter = inner) -> None:
                     inner(getattr(request, field.name)[key])
@@ -211,10 +230,10 @@ def _map_keys(field: FieldDescriptor) -> tuple[Any, ...]:
     return (0, -1, _scalar_values(field)[-1])
 
 
-def _scalar_values(field: FieldDescriptor) -> tuple[Any, ...]:
+def _scalar_values(field: FieldDescriptor) -> tuple[Any, ...]:  # noqa: PLR0911 - one per type
     """The boundary values of a scalar field's type (well-known types by their parts)."""
     kind = field.type
-    container = field.containing_type.full_name
+    container = field.containing_type.full_name if field.containing_type else ""
     if container in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
         if field.name == "nanos":
             return NANOS
@@ -230,6 +249,7 @@ def _scalar_values(field: FieldDescriptor) -> tuple[Any, ...]:
     if kind == FieldDescriptor.TYPE_BOOL:
         return (True, False)
     if kind == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
         defined = tuple(value.number for value in field.enum_type.values)
         return (*defined, max(defined) + 1, 999, -1, 2**31 - 1)
     return _INTEGER_VALUES[kind]
@@ -256,6 +276,11 @@ def _touch(request: Message, field: FieldDescriptor) -> None:
         target.add()
     else:
         target.SetInParent()
+
+
+def _message_type(field: FieldDescriptor) -> Descriptor:
+    assert field.message_type is not None, field.full_name
+    return field.message_type
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:

@@ -55,9 +55,7 @@ def _fixed_paths(tmp_path: Path) -> list[str]:
     app = create_app(config_with(isolated_config(tmp_path / "app")))
     paths = []
     for route in app.routes:
-        if isinstance(route, Route) and "{" not in route.path:
-            paths.append(route.path)
-        elif isinstance(route, Mount):
+        if (isinstance(route, Route) and "{" not in route.path) or isinstance(route, Mount):
             paths.append(route.path)
     return paths
 

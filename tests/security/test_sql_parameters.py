@@ -56,9 +56,11 @@ def _constant_names(tree: ast.Module) -> set[str]:
     names = set()
     for statement in tree.body:
         value = statement.value if isinstance(statement, ast.Assign | ast.AnnAssign) else None
-        targets = statement.targets if isinstance(statement, ast.Assign) else [
-            getattr(statement, "target", None)
-        ]
+        targets = (
+            statement.targets
+            if isinstance(statement, ast.Assign)
+            else [getattr(statement, "target", None)]
+        )
         if value is not None and _literal_strings(value):
             names |= {target.id for target in targets if isinstance(target, ast.Name)}
     for node in ast.walk(tree):

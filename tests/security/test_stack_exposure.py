@@ -32,7 +32,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 # Long and unique: found only if the key itself leaked, never by coincidence.
 API_KEY = "EQFAKEKEY7f3a9c1e5b2d8046aa91c3e7d5b0f2e4c6a8d1b3f5e7a9c0d2e4f6a8b"
-API_SECRET = "EQFAKESECRETd41d8cd98f00b204e9800998ecf8427e9c1ab2d3e4f5a6b7c8d9e0"
+API_SECRET = "EQFAKESECRETd41d8cd98f00b204e9800998ecf8427e9c1ab2d3e4f5a6b7c8d9e0"  # noqa: S105 - a fake, searched for
 VENUE = "binance"
 TCP_LISTEN = "0A"
 
@@ -75,7 +75,10 @@ async def exposed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Exp
                 f"{venue}READ_RETRIES": "0",
             },
         )
-        environment |= {"EQ_SECURITY_BINANCE_KEY": API_KEY, "EQ_SECURITY_BINANCE_SECRET": API_SECRET}
+        environment |= {
+            "EQ_SECURITY_BINANCE_KEY": API_KEY,
+            "EQ_SECURITY_BINANCE_SECRET": API_SECRET,
+        }
         async with running_stack(environment) as stack:
             seen = Seen()
             await _exercise_over_grpc(stack, fake, seen)
@@ -99,7 +102,10 @@ async def _exercise_over_grpc(stack: Stack, fake: FakeBinance, seen: Seen) -> No
         # Risk checks the paper account only, so it denies this order (fail closed): the
         # denial, stored with the order, is searched too.
         await _record(exchange.SubmitOrder(_limit_order("sec-1")), seen)
-        await _record(exchange.GetOrder(exchange_pb2.GetOrderRequest(venue=VENUE, client_order_id="sec-1")), seen)
+        await _record(
+            exchange.GetOrder(exchange_pb2.GetOrderRequest(venue=VENUE, client_order_id="sec-1")),
+            seen,
+        )
         # Failures of signed calls: ccxt's errors carry the request, which must not leak.
         for fault in ("500", "garbage", "503"):
             fake.fail("GET /api/v3/account", fault)
@@ -151,7 +157,9 @@ def _files_containing(directory: Path, *needles: str) -> list[str]:
     for path in sorted(directory.rglob("*")):
         if path.is_file() and not path.is_socket():
             content = path.read_bytes()
-            found += [f"{path}: {needle[:12]}..." for needle in needles if needle.encode() in content]
+            found += [
+                f"{path}: {needle[:12]}..." for needle in needles if needle.encode() in content
+            ]
     return found
 
 
@@ -187,7 +195,9 @@ async def test_every_listening_socket_is_on_loopback(exposed: Exposed) -> None:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "[::]", "192.168.1.20", "10.0.0.1", "example.com", ""])
 @pytest.mark.parametrize("service", SERVICE_NAMES)
-def test_config_refuses_a_grpc_address_off_loopback(tmp_path: Path, service: str, host: str) -> None:
+def test_config_refuses_a_grpc_address_off_loopback(
+    tmp_path: Path, service: str, host: str
+) -> None:
     environment = isolated_config(tmp_path, **{f"{service.upper()}__ADDRESS": f"{host}:50051"})
     with pytest.raises(ConfigError) as raised:
         load_config(environment)
@@ -243,7 +253,7 @@ def _listening_sockets(
 
 
 def _address(local: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
-    """/proc/net/tcp's "0100007F:C350": the address as 32-bit words in host (little-endian) order."""
+    """/proc/net/tcp's "0100007F:C350": the address as 32-bit words, little-endian."""
     hexaddress, hexport = local.split(":")
     raw = bytes.fromhex(hexaddress)
     ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
