@@ -8,7 +8,7 @@ ports. The load, all at once, for SOAK_SECONDS (default 3600):
 - VaR: ComputeVaR every 5 s, historical, parametric and Monte Carlo in turn;
 - backtests: an sma_cross backtest every 20 s on a synthetic dataset, waited for.
 
-Every SOAK_SAMPLE_SECONDS (10) the RSS of each supervisord program (and the largest
+Every SOAK_SAMPLE_SECONDS (10) the RSS of each supervisord program (and of the largest
 backtest worker) is sampled. The report gives, per process, the mean RSS of the first
 and the last window (10 minutes, or a third of a shorter run), the growth between them,
 a least-squares slope in MiB/hour, the peak and the budget from configs/. It fails
@@ -262,7 +262,7 @@ def sample(stack: Stack) -> dict[str, float]:
     programs = stack.programs()
     values = {name: rss_mib(programs[name].pid) for name in PROGRAMS}
     workers = [rss_mib(child) for child in children(programs["backtest"].pid)]
-    values["backtest worker (largest)"] = max(workers, default=0.0)
+    values["backtest child (largest)"] = max(workers, default=0.0)
     return values
 
 
@@ -282,7 +282,7 @@ def budgets(config: Config) -> dict[str, float]:
     }
     found["gateway"] = config.gateway.memory_budget_mib
     backtest_jobs = config.backtest.extensions.get("jobs", {})
-    found["backtest worker (largest)"] = float(backtest_jobs.get("worker_budget_mib", 768))
+    found["backtest child (largest)"] = float(backtest_jobs.get("worker_budget_mib", 768))
     return found
 
 
