@@ -5,15 +5,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint protos baseline bench clean
+.PHONY: install run test lint protos baseline bench clean audit lock fuzz soak
 
 install: $(INSTALLED)
 
+LOCK := requirements.lock
+
 # Reinstalls when the dependencies change; generated code is committed (see README).
-$(INSTALLED): pyproject.toml
+# The lock is a constraints file: exactly its versions, whatever PyPI has published since.
+$(INSTALLED): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --constraint $(LOCK) -e '.[dev]'
 	touch $@
 
 # The whole stack under supervisord, paper venue, offline, in the foreground.
@@ -22,6 +25,33 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m pytest
+
+# Known vulnerabilities of the locked versions (PyPI's advisory data). Not --strict: a
+# package the advisory service does not know is reported, not fatal.
+audit: $(INSTALLED)
+	$(VENV)/bin/pip-audit --requirement $(LOCK) --no-deps --disable-pip --progress-spinner off
+
+# Re-resolves pyproject.toml's ranges in a scratch venv and rewrites the lock; review the
+# diff, then `make audit test`.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	head -3 $(LOCK) > $(LOCK).new
+	.lock-venv/bin/python -m pip freeze --exclude-editable >> $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv
+
+# The gRPC fuzz test at full size: every boundary case of every RPC, more random input,
+# and schemathesis with more examples per operation (make test runs a sample).
+fuzz: $(INSTALLED)
+	EDGEQUANT_FUZZ_CASES=0 EDGEQUANT_SCHEMATHESIS_EXAMPLES=100 $(PY) -m pytest tests/fuzz tests/gateway/test_openapi.py
+
+# One hour of mixed load against the stack as `make run` runs it (temp dir, free ports);
+# SOAK_SECONDS=180 for a short check. Not part of make test.
+soak: $(INSTALLED)
+	$(PY) -m bench.soak
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -41,4 +71,4 @@ bench: $(INSTALLED)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .lock-venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

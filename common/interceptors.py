@@ -3,6 +3,10 @@
 Servicers raise `EdgeQuantError`s; this is where they become a `google.rpc.Status` on
 the wire (grpc-status-details-bin), so no servicer builds a status by hand. Any other
 exception is a bug: it is logged with its traceback and answered as a bare INTERNAL.
+
+Request bytes that are not a valid protobuf message of the RPC's type are the caller's
+fault: they are answered INVALID_ARGUMENT (`MALFORMED_REQUEST`). Left to grpcio, the
+DecodeError would surface as UNKNOWN with the parser's text.
 """
 
 from __future__ import annotations
@@ -16,9 +20,16 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from common.errors import EdgeQuantError, internal_status, to_status
+from common.errors import (
+    EdgeQuantError,
+    FieldViolation,
+    InvalidArgument,
+    internal_status,
+    to_status,
+)
 from common.logs import request_id
 
 log = logging.getLogger("edgequant.rpc")
@@ -60,16 +71,17 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = handler_call_details.method
         rid = _request_id(handler_call_details.invocation_metadata)
+        deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method, rid),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method, rid, self._streams_of(method)),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # No client-streaming RPCs in the contract.
@@ -77,6 +89,32 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def _streams_of(self, method: str) -> LiveStreams | None:
         # grpc.health.v1's Watch must still carry NOT_SERVING to its watchers at a stop.
         return None if method.startswith("/grpc.") else self.streams
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse: a deserializer cannot abort
+    the call, so the wrapped behavior answers for it."""
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except DecodeError:
+            return _Undecodable()
+
+    return deserialize
+
+
+def _check_decoded(request: Any) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument(
+            [FieldViolation("request", "is not a valid protobuf message of this RPC's type")],
+            reason="MALFORMED_REQUEST",
+        )
 
 
 def _request_id(metadata: Any) -> str:
@@ -91,6 +129,7 @@ def _wrap_unary(behavior: Behavior, method: str, rid: str) -> Behavior:
         request_id.set(rid)
         started = time.perf_counter()
         try:
+            _check_decoded(request)
             return await behavior(request, context)
         except Exception as error:
             await _abort(context, method, error)
@@ -111,6 +150,7 @@ def _wrap_stream(behavior: Behavior, method: str, rid: str, live: LiveStreams | 
         if live is not None and task is not None:
             live.tasks.add(task)
         try:
+            _check_decoded(request)
             responses = behavior(request, context)
             if inspect.isawaitable(responses):
                 await responses

@@ -9,18 +9,26 @@ directory in a temporary folder and every process on a port the OS just handed o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+import xmlrpc.client
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from supervisor.xmlrpc import SupervisorTransport
 
-from common.config import SERVICE_NAMES
+from common.config import SERVICE_NAMES, Config, load_config
 from common.interceptors import ServiceInterceptor
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -92,3 +100,84 @@ async def serving(
         yield f"127.0.0.1:{port}"
     finally:
         await server.stop(None)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A stack started by `running_stack`: its config, environment and supervisord."""
+
+    config: Config
+    environment: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.config.gateway.host}:{self.config.gateway.port}"
+
+    def programs(self) -> dict[str, ProgramState]:
+        """Each supervisord program's pid and start time (a restart changes both)."""
+        socket_url = f"unix://{self.config.var_dir / 'supervisor.sock'}"
+        proxy = xmlrpc.client.ServerProxy(
+            "http://127.0.0.1", transport=SupervisorTransport(None, None, socket_url)
+        )
+        infos: list[dict[str, Any]] = proxy.supervisor.getAllProcessInfo()  # type: ignore[assignment]
+        return {
+            info["name"]: ProgramState(
+                pid=int(info["pid"]), started=int(info["start"]), state=str(info["statename"])
+            )
+            for info in infos
+        }
+
+
+@dataclass(frozen=True)
+class ProgramState:
+    pid: int
+    started: int
+    state: str
+
+
+@asynccontextmanager
+async def running_stack(
+    environment: dict[str, str], within: float = 90.0, output: IO[bytes] | None = None
+) -> AsyncIterator[Stack]:
+    """`python -m common.stack` (what `make run` runs) in `environment` (from
+    `isolated_config`) until every service and the gateway answer; stopped with SIGTERM,
+    which lets supervisord stop its programs (a SIGKILL would orphan them)."""
+    config = load_config(environment)
+    # Popen returns at once: the stack runs beside the event loop, not in it.
+    process = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-m", "common.stack"],
+        env=environment,
+        stdout=output or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for name in SERVICE_NAMES:
+            await wait_until_serving(config.service(name).address, within=within)
+        stack = Stack(config=config, environment=environment, process=process)
+        await _wait_for_healthz(f"{stack.gateway_url}/healthz", within)
+        yield stack
+    finally:
+        _stop(process)
+
+
+async def _wait_for_healthz(url: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {within} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

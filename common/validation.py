@@ -7,26 +7,46 @@ and raise a single INVALID_ARGUMENT naming each bad field.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import FieldViolation, InvalidArgument
 
 # Wider than any venue's precision, narrow enough to rule out "1e-300" style input.
 MAX_DECIMAL_PLACES = 18
 MAX_DECIMAL_DIGITS = 38
+# The valid ranges of google.protobuf.Timestamp (0001-01-01 .. 9999-12-31) and Duration
+# (+-10,000 years); protobuf's own conversions raise on values outside them.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+MAX_DURATION_SECONDS = 315_576_000_000
+NANOS_PER_SECOND = 1_000_000_000
 
 
 class Violations:
-    """Collects field violations; `raise_if_any` raises them as one InvalidArgument."""
+    """Collects field violations; `raise_if_any` raises them as one InvalidArgument.
+
+    At most MAX_REPORTED are kept, then a count of the rest: a request with a thousand
+    bad list items must not cost a thousand messages in memory and in the error trailer.
+    """
+
+    MAX_REPORTED = 20
 
     def __init__(self) -> None:
         self._violations: list[FieldViolation] = []
+        self._unreported = 0
 
     def __bool__(self) -> bool:
         return bool(self._violations)
 
     def add(self, field: str, description: str) -> None:
-        self._violations.append(FieldViolation(field, description))
+        if len(self._violations) < self.MAX_REPORTED:
+            self._violations.append(FieldViolation(field, description))
+        else:
+            self._unreported += 1
 
     def require(self, condition: bool, field: str, description: str) -> None:
         if not condition:
@@ -63,9 +83,33 @@ class Violations:
             return None
         return value
 
+    def timestamp(self, field: str, stamp: Timestamp) -> datetime | None:
+        """An aware UTC datetime; None (and a violation) outside Timestamp's valid range."""
+        if not (
+            MIN_TIMESTAMP_SECONDS <= stamp.seconds <= MAX_TIMESTAMP_SECONDS
+            and 0 <= stamp.nanos < NANOS_PER_SECOND
+        ):
+            self.add(field, "must be a valid timestamp between 0001-01-01 and 9999-12-31")
+            return None
+        return stamp.ToDatetime(tzinfo=UTC)
+
+    def duration(self, field: str, duration: Duration) -> timedelta | None:
+        """A timedelta; None (and a violation) outside Duration's valid range."""
+        seconds, nanos = duration.seconds, duration.nanos
+        opposite_signs = (seconds < 0 < nanos) or (nanos < 0 < seconds)
+        if abs(seconds) > MAX_DURATION_SECONDS or abs(nanos) >= NANOS_PER_SECOND or opposite_signs:
+            self.add(field, "must be a valid duration of at most 10,000 years")
+            return None
+        return duration.ToTimedelta()
+
     def raise_if_any(self) -> None:
-        if self._violations:
-            raise InvalidArgument(self._violations)
+        if not self._violations:
+            return
+        reported = list(self._violations)
+        if self._unreported:
+            more = f"and {self._unreported} more violations, not listed"
+            reported.append(FieldViolation(reported[-1].field, more))
+        raise InvalidArgument(reported)
 
 
 def _parse_decimal(text: str) -> Decimal | None:

@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from common.config import SERVICE_NAMES, Config
 from gateway import docs, openapi
@@ -82,7 +82,7 @@ def create_app(config: Config) -> Starlette:
         await probe.close()
         await upstream.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
@@ -103,3 +103,7 @@ def create_app(config: Config) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    # "{path:path}" matches no path with a newline in it (%0A): Starlette would answer a
+    # text/plain 404. The proxy takes those too, so every answer is a google.rpc.Status.
+    app.router.default = request_response(proxy.__call__)
+    return app

@@ -15,7 +15,8 @@ def page_window(page_size: int, page_token: str) -> tuple[int, int]:
         violations.append(FieldViolation("page_size", "must not be negative"))
     offset = 0
     if page_token:
-        if not page_token.isdigit():
+        # ASCII digits only ("²".isdigit() is true), and an offset SQLite's int64 holds.
+        if not (page_token.isascii() and page_token.isdigit() and len(page_token) <= 18):
             violations.append(FieldViolation("page_token", "is not a token this service issued"))
         else:
             offset = int(page_token)

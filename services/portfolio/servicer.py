@@ -17,6 +17,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from common.errors import FieldViolation, InvalidArgument, NotFound
 from common.service import Context, Runtime
+from common.validation import Violations
 from common.wire import decimal_text
 from edgequant.common.v1 import common_pb2
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -174,7 +175,11 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         self, request: GetEquityHistoryRequest, context: Context
     ) -> GetEquityHistoryResponse:
         book = self._book(request.account_id)
-        interval = request.interval.ToTimedelta() if request.HasField("interval") else None
+        interval = None
+        if request.HasField("interval"):
+            violations = Violations()
+            interval = violations.duration("interval", request.interval)
+            violations.raise_if_any()
         if interval is not None and interval < timedelta(0):
             raise _invalid("interval", "must not be negative")
         async with self.runtime.sessions() as session:
@@ -416,5 +421,7 @@ def _datetime(
 ) -> datetime | None:
     if not request.HasField(field):  # type: ignore[arg-type]
         return None
-    stamp: timestamp_pb2.Timestamp = getattr(request, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    violations = Violations()
+    moment = violations.timestamp(field, getattr(request, field))
+    violations.raise_if_any()
+    return moment

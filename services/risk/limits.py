@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from common.validation import Violations
+from common.validation import MAX_DURATION_SECONDS, Violations
 
 # The names UpdateLimits' update_mask may carry (the proto's field names).
 LIMIT_FIELDS: tuple[str, ...] = (
@@ -157,8 +157,9 @@ def validate_limits(raw: RawLimits, violations: Violations, prefix: str = "limit
                 f"symbol_limits[{symbol!r}].max_position_notional", notional
             ),
         )
+    cooldown_valid = 0 <= raw.loss_cooldown_seconds <= MAX_DURATION_SECONDS  # NaN fails too
     violations.require(
-        raw.loss_cooldown_seconds >= 0, prefix + "loss_cooldown", "must not be negative"
+        cooldown_valid, prefix + "loss_cooldown", "must be between 0 and 10,000 years"
     )
     limits = Limits(
         allowed_symbols=frozenset(raw.allowed_symbols),
@@ -177,7 +178,9 @@ def validate_limits(raw: RawLimits, violations: Violations, prefix: str = "limit
         max_drawdown=fraction("max_drawdown", raw.max_drawdown, Decimal(1)),
         loss_cooldown_trades=count("loss_cooldown_trades", raw.loss_cooldown_trades),
         loss_cooldown=(
-            timedelta(seconds=raw.loss_cooldown_seconds) if raw.loss_cooldown_seconds > 0 else None
+            timedelta(seconds=raw.loss_cooldown_seconds)
+            if cooldown_valid and raw.loss_cooldown_seconds > 0
+            else None
         ),
         max_var=amount("max_var", raw.max_var),
     )

@@ -257,8 +257,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         violations = Violations()
         confidence = request.confidence or DEFAULT_CONFIDENCE
         violations.require(0.5 <= confidence < 1, "confidence", "must be in [0.5, 1), e.g. 0.99")
-        horizon = request.horizon.ToTimedelta() if request.HasField("horizon") else ONE_DAY
-        violations.require(horizon > timedelta(0), "horizon", "must be positive")
+        horizon = (
+            violations.duration("horizon", request.horizon)
+            if request.HasField("horizon")
+            else ONE_DAY
+        )
+        if horizon is not None:
+            violations.require(horizon > timedelta(0), "horizon", "must be positive")
         timeframe = request.timeframe or self._default_timeframe()
         violations.require(timeframe in TIMEFRAMES, "timeframe", "is not a known timeframe")
         lookback = request.lookback or DEFAULT_LOOKBACK
@@ -278,6 +283,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             "must be VAR_METHOD_HISTORICAL, VAR_METHOD_PARAMETRIC or VAR_METHOD_MONTE_CARLO",
         )
         violations.raise_if_any()
+        assert horizon is not None  # else a violation was raised
         return VarRequest(
             method=VarMethod(method),
             confidence=confidence,
@@ -308,7 +314,8 @@ def limits_from_proto(limits: risk_pb2.Limits) -> RawLimits:
             symbol: (item.max_position_quantity, item.max_position_notional)
             for symbol, item in limits.symbol_limits.items()
         },
-        loss_cooldown_seconds=limits.loss_cooldown.ToTimedelta().total_seconds(),
+        # From the parts: ToTimedelta overflows on a Duration past its valid range.
+        loss_cooldown_seconds=limits.loss_cooldown.seconds + limits.loss_cooldown.nanos / 1e9,
         **values,
     )
 

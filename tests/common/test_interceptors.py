@@ -108,3 +108,32 @@ async def test_stream_error_after_messages_keeps_its_status(
     info = error_details_pb2.ErrorInfo()
     assert _status_of(raised.value).details[0].Unpack(info)
     assert info.reason == "TRADING_HALTED"
+
+
+def _raw(payload: bytes) -> bytes:
+    return payload
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_bytes_that_do_not_parse_are_invalid_argument(streaming: bool) -> None:
+    """Not UNKNOWN with the parser's text: the caller sent a broken message."""
+    servicer = ScriptedRisk()  # type: ignore[abstract]
+    async with (
+        serving(servicer, risk_pb2_grpc.add_RiskServiceServicer_to_server) as address,
+        grpc.aio.insecure_channel(address) as channel,
+    ):
+        service = "/edgequant.risk.v1.RiskService"
+        call = (
+            channel.unary_stream(f"{service}/StreamRiskEvents", _raw, _raw)(b"\x0f").read()
+            if streaming
+            else channel.unary_unary(f"{service}/GetTradingState", _raw, _raw)(b"\x08\xff")
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = _status_of(raised.value).details
+    info, bad_request = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+    assert details[0].Unpack(info)
+    assert info.reason == "MALFORMED_REQUEST"
+    assert details[1].Unpack(bad_request)
+    assert bad_request.field_violations[0].field == "request"

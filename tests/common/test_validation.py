@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import InvalidArgument
 from common.validation import Violations
@@ -62,3 +65,53 @@ def test_every_violation_is_reported_at_once() -> None:
     violations.require(False, "symbol", "unknown symbol 'FOO/BAR'")
     with pytest.raises(InvalidArgument, match="quantity: must be greater than 0; symbol: unknown"):
         violations.raise_if_any()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(253_402_300_800, 0), (-62_135_596_801, 0), (2**62, 0), (0, -1), (0, 1_000_000_000)],
+)
+def test_a_timestamp_outside_its_valid_range_is_a_violation(seconds: int, nanos: int) -> None:
+    violations = Violations()
+    assert violations.timestamp("start_time", Timestamp(seconds=seconds, nanos=nanos)) is None
+    with pytest.raises(InvalidArgument) as raised:
+        violations.raise_if_any()
+    assert raised.value.violations[0].field == "start_time"
+
+
+def test_the_edges_of_the_timestamp_range_are_valid() -> None:
+    violations = Violations()
+    last = violations.timestamp("t", Timestamp(seconds=253_402_300_799, nanos=999_999_999))
+    first = violations.timestamp("t", Timestamp(seconds=-62_135_596_800))
+    assert last == datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    assert first == datetime(1, 1, 1, tzinfo=UTC)
+    assert not violations
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(315_576_000_001, 0), (-(2**62), 0), (1, -1), (-1, 1), (0, 1_000_000_000)],
+)
+def test_a_duration_outside_its_valid_range_is_a_violation(seconds: int, nanos: int) -> None:
+    violations = Violations()
+    assert violations.duration("horizon", Duration(seconds=seconds, nanos=nanos)) is None
+    assert violations
+
+
+def test_a_valid_duration_converts() -> None:
+    violations = Violations()
+    assert violations.duration("horizon", Duration(seconds=-90, nanos=-5000)) == timedelta(
+        seconds=-90, microseconds=-5
+    )
+    assert not violations
+
+
+def test_only_the_first_violations_are_listed_then_a_count() -> None:
+    violations = Violations()
+    for index in range(1000):
+        violations.add(f"symbols[{index}]", "is not a unified symbol")
+    with pytest.raises(InvalidArgument) as raised:
+        violations.raise_if_any()
+    listed = raised.value.violations
+    assert len(listed) == Violations.MAX_REPORTED + 1
+    assert listed[-1].description == "and 980 more violations, not listed"
