@@ -10,7 +10,6 @@ the difference is what validation, the risk hop, SQLite and the fill model cost.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.report import Row
+from bench.report import Row, percentile
 from bench.startup import BARE_SERVER
 from common.config import load_config
 from common.memory import MIB, rss_bytes
@@ -94,10 +93,6 @@ async def _throughput(call: Callable[[], Awaitable[object]]) -> float:
 
     await asyncio.gather(*(worker() for _ in range(TICKER_WORKERS)))
     return count / TICKER_SECONDS
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 async def _bare() -> tuple[list[float], float]:  # latencies, throughput
@@ -195,14 +190,14 @@ async def run() -> list[Row]:
     bare = "bare grpc.aio unary (health Check), same pacing"
     return [
         Row("exchange", "SubmitOrder paper+risk p50 @200/s", "ms",
-            _percentile(latencies, 50), _percentile(bare_latencies, 50), bare, "<= 2"),
+            percentile(latencies, 50), percentile(bare_latencies, 50), bare, "<= 2"),
         Row("exchange", "SubmitOrder paper+risk p99 @200/s", "ms",
-            _percentile(latencies, 99), _percentile(bare_latencies, 99), bare, "<= 6"),
+            percentile(latencies, 99), percentile(bare_latencies, 99), bare, "<= 6"),
         Row("exchange", f"SubmitOrder failed of {REQUESTS} @200/s", "count", failed, target="0"),
         Row("exchange", f"SubmitOrder paper+risk p50 @{GENTLE_RATE}/s", "ms",
-            _percentile(gentle, 50), _percentile(bare_latencies, 50), bare),
+            percentile(gentle, 50), percentile(bare_latencies, 50), bare),
         Row("exchange", f"SubmitOrder paper+risk p99 @{GENTLE_RATE}/s", "ms",
-            _percentile(gentle, 99), _percentile(bare_latencies, 99), bare),
+            percentile(gentle, 99), percentile(bare_latencies, 99), bare),
         Row("exchange", f"GetTicker throughput ({TICKER_WORKERS} in flight)", "req/s",
             throughput, bare_throughput, bare),
         Row("exchange", "RSS paper, idle", "MiB", idle_rss, target="<= 64"),

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import statistics
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,11 @@ class Row:
     baseline_name: str = ""
     # The target from the issue or DESIGN.md, as text ("<= 64").
     target: str = ""
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (1-99) of `values`, interpolated within the sample's range."""
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def machine() -> dict[str, Any]:

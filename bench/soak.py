@@ -40,6 +40,7 @@ import httpx
 import numpy as np
 
 from common.config import SERVICE_NAMES, Config
+from common.memory import MIB, rss_bytes
 from common.stack import PROGRAMS
 from common.testing import Stack, isolated_config, running_stack
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
@@ -53,7 +54,6 @@ SECONDS = float(os.environ.get("SOAK_SECONDS", "3600"))
 SAMPLE_SECONDS = float(os.environ.get("SOAK_SAMPLE_SECONDS", "10"))
 WINDOW_SECONDS = 600.0
 RESULTS = Path(__file__).resolve().parent / "soak-results.json"
-MIB = 1024 * 1024
 VAR_METHODS = (
     risk_pb2.VAR_METHOD_HISTORICAL,
     risk_pb2.VAR_METHOD_PARAMETRIC,
@@ -241,13 +241,11 @@ def synthetic_candles_csv(count: int = 20_000) -> bytes:
 
 
 def rss_mib(pid: int) -> float:
+    """0 for a process that is gone (a worker that ended between listing and reading)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        return rss_bytes(pid) / MIB
     except OSError:
-        pass
-    return 0.0
+        return 0.0
 
 
 def children(pid: int) -> list[int]:

@@ -13,10 +13,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import signal
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -26,12 +22,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.gateway import TOKEN
-from bench.http import HttpConnection, raw_request, wait_for_http
-from bench.report import Row
-from common.config import SERVICE_NAMES, Config, load_config
+from bench.http import HttpConnection, raw_request
+from bench.report import Row, percentile
+from common.config import SERVICE_NAMES, Config
 from common.memory import MIB, rss_bytes
 from common.stack import PROGRAMS
-from common.testing import isolated_config, wait_until_serving
+from common.testing import Stack, isolated_config, running_stack
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.auth import digest
@@ -73,19 +69,6 @@ def _order_request() -> exchange_pb2.SubmitOrderRequest:
     )
 
 
-def program_pids(supervisord_pid: int) -> dict[str, int]:
-    """The supervised processes by program name, from supervisord's children."""
-    children = Path(f"/proc/{supervisord_pid}/task/{supervisord_pid}/children").read_text()
-    pids: dict[str, int] = {}
-    for pid in map(int, children.split()):
-        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        for name in PROGRAMS:
-            module = b"gateway" if name == "gateway" else f"services.{name}".encode()
-            if module in arguments:
-                pids[name] = pid
-    return pids
-
-
 async def _until_risk_approves(stub: exchange_pb2_grpc.ExchangeServiceAsyncStub) -> None:
     """Risk fails closed until it has read its peers after the start."""
     deadline = time.perf_counter() + READY_WITHIN
@@ -106,10 +89,6 @@ async def _latencies(call: Callable[[], Awaitable[object]], count: int) -> list[
         await call()
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
-
-
-def _p(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 class _PeakRss:
@@ -148,7 +127,8 @@ async def _order_load(port: int, rss: _PeakRss) -> float:
     return done / elapsed
 
 
-async def _measure(config: Config, supervisord_pid: int) -> list[Row]:
+async def _measure(stack: Stack) -> list[Row]:
+    config = stack.config
     port = config.gateway.port
     async with grpc.aio.insecure_channel(config.exchange.address) as channel:
         stub: exchange_pb2_grpc.ExchangeServiceAsyncStub = exchange_pb2_grpc.ExchangeServiceStub(
@@ -156,7 +136,7 @@ async def _measure(config: Config, supervisord_pid: int) -> list[Row]:
         )
         await _until_risk_approves(stub)
         await asyncio.sleep(SETTLE_SECONDS)
-        pids = program_pids(supervisord_pid)
+        pids = {name: program.pid for name, program in stack.programs().items()}
         idle = {name: rss_bytes(pid) / MIB for name, pid in pids.items()}
 
         checker = health_pb2_grpc.HealthStub(channel)
@@ -172,17 +152,20 @@ async def _measure(config: Config, supervisord_pid: int) -> list[Row]:
         rss = _PeakRss(pids)
         throughput = await _order_load(port, rss)
 
-    bare = "grpc.health Check, same process"
-    rows = [
-        Row(SECTION, "order round trip via gRPC p50", "ms", _p(direct, 50), _p(health, 50), bare),
-        Row(SECTION, "order round trip via gRPC p99", "ms", _p(direct, 99), _p(health, 99), bare),
-        Row(SECTION, "order round trip via gateway p50", "ms", _p(through_gateway, 50),
-            _p(direct, 50), "via gRPC"),
-        Row(SECTION, "order round trip via gateway p99", "ms", _p(through_gateway, 99),
-            _p(direct, 99), "via gRPC"),
+    rows = []
+    for way, latencies, baseline, baseline_name in (
+        ("gRPC", direct, health, "grpc.health Check, same process"),
+        ("gateway", through_gateway, direct, "via gRPC"),
+    ):
+        for q in (50, 99):
+            rows.append(
+                Row(SECTION, f"order round trip via {way} p{q}", "ms", percentile(latencies, q),
+                    percentile(baseline, q), baseline_name)
+            )  # fmt: skip
+    rows.append(
         Row(SECTION, f"orders/s through the gateway ({LOAD_CLIENTS} clients)", "orders/s",
-            throughput),
-    ]  # fmt: skip
+            throughput)
+    )  # fmt: skip
     for name in PROGRAMS:
         rows.append(Row(SECTION, f"{name}: idle RSS in the stack", "MiB", idle[name]))
         rows.append(
@@ -214,22 +197,8 @@ async def run() -> list[Row]:
             RISK__LIMITS__MAX_ORDERS_PER_SECOND="0",
             RISK__LIMITS__MAX_ORDERS_PER_MINUTE="0",
         )
-        config = load_config(environment)
-        stack = subprocess.Popen(  # noqa: ASYNC220 - supervisord must outlive any await
-            [sys.executable, "-m", "common.stack"],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for name in SERVICE_NAMES:
-                await wait_until_serving(config.service(name).address, within=READY_WITHIN)
-            await wait_for_http(f"http://127.0.0.1:{config.gateway.port}/openapi.json")
-            return await _measure(config, stack.pid)
-        finally:
-            # SIGTERM lets supervisord stop its programs; SIGKILL would orphan them.
-            stack.send_signal(signal.SIGTERM)
-            stack.wait(timeout=60)
+        async with running_stack(environment, within=READY_WITHIN) as stack:
+            return await _measure(stack)
 
 
 if __name__ == "__main__":  # `python -m bench.stack`: this section alone
