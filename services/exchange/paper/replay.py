@@ -13,6 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.exchange.orders import Side
+from services.exchange.paper.book import LevelChange
+
+
+@dataclass(frozen=True)
+class SnapshotStart:
+    """The head of the file: the depth snapshot's id; its levels follow."""
+
+    last_update_id: int
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,10 @@ class SnapshotLevel:
 @dataclass(frozen=True)
 class DepthUpdate:
     time_ms: int
-    levels: list[SnapshotLevel]
+    # Binance's first and final update id in the event (U and u).
+    first_id: int
+    final_id: int
+    levels: list[LevelChange]
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,7 @@ class Trade:
     taker_side: Side
 
 
-Event = SnapshotLevel | DepthUpdate | Trade
+Event = SnapshotStart | SnapshotLevel | DepthUpdate | Trade
 _SIDES = {"b": Side.BUY, "a": Side.SELL}
 
 
@@ -51,10 +62,12 @@ def parse(line: str) -> Event:
         return Trade(int(fields[0]), Decimal(fields[1]), Decimal(fields[2]), taker)
     if kind == "D":
         levels = []
-        for item in fields[1:]:
+        for item in fields[3:]:
             price, size = item[1:].split(":")
-            levels.append(SnapshotLevel(_SIDES[item[0]], Decimal(price), Decimal(size)))
-        return DepthUpdate(int(fields[0]), levels)
+            levels.append((_SIDES[item[0]], Decimal(price), Decimal(size)))
+        return DepthUpdate(int(fields[0]), int(fields[1]), int(fields[2]), levels)
+    if kind == "S":
+        return SnapshotStart(int(fields[0]))
     raise ValueError(f"unknown replay line {line[:40]!r}")
 
 
@@ -64,3 +77,31 @@ def events(path: Path) -> Iterator[Event]:
         for line in lines:
             if line.strip():
                 yield parse(line)
+
+
+class UpdateSequence:
+    """Binance's rules for a local book from a snapshot and the diff stream: an update
+    whose final id is not above the snapshot's is already in it; the first one applied
+    must span the snapshot's id + 1; each next one must start right after the previous.
+    A break is reported, not hidden: the book may then hold levels it cannot know are
+    gone (the book's crossing rules still keep it sane)."""
+
+    def __init__(self, snapshot_id: int) -> None:
+        self.snapshot_id = snapshot_id
+        self.last_id: int | None = None
+
+    def accept(self, update: DepthUpdate) -> tuple[bool, str | None]:
+        """(apply it?, what broke, if anything)."""
+        if update.final_id <= self.snapshot_id:
+            return False, None
+        problem = None
+        if self.last_id is None:
+            if not update.first_id <= self.snapshot_id + 1 <= update.final_id:
+                problem = (
+                    f"the first depth update {update.first_id}..{update.final_id} does not "
+                    f"follow the snapshot {self.snapshot_id}"
+                )
+        elif update.first_id != self.last_id + 1:
+            problem = f"depth updates skip from {self.last_id} to {update.first_id}"
+        self.last_id = update.final_id
+        return True, problem

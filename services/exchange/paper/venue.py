@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +36,15 @@ from services.exchange.orders import (
 )
 from services.exchange.paper.account import PaperAccount, RestingOrder
 from services.exchange.paper.book import OrderBook, walk
-from services.exchange.paper.replay import DepthUpdate, Event, SnapshotLevel, Trade, events
+from services.exchange.paper.replay import (
+    DepthUpdate,
+    Event,
+    SnapshotLevel,
+    SnapshotStart,
+    Trade,
+    UpdateSequence,
+    events,
+)
 from services.exchange.settings import PaperSettings, dataset_path, parse_balances
 from services.exchange.signal import Signal
 from services.exchange.venue import ReportSink, VenueReport
@@ -43,6 +53,13 @@ log = logging.getLogger("edgequant.exchange.paper")
 
 NAME = "paper"
 DEFAULT_DEPTH = 20
+# A clock this far behind its schedule (the process was stopped or starved) resumes from
+# where it is rather than replaying the missed stretch in a burst.
+MAX_CATCH_UP_MS = 1000
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def market_from(settings: PaperSettings) -> Market:
@@ -60,6 +77,30 @@ def market_from(settings: PaperSettings) -> Market:
     )
 
 
+@dataclass(frozen=True)
+class _Replayed:
+    """What the replay has played so far and where that sits on the wall clock."""
+
+    first_ms: int  # the capture's first event
+    span_ms: int  # one lap (0 until the first lap ends)
+    laps: int  # laps completed
+    position_ms: int  # the replay's position, laps included
+    anchor_replay_ms: int
+    anchor_wall_ms: int
+    pace: float
+
+    def paper_ms(self, replay_ms: int) -> int:
+        return self.anchor_wall_ms + int((replay_ms - self.anchor_replay_ms) / self.pace)
+
+    def lap_offsets(self, from_ms: int) -> Iterator[int]:
+        """The replay offsets of the laps that reach `from_ms` or later, oldest first."""
+        for lap in range(self.laps + 1):
+            offset = lap * self.span_ms
+            if lap < self.laps and self.paper_ms(self.first_ms + offset + self.span_ms) <= from_ms:
+                continue
+            yield offset
+
+
 class PaperVenue:
     def __init__(self, settings: PaperSettings) -> None:
         self.settings = settings
@@ -74,10 +115,19 @@ class PaperVenue:
         self._jitter = random.Random(settings.seed)
         self._events: Iterator[Event] = iter(())
         self._pending: Event | None = None
+        self._sequence = UpdateSequence(0)
+        self._lap = 0
         self._loop_offset_ms = 0
         self._span_ms = 0
         self._first_ms: int | None = None
-        self._now_ms = 0
+        self._now_ms = 0  # the replay's position: the capture's time plus the laps played
+        # Paper time is the replay shifted onto the wall clock (and scaled by `speed`): the
+        # replay time `_anchor_replay_ms` is the wall time `_anchor_wall_ms`.
+        self._pace = settings.speed if settings.speed > 0 else 1.0
+        self._anchor_replay_ms = 0
+        self._anchor_wall_ms = 0
+        self._anchor_monotonic = 0.0
+        self.last_trade: Trade | None = None
         self._last: Decimal | None = None
         self._high: Decimal | None = None
         self._low: Decimal | None = None
@@ -108,6 +158,7 @@ class PaperVenue:
     async def start(self, on_report: ReportSink) -> None:
         self._on_report = on_report
         self._rewind()
+        self._anchor(self._now_ms)
         if self.settings.speed > 0:
             self._clock = asyncio.create_task(self._run_clock(), name="paper-replay")
 
@@ -118,28 +169,48 @@ class PaperVenue:
                 await self._clock
 
     def _rewind(self) -> None:
-        """Loads the snapshot at the head of the file; the next event is the first update."""
+        """Loads the snapshot at the head of the file; the next event is the first update.
+        At the loop's seam the whole book is replaced by the snapshot: nothing of the last
+        lap's book survives into the next."""
         if self._first_ms is not None:
-            self._loop_offset_ms += self._span_ms
+            self._lap += 1
+            self._loop_offset_ms = self._lap * self._span_ms
         self.book.clear()
         self._events = events(self._path)
         for event in self._events:
-            if isinstance(event, SnapshotLevel):
+            if isinstance(event, SnapshotStart):
+                self._sequence = UpdateSequence(event.last_update_id)
+            elif isinstance(event, SnapshotLevel):
                 self.book.set_level(event.side, event.price, event.size)
-                continue
-            self._pending = event
-            break
+            else:
+                self._pending = event
+                break
         if self._first_ms is None and self._pending is not None:
             self._first_ms = self._pending.time_ms  # type: ignore[union-attr]
             self._now_ms = self._first_ms
         self.tickers_changed.notify()
 
+    def _anchor(self, replay_ms: int) -> None:
+        """Pins replay time `replay_ms` to this instant of the wall clock."""
+        self._anchor_replay_ms = replay_ms
+        self._anchor_wall_ms = _wall_ms()
+        self._anchor_monotonic = time.monotonic()
+
+    def _paper_ms(self, replay_ms: int) -> int:
+        return self._anchor_wall_ms + int((replay_ms - self._anchor_replay_ms) / self._pace)
+
     async def _run_clock(self) -> None:
-        """Replays events at `speed` times their recorded pace, forever."""
+        """Replays events at `speed` times their recorded pace, forever. Each event is
+        due at its own time on the schedule fixed at the start, so waits do not add up
+        into drift."""
         while True:
             due_ms = self._next_time_ms()
-            if due_ms > self._now_ms:
-                await asyncio.sleep((due_ms - self._now_ms) / 1000 / self.settings.speed)
+            due = self._anchor_monotonic + (due_ms - self._anchor_replay_ms) / self._pace / 1000
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif -wait * 1000 > MAX_CATCH_UP_MS:
+                self._anchor(due_ms)
             await self.advance(1)
 
     def _next_time_ms(self) -> int:
@@ -152,22 +223,31 @@ class PaperVenue:
         for _ in range(count):
             event = self._pending
             assert isinstance(event, DepthUpdate | Trade)
-            self._now_ms = event.time_ms + self._loop_offset_ms
+            # Out of order across streams by a few ms at most: the replay never goes back.
+            self._now_ms = max(self._now_ms, event.time_ms + self._loop_offset_ms)
             self._pending = next(self._events, None)
             if self._pending is None:
                 self._span_ms = self._now_ms - self._loop_offset_ms - (self._first_ms or 0) + 1
-                self._rewind()
             if isinstance(event, DepthUpdate):
-                for level in event.levels:
-                    self.book.set_level(level.side, level.price, level.size)
+                apply, problem = self._sequence.accept(event)
+                if problem is not None:
+                    log.warning("paper replay: %s", problem)
+                if apply:
+                    self.book.apply_update(event.levels, event.time_ms + self._loop_offset_ms)
             else:
+                self.book.apply_trade(
+                    event.price, event.taker_side, event.time_ms + self._loop_offset_ms
+                )
                 self._record_trade(event)
                 await self._fill_resting(event)
+            if self._pending is None:
+                self._rewind()
             self.tickers_changed.notify()
 
     # -- market data -------------------------------------------------------------------
 
     def _record_trade(self, trade: Trade) -> None:
+        self.last_trade = trade
         self._last = trade.price
         self._high = trade.price if self._high is None else max(self._high, trade.price)
         self._low = trade.price if self._low is None else min(self._low, trade.price)
@@ -175,10 +255,12 @@ class PaperVenue:
         self._quote_volume += trade.size * trade.price
 
     def clock_ms(self) -> int:
-        return self._now_ms
+        """Paper time: the wall clock, or the replay's position on it when the replay is
+        ahead of it (a stepped clock in tests); never 2024."""
+        return max(_wall_ms(), self._paper_ms(self._now_ms))
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self._now_ms / 1000, UTC)
+        return datetime.fromtimestamp(self.clock_ms() / 1000, UTC)
 
     def _check_symbol(self, symbol: str) -> None:
         if symbol != self.market_.symbol:
@@ -215,26 +297,54 @@ class PaperVenue:
     async def candles(
         self, symbol: str, timeframe: str, since_ms: int | None, limit: int
     ) -> list[Candle]:
-        """Candles aggregated from the dataset's trades (the capture's own times)."""
+        """Candles of the trades replayed since the start, at their paper times: the
+        history begins when the venue started."""
         self._check_symbol(symbol)
-        return await asyncio.to_thread(self._aggregate, timeframe_ms(timeframe), since_ms, limit)
+        width_ms = timeframe_ms(timeframe)
+        end_ms = self.clock_ms()
+        start_ms = since_ms if since_ms is not None else end_ms - (limit + 1) * width_ms
+        replayed = _Replayed(
+            self._first_ms or 0,
+            self._span_ms,
+            self._lap,
+            self._now_ms,
+            self._anchor_replay_ms,
+            self._anchor_wall_ms,
+            self._pace,
+        )
+        return await asyncio.to_thread(
+            self._aggregate, replayed, width_ms, start_ms - start_ms % width_ms, since_ms, limit
+        )
 
-    def _aggregate(self, width_ms: int, since_ms: int | None, limit: int) -> list[Candle]:
+    def _aggregate(
+        self,
+        replayed: _Replayed,
+        width_ms: int,
+        from_ms: int,
+        since_ms: int | None,
+        limit: int,
+    ) -> list[Candle]:
+        """One pass over the file for each lap that overlaps the window (never the whole
+        capture in memory)."""
         bars: dict[int, list[Decimal]] = {}
-        for event in events(self._path):
-            if not isinstance(event, Trade):
-                continue
-            start = event.time_ms - event.time_ms % width_ms
-            if since_ms is not None and start < since_ms:
-                continue
-            bar = bars.get(start)
-            if bar is None:
-                bars[start] = [event.price, event.price, event.price, event.price, event.size]
-            else:
-                bar[1] = max(bar[1], event.price)
-                bar[2] = min(bar[2], event.price)
-                bar[3] = event.price
-                bar[4] += event.size
+        for offset_ms in replayed.lap_offsets(from_ms):
+            for event in events(self._path):
+                if not isinstance(event, Trade):
+                    continue
+                if event.time_ms + offset_ms > replayed.position_ms:
+                    break
+                paper_ms = replayed.paper_ms(event.time_ms + offset_ms)
+                start = paper_ms - paper_ms % width_ms
+                if start < from_ms:
+                    continue
+                bar = bars.get(start)
+                if bar is None:
+                    bars[start] = [event.price, event.price, event.price, event.price, event.size]
+                else:
+                    bar[1] = max(bar[1], event.price)
+                    bar[2] = min(bar[2], event.price)
+                    bar[3] = event.price
+                    bar[4] += event.size
         chosen = sorted(bars.items())
         chosen = chosen[:limit] if since_ms is not None else chosen[-limit:]
         return [Candle(start, *bar) for start, bar in chosen]

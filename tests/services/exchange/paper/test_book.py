@@ -39,8 +39,7 @@ def test_the_sorted_views_follow_the_recorded_snapshot_and_depth_updates() -> No
         if isinstance(event, SnapshotLevel):
             book.set_level(event.side, event.price, event.size)
         elif isinstance(event, DepthUpdate):
-            for level in event.levels:
-                book.set_level(level.side, level.price, level.size)
+            book.apply_update(event.levels, event.time_ms)
             updates += 1
             if updates % 250 == 0:  # a full sort per update would make this test slow
                 _assert_sorted_views(book)
