@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -254,13 +254,22 @@ class PaperVenue:
         self._base_volume += trade.size
         self._quote_volume += trade.size * trade.price
 
+    @property
+    def laps(self) -> int:
+        """How many times the replay has started over."""
+        return self._lap
+
     def clock_ms(self) -> int:
+        return self._clock_us() // 1000
+
+    def _clock_us(self) -> int:
         """Paper time: the wall clock, or the replay's position on it when the replay is
-        ahead of it (a stepped clock in tests); never 2024."""
-        return max(_wall_ms(), self._paper_ms(self._now_ms))
+        ahead of it (a stepped clock in tests); never 2024. In microseconds, as orders are
+        stamped, so a fill is never stamped before its order."""
+        return max(time.time_ns() // 1000, self._paper_ms(self._now_ms) * 1000)
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock_ms() / 1000, UTC)
+        return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=self._clock_us())
 
     def _check_symbol(self, symbol: str) -> None:
         if symbol != self.market_.symbol:
