@@ -8,7 +8,6 @@ import logging
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +35,7 @@ from services.exchange.orders import (
 )
 from services.exchange.paper.account import PaperAccount, RestingOrder
 from services.exchange.paper.book import OrderBook, walk
+from services.exchange.paper.history import MinuteBars
 from services.exchange.paper.replay import (
     DepthUpdate,
     Event,
@@ -77,30 +77,6 @@ def market_from(settings: PaperSettings) -> Market:
     )
 
 
-@dataclass(frozen=True)
-class _Replayed:
-    """What the replay has played so far and where that sits on the wall clock."""
-
-    first_ms: int  # the capture's first event
-    span_ms: int  # one lap (0 until the first lap ends)
-    laps: int  # laps completed
-    position_ms: int  # the replay's position, laps included
-    anchor_replay_ms: int
-    anchor_wall_ms: int
-    pace: float
-
-    def paper_ms(self, replay_ms: int) -> int:
-        return self.anchor_wall_ms + int((replay_ms - self.anchor_replay_ms) / self.pace)
-
-    def lap_offsets(self, from_ms: int) -> Iterator[int]:
-        """The replay offsets of the laps that reach `from_ms` or later, oldest first."""
-        for lap in range(self.laps + 1):
-            offset = lap * self.span_ms
-            if lap < self.laps and self.paper_ms(self.first_ms + offset + self.span_ms) <= from_ms:
-                continue
-            yield offset
-
-
 class PaperVenue:
     def __init__(self, settings: PaperSettings) -> None:
         self.settings = settings
@@ -128,6 +104,7 @@ class PaperVenue:
         self._anchor_wall_ms = 0
         self._anchor_monotonic = 0.0
         self.last_trade: Trade | None = None
+        self.history = MinuteBars()
         self._last: Decimal | None = None
         self._high: Decimal | None = None
         self._low: Decimal | None = None
@@ -247,6 +224,7 @@ class PaperVenue:
     # -- market data -------------------------------------------------------------------
 
     def _record_trade(self, trade: Trade) -> None:
+        self.history.add(self.clock_ms(), trade.price, trade.size)
         self.last_trade = trade
         self._last = trade.price
         self._high = trade.price if self._high is None else max(self._high, trade.price)
@@ -306,57 +284,9 @@ class PaperVenue:
     async def candles(
         self, symbol: str, timeframe: str, since_ms: int | None, limit: int
     ) -> list[Candle]:
-        """Candles of the trades replayed since the start, at their paper times: the
-        history begins when the venue started."""
+        """Candles of the trades replayed since the venue started, at their paper times."""
         self._check_symbol(symbol)
-        width_ms = timeframe_ms(timeframe)
-        end_ms = self.clock_ms()
-        start_ms = since_ms if since_ms is not None else end_ms - (limit + 1) * width_ms
-        replayed = _Replayed(
-            self._first_ms or 0,
-            self._span_ms,
-            self._lap,
-            self._now_ms,
-            self._anchor_replay_ms,
-            self._anchor_wall_ms,
-            self._pace,
-        )
-        return await asyncio.to_thread(
-            self._aggregate, replayed, width_ms, start_ms - start_ms % width_ms, since_ms, limit
-        )
-
-    def _aggregate(
-        self,
-        replayed: _Replayed,
-        width_ms: int,
-        from_ms: int,
-        since_ms: int | None,
-        limit: int,
-    ) -> list[Candle]:
-        """One pass over the file for each lap that overlaps the window (never the whole
-        capture in memory)."""
-        bars: dict[int, list[Decimal]] = {}
-        for offset_ms in replayed.lap_offsets(from_ms):
-            for event in events(self._path):
-                if not isinstance(event, Trade):
-                    continue
-                if event.time_ms + offset_ms > replayed.position_ms:
-                    break
-                paper_ms = replayed.paper_ms(event.time_ms + offset_ms)
-                start = paper_ms - paper_ms % width_ms
-                if start < from_ms:
-                    continue
-                bar = bars.get(start)
-                if bar is None:
-                    bars[start] = [event.price, event.price, event.price, event.price, event.size]
-                else:
-                    bar[1] = max(bar[1], event.price)
-                    bar[2] = min(bar[2], event.price)
-                    bar[3] = event.price
-                    bar[4] += event.size
-        chosen = sorted(bars.items())
-        chosen = chosen[:limit] if since_ms is not None else chosen[-limit:]
-        return [Candle(start, *bar) for start, bar in chosen]
+        return self.history.candles(timeframe_ms(timeframe), since_ms, limit)
 
     async def balances(self) -> list[Balance]:
         return self.account.balances(self.resting.values())

@@ -101,3 +101,40 @@ def test_a_market_taker_walks_the_levels_best_first_and_stops_when_filled() -> N
     assert book.best_bid() is None
     assert book.best_ask() is None
     assert walk(book.liquidity(Side.BUY, None), D("1")) == []
+
+
+def test_a_newer_level_removes_the_older_one_it_crosses() -> None:
+    book = _small_book()  # set at the snapshot: bids 100, 99, 98; asks 101, 102, 103
+    # The venue now says someone bids 101.5: the asks at 101 (older) cannot be there.
+    book.apply_update([(Side.BUY, D("101.5"), D("1"))], time_ms=10)
+    assert book.best_bid() == (D("101.5"), D("1"))
+    assert book.best_ask() == (D("102"), D("2"))
+    # A later ask at 101.5 is newer than that bid: the bid goes, the ask stays.
+    book.apply_update([(Side.SELL, D("101.5"), D("3"))], time_ms=20)
+    assert book.best_bid() == (D("100"), D("1"))
+    assert book.best_ask() == (D("101.5"), D("3"))
+    _assert_sorted_views(book)
+
+
+def test_a_trade_removes_the_levels_it_proves_gone_but_not_newer_ones() -> None:
+    book = _small_book()
+    book.apply_update([(Side.BUY, D("99.5"), D("1"))], time_ms=50)
+    # A seller took the bids down to 98.5 at t=40: 100 and 99 (snapshot) are gone; the
+    # bid at 99.5 was set after the trade (t=50) and stays; 98 was not reached.
+    book.apply_trade(D("98.5"), Side.SELL, time_ms=40)
+    assert set(book.bids) == {D("98"), D("99.5")}
+    assert book.best_bid() == (D("99.5"), D("1"))
+    # A buyer lifting at 102 at t=60: the ask at 101 is gone, the one at 102 may remain,
+    # and no bid can be at or above 102.
+    book.apply_trade(D("102"), Side.BUY, time_ms=60)
+    assert book.best_ask() == (D("102"), D("2"))
+    _assert_sorted_views(book)
+
+
+def test_liquidity_a_simulated_taker_used_keeps_the_venues_time() -> None:
+    book = _small_book()
+    book.apply_update([(Side.SELL, D("100.5"), D("1"))], time_ms=30)
+    book.consume(Side.BUY, D("100.5"), D("0.5"))
+    # Still the venue's word of t=30: a trade at t=20 does not remove it.
+    book.apply_trade(D("101"), Side.BUY, time_ms=20)
+    assert book.best_ask() == (D("100.5"), D("0.5"))

@@ -1,0 +1,106 @@
+"""The paper venue's candle history: the replayed trades as one-minute bars at paper time.
+
+Every candle timeframe is a whole number of minutes, aligned like the minutes, so minute
+bars aggregate into any of them exactly. Prices and sizes are kept as integers scaled by
+10^8 (Binance's precision) in arrays: 48 bytes a minute, a week in under 0.5 MiB.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from decimal import Decimal
+
+from services.exchange.markets import Candle
+
+MINUTE_MS = 60_000
+SCALE = 10**8
+WEEK_MINUTES = 7 * 24 * 60
+
+
+def _scaled(value: Decimal) -> int:
+    return int(value * SCALE)
+
+
+def _decimal(scaled: int) -> Decimal:
+    return Decimal(scaled) / SCALE
+
+
+class MinuteBars:
+    def __init__(self, capacity: int = WEEK_MINUTES) -> None:
+        self.capacity = capacity
+        self._starts = array("q")
+        self._opens = array("q")
+        self._highs = array("q")
+        self._lows = array("q")
+        self._closes = array("q")
+        self._volumes = array("q")
+
+    def _columns(self) -> tuple[array[int], ...]:
+        return (self._starts, self._opens, self._highs, self._lows, self._closes, self._volumes)
+
+    def add(self, time_ms: int, price: Decimal, size: Decimal) -> None:
+        minute = time_ms - time_ms % MINUTE_MS
+        scaled_price, scaled_size = _scaled(price), _scaled(size)
+        if self._starts and minute <= self._starts[-1]:
+            # The current minute (or, if the wall clock stepped back, the newest bar).
+            self._highs[-1] = max(self._highs[-1], scaled_price)
+            self._lows[-1] = min(self._lows[-1], scaled_price)
+            self._closes[-1] = scaled_price
+            self._volumes[-1] += scaled_size
+            return
+        for column, value in zip(
+            self._columns(),
+            (minute, scaled_price, scaled_price, scaled_price, scaled_price, scaled_size),
+            strict=True,
+        ):
+            column.append(value)
+        if len(self._starts) > self.capacity + self.capacity // 8:
+            for column in self._columns():  # trimmed in chunks: a del is O(n)
+                del column[: len(column) - self.capacity]
+
+    def candles(self, width_ms: int, since_ms: int | None, limit: int) -> list[Candle]:
+        """With `since_ms`, the first `limit` candles opening at or after it; without, the
+        latest `limit` (the one still forming included)."""
+        if since_ms is None:
+            if not self._starts:
+                return []
+            # The latest `limit` candles hold at most this many bars; from the start of
+            # the candle the first of them falls in.
+            earliest = self._starts[max(0, len(self._starts) - limit * (width_ms // MINUTE_MS))]
+            first = bisect_left(self._starts, earliest - earliest % width_ms)
+            return self._aggregate(first, width_ms, None)[-limit:]
+        return self._aggregate(bisect_left(self._starts, since_ms), width_ms, limit)
+
+    def _aggregate(self, first: int, width_ms: int, limit: int | None) -> list[Candle]:
+        candles: list[Candle] = []
+        bar: list[int] | None = None
+        for index in range(first, len(self._starts)):
+            start = self._starts[index] - self._starts[index] % width_ms
+            if bar is not None and bar[0] == start:
+                bar[2] = max(bar[2], self._highs[index])
+                bar[3] = min(bar[3], self._lows[index])
+                bar[4] = self._closes[index]
+                bar[5] += self._volumes[index]
+                continue
+            if bar is not None:
+                candles.append(_candle(bar))
+                if len(candles) == limit:
+                    return candles
+            bar = [
+                start,
+                self._opens[index],
+                self._highs[index],
+                self._lows[index],
+                self._closes[index],
+                self._volumes[index],
+            ]
+        if bar is not None:
+            candles.append(_candle(bar))
+        return candles
+
+
+def _candle(bar: list[int]) -> Candle:
+    start, *prices = bar
+    open_, high, low, close, volume = (_decimal(value) for value in prices)
+    return Candle(start, open_, high, low, close, volume)
