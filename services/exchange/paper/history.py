@@ -62,6 +62,8 @@ class MinuteBars:
     def candles(self, width_ms: int, since_ms: int | None, limit: int) -> list[Candle]:
         """With `since_ms`, the first `limit` candles opening at or after it; without, the
         latest `limit` (the one still forming included)."""
+        if limit <= 0:
+            return []
         if since_ms is None:
             if not self._starts:
                 return []
