@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2
 from services.exchange.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.settings import PaperSettings, dataset_path
 from services.exchange.venue import VenueReport
+from tests.services.exchange.exchange_testing import LIMIT, StartExchange, order
 
 D = Decimal
 SYMBOL = "BTC/USDT"
@@ -141,3 +144,38 @@ async def test_a_stepped_replay_keeps_its_times_on_the_wall_clock_through_laps()
     assert candles
     assert all(before.timestamp() * 1000 - 60_000 < c.open_time_ms for c in candles)
     assert candles[-1].open_time_ms <= later.timestamp() * 1000
+
+
+async def test_executions_carry_the_same_clock_as_their_orders(
+    start_exchange: StartExchange,
+) -> None:
+    """Through the service: a market order's fill and a resting order's later maker fill
+    are stamped on the orders' clock (before: the capture's 2024 times)."""
+    before = datetime.now(UTC)
+    async with start_exchange(EXCHANGE__PAPER__SPEED="1") as exchange:
+        bid = exchange.paper.book.best_bid()
+        assert bid is not None
+        # At the touch: the capture's first sell trades go through it within its first second.
+        resting = await exchange.stub.SubmitOrder(
+            order(client_order_id="rest", type=LIMIT, price=f"{bid[0]:f}")
+        )
+        taken = await exchange.stub.SubmitOrder(order(client_order_id="take"))
+        stream = exchange.stub.StreamExecutions(exchange_pb2.StreamExecutionsRequest())
+        executions: dict[str, common_pb2.Execution] = {}
+        async with asyncio.timeout(60):
+            while len(executions) < 2:
+                message = await stream.read()
+                assert isinstance(message, exchange_pb2.StreamExecutionsResponse)
+                executions[message.execution.client_order_id] = message.execution
+        stream.cancel()
+        ticker = await exchange.stub.GetTicker(
+            exchange_pb2.GetTickerRequest(venue="paper", symbol=SYMBOL)
+        )
+        after = datetime.now(UTC)
+
+    for placed in (resting.order, taken.order):
+        created = placed.create_time.ToDatetime(UTC)
+        filled = executions[placed.client_order_id].time.ToDatetime(UTC)
+        assert before <= created <= filled <= after
+    assert executions["rest"].liquidity == common_pb2.LIQUIDITY_MAKER
+    assert before <= ticker.ticker.time.ToDatetime(UTC) <= after
