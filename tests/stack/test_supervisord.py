@@ -7,6 +7,7 @@ Ctrl-C does: SIGINT to supervisord, which stops every program with SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import configparser
 import signal
 import subprocess
 import sys
@@ -80,3 +81,69 @@ def test_memmon_budgets_come_from_the_config(environment: dict[str, str]) -> Non
     arguments = memmon_arguments(load_config(environment)).split()
     assert "risk=77MB" in arguments
     assert arguments.count("-p") == len(PROGRAMS)
+
+
+def _memmon_section() -> dict[str, str]:
+    parser = configparser.RawConfigParser()
+    parser.read(PROJECT_ROOT / "supervisord.conf")
+    return dict(parser["eventlistener:memmon"])
+
+
+def test_memmon_stops_without_a_traceback(tmp_path: Path) -> None:
+    """supervisord.conf's memmon, beside a program that takes 8 s to stop: TICK_5 events
+    reach memmon while supervisord shuts down, when it answers SHUTDOWN_STATE."""
+    memmon = "\n".join(
+        f"{key}={value.replace('%(here)s', str(PROJECT_ROOT))}"
+        for key, value in _memmon_section().items()
+    )
+    slow_stop = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    )
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(
+        f"""[supervisord]
+nodaemon=true
+logfile={tmp_path}/supervisord.log
+pidfile={tmp_path}/supervisord.pid
+[unix_http_server]
+file={tmp_path}/supervisor.sock
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[program:slow]
+command={sys.executable} -c "{slow_stop}"
+startsecs=0
+stopwaitsecs=8
+[eventlistener:memmon]
+{memmon}
+"""
+    )
+    (tmp_path / "log").mkdir()
+    environment = {
+        "EDGEQUANT_VAR_DIR": str(tmp_path),
+        "STACK_PYTHON": sys.executable,
+        "STACK_MEMMON_ARGS": "-p slow=1000MB",
+        "PATH": "/usr/bin:/bin",
+    }
+    supervisord = subprocess.Popen(
+        [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(conf)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    log = tmp_path / "log" / "memmon.log"
+    try:
+        deadline = time.monotonic() + 60
+        while "RSS of slow:slow" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "memmon checked nothing within 60 s"
+            time.sleep(0.2)
+        checks_before_stop = log.read_text().count("Checking programs")
+        supervisord.send_signal(signal.SIGTERM)
+        assert supervisord.wait(timeout=60) == 0
+    finally:
+        if supervisord.poll() is None:
+            supervisord.kill()
+            supervisord.wait()
+    output = log.read_text()
+    assert output.count("Checking programs") > checks_before_stop, "no tick while stopping"
+    assert "Traceback" not in output, output
+    assert "exited unexpectedly" not in (tmp_path / "supervisord.log").read_text()
