@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 from common.config import PROJECT_ROOT, SERVICE_NAMES, Config, load_config
-from common.stack import PROGRAMS, memmon_arguments
-from common.testing import wait_until_serving
+from common.stack import PROGRAMS, memmon_arguments, ready_line
+from common.testing import SERVING, health_status
 
 
 def _supervisorctl(config: Config, *args: str) -> str:
@@ -48,12 +49,28 @@ async def _wait_for_gateway(url: str, within: float = 30.0) -> httpx.Response:
             await asyncio.sleep(0.1)
 
 
+def _lines_until(stream: IO[str], prefix: str) -> list[str]:
+    lines: list[str] = []
+    for line in stream:
+        lines.append(line)
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError(f"the stack ended without a line starting {prefix!r}: {lines}")
+
+
 async def test_stack_serves_then_stops_cleanly(
     stack: subprocess.Popen[str], config: Config
 ) -> None:
+    assert stack.stdout is not None
+    # `make run` says when it is ready, and only then does everything serve.
+    printed = await asyncio.wait_for(
+        asyncio.to_thread(_lines_until, stack.stdout, "EdgeQuant ready: "), timeout=240
+    )
+    assert printed[-1].startswith(ready_line(config) + " ("), printed[-1]
+    assert f"gateway http://127.0.0.1:{config.gateway.port}, " in printed[-1]
     for name in SERVICE_NAMES:
-        await wait_until_serving(config.service(name).address, within=60)
-    healthz = await _wait_for_gateway(f"http://127.0.0.1:{config.gateway.port}/healthz")
+        assert await health_status(config.service(name).address) == SERVING, name
+    healthz = await _wait_for_gateway(f"http://127.0.0.1:{config.gateway.port}/healthz", within=0)
     assert healthz.status_code == 200
     assert healthz.json() == {
         "status": "SERVING",
@@ -68,8 +85,10 @@ async def test_stack_serves_then_stops_cleanly(
         assert (config.log_dir / f"{program}.log").exists()
 
     stack.send_signal(signal.SIGINT)
-    output, _ = await asyncio.to_thread(stack.communicate, timeout=60)
+    rest, _ = await asyncio.to_thread(stack.communicate, timeout=60)
+    output = "".join(printed) + rest
     assert stack.returncode == 0
+    assert "Traceback" not in output
     assert f"gateway    http  http://127.0.0.1:{config.gateway.port}" in output
     for name in SERVICE_NAMES:
         log_lines = (config.log_dir / f"{name}.log").read_text().splitlines()
