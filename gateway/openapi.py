@@ -153,8 +153,8 @@ def _clean(comment: str) -> str:
 
 def _summary(comment: str) -> str:
     """The first sentence of a comment."""
-    first = re.split(r"(?<=[.;:])\s", comment.split("\n\n", maxsplit=1)[0], maxsplit=1)[0]
-    return first.rstrip(".;:")
+    first = re.split(r"(?<=\.)\s", comment.split("\n\n", maxsplit=1)[0], maxsplit=1)[0]
+    return first.rstrip(".")
 
 
 class _Schemas:
