@@ -127,6 +127,8 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
         status = path.stat()
     except FileNotFoundError:
         return None
+    except OSError:
+        return (-1, -1, -1)  # unreadable: the reload fails, is logged, and tokens stay
     return (status.st_mtime_ns, status.st_size, status.st_ino)
 
 
