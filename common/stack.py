@@ -4,12 +4,26 @@ Validates the configuration first (a bad value stops here, with one line naming 
 key), prepares the var directory, hands supervisord.conf the values it needs through
 environment variables (including memmon's budgets, which live in configs/), prints
 where everything listens, and becomes supervisord. Ctrl-C or SIGTERM stops it all.
+
+supervisord says RUNNING a second after a program starts, seconds before a service
+serves (migrations, feeds). So a watcher (`python -m common.stack --announce-ready`,
+started just before the exec) polls the gateway's /healthz, which is 200 only when the
+gateway serves and every service's grpc.health.v1 says SERVING, and then prints one
+line: "EdgeQuant ready: gateway http://..., exchange 127.0.0.1:50051, ...". It exits
+then, or when supervisord is gone, or after `READY_WITHIN` seconds with a line saying
+what is still not serving.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from common.config import PROJECT_ROOT, SERVICE_NAMES, Config, load_config
@@ -17,6 +31,8 @@ from common.errors import StartupError
 
 SUPERVISORD_CONF = PROJECT_ROOT / "supervisord.conf"
 PROGRAMS = (*SERVICE_NAMES, "gateway")
+READY_WITHIN = 180.0
+_POLL_SECONDS = 0.25
 
 
 def memmon_arguments(config: Config) -> str:
@@ -44,15 +60,86 @@ def describe(config: Config) -> str:
     return "\n".join(lines)
 
 
+def gateway_url(config: Config) -> str:
+    """Where this machine reaches the gateway (a wildcard host is reached on loopback)."""
+    host = config.gateway.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - reading the setting, not binding
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{config.gateway.port}"
+
+
+def ready_line(config: Config) -> str:
+    services = ", ".join(f"{name} {config.service(name).address}" for name in SERVICE_NAMES)
+    return f"EdgeQuant ready: gateway {gateway_url(config)}, {services}"
+
+
+def healthz(url: str) -> tuple[bool, str]:
+    """(every process serves, what /healthz said or why it did not answer)."""
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
+            return True, response.read().decode()
+    except urllib.error.HTTPError as error:  # 503: a service is not SERVING
+        return False, error.read().decode(errors="replace")
+    except (OSError, ValueError) as error:
+        return False, f"gateway: {error}"
+
+
+def announce_ready(config: Config, supervisord_pid: int, within: float = READY_WITHIN) -> int:
+    """Prints the ready line once everything serves; 0 if it did, 1 if it gave up."""
+    url = gateway_url(config)
+    started = time.monotonic()
+    answer = ""
+    while time.monotonic() - started < within:
+        if os.getppid() != supervisord_pid:
+            return 1  # the stack stopped before it was ready: nothing to announce
+        ready, answer = healthz(url)
+        if ready:
+            elapsed = time.monotonic() - started
+            print(f"{ready_line(config)} ({elapsed:.1f} s)", flush=True)
+            return 0
+        time.sleep(_POLL_SECONDS)
+    print(
+        f"EdgeQuant not ready after {within:.0f} s: {_not_serving(answer)}; "
+        f"see {config.log_dir.resolve()}/",
+        flush=True,
+    )
+    return 1
+
+
+def _not_serving(answer: str) -> str:
+    try:
+        services = json.loads(answer)["services"]
+    except (ValueError, KeyError, TypeError):
+        return answer
+    waiting = [f"{name} {status}" for name, status in services.items() if status != "SERVING"]
+    return ", ".join(waiting) or answer
+
+
+def _start_announcer(environment: dict[str, str]) -> None:
+    """The watcher, a child that outlives the exec: supervisord's pid is ours."""
+    subprocess.Popen(
+        [sys.executable, "-m", "common.stack", "--announce-ready", str(os.getpid())],
+        env=environment,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def main() -> None:
     try:
         config = load_config()
     except StartupError as error:
         print(error, file=sys.stderr)
         sys.exit(2)
+    if sys.argv[1:2] == ["--announce-ready"]:
+        # Ctrl-C reaches the whole foreground group: leave quietly, supervisord stops.
+        signal.signal(signal.SIGINT, lambda *_: sys.exit(1))
+        sys.exit(announce_ready(config, int(sys.argv[2])))
     config.log_dir.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, **supervisord_environment(config)}
     print(describe(config), flush=True)
+    _start_announcer(environment)
     supervisord = Path(sys.executable).parent / "supervisord"
     os.chdir(PROJECT_ROOT)
     os.execve(  # noqa: S606 - becomes supervisord, keeping the terminal

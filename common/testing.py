@@ -52,6 +52,8 @@ def isolated_config(directory: Path, **overrides: str) -> dict[str, str]:
     for name in SERVICE_NAMES:
         lines += [f"[{name}]", f'address = "127.0.0.1:{free_port()}"']
     lines += ["[gateway]", f"port = {free_port()}"]
+    # Never the developer's configs/tokens.toml: a test stack has its own tokens file.
+    lines += ["[gateway.auth]", f'tokens_file = "{directory / "tokens.toml"}"']
     path = directory / "edgequant.toml"
     path.write_text("\n".join(lines) + "\n")
     environment = {

@@ -24,7 +24,7 @@ from starlette.routing import Route, request_response
 
 from common.config import SERVICE_NAMES, Config
 from gateway import docs, openapi
-from gateway.auth import Authenticator, load_tokens
+from gateway.auth import Authenticator, TokenStore
 from gateway.bindings import bindings_of, service_descriptors
 from gateway.health import SERVING, HealthProbe
 from gateway.observability import Metrics, ObservabilityMiddleware
@@ -42,7 +42,7 @@ def create_app(config: Config) -> Starlette:
     """The gateway for `config`; raises ConfigError (one line naming the key) on bad
     settings, tokens or annotations."""
     settings = settings_of(config.gateway)
-    authenticator = Authenticator(settings.auth.enabled, load_tokens(settings.auth))
+    authenticator = Authenticator(settings.auth.enabled, TokenStore(settings.auth))
     bindings = bindings_of(service_descriptors())
     upstream = Upstream(
         {name: config.service(name).address for name in SERVICE_NAMES},

@@ -12,6 +12,12 @@ Scopes are explicit, not a hierarchy (an admin token that should trade lists bot
 - admin: every other RPC that changes state (UpdateLimits, SetTradingState,
          ImportDataset, DeleteDataset, SubmitBacktest, CancelJob, ImportFills).
 A new RPC gets its scope by the same rule, without gateway code.
+
+The tokens file is read again when it changes (its mtime, size or inode; checked on each
+request that needs a token, one stat), so a token added with `python -m gateway.tokens
+NAME --file configs/tokens.toml` works on the next request, without a restart. A file
+that no longer loads (bad TOML, readable by others) is logged and the tokens it last
+held stay in force; a file that is removed holds no tokens.
 """
 
 from __future__ import annotations
@@ -70,10 +76,67 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class TokenStore:
+    """The configured tokens: the `tokens` entries, and the file's, re-read on change."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        """Raises ConfigError (a bad entry or file stops the start)."""
+        self._entries = [_from_entry(entry) for entry in settings.tokens]
+        self._path = _resolve(settings.tokens_file) if settings.tokens_file else None
+        self._stamp = _stamp(self._path) if self._path else None
+        self._tokens = self._load()
+        if settings.enabled and not self._tokens:
+            # Safe as it is (every RPC answers 401), so the stack still starts; say why.
+            where = f" --file {settings.tokens_file}" if settings.tokens_file else ""
+            log.warning(
+                "auth is on but no token is configured: every RPC answers 401; "
+                f"make one with `python -m gateway.tokens NAME --scopes read{where}`"
+            )
+
+    def tokens(self) -> tuple[Token, ...]:
+        """The tokens in force, after re-reading the file if it changed."""
+        if self._path is not None:
+            stamp = _stamp(self._path)
+            if stamp != self._stamp:
+                self._stamp = stamp
+                self._reload()
+        return self._tokens
+
+    def _reload(self) -> None:
+        try:
+            self._tokens = self._load()
+        except ConfigError as error:
+            log.error("tokens file not reloaded, the previous tokens stay: %s", error)
+            return
+        log.info("tokens file reloaded", extra={"tokens": len(self._tokens)})
+
+    def _load(self) -> tuple[Token, ...]:
+        tokens = list(self._entries)
+        if self._path is not None and self._stamp is not None:
+            tokens += _from_file(self._path)
+        names = [token.name for token in tokens]
+        duplicate = next((name for name in names if names.count(name) > 1), None)
+        if duplicate:
+            raise ConfigError("gateway.auth", f"token name {duplicate!r} appears twice")
+        return tuple(tokens)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is written or replaced; None when there is none."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return (-1, -1, -1)  # unreadable: the reload fails, is logged, and tokens stay
+    return (status.st_mtime_ns, status.st_size, status.st_ino)
+
+
 class Authenticator:
-    def __init__(self, enabled: bool, tokens: Sequence[Token]) -> None:
+    def __init__(self, enabled: bool, tokens: Sequence[Token] | TokenStore) -> None:
         self.enabled = enabled
-        self._tokens = tuple(tokens)
+        self._store = tokens if isinstance(tokens, TokenStore) else None
+        self._tokens = tuple(tokens) if not isinstance(tokens, TokenStore) else ()
 
     def authenticate(
         self, authorization: str | None, query_token: str | None, client: str, scope: str
@@ -102,7 +165,8 @@ class Authenticator:
         """Compares with every digest (no early exit), so timing says nothing."""
         candidate = hashlib.sha256(presented.encode()).digest()
         found = None
-        for token in self._tokens:
+        tokens = self._store.tokens() if self._store is not None else self._tokens
+        for token in tokens:
             if hmac.compare_digest(candidate, token.digest):
                 found = token
         return found
@@ -126,20 +190,7 @@ def _unauthenticated(reason: str, message: str) -> GatewayError:
 
 def load_tokens(settings: AuthSettings) -> list[Token]:
     """Tokens from the secrets file and the `tokens` setting; raises ConfigError."""
-    tokens = [_from_entry(entry) for entry in settings.tokens]
-    if settings.tokens_file:
-        tokens += _from_file(_resolve(settings.tokens_file))
-    names = [token.name for token in tokens]
-    duplicate = next((name for name in names if names.count(name) > 1), None)
-    if duplicate:
-        raise ConfigError("gateway.auth", f"token name {duplicate!r} appears twice")
-    if settings.enabled and not tokens:
-        # Safe as it is (every RPC answers 401), so the stack still starts; say why.
-        log.warning(
-            "auth is on but no token is configured: every RPC answers 401; "
-            "make one with `python -m gateway.tokens NAME --scopes read`"
-        )
-    return tokens
+    return list(TokenStore(settings).tokens())
 
 
 def _resolve(path: str) -> Path:

@@ -6,13 +6,22 @@ repeated ones exploded), its request body and response in the proto3 JSON mappin
 the error schema (google.rpc.Status) as the `default` response, and the scope it
 needs (`x-required-scope`, and in the description). Message schemas are emitted once
 each under components.schemas, named by their full proto name.
+
+Descriptions are the protos' comments: an operation's summary is the first sentence
+of its RPC's comment and its description the whole comment, a schema's description
+its message's and a property's its field's. The generated `_pb2.py` files carry no
+comments, so they come from `edgequant/descriptors.binpb`, the FileDescriptorSet with
+source info that `make protos` writes beside them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
+from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from gateway.auth import required_scope
@@ -81,11 +90,79 @@ _STATUS_SCHEMA = {
 }
 
 
+def proto_comments() -> dict[str, str]:
+    """The comment of every service, RPC, message, field, enum and enum value of the
+    contract, by full name ("edgequant.exchange.v1.Order.price"); {} without the file."""
+    try:
+        data = resources.files("edgequant").joinpath("descriptors.binpb").read_bytes()
+    except OSError:
+        return {}
+    comments: dict[str, str] = {}
+    for file in descriptor_pb2.FileDescriptorSet.FromString(data).file:
+        names = _names_by_path(file)
+        for location in file.source_code_info.location:
+            name = names.get(tuple(location.path))
+            text = _clean(location.leading_comments or location.trailing_comments)
+            if name and text:
+                comments[name] = text
+    return comments
+
+
+# Field numbers in descriptor.proto: what a SourceCodeInfo path steps through.
+_FILE_MESSAGE, _FILE_ENUM, _FILE_SERVICE = 4, 5, 6
+_MESSAGE_FIELD, _MESSAGE_NESTED, _MESSAGE_ENUM = 2, 3, 4
+_ENUM_VALUE, _SERVICE_METHOD = 2, 2
+
+
+def _names_by_path(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
+    names: dict[tuple[int, ...], str] = {}
+
+    def enum(path: tuple[int, ...], scope: str, proto: descriptor_pb2.EnumDescriptorProto) -> None:
+        names[path] = f"{scope}.{proto.name}"
+        for index, value in enumerate(proto.value):
+            # Enum values are scoped by the enum's parent, as in C++.
+            names[(*path, _ENUM_VALUE, index)] = f"{scope}.{proto.name}.{value.name}"
+
+    def message(path: tuple[int, ...], scope: str, proto: descriptor_pb2.DescriptorProto) -> None:
+        name = f"{scope}.{proto.name}"
+        names[path] = name
+        for index, field in enumerate(proto.field):
+            names[(*path, _MESSAGE_FIELD, index)] = f"{name}.{field.name}"
+        for index, nested in enumerate(proto.nested_type):
+            message((*path, _MESSAGE_NESTED, index), name, nested)
+        for index, nested_enum in enumerate(proto.enum_type):
+            enum((*path, _MESSAGE_ENUM, index), name, nested_enum)
+
+    for index, proto in enumerate(file.message_type):
+        message((_FILE_MESSAGE, index), file.package, proto)
+    for index, enum_proto in enumerate(file.enum_type):
+        enum((_FILE_ENUM, index), file.package, enum_proto)
+    for index, service in enumerate(file.service):
+        service_name = f"{file.package}.{service.name}"
+        names[(_FILE_SERVICE, index)] = service_name
+        for number, method in enumerate(service.method):
+            names[(_FILE_SERVICE, index, _SERVICE_METHOD, number)] = f"{service_name}.{method.name}"
+    return names
+
+
+def _clean(comment: str) -> str:
+    """A comment as prose: lines unindented, wrapped lines joined, paragraphs kept."""
+    paragraphs = re.split(r"\n\s*\n", comment.strip())
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def _summary(comment: str) -> str:
+    """The first sentence of a comment."""
+    first = re.split(r"(?<=\.)\s", comment.split("\n\n", maxsplit=1)[0], maxsplit=1)[0]
+    return first.rstrip(".")
+
+
 class _Schemas:
     """components.schemas, filled as messages are referenced."""
 
-    def __init__(self) -> None:
+    def __init__(self, comments: Mapping[str, str]) -> None:
         self.schemas: dict[str, Any] = {STATUS: _STATUS_SCHEMA}
+        self.comments = comments
 
     def ref(self, descriptor: Descriptor) -> dict[str, Any]:
         name = descriptor.full_name
@@ -100,11 +177,25 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{STATUS}"}
 
     def _message(self, descriptor: Descriptor) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": {field.json_name: self.field(field) for field in descriptor.fields},
-            "additionalProperties": False,
+        schema: dict[str, Any] = {"type": "object"}
+        if comment := self.comments.get(descriptor.full_name):
+            schema["description"] = comment
+        schema["properties"] = {
+            field.json_name: self.described(field) for field in descriptor.fields
         }
+        schema["additionalProperties"] = False
+        return schema
+
+    def described(self, field: FieldDescriptor) -> dict[str, Any]:
+        """A field's schema with its comment; a $ref gets it through allOf (OpenAPI 3.0
+        ignores a $ref's siblings)."""
+        schema = self.field(field)
+        comment = self.comments.get(field.full_name)
+        if not comment:
+            return schema
+        if "$ref" in schema:
+            return {"allOf": [schema], "description": comment}
+        return {**schema, "description": comment}
 
     def field(self, field: FieldDescriptor) -> dict[str, Any]:
         message_type = field.message_type
@@ -124,8 +215,14 @@ class _Schemas:
         return dict(_SCALARS.get(field.type, {"type": "string"}))
 
 
-def document(bindings: Sequence[Binding], title: str, version: str) -> dict[str, Any]:
-    schemas = _Schemas()
+def document(
+    bindings: Sequence[Binding],
+    title: str,
+    version: str,
+    comments: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI document; `comments` by full name (default: `proto_comments()`)."""
+    schemas = _Schemas(proto_comments() if comments is None else comments)
     paths: dict[str, Any] = {}
     seen: dict[str, int] = {}
     for binding in bindings:
@@ -165,16 +262,18 @@ def document(bindings: Sequence[Binding], title: str, version: str) -> dict[str,
 def _operation(binding: Binding, operation_id: str, schemas: _Schemas) -> dict[str, Any]:
     rpc = binding.rpc
     scope = required_scope(binding)
+    full_name = f"{rpc.method.containing_service.full_name}.{rpc.method.name}"
+    comment = schemas.comments.get(full_name, "")
+    notes = f"`{full_name}`. Needs a token with the `{scope}` scope." + (
+        " Server-streaming: Server-Sent Events, or NDJSON on request."
+        if rpc.server_streaming
+        else ""
+    )
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "tags": [rpc.method.containing_service.name],
-        "summary": f"{rpc.method.containing_service.full_name}.{rpc.method.name}",
-        "description": f"Needs a token with the `{scope}` scope."
-        + (
-            " Server-streaming: Server-Sent Events, or NDJSON on request."
-            if rpc.server_streaming
-            else ""
-        ),
+        "summary": _summary(comment) if comment else full_name,
+        "description": f"{comment}\n\n{notes}" if comment else notes,
         "x-required-scope": scope,
         "parameters": _path_parameters(binding, schemas) + _query_parameters(binding, schemas),
         "responses": {
@@ -229,13 +328,16 @@ def _path_parameters(binding: Binding, schemas: _Schemas) -> list[dict[str, Any]
         if schema.get("type") == "string" and "enum" not in schema:
             schema["minLength"] = 1
         greedy = "**" in variable.pattern
+        notes = [schemas.comments.get(field.full_name, "")]
+        if greedy:
+            notes.append("May hold '/' (BTC/USDT), as is or as %2F.")
         parameters.append(
             {
                 "name": variable.field_path,
                 "in": "path",
                 "required": True,
                 "schema": schema,
-                "description": "May hold '/' (BTC/USDT), as is or as %2F." if greedy else "",
+                "description": " ".join(note for note in notes if note),
             }
         )
     return parameters
@@ -282,6 +384,8 @@ def _collect_query(
         if is_leaf:
             schema = schemas.field(field)
             parameter: dict[str, Any] = {"name": name, "in": "query", "schema": schema}
+            if comment := schemas.comments.get(field.full_name):
+                parameter["description"] = comment
             if field.is_repeated:
                 parameter.update(style="form", explode=True)
             parameters.append(parameter)

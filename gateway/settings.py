@@ -19,8 +19,12 @@ class AuthSettings:
     # Off only for development on loopback: the gateway refuses to start on any
     # other address with auth off.
     enabled: bool = True
-    # TOML file of hashed tokens ([[tokens]] name, sha256, scopes, expires); it must be
-    # readable by its owner only (mode 0600). Make entries with `python -m gateway.tokens`.
+    # TOML file of hashed tokens ([[tokens]] name, sha256, scopes, expires), relative to
+    # the project root; it must be readable by its owner only (mode 0600). It may not
+    # exist yet, and it is read again when it changes (no restart). Add entries with
+    # `python -m gateway.tokens NAME --scopes read --file configs/tokens.toml`.
+    # configs/default.toml names configs/tokens.toml; empty here, so settings built in
+    # code never read a developer's file.
     tokens_file: str = ""
     # More tokens, usually from EDGEQUANT_GATEWAY__AUTH__TOKENS (comma-separated):
     # "name:sha256hex:scope+scope[:expires RFC 3339]".

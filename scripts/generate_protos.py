@@ -5,6 +5,10 @@ The generated `_pb2.py`, `_pb2_grpc.py` and `.pyi` files are written beside each
 directory and fails on any drift. `--vendor` also copies the googleapis protos the
 contract imports into protos/google, where buf (which cannot reach a registry here)
 finds them.
+
+It also writes `edgequant/descriptors.binpb`: the contract's FileDescriptorSet WITH
+source info (the generated `_pb2.py` files drop it), so the gateway's /openapi.json
+can carry each RPC's, message's and field's comment as its description.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import grpc_tools
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 VENDORED = ("google/api/annotations.proto", "google/api/http.proto")
+DESCRIPTORS = Path("edgequant") / "descriptors.binpb"
 
 
 def proto_files() -> list[Path]:
@@ -35,6 +40,7 @@ def include_dirs() -> list[Path]:
 
 
 def generate(out_dir: Path) -> None:
+    (out_dir / DESCRIPTORS).parent.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
     command = [
         sys.executable,
@@ -47,6 +53,8 @@ def generate(out_dir: Path) -> None:
         f"--grpc_python_out={out_dir}",
         f"--mypy_out={out_dir}",
         f"--mypy_grpc_out={out_dir}",
+        f"--descriptor_set_out={out_dir / DESCRIPTORS}",
+        "--include_source_info",
         *(str(path.relative_to(PROTO_ROOT)) for path in proto_files()),
     ]
     subprocess.run(command, check=True, cwd=PROTO_ROOT)

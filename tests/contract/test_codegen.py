@@ -14,7 +14,13 @@ PROTOS = PROJECT_ROOT / "protos"
 def _generated(root: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(root)): path.read_bytes()
-        for pattern in ("*_pb2.py", "*_pb2.pyi", "*_pb2_grpc.py", "*_pb2_grpc.pyi")
+        for pattern in (
+            "*_pb2.py",
+            "*_pb2.pyi",
+            "*_pb2_grpc.py",
+            "*_pb2_grpc.pyi",
+            "descriptors.binpb",  # with source info: /openapi.json's descriptions
+        )
         for path in (root / "edgequant").rglob(pattern)
     }
 

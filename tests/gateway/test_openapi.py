@@ -19,7 +19,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from common.config import Config
+from common.config import PROJECT_ROOT, Config
 from common.server import RunningService
 from gateway import openapi
 from gateway.bindings import bindings_of, service_descriptors
@@ -171,3 +171,63 @@ def _no_server_error(status: int, body: Any) -> None:
     reasons = [d.get("reason") for d in document.get("details", [])]
     assert status == 501, f"{status}: {document}"
     assert "NOT_YET_IMPLEMENTED" in reasons, f"{status}: {document}"
+
+
+def _comment_above(proto: str, declaration: str) -> str:
+    """The `//` lines right above the first line holding `declaration`, as one line."""
+    lines = proto.splitlines()
+    index = next(i for i, line in enumerate(lines) if declaration in line)
+    comment: list[str] = []
+    while lines[index - 1].strip().startswith("//"):
+        index -= 1
+        comment.insert(0, lines[index].strip().removeprefix("//").strip())
+    return " ".join(comment)
+
+
+async def test_descriptions_are_the_proto_comments(gateway: httpx.AsyncClient) -> None:
+    served = (await gateway.get("/openapi.json")).json()
+    exchange = (PROJECT_ROOT / "protos/edgequant/exchange/v1/exchange.proto").read_text()
+    common = (PROJECT_ROOT / "protos/edgequant/common/v1/common.proto").read_text()
+
+    submit = served["paths"]["/v1/orders"]["post"]
+    rpc_comment = _comment_above(exchange, "rpc SubmitOrder(")
+    assert rpc_comment.startswith("Validates an order")
+    assert submit["description"].startswith(rpc_comment)
+    assert "`trade` scope" in submit["description"]
+    assert submit["summary"] == rpc_comment.split(". ")[0]
+
+    schemas = served["components"]["schemas"]
+    request = schemas["edgequant.exchange.v1.SubmitOrderRequest"]["properties"]
+    assert request["clientOrderId"]["description"] == _comment_above(
+        exchange, "string client_order_id = 10;"
+    )
+    order = schemas["edgequant.common.v1.Order"]
+    assert order["description"] == _comment_above(common, "message Order {")
+    assert order["properties"]["clientOrderId"]["description"] == _comment_above(
+        common, "string client_order_id = 2;"
+    )
+    # A message-typed field keeps its $ref (OpenAPI 3.0 ignores a $ref's siblings).
+    described_refs = [
+        prop
+        for schema in schemas.values()
+        for prop in schema.get("properties", {}).values()
+        if "allOf" in prop
+    ]
+    assert described_refs
+    assert all(prop["allOf"][0]["$ref"] and prop["description"] for prop in described_refs)
+    # Query and path parameters carry their fields' comments too.
+    ticker = served["paths"]["/v1/venues/{venue}/tickers/{symbol}"]["get"]
+    symbol = next(p for p in ticker["parameters"] if p["name"] == "symbol")
+    assert "BTC/USDT" in symbol["description"]
+
+
+def test_the_descriptor_set_covers_every_annotated_rpc_and_message() -> None:
+    comments = openapi.proto_comments()
+    described = [b for b in BINDINGS if b.rpc.full_name in comments]
+    # Every commented RPC of the protos (not every RPC has a comment yet).
+    for binding in BINDINGS:
+        proto = (
+            PROJECT_ROOT / f"protos/edgequant/{binding.rpc.service}/v1/{binding.rpc.service}.proto"
+        ).read_text()
+        has_comment = bool(_comment_above(proto, f"rpc {binding.rpc.method.name}("))
+        assert (binding in described) == has_comment, binding.rpc.full_name
