@@ -27,11 +27,14 @@ TIMEFRAMES: dict[Timeframe, timedelta] = {
     common_pb2.TIMEFRAME_1D: timedelta(days=1),
     common_pb2.TIMEFRAME_1W: timedelta(weeks=1),
 }
-# ccxt's names ("1h"), as configs/ spell a timeframe.
-TIMEFRAME_NAMES = {
-    common_pb2.Timeframe.Name(value).removeprefix("TIMEFRAME_").lower(): value
-    for value in TIMEFRAMES
-}
+
+
+def timeframe_name(timeframe: Timeframe) -> str:
+    """ccxt's name of a timeframe ("1h"), as configs/ and messages spell it."""
+    return common_pb2.Timeframe.Name(timeframe).removeprefix("TIMEFRAME_").lower()
+
+
+TIMEFRAME_NAMES = {timeframe_name(value): value for value in TIMEFRAMES}
 
 
 class CandleSource:
