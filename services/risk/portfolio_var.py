@@ -48,10 +48,6 @@ class PortfolioVar:
         values = self._values()
         if not values:  # nothing held: nothing at risk, whatever the history
             return var.VarResult(0.0, 0.0, 0)
-        if request.method is var.VarMethod.MONTE_CARLO:
-            self.memory.admit(
-                "Monte Carlo VaR", var.simulation_bytes(request.simulations, len(values))
-            )
         closes = await asyncio.gather(
             *(
                 self.candles.closes(symbol, request.timeframe, request.lookback + 1)
@@ -64,6 +60,8 @@ class PortfolioVar:
         horizon = request.horizon / TIMEFRAMES[request.timeframe]
         if request.method is not var.VarMethod.MONTE_CARLO:
             return var.compute_var(request.method, returns, exposure, request.confidence, horizon)
+        # After the history check: a lasting problem is named before a passing one.
+        self.memory.admit("Monte Carlo VaR", var.simulation_bytes(request.simulations, len(values)))
         run = var.MonteCarlo(
             returns,
             exposure,
