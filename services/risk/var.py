@@ -21,6 +21,7 @@ few symbols) except Monte Carlo, which runs in bounded chunks.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from array import array
@@ -81,11 +82,15 @@ def aligned_returns(closes: dict[str, list[tuple[int, float]]]) -> Returns:
 
 def portfolio_pnl(returns: Returns, values: Sequence[float]) -> list[float]:
     """The PnL of positions worth `values` (in the order of returns.symbols) per candle."""
-    pnl = [0.0] * returns.observations
+    pnl: list[float] | None = None
     for column, value in zip(returns.columns, values, strict=True):
-        if value:
-            pnl = list(map(add, pnl, map(mul, column, repeat(value))))
-    return pnl
+        if not value:
+            continue
+        if pnl is None:
+            pnl = [r * value for r in column]
+        else:
+            pnl = [p + r * value for p, r in zip(pnl, column, strict=True)]
+    return [0.0] * returns.observations if pnl is None else pnl
 
 
 def percentile(ascending: Sequence[float], confidence: float) -> float:
@@ -130,10 +135,19 @@ def compute_var(
 
 
 def percentile_loss(returns: Returns, values: Sequence[float], confidence: float) -> float:
-    """The `confidence` percentile of the PnL losses of `values` over `returns` (historical)."""
-    if returns.observations < 2:
+    """The `confidence` percentile of the PnL losses of `values` over `returns` (historical).
+
+    On CheckOrder's path (the max_var rule): only the top of the losses is sorted."""
+    count = returns.observations
+    if count < 2:
         return 0.0
-    return percentile(sorted(-x for x in portfolio_pnl(returns, values)), confidence)
+    losses = portfolio_pnl(returns, [-value for value in values])
+    position = (count - 1) * confidence
+    low = math.floor(position)
+    top = heapq.nlargest(count - low, losses)  # descending: top[-1] is the low'th
+    if len(top) == 1:
+        return top[0]
+    return top[-1] + (position - low) * (top[-2] - top[-1])
 
 
 def _tail(ascending: Sequence[float], confidence: float) -> tuple[float, float]:

@@ -16,7 +16,14 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from services.risk.var import MonteCarlo, Returns, VarMethod, aligned_returns, compute_var
+from services.risk.var import (
+    MonteCarlo,
+    Returns,
+    VarMethod,
+    aligned_returns,
+    compute_var,
+    percentile_loss,
+)
 
 DATA = Path(__file__).resolve().parent / "data" / "freqtrade_5m_eth_ltc_btc.json.gz"
 
@@ -46,6 +53,17 @@ def test_historical_var_is_the_loss_percentile(eth_returns: Returns) -> None:
     )
     assert result.observations == 600
     assert result.conditional_value_at_risk >= result.value_at_risk > 0
+
+
+@pytest.mark.parametrize("count", [2, 3, 31, 600])
+@pytest.mark.parametrize("confidence", [0.5, 0.95, 0.99])
+def test_the_max_var_rules_percentile_is_numpys(
+    both_returns: Returns, count: int, confidence: float
+) -> None:
+    returns = Returns(both_returns.symbols, [column[:count] for column in both_returns.columns])
+    losses = -(np.array(returns.columns).T @ np.array([1.1, -0.4]))
+    expected = np.percentile(losses, confidence * 100)
+    assert percentile_loss(returns, [1.1, -0.4], confidence) == pytest.approx(expected, rel=1e-12)
 
 
 def test_parametric_var_is_the_closed_form_normal(eth_returns: Returns) -> None:
