@@ -32,8 +32,9 @@ from itertools import pairwise, repeat
 from operator import add, mul
 from statistics import NormalDist
 
-# Paths simulated between two yields of `MonteCarlo.chunks` (a few ms of work each).
-CHUNK = 4096
+# Paths simulated between two yields of `MonteCarlo.chunks`: about a millisecond of work,
+# so CheckOrder waits at most that long behind a running simulation.
+CHUNK = 1024
 # Half-width of the first bracket around the expected quantile, in standard errors of
 # the sample quantile: a quantile outside it (then the bracket widens and the same
 # paths are drawn again) is a 1e-20 event.
