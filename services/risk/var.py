@@ -33,7 +33,7 @@ from operator import add, mul
 from statistics import NormalDist
 
 # Paths simulated between two yields of `MonteCarlo.chunks`: about a millisecond of work,
-# so CheckOrder waits at most that long behind a running simulation.
+# so CheckOrder is held up by milliseconds, not seconds, behind a running simulation.
 CHUNK = 1024
 # Half-width of the first bracket around the expected quantile, in standard errors of
 # the sample quantile: a quantile outside it (then the bracket widens and the same
