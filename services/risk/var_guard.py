@@ -18,8 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import grpc
-
+from common.errors import Unavailable
 from services.risk.book import RiskBook
 from services.risk.candles import TIMEFRAME_NAMES, TIMEFRAMES, CandleSource
 from services.risk.engine import RiskEngine
@@ -85,8 +84,8 @@ class VarGuard:
             if self.engine.limits.max_var is not None:
                 try:
                     await self.refresh()
-                except grpc.aio.AioRpcError as error:
-                    log.warning("VaR history refresh failed: %s", error.code().name)
+                except Unavailable as error:
+                    log.warning("VaR history refresh failed: %s", error.metadata.get("code"))
             self._wanted.clear()
             try:
                 await asyncio.wait_for(self._wanted.wait(), self.settings.refresh_seconds)

@@ -515,6 +515,13 @@ async def test_too_short_a_history_is_failed_precondition_naming_it(tmp_path: Pa
             await risk.ComputeVaR(risk_pb2.ComputeVaRRequest(lookback=10))
         assert _field_violations(raised.value) == ["lookback"]
 
+        # The exchange failing to give candles is its failure, said so (not INTERNAL).
+        stack.exchange.candles = {}
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await risk.ComputeVaR(risk_pb2.ComputeVaRRequest())
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert _error_info(raised.value).reason == "VAR_CANDLES_UNAVAILABLE"
+
 
 async def test_every_method_answers_its_default_request_in_a_fresh_risk_process(
     tmp_path: Path,
