@@ -2,8 +2,9 @@
 
 Off the hot path: it reads candles over gRPC and computes in pure Python
 (services.risk.var says why not numpy). Too short a history is an error that says
-so, never a small number. Monte Carlo runs are admitted against the memory budget
-first and yield to the event loop between chunks, so CheckOrder keeps answering.
+so, never a small number. Monte Carlo runs one at a time (the others wait their turn
+within their deadline), is admitted against the memory budget first and yields to the
+event loop between chunks, so CheckOrder keeps answering.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class PortfolioVar:
         self.candles = candles
         self.memory = memory
         self.min_observations = min_observations
+        # One simulation at a time: each running one adds a chunk to every turn of the
+        # event loop, so several at once would slow CheckOrder by as many chunks.
+        self._simulating = asyncio.Lock()
 
     async def compute(self, request: VarRequest) -> var.VarResult:
         values = self._values()
@@ -60,18 +64,21 @@ class PortfolioVar:
         horizon = request.horizon / TIMEFRAMES[request.timeframe]
         if request.method is not var.VarMethod.MONTE_CARLO:
             return var.compute_var(request.method, returns, exposure, request.confidence, horizon)
-        # After the history check: a lasting problem is named before a passing one.
-        self.memory.admit("Monte Carlo VaR", var.simulation_bytes(request.simulations, len(values)))
-        run = var.MonteCarlo(
-            returns,
-            exposure,
-            request.confidence,
-            horizon,
-            simulations=request.simulations,
-            seed=request.seed,
-        )
-        for _ in run.chunks():
-            await asyncio.sleep(0)  # let CheckOrder and the feeds in between chunks
+        async with self._simulating:
+            # After the history check: a lasting problem is named before a passing one.
+            self.memory.admit(
+                "Monte Carlo VaR", var.simulation_bytes(request.simulations, len(values))
+            )
+            run = var.MonteCarlo(
+                returns,
+                exposure,
+                request.confidence,
+                horizon,
+                simulations=request.simulations,
+                seed=request.seed,
+            )
+            for _ in run.chunks():
+                await asyncio.sleep(0)  # let CheckOrder and the feeds in between chunks
         assert run.result is not None
         return run.result
 

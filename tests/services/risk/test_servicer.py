@@ -625,6 +625,15 @@ async def test_var_and_cvar_match_an_independent_computation(tmp_path: Path) -> 
         assert monte_carlo.value_at_risk == pytest.approx(parametric.value_at_risk, rel=0.03)
         again = await var(risk_pb2.VAR_METHOD_MONTE_CARLO, hours=1, simulations=200_000, seed=7)
         assert again.value_at_risk == monte_carlo.value_at_risk
+        # Asked at once, simulations take turns: each answer is the one asked alone.
+        at_once = await asyncio.gather(
+            *(
+                var(risk_pb2.VAR_METHOD_MONTE_CARLO, hours=1, simulations=20_000, seed=seed)
+                for seed in (7, 8, 7)
+            )
+        )
+        alone = await var(risk_pb2.VAR_METHOD_MONTE_CARLO, hours=1, simulations=20_000, seed=8)
+        assert at_once[0] == at_once[2] != at_once[1] == alone
 
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await risk.ComputeVaR(
