@@ -168,7 +168,8 @@ def _normal(
 
 
 class MonteCarlo:
-    """Monte Carlo VaR in bounded memory, exactly as if every path were kept and sorted.
+    """Monte Carlo VaR in bounded memory: the figures of every path kept and sorted (the
+    same VaR; the CVaR to the rounding of its sum).
 
     Path p draws z_j ~ N(0, 1) for each symbol j (symbol j's draws come from its own
     stream, random.Random(f"{seed}/{j}"), so chunking does not change them); its returns
