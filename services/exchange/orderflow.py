@@ -1,6 +1,7 @@
 """An order's way through the exchange: idempotency, PENDING_NEW, risk, venue, outbox.
 
-    validate (servicer) -> same (venue, client_order_id) seen? answer as the first time
+    validate (servicer) -> same (venue, client_order_id) seen? the same parameters answer
+    as the first time, others are ALREADY_EXISTS (CLIENT_ORDER_ID_REUSED)
     -> store PENDING_NEW -> RiskService.CheckOrder (fail closed) -> venue
     -> order update + its executions in one transaction -> notify the streams
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import (
+    AlreadyExists,
     DeadlineExceeded,
     EdgeQuantError,
     FailedPrecondition,
@@ -38,6 +40,8 @@ from services.exchange.orders import (
     OrderIntent,
     OrderStatus,
     apply_fill,
+    describe,
+    differing_fields,
 )
 from services.exchange.outbox import Outbox
 from services.exchange.risk_gate import RiskGate
@@ -94,12 +98,14 @@ class OrderFlow:
                     lambda connection: repository.insert_order(connection, order)
                 )
             except IntegrityError:
-                # The (venue, client_order_id) is taken: answer as its first submission did.
+                # The (venue, client_order_id) is taken: answer as its first submission
+                # did, if this asks for the same order.
                 async with self._sessions() as session:
                     existing = await repository.get_order_by_client_id(
                         session, intent.venue, intent.client_order_id
                     )
                 assert existing is not None
+                _require_same_order(intent, existing)
                 return _replay_outcome(existing)
             self._updates.publish(order)
             try:
@@ -329,6 +335,28 @@ def _new_order(intent: OrderIntent) -> Order:
         status=OrderStatus.PENDING_NEW,
         create_time=now,
         update_time=now,
+    )
+
+
+def _require_same_order(intent: OrderIntent, order: Order) -> None:
+    """A reused client_order_id with other parameters is a conflict, never the old order:
+    answering with it would tell the caller an order it did not ask for was placed."""
+    differing = differing_fields(intent, order)
+    if not differing:
+        return
+    changes = ", ".join(
+        f"{name} {describe(getattr(order, name))} -> {describe(getattr(intent, name))}"
+        for name in differing
+    )
+    raise AlreadyExists(
+        f"client_order_id {order.client_order_id!r} is already used by order {order.order_id} "
+        f"with other parameters ({changes}): send a new client_order_id for a new order",
+        reason="CLIENT_ORDER_ID_REUSED",
+        metadata={
+            "client_order_id": order.client_order_id,
+            "order_id": order.order_id,
+            "fields": ",".join(differing),
+        },
     )
 
 

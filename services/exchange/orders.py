@@ -70,6 +70,37 @@ class OrderIntent:
     client_order_id: str
 
 
+# What a SubmitOrder request asks for, by its field name in the request: a client_order_id
+# seen again must ask for the same, else it names another order.
+_INTENT_FIELDS = (
+    "symbol",
+    "side",
+    "type",
+    "quantity",
+    "price",
+    "time_in_force",
+    "post_only",
+    "reduce_only",
+)
+
+
+def differing_fields(intent: OrderIntent, order: Order) -> list[str]:
+    """The request fields in which `intent` asks for something other than `order`.
+
+    Values compare as parsed (Decimal "0.010" equals "0.01"; an unset time_in_force is
+    the order type's default), so the same order spelled differently is the same order."""
+    return [name for name in _INTENT_FIELDS if getattr(intent, name) != getattr(order, name)]
+
+
+def describe(value: object) -> str:
+    """A field's value as a message shows it: decimals plainly, enums by name."""
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    if isinstance(value, Enum):
+        return value.name
+    return "none" if value is None else str(value).lower()
+
+
 @dataclass
 class Order:
     order_id: str

@@ -7,6 +7,7 @@ from typing import TypeAlias
 
 import grpc
 
+from common.errors import Unavailable
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 
@@ -27,11 +28,14 @@ TIMEFRAMES: dict[Timeframe, timedelta] = {
     common_pb2.TIMEFRAME_1D: timedelta(days=1),
     common_pb2.TIMEFRAME_1W: timedelta(weeks=1),
 }
-# ccxt's names ("1h"), as configs/ spell a timeframe.
-TIMEFRAME_NAMES = {
-    common_pb2.Timeframe.Name(value).removeprefix("TIMEFRAME_").lower(): value
-    for value in TIMEFRAMES
-}
+
+
+def timeframe_name(timeframe: Timeframe) -> str:
+    """ccxt's name of a timeframe ("1h"), as configs/ and messages spell it."""
+    return common_pb2.Timeframe.Name(timeframe).removeprefix("TIMEFRAME_").lower()
+
+
+TIMEFRAME_NAMES = {timeframe_name(value): value for value in TIMEFRAMES}
 
 
 class CandleSource:
@@ -45,10 +49,19 @@ class CandleSource:
     ) -> list[tuple[int, float]]:
         """(open time in epoch seconds, close) of the latest `limit` candles, oldest first.
         Floats: VaR is analytics, not money."""
-        response = await self.exchange.GetCandles(
-            exchange_pb2.GetCandlesRequest(
-                venue=self.venue, symbol=symbol, timeframe=timeframe, limit=limit
-            ),
-            timeout=self.timeout,
-        )
+        try:
+            response = await self.exchange.GetCandles(
+                exchange_pb2.GetCandlesRequest(
+                    venue=self.venue, symbol=symbol, timeframe=timeframe, limit=limit
+                ),
+                timeout=self.timeout,
+            )
+        except grpc.aio.AioRpcError as error:
+            # The exchange's failure, not ours: said as such, not as INTERNAL.
+            raise Unavailable(
+                f"the exchange did not give {symbol}'s {timeframe_name(timeframe)} candles "
+                f"({error.code().name}: {error.details()}); retry shortly",
+                reason="VAR_CANDLES_UNAVAILABLE",
+                metadata={"symbol": symbol, "code": error.code().name},
+            ) from None
         return [(c.open_time.seconds, float(c.close)) for c in response.candles]

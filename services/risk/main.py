@@ -80,7 +80,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
             yield RiskServicer(
                 engine,
                 events,
-                PortfolioVar(engine.book, candles, runtime.memory),
+                PortfolioVar(engine.book, candles, runtime.memory, settings.var.min_observations),
                 settings.var,
                 settings.feeds.venue,
             )

@@ -1,8 +1,10 @@
 """VaR of the positions in the book, from the exchange's candles.
 
-Off the hot path: it reads candles over gRPC and computes with numpy, which is
-imported here on first use (about 10 MiB that a service that never computes VaR
-does not pay). Monte Carlo runs are admitted against the memory budget first.
+Off the hot path: it reads candles over gRPC and computes in pure Python
+(services.risk.var says why not numpy). Too short a history is an error that says
+so, never a small number. Monte Carlo runs one at a time (the others wait their turn
+within their deadline), is admitted against the memory budget first and yields to the
+event loop between chunks, so CheckOrder keeps answering.
 """
 
 from __future__ import annotations
@@ -10,19 +12,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from common.errors import FailedPrecondition
 from common.memory import MemoryGuard
+from services.risk import var
 from services.risk.book import RiskBook
-from services.risk.candles import TIMEFRAMES, CandleSource, Timeframe
-
-if TYPE_CHECKING:
-    from services.risk.var import VarMethod, VarResult
+from services.risk.candles import TIMEFRAMES, CandleSource, Timeframe, timeframe_name
+from services.risk.settings import VarSettings
 
 
 @dataclass(frozen=True)
 class VarRequest:
-    method: VarMethod
+    method: var.VarMethod
     confidence: float
     horizon: timedelta
     timeframe: Timeframe
@@ -32,37 +33,80 @@ class VarRequest:
 
 
 class PortfolioVar:
-    def __init__(self, book: RiskBook, candles: CandleSource, memory: MemoryGuard) -> None:
+    def __init__(
+        self,
+        book: RiskBook,
+        candles: CandleSource,
+        memory: MemoryGuard,
+        min_observations: int = VarSettings.min_observations,
+    ) -> None:
         self.book = book
         self.candles = candles
         self.memory = memory
+        self.min_observations = min_observations
+        # One simulation at a time: each running one adds a chunk to every turn of the
+        # event loop, so several at once would slow CheckOrder by as many chunks.
+        self._simulating = asyncio.Lock()
 
-    async def compute(self, request: VarRequest) -> VarResult:
-        from services.risk import var  # noqa: PLC0415 - numpy only when VaR is asked for
-
-        values = {
-            symbol: float(position.quantity * (self.book.mark(symbol) or 0))
-            for symbol, position in sorted(self.book.positions.items())
-            if position.quantity
-        }
-        if request.method is var.VarMethod.MONTE_CARLO:
-            self.memory.admit(
-                "Monte Carlo VaR", var.simulation_bytes(request.simulations, len(values))
-            )
+    async def compute(self, request: VarRequest) -> var.VarResult:
+        values = self._values()
+        if not values:  # nothing held: nothing at risk, whatever the history
+            return var.VarResult(0.0, 0.0, 0)
         closes = await asyncio.gather(
             *(
                 self.candles.closes(symbol, request.timeframe, request.lookback + 1)
                 for symbol in values
             )
         )
-        symbols, returns = var.aligned_returns(dict(zip(values, closes, strict=True)))
-        exposure = var.vector([values[symbol] for symbol in symbols])
-        return var.compute_var(
-            request.method,
-            returns,
-            exposure,
-            request.confidence,
-            request.horizon / TIMEFRAMES[request.timeframe],
-            simulations=request.simulations,
-            seed=request.seed,
+        returns = var.aligned_returns(dict(zip(values, closes, strict=True)))
+        self._require_history(returns, request.timeframe)
+        exposure = [values[symbol] for symbol in returns.symbols]
+        horizon = request.horizon / TIMEFRAMES[request.timeframe]
+        if request.method is not var.VarMethod.MONTE_CARLO:
+            return var.compute_var(request.method, returns, exposure, request.confidence, horizon)
+        async with self._simulating:
+            # After the history check: a lasting problem is named before a passing one.
+            self.memory.admit(
+                "Monte Carlo VaR", var.simulation_bytes(request.simulations, len(values))
+            )
+            run = var.MonteCarlo(
+                returns,
+                exposure,
+                request.confidence,
+                horizon,
+                simulations=request.simulations,
+                seed=request.seed,
+            )
+            for _ in run.chunks():
+                await asyncio.sleep(0)  # let CheckOrder and the feeds in between chunks
+        assert run.result is not None
+        return run.result
+
+    def _values(self) -> dict[str, float]:
+        """Each open position's value at the mark (quote currency, signed)."""
+        values = {}
+        for symbol, position in sorted(self.book.positions.items()):
+            if not position.quantity:
+                continue
+            mark = self.book.mark(symbol)
+            if mark is None:
+                raise FailedPrecondition(
+                    f"no mark price for {symbol}: wait for the exchange's ticker and retry",
+                    reason="RISK_NO_MARK_PRICE",
+                    metadata={"symbol": symbol},
+                )
+            values[symbol] = float(position.quantity * mark)
+        return values
+
+    def _require_history(self, returns: var.Returns, timeframe: Timeframe) -> None:
+        have, need = returns.observations, self.min_observations
+        if have >= need:
+            return
+        name = timeframe_name(timeframe)
+        raise FailedPrecondition(
+            f"VaR needs at least {need} returns of {name} candles on the times every "
+            f"position's symbol ({', '.join(returns.symbols)}) shares; the exchange has "
+            f"{have}: ask another timeframe, or retry when more history has accumulated",
+            reason="VAR_INSUFFICIENT_HISTORY",
+            metadata={"timeframe": name, "have": str(have), "need": str(need)},
         )

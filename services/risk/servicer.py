@@ -51,13 +51,13 @@ from services.risk.rules import OrderIntent, Violation
 from services.risk.settings import VarSettings
 from services.risk.stress import PriceShock, run_stress_test
 from services.risk.trading_state import TradingState, TradingStateChange
+from services.risk.var import VarMethod
 
 # Who changed limits or the trading state: the gateway passes the token's name here.
 ACTOR_HEADER = "x-actor"
 DEFAULT_ACTOR = "grpc"
 MAX_REASON_LENGTH = 500
 MAX_LOOKBACK = 5000
-DEFAULT_LOOKBACK = 500
 DEFAULT_SIMULATIONS = 10_000
 DEFAULT_CONFIDENCE = 0.99
 ONE_DAY = timedelta(days=1)
@@ -252,8 +252,6 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         )
 
     def _var_request(self, request: ComputeVaRRequest) -> VarRequest:
-        from services.risk.var import VarMethod  # noqa: PLC0415 - numpy only when VaR is asked
-
         violations = Violations()
         confidence = request.confidence or DEFAULT_CONFIDENCE
         violations.require(0.5 <= confidence < 1, "confidence", "must be in [0.5, 1), e.g. 0.99")
@@ -266,9 +264,12 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             violations.require(horizon > timedelta(0), "horizon", "must be positive")
         timeframe = request.timeframe or self._default_timeframe()
         violations.require(timeframe in TIMEFRAMES, "timeframe", "is not a known timeframe")
-        lookback = request.lookback or DEFAULT_LOOKBACK
+        lookback = request.lookback or self.var_settings.lookback
+        least = self.var_settings.min_observations
         violations.require(
-            2 <= lookback <= MAX_LOOKBACK, "lookback", f"must be between 2 and {MAX_LOOKBACK}"
+            least <= lookback <= MAX_LOOKBACK,
+            "lookback",
+            f"must be between {least} (risk.var.min_observations) and {MAX_LOOKBACK}",
         )
         simulations = request.simulations or DEFAULT_SIMULATIONS
         violations.require(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.config import ConfigError
 from services.risk.limits import RawLimits
 
 
@@ -27,10 +28,21 @@ class VarSettings:
     # Candles of the returns behind the max_var rule and ComputeVaR's default.
     timeframe: str = "1h"
     lookback: int = 500
+    # Fewer returns than this and VaR is not estimated: ComputeVaR answers
+    # FAILED_PRECONDITION (VAR_INSUFFICIENT_HISTORY) and the max_var rule denies.
+    min_observations: int = 30
     # How often the max_var rule's return history is re-read from the exchange.
     refresh_seconds: float = 300.0
-    # Monte Carlo paths at most (each costs 8 bytes per symbol, a few times over).
+    # Monte Carlo paths at most (memory stays bounded; time grows with the paths).
     max_simulations: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.min_observations < 2:
+            raise ConfigError("risk.var.min_observations", "must be at least 2")
+        if self.lookback < self.min_observations:
+            raise ConfigError("risk.var.lookback", "must be at least risk.var.min_observations")
+        if self.max_simulations < 100:
+            raise ConfigError("risk.var.max_simulations", "must be at least 100")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """The max_var rule's estimate: one-day 99% historical VaR with the order filled.
 
-Candle returns are I/O and numpy work, so they are read in the background (every
-`[risk.var] refresh_seconds`, only while a max_var limit is set) and kept as one
-aligned matrix; the check itself is a matrix-vector product and a percentile over it,
-with no I/O. A symbol the order or a position needs but the matrix lacks means no
-estimate (the rule then denies: fail closed) and an early refresh.
+Candle returns are I/O, so they are read in the background (every `[risk.var]
+refresh_seconds`, only while a max_var limit is set) and kept aligned, one column per
+symbol; the check itself is a weighted sum of the columns and a percentile over it,
+with no I/O. A symbol the order or a position needs but the history lacks means no
+estimate (the rule then denies: fail closed) and an early refresh; so does a history
+shorter than `[risk.var] min_observations` (until the periodic refresh finds more).
 """
 
 from __future__ import annotations
@@ -15,18 +16,15 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import grpc
-
+from common.errors import Unavailable
 from services.risk.book import RiskBook
 from services.risk.candles import TIMEFRAME_NAMES, TIMEFRAMES, CandleSource
 from services.risk.engine import RiskEngine
 from services.risk.rules import Check
 from services.risk.settings import VarSettings
-
-if TYPE_CHECKING:
-    from services.risk.var import FloatArray
+from services.risk.var import Returns, aligned_returns, percentile_loss
 
 log = logging.getLogger("edgequant.risk.var")
 
@@ -37,7 +35,7 @@ HORIZON = timedelta(days=1)
 @dataclass(frozen=True)
 class ReturnHistory:
     symbols: dict[str, int]
-    returns: FloatArray
+    returns: Returns
     # The one-candle figures scale to a day by the square root of time.
     scale: float
 
@@ -58,8 +56,8 @@ class VarGuard:
         if history is None or not set(exposures) <= set(history.symbols):
             self._wanted.set()
             return None
-        from services.risk.var import percentile_loss  # noqa: PLC0415 - loaded by refresh
-
+        if history.returns.observations < self.settings.min_observations:
+            return None
         values = [0.0] * len(history.symbols)
         for symbol, value in exposures.items():
             values[history.symbols[symbol]] = value
@@ -86,8 +84,8 @@ class VarGuard:
             if self.engine.limits.max_var is not None:
                 try:
                     await self.refresh()
-                except grpc.aio.AioRpcError as error:
-                    log.warning("VaR history refresh failed: %s", error.code().name)
+                except Unavailable as error:
+                    log.warning("VaR history refresh failed: %s", error.metadata.get("code"))
             self._wanted.clear()
             try:
                 await asyncio.wait_for(self._wanted.wait(), self.settings.refresh_seconds)
@@ -96,8 +94,6 @@ class VarGuard:
                 pass
 
     async def refresh(self) -> None:
-        from services.risk import var  # noqa: PLC0415 - numpy only when max_var is set
-
         symbols = sorted(
             set(self.engine.limits.allowed_symbols)
             | {s for s, p in self.book.positions.items() if p.quantity}
@@ -106,10 +102,14 @@ class VarGuard:
         closes: list[Any] = await asyncio.gather(
             *(self.candles.closes(s, self.timeframe, self.settings.lookback + 1) for s in symbols)
         )
-        ordered, returns = var.aligned_returns(dict(zip(symbols, closes, strict=True)))
+        returns = aligned_returns(dict(zip(symbols, closes, strict=True)))
         self.history = ReturnHistory(
-            symbols={symbol: index for index, symbol in enumerate(ordered)},
+            symbols={symbol: index for index, symbol in enumerate(returns.symbols)},
             returns=returns,
             scale=math.sqrt(HORIZON / TIMEFRAMES[self.timeframe]),
         )
-        log.info("VaR history refreshed", extra={"symbols": len(ordered), "returns": len(returns)})
+        extra = {"symbols": len(returns.symbols), "returns": returns.observations}
+        if returns.observations < self.settings.min_observations:
+            log.warning("VaR history too short: max_var denies new exposure", extra=extra)
+        else:
+            log.info("VaR history refreshed", extra=extra)

@@ -56,14 +56,14 @@ async def test_orders_a_crash_left_pending_new_are_rejected_at_the_next_start(
             assert lost.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
     async with start_exchange() as exchange:
-        for client_order_id in ("crash-market", "crash-limit"):
+        for client_order_id, kind in (("crash-market", {}), ("crash-limit", LIMIT_AT_1000)):
             found = await exchange.stub.GetOrder(
                 exchange_pb2.GetOrderRequest(venue="paper", client_order_id=client_order_id)
             )
             assert found.order.status == common_pb2.ORDER_STATUS_REJECTED
             assert list(found.order.reject_reasons) == ["EXCHANGE_RESTARTED"]
             with pytest.raises(grpc.aio.AioRpcError) as again:
-                await exchange.stub.SubmitOrder(order(client_order_id=client_order_id))
+                await exchange.stub.SubmitOrder(order(client_order_id=client_order_id, **kind))
             assert again.value.code() == grpc.StatusCode.UNAVAILABLE
             assert error_info(again.value).reason == "EXCHANGE_RESTARTED"
         # The limit order was not restored as resting: nothing is locked.

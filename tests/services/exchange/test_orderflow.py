@@ -55,7 +55,14 @@ async def test_resubmitting_a_client_order_id_returns_the_original_order(
     exchange: Exchange, risk: ScriptedRisk
 ) -> None:
     first = await exchange.stub.SubmitOrder(order(client_order_id="same"))
-    again = await exchange.stub.SubmitOrder(order(client_order_id="same", quantity="0.5"))
+    # The same order spelled otherwise: "0.010" is 0.01, IOC is a market order's default.
+    again = await exchange.stub.SubmitOrder(
+        order(
+            client_order_id="same",
+            quantity="0.010",
+            time_in_force=common_pb2.TIME_IN_FORCE_IOC,
+        )
+    )
 
     assert again.order == first.order
     assert len(risk.checks) == 1
@@ -70,6 +77,57 @@ async def test_resubmitting_a_client_order_id_returns_the_original_order(
     assert exchange.servicer.outbox.last_sequence == len(executions)
     listed = await exchange.stub.ListOrders(exchange_pb2.ListOrdersRequest())
     assert [o.client_order_id for o in listed.orders] == ["same"]
+
+
+async def test_a_client_order_id_reused_for_another_order_is_already_exists(
+    exchange: Exchange, risk: ScriptedRisk
+) -> None:
+    first = await exchange.stub.SubmitOrder(order(client_order_id="reused"))
+    balances = await exchange.stub.GetBalances(exchange_pb2.GetBalancesRequest(venue="paper"))
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.SubmitOrder(
+            order(client_order_id="reused", side=SELL, type=LIMIT, price="90000")
+        )
+
+    assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    info = error_info(raised.value)
+    assert info.reason == "CLIENT_ORDER_ID_REUSED"
+    assert info.metadata["fields"] == "side,type,price,time_in_force"
+    assert info.metadata["order_id"] == first.order.order_id
+    details = raised.value.details() or ""
+    assert "side BUY -> SELL" in details
+    assert "type MARKET -> LIMIT" in details
+    # Nothing reached risk or the venue, and the original order is untouched.
+    assert len(risk.checks) == 1
+    assert await _stored(exchange, "reused") == first.order
+    after = await exchange.stub.GetBalances(exchange_pb2.GetBalancesRequest(venue="paper"))
+    assert after == balances
+
+    # One differing field is named alone.
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.SubmitOrder(order(client_order_id="reused", quantity="0.02"))
+    assert error_info(raised.value).metadata["fields"] == "quantity"
+    assert "quantity 0.01 -> 0.02" in (raised.value.details() or "")
+
+
+async def test_a_rejected_order_id_reused_with_other_parameters_is_already_exists(
+    exchange: Exchange, risk: ScriptedRisk
+) -> None:
+    risk.mode = "deny"
+    risk.violations = [risk_pb2.Violation(reason="RISK_MAX_NOTIONAL", message="too big")]
+    with pytest.raises(grpc.aio.AioRpcError):
+        await exchange.stub.SubmitOrder(order(client_order_id="denied-then-other"))
+    risk.mode = "approve"
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.SubmitOrder(
+            order(client_order_id="denied-then-other", reduce_only=True)
+        )
+
+    assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert error_info(raised.value).metadata["fields"] == "reduce_only"
+    assert len(risk.checks) == 1
 
 
 async def test_a_risk_denial_rejects_the_order_with_its_reasons(

@@ -48,3 +48,23 @@ def test_a_bad_limit_names_its_key() -> None:
 def test_a_bad_timeframe_names_its_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"risk\.var\.timeframe"):
         load_settings(runtime_for(tmp_path, RISK__VAR__TIMEFRAME="7m"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"RISK__VAR__MIN_OBSERVATIONS": "1"}, "risk.var.min_observations"),
+        ({"RISK__VAR__LOOKBACK": "20"}, "risk.var.lookback"),  # below the minimum of 30
+        ({"RISK__VAR__MAX_SIMULATIONS": "10"}, "risk.var.max_simulations"),
+    ],
+)
+def test_var_settings_that_could_never_answer_name_their_key(
+    tmp_path: Path, overrides: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings(runtime_for(tmp_path, **overrides))
+
+
+def test_the_default_var_settings(tmp_path: Path) -> None:
+    settings = load_settings(runtime_for(tmp_path)).var
+    assert (settings.min_observations, settings.lookback) == (30, 500)

@@ -8,6 +8,8 @@ import asyncio
 import gzip
 import json
 import math
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from grpc_status import rpc_status
 
 from common.config import load_config
 from common.server import running
-from common.testing import free_port, isolated_config, serving
+from common.testing import free_port, isolated_config, serving, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -467,16 +469,105 @@ async def test_exposure_and_stress_test(tmp_path: Path) -> None:
             )
         assert _field_violations(raised.value) == ["shocks[0].change"]
 
-        # 1,000,000 paths of 2 symbols need ~61 MiB on top of this process: over the
-        # 96 MiB budget's soft limit, so refused before any work is done.
+
+async def test_monte_carlo_is_refused_above_the_memory_soft_limit(tmp_path: Path) -> None:
+    # This process (pytest, both peers, risk) is far above a 16 MiB budget's soft limit.
+    async with risk_stack(tmp_path, RISK__MEMORY_BUDGET_MIB="16") as stack:
+        await synced(stack.risk)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await risk.ComputeVaR(
-                risk_pb2.ComputeVaRRequest(
-                    method=risk_pb2.VAR_METHOD_MONTE_CARLO, simulations=1_000_000
-                )
+            await stack.risk.ComputeVaR(
+                risk_pb2.ComputeVaRRequest(method=risk_pb2.VAR_METHOD_MONTE_CARLO)
             )
         assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "Monte Carlo VaR refused" in str(raised.value.details())
+        assert _error_info(raised.value).reason == "MEMORY_BUDGET"
+        # Historical VaR allocates next to nothing: not admitted against the budget.
+        historical = await stack.risk.ComputeVaR(risk_pb2.ComputeVaRRequest())
+        assert historical.value_at_risk > 0
+
+
+async def test_too_short_a_history_is_failed_precondition_naming_it(tmp_path: Path) -> None:
+    rows = candles_data()
+    async with risk_stack(tmp_path) as stack:
+        risk = stack.risk
+        await synced(risk)
+        for candles, have in ((0, 0), (6, 5), (30, 29)):
+            stack.exchange.candles = {symbol: rows[symbol][:candles] for symbol in rows}
+            for method in (risk_pb2.VAR_METHOD_HISTORICAL, risk_pb2.VAR_METHOD_MONTE_CARLO):
+                with pytest.raises(grpc.aio.AioRpcError) as raised:
+                    await risk.ComputeVaR(
+                        risk_pb2.ComputeVaRRequest(method=method, timeframe=common_pb2.TIMEFRAME_1M)
+                    )
+                assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                info = _error_info(raised.value)
+                assert info.reason == "VAR_INSUFFICIENT_HISTORY"
+                assert dict(info.metadata) == {"timeframe": "1m", "have": str(have), "need": "30"}
+                details = raised.value.details() or ""
+                assert "1m candles" in details
+                assert f"has {have}" in details
+
+        stack.exchange.candles = {symbol: rows[symbol][:31] for symbol in rows}
+        enough = await risk.ComputeVaR(risk_pb2.ComputeVaRRequest())
+        assert enough.observations == 30
+        assert enough.value_at_risk > 0
+
+        # A lookback below the minimum could never be answered: the request is wrong.
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await risk.ComputeVaR(risk_pb2.ComputeVaRRequest(lookback=10))
+        assert _field_violations(raised.value) == ["lookback"]
+
+        # The exchange failing to give candles is its failure, said so (not INTERNAL).
+        stack.exchange.candles = {}
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await risk.ComputeVaR(risk_pb2.ComputeVaRRequest())
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert _error_info(raised.value).reason == "VAR_CANDLES_UNAVAILABLE"
+
+
+async def test_every_method_answers_its_default_request_in_a_fresh_risk_process(
+    tmp_path: Path,
+) -> None:
+    """A real `python -m services.risk` with its real 96 MiB budget: the default request
+    of each method runs, Monte Carlo too, again and again (none refused MEMORY_BUDGET)."""
+    portfolio, exchange = make_peers()
+    async with (
+        serving(portfolio, portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server) as p,
+        serving(exchange, exchange_pb2_grpc.add_ExchangeServiceServicer_to_server) as e,
+    ):
+        environment = isolated_config(tmp_path, PORTFOLIO__ADDRESS=p, EXCHANGE__ADDRESS=e)
+        address = load_config(environment).risk.address
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.risk", env=environment, stderr=subprocess.DEVNULL
+        )
+        try:
+            await wait_until_serving(address)
+            async with grpc.aio.insecure_channel(address) as channel:
+                risk = risk_pb2_grpc.RiskServiceStub(channel)
+                await synced(risk)
+                for _ in range(3):
+                    for method in (
+                        risk_pb2.VAR_METHOD_HISTORICAL,
+                        risk_pb2.VAR_METHOD_PARAMETRIC,
+                        risk_pb2.VAR_METHOD_MONTE_CARLO,
+                    ):
+                        answer = await risk.ComputeVaR(risk_pb2.ComputeVaRRequest(method=method))
+                        assert answer.observations == 500  # [risk.var] lookback
+                        assert answer.conditional_value_at_risk >= answer.value_at_risk > 0
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def test_the_minimum_history_is_configurable(tmp_path: Path) -> None:
+    rows = candles_data()
+    async with risk_stack(tmp_path, RISK__VAR__MIN_OBSERVATIONS="5") as stack:
+        await synced(stack.risk)
+        stack.exchange.candles = {symbol: rows[symbol][:6] for symbol in rows}
+        answer = await stack.risk.ComputeVaR(risk_pb2.ComputeVaRRequest(lookback=5))
+        assert answer.observations == 5
+        stack.exchange.candles = {symbol: rows[symbol][:5] for symbol in rows}
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stack.risk.ComputeVaR(risk_pb2.ComputeVaRRequest(lookback=5))
+        assert _error_info(raised.value).metadata["need"] == "5"
 
 
 async def test_var_and_cvar_match_an_independent_computation(tmp_path: Path) -> None:
@@ -534,6 +625,15 @@ async def test_var_and_cvar_match_an_independent_computation(tmp_path: Path) -> 
         assert monte_carlo.value_at_risk == pytest.approx(parametric.value_at_risk, rel=0.03)
         again = await var(risk_pb2.VAR_METHOD_MONTE_CARLO, hours=1, simulations=200_000, seed=7)
         assert again.value_at_risk == monte_carlo.value_at_risk
+        # Asked at once, simulations take turns: each answer is the one asked alone.
+        at_once = await asyncio.gather(
+            *(
+                var(risk_pb2.VAR_METHOD_MONTE_CARLO, hours=1, simulations=20_000, seed=seed)
+                for seed in (7, 8, 7)
+            )
+        )
+        alone = await var(risk_pb2.VAR_METHOD_MONTE_CARLO, hours=1, simulations=20_000, seed=8)
+        assert at_once[0] == at_once[2] != at_once[1] == alone
 
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await risk.ComputeVaR(
@@ -546,6 +646,14 @@ async def next_event(events: Any) -> risk_pb2.RiskEvent:
     response = await asyncio.wait_for(events.read(), 10)
     assert isinstance(response, risk_pb2.StreamRiskEventsResponse)
     return response.event
+
+
+def _error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert any(detail.Unpack(info) for detail in status.details)
+    return info
 
 
 def _field_violations(error: grpc.aio.AioRpcError) -> list[str]:
