@@ -14,8 +14,11 @@ Conventions (those of NautilusTrader and Freqtrade where they agree):
   in the symbol's quote currency here, so it is not in `fees`.
 - Cost basis is `quantity * average_entry_price`, signed like the quantity, so
   `unrealized = market_value - cost_basis` for longs and shorts alike.
-- Amounts are exact Decimals; only the average entry price is a division, kept to the
-  28 significant digits of the default context (far below any venue's precision).
+- Amounts are exact Decimals; only the average entry price is a division: it is rounded
+  half-even to PRICE_DECIMALS (8) decimal places, the finest price step of any Binance
+  spot market (ccxt's usual precision), so it never shows more digits than a venue
+  could quote. Cost basis is `quantity * that price`; the rounding moves realized PnL
+  by at most half a unit of the 8th decimal per unit of quantity.
 - A round trip closes when the position goes back to zero or flips through it; its
   PnL (realized minus fees since it opened) feeds win rate and profit factor.
 """
@@ -26,11 +29,21 @@ import functools
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Protocol
 
 ZERO = Decimal(0)
+# Decimal places of an average entry price (see the module's docstring).
+PRICE_DECIMALS = 8
+_PRICE_STEP = Decimal(1).scaleb(-PRICE_DECIMALS)
+
+
+def quantize_price(price: Decimal) -> Decimal:
+    """`price` rounded half-even to PRICE_DECIMALS places; exact prices stay as they are."""
+    if price.as_tuple().exponent >= -PRICE_DECIMALS:  # type: ignore[operator]
+        return price
+    return price.quantize(_PRICE_STEP, rounding=ROUND_HALF_EVEN)
 
 
 class Side(StrEnum):
@@ -116,7 +129,9 @@ class AverageCost:
         held = self.quantity
         if held == 0 or sign(held) == sign(delta):
             total = abs(held) + abs(delta)
-            self.average_price = (abs(held) * self.average_price + abs(delta) * price) / total
+            self.average_price = quantize_price(
+                (abs(held) * self.average_price + abs(delta) * price) / total
+            )
             self.quantity = held + delta
             return ZERO
         closed = min(abs(delta), abs(held))
@@ -147,7 +162,7 @@ class Fifo:
     @property
     def average_price(self) -> Decimal:
         quantity = self.quantity
-        return self.cost_basis / quantity if quantity else ZERO
+        return quantize_price(self.cost_basis / quantity) if quantity else ZERO
 
     def copy(self) -> Fifo:
         return Fifo(deque(self.lots))

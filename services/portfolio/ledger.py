@@ -27,8 +27,9 @@ from services.portfolio.accounting import (
     RoundTrip,
     Trade,
     balance_changes,
+    quantize_price,
 )
-from services.portfolio.accounts import Account, AccountKind, kind_of_venue
+from services.portfolio.accounts import Account, AccountKind, Opening
 from services.portfolio.settings import LedgerSettings
 from services.portfolio.storage.models import (
     AccountRow,
@@ -108,6 +109,10 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------------
 
+    @property
+    def quote_currency(self) -> str:
+        return self._settings.quote_currency
+
     def book(self, account_id: str) -> Book | None:
         return self.books.get(account_id)
 
@@ -126,6 +131,8 @@ class Ledger:
                     AccountKind(row.kind),
                     row.quote_currency,
                     row.create_time,
+                    row.opening_sequence,
+                    row.opening_holdings,
                 )
                 self.books[account.account_id] = Book(account)
             for position_row in (await session.scalars(select(PositionRow))).all():
@@ -178,20 +185,43 @@ class Ledger:
         self._publish(batch)
         return Applied(applied=applied, duplicates=len(trades) - applied)
 
-    async def open_accounts(self, venues: Iterable[str]) -> list[str]:
-        """Opens an account for each venue that has none yet (a paper one with its
-        starting cash), so that an account exists before its first fill: risk reads the
-        account to price its first order. Returns the ids opened."""
+    async def open_account(self, opening: Opening) -> bool:
+        """Opens the venue's account from what the venue holds, unless it is open already:
+        its balances are the holdings, each position the mark at opening, and the venue's
+        executions up to `opening.sequence` are left out as already counted. An account
+        exists before its first fill: risk reads it to price the first order.
+        Returns whether it opened one."""
         async with self._lock:
+            if opening.venue in self.books:
+                return False
+            quote = self._settings.quote_currency
+            account = Account(
+                opening.venue,
+                opening.venue,
+                opening.kind,
+                quote,
+                self._clock(),
+                opening.sequence,
+                opening.holdings_text,
+            )
             batch = _Batch()
-            for venue in venues:
-                self._book_for(batch, venue, venue)
-            if not batch.new_books:
-                return []
+            batch.new_books[opening.venue] = Book(account)
+            batch.balances[opening.venue] = dict(opening.holdings)
+            for held in opening.positions:
+                mark = quantize_price(held.mark)
+                position = Position(
+                    held.symbol,
+                    AverageCost(held.quantity, mark),
+                    open_time=account.create_time,
+                    update_time=account.create_time,
+                )
+                batch.positions[(opening.venue, held.symbol)] = position
+                batch.last_prices[(opening.venue, held.symbol)] = mark
             async with self._sessions.begin() as session:
                 await self._write(session, batch, None)
             self._swap_in(batch, None)
-        return list(batch.new_books)
+        self._publish(batch)
+        return True
 
     async def _commit(
         self, trades: Sequence[Trade], account_id: str | None, cursor: int | None, look_up: bool
@@ -231,12 +261,12 @@ class Ledger:
     def _book_for(self, batch: _Batch, account_id: str, venue: str) -> Book:
         book = self.books.get(account_id) or batch.new_books.get(account_id)
         if book is None:
-            kind = kind_of_venue(venue)
+            # Venue accounts are opened from the venue (open_account) before their
+            # fills; only fills imported into an account no venue has get here. Such
+            # fills are real trades made elsewhere: LIVE, starting from nothing.
             quote = self._settings.quote_currency
-            account = Account(account_id, venue, kind, quote, self._clock())
+            account = Account(account_id, venue, AccountKind.LIVE, quote, self._clock())
             book = batch.new_books[account_id] = Book(account)
-            if kind is AccountKind.PAPER and self._settings.starting_cash:
-                batch.balances[account_id] = {quote: self._settings.starting_cash}
         return book
 
     def _apply_one(self, batch: _Batch, account_id: str, trade: Trade) -> None:
@@ -269,6 +299,8 @@ class Ledger:
                         "kind": book.account.kind.value,
                         "quote_currency": book.account.quote_currency,
                         "create_time": book.account.create_time,
+                        "opening_sequence": book.account.opening_sequence,
+                        "opening_holdings": book.account.opening_holdings,
                     }
                     for book in batch.new_books.values()
                 ],

@@ -1,0 +1,32 @@
+"""Account opening: the holdings an account opened with and the sequence they include.
+
+Revision ID: portfolio_0004_account_opening
+Revises: portfolio_0003_performance
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "portfolio_0004_account_opening"
+down_revision = "portfolio_0003_performance"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Accounts opened before this revision keep what they have: sequence 0, no holdings
+    # recorded (their opening cash is in their balances already).
+    with op.batch_alter_table("accounts") as batch:
+        batch.add_column(
+            sa.Column("opening_sequence", sa.BigInteger, nullable=False, server_default="0")
+        )
+        batch.add_column(sa.Column("opening_holdings", sa.Text, nullable=False, server_default=""))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("opening_holdings")
+        batch.drop_column("opening_sequence")
