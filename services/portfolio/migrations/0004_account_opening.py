@@ -18,15 +18,17 @@ depends_on = None
 
 def upgrade() -> None:
     # Accounts opened before this revision keep what they have: sequence 0, no holdings
-    # recorded (their opening cash is in their balances already).
-    with op.batch_alter_table("accounts") as batch:
-        batch.add_column(
-            sa.Column("opening_sequence", sa.BigInteger, nullable=False, server_default="0")
-        )
-        batch.add_column(sa.Column("opening_holdings", sa.Text, nullable=False, server_default=""))
+    # recorded (their opening cash is in their balances already). Plain ADD/DROP COLUMN,
+    # not a batch table rebuild: other tables' foreign keys point at `accounts`.
+    op.add_column(
+        "accounts",
+        sa.Column("opening_sequence", sa.BigInteger, nullable=False, server_default="0"),
+    )
+    op.add_column(
+        "accounts", sa.Column("opening_holdings", sa.Text, nullable=False, server_default="")
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("opening_holdings")
-        batch.drop_column("opening_sequence")
+    op.drop_column("accounts", "opening_holdings")  # SQLite >= 3.35
+    op.drop_column("accounts", "opening_sequence")
