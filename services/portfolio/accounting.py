@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -245,7 +246,10 @@ class Position:
         self.realized_pnl += realized
         self.fees += fee_value
         self.open_pnl += realized - fee_value
-        self.update_time = trade.time
+        # Never back in time (a fill stamped before the account's opening, imported
+        # history): readers such as risk take an older update_time for a stale report.
+        if self.update_time is None or trade.time > self.update_time:
+            self.update_time = trade.time
         after = self.quantity
         if before == 0 or (after != 0 and sign(after) == sign(before)):
             return None
@@ -269,13 +273,25 @@ def balance_changes(trade: Trade) -> dict[str, Decimal]:
     return changes
 
 
-def replay(trades: list[Trade], method: CostMethod) -> dict[str, Position]:
-    """Positions by symbol after `trades`, in order, under a cost method."""
+def replay(
+    trades: list[Trade],
+    method: CostMethod,
+    opening: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+) -> dict[str, Position]:
+    """Positions by symbol after `trades`, in order, under a cost method, each starting
+    from its `opening` (quantity, price) if the account opened with one."""
+
+    def new_position(symbol: str) -> Position:
+        basis: CostBasis = AverageCost() if method is CostMethod.AVERAGE_COST else Fifo()
+        return Position(symbol, basis)
+
     positions: dict[str, Position] = {}
+    for symbol, (quantity, price) in (opening or {}).items():
+        positions[symbol] = new_position(symbol)
+        positions[symbol].basis.fill(quantity, price)
     for trade in trades:
         position = positions.get(trade.symbol)
         if position is None:
-            basis: CostBasis = AverageCost() if method is CostMethod.AVERAGE_COST else Fifo()
-            position = positions[trade.symbol] = Position(trade.symbol, basis)
+            position = positions[trade.symbol] = new_position(trade.symbol)
         position.apply(trade)
     return positions

@@ -36,6 +36,7 @@ from services.portfolio.storage.models import (
     BalanceRow,
     CursorRow,
     FillRow,
+    OpeningPositionRow,
     PositionRow,
     RoundTripRow,
 )
@@ -57,6 +58,8 @@ class Book:
     balances: dict[str, Decimal] = field(default_factory=dict)
     # The last fill price per symbol: the mark until the exchange gives a better one.
     last_prices: dict[str, Decimal] = field(default_factory=dict)
+    # (quantity, price) of each position the account opened with (see open_account).
+    openings: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     # Moves on each commit that changes this account (and never back, even for a Book
     # replaced): answers built from the account stay valid while it stays the same.
     version: int = 0
@@ -140,6 +143,11 @@ class Ledger:
                     position_row
                 )
                 self._persisted_positions.add((position_row.account_id, position_row.symbol))
+            for opening in (await session.scalars(select(OpeningPositionRow))).all():
+                self.books[opening.account_id].openings[opening.symbol] = (
+                    opening.quantity,
+                    opening.price,
+                )
             for balance in (await session.scalars(select(BalanceRow))).all():
                 self.books[balance.account_id].balances[balance.asset] = balance.total
                 self._persisted_balances.add((balance.account_id, balance.asset))
@@ -204,11 +212,13 @@ class Ledger:
                 opening.sequence,
                 opening.holdings_text,
             )
+            book = Book(account)
             batch = _Batch()
-            batch.new_books[opening.venue] = Book(account)
+            batch.new_books[opening.venue] = book
             batch.balances[opening.venue] = dict(opening.holdings)
             for held in opening.positions:
                 mark = quantize_price(held.mark)
+                book.openings[held.symbol] = (held.quantity, mark)
                 position = Position(
                     held.symbol,
                     AverageCost(held.quantity, mark),
@@ -219,6 +229,14 @@ class Ledger:
                 batch.last_prices[(opening.venue, held.symbol)] = mark
             async with self._sessions.begin() as session:
                 await self._write(session, batch, None)
+                if book.openings:
+                    await session.execute(
+                        insert(OpeningPositionRow),
+                        [
+                            {"account_id": opening.venue, "symbol": s, "quantity": q, "price": p}
+                            for s, (q, p) in book.openings.items()
+                        ],
+                    )
             self._swap_in(batch, None)
         self._publish(batch)
         return True

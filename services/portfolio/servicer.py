@@ -157,7 +157,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
                 trades = await queries.trades_in_ledger_order(
                     session, book.account.account_id, request.symbol
                 )
-            positions = replay(trades, CostMethod.FIFO)
+            positions = replay(trades, CostMethod.FIFO, book.openings)
         if request.symbol:
             positions = {s: p for s, p in positions.items() if s == request.symbol}
         symbols = []

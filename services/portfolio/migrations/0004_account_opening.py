@@ -1,4 +1,5 @@
-"""Account opening: the holdings an account opened with and the sequence they include.
+"""Account opening: the holdings an account opened with, the sequence they include and
+the positions they entered as.
 
 Revision ID: portfolio_0004_account_opening
 Revises: portfolio_0003_performance
@@ -27,8 +28,18 @@ def upgrade() -> None:
     op.add_column(
         "accounts", sa.Column("opening_holdings", sa.Text, nullable=False, server_default="")
     )
+    op.create_table(
+        "opening_positions",
+        sa.Column(
+            "account_id", sa.String(64), sa.ForeignKey("accounts.account_id"), primary_key=True
+        ),
+        sa.Column("symbol", sa.String(64), primary_key=True),
+        sa.Column("quantity", sa.String(80), nullable=False),
+        sa.Column("price", sa.String(80), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("opening_positions")
     op.drop_column("accounts", "opening_holdings")  # SQLite >= 3.35
     op.drop_column("accounts", "opening_sequence")

@@ -122,6 +122,18 @@ class PositionRow(Base):
     open_time: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)
 
 
+class OpeningPositionRow(Base):
+    """A holding an account opened with, entered as a position at the mark: the start of
+    that position, from which its fills are replayed (GetPnL FIFO)."""
+
+    __tablename__ = "opening_positions"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(DecimalText)
+    price: Mapped[Decimal] = mapped_column(DecimalText)
+
+
 class BalanceRow(Base):
     __tablename__ = "balances"
 

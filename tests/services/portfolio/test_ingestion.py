@@ -303,6 +303,13 @@ async def test_accounts_open_from_the_venues_holdings_before_any_fill(
             for name in accounts
         }
         paper_positions = await _positions(service.address)
+        fifo = await stub.GetPnL(
+            portfolio_pb2.GetPnLRequest(
+                account_id="paper", method=portfolio_pb2.COST_BASIS_METHOD_FIFO
+            )
+        )
+    # FIFO sells the opening lot first: 0.25 * (62000 - 61662.005).
+    assert Decimal(fifo.total.realized) == Decimal("84.49875")
     balances = {name: {b.asset: b.total for b in p.balances} for name, p in books.items()}
     # 100000 - 30500 - 30.5 + 15500 - 15.5; 1 + 0.5 - 0.25
     assert balances["paper"] == {"USDT": "84954", "BTC": "1.25"}

@@ -174,6 +174,7 @@ async def test_an_account_opens_once_from_the_venue_holdings(
         Decimal(0),
         Decimal(0),
     )
+    assert paper.openings == {"BTC/USDT": (Decimal(1), Decimal("61662.005"))}
     assert reloaded.books["binance-live"].account.kind is AccountKind.LIVE
     assert reloaded.books["binance-live"].account.opening_sequence == 41
     assert reloaded.books["binance-live"].balances == {}

@@ -90,7 +90,10 @@ def test_account_opening_up_down_up_keeps_the_accounts(tmp_path: Path) -> None:
             "INSERT INTO accounts VALUES ('binance', 'binance', 'live', 'USDT', 2, 41, 'USDT=5')"
         )
 
+        connection.execute("INSERT INTO opening_positions VALUES ('binance', 'BTC/USDT', '1', '5')")
+
     migrate.downgrade("portfolio", url, "portfolio_0003_performance")
+    assert "opening_positions" not in str(_rows(path, "SELECT name FROM sqlite_master"))
     assert _rows(path, "SELECT account_id, kind FROM accounts ORDER BY account_id") == [
         ("binance", "live"),
         ("paper", "paper"),
