@@ -2,44 +2,25 @@
 the paper account (the configured [exchange.paper] balances: 100000 USDT and 1 BTC) at
 start, after a mixed sequence of fills with fees, and after a restart of each of them.
 
-Agreement is read through each service's own API: GetBalances (exchange), GetPortfolio
-(portfolio), and CheckOrder (risk), which must approve a buy of the cash to within 5 USDT
-and a sell of exactly the BTC held, and deny a buy 5 USDT over the cash and a sell one
-quantity step over the holding, each RISK_INSUFFICIENT_BALANCE.
+Agreement is read through each service's own API (tests/stack/account_testing.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import xmlrpc.client
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
-import grpc
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
 from common.testing import Stack, isolated_config, running_stack, wait_until_serving
 from edgequant.common.v1 import common_pb2
-from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
+from edgequant.portfolio.v1 import portfolio_pb2
+from tests.stack.account_testing import CONFIGURED, all_agree, connected, market
 
 pytestmark = pytest.mark.stack
-
-CONFIGURED = {"USDT": Decimal(100000), "BTC": Decimal(1)}
-STEP = Decimal("0.00001")  # the paper market's quantity increment
-MARGIN = Decimal(5)  # USDT either side of the cash; far above a quantity step's value
-AGREE_WITHIN_SECONDS = 30.0
-
-
-@dataclass
-class Stubs:
-    exchange: exchange_pb2_grpc.ExchangeServiceAsyncStub
-    portfolio: portfolio_pb2_grpc.PortfolioServiceAsyncStub
-    risk: risk_pb2_grpc.RiskServiceAsyncStub
 
 
 @pytest.fixture
@@ -48,120 +29,6 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     environment = isolated_config(tmp_path, RISK__FEEDS__PORTFOLIO_REFRESH_SECONDS="0.5")
     async with running_stack(environment) as running:
         yield running
-
-
-async def _exchange_holdings(stubs: Stubs) -> dict[str, Decimal]:
-    response = await stubs.exchange.GetBalances(
-        exchange_pb2.GetBalancesRequest(venue="paper"), timeout=5
-    )
-    return {b.asset: Decimal(b.total) for b in response.balances if Decimal(b.total)}
-
-
-async def _portfolio_holdings(stubs: Stubs) -> dict[str, Decimal]:
-    response = await stubs.portfolio.GetPortfolio(
-        portfolio_pb2.GetPortfolioRequest(account_id="paper"), timeout=5
-    )
-    return {b.asset: Decimal(b.total) for b in response.portfolio.balances if Decimal(b.total)}
-
-
-async def _risk_decision(
-    stubs: Stubs, side: common_pb2.Side.ValueType, quantity: Decimal, price: Decimal
-) -> tuple[bool, set[str]]:
-    """(approved, reasons) of a limit order checked without an order id (reserves nothing)."""
-    response = await stubs.risk.CheckOrder(
-        risk_pb2.CheckOrderRequest(
-            venue="paper",
-            symbol="BTC/USDT",
-            side=side,
-            type=common_pb2.ORDER_TYPE_LIMIT,
-            quantity=str(quantity),
-            price=str(price),
-        ),
-        timeout=5,
-    )
-    return (
-        response.decision == risk_pb2.DECISION_APPROVE,
-        {v.reason for v in response.violations},
-    )
-
-
-async def _risk_agrees(stubs: Stubs, holdings: dict[str, Decimal]) -> list[str]:
-    """What risk gets wrong about `holdings` (nothing when it agrees)."""
-    ticker = (
-        await stubs.exchange.GetTicker(
-            exchange_pb2.GetTickerRequest(venue="paper", symbol="BTC/USDT"), timeout=5
-        )
-    ).ticker
-    price = ((Decimal(ticker.bid) + Decimal(ticker.ask)) / 2).quantize(Decimal("0.01"))
-    cash, btc = holdings.get("USDT", Decimal(0)), holdings.get("BTC", Decimal(0))
-    short = "RISK_INSUFFICIENT_BALANCE"
-    checks = {
-        "buy of the cash": (
-            common_pb2.SIDE_BUY,
-            ((cash - MARGIN) / price).quantize(STEP, ROUND_DOWN),
-            True,
-        ),
-        "buy over the cash": (
-            common_pb2.SIDE_BUY,
-            ((cash + MARGIN) / price).quantize(STEP, ROUND_UP),
-            False,
-        ),
-        "sell of the BTC held": (common_pb2.SIDE_SELL, btc, True),
-        "sell over the BTC held": (common_pb2.SIDE_SELL, btc + STEP, False),
-    }
-    wrong = []
-    for name, (side, quantity, approve) in checks.items():
-        approved, reasons = await _risk_decision(stubs, side, quantity, price)
-        if approved != approve or (not approve and short not in reasons):
-            wrong.append(f"{name} ({quantity} at {price}): approved={approved} {reasons}")
-    return wrong
-
-
-async def _all_agree(
-    stubs: Stubs, expected: dict[str, Decimal] | None = None
-) -> dict[str, Decimal]:
-    """Waits until the exchange and the portfolio hold the same (and `expected`, if given)
-    and risk decides by it; returns the holdings."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + AGREE_WITHIN_SECONDS
-    problems: list[str] = []
-    while loop.time() < deadline:
-        try:
-            exchange = await _exchange_holdings(stubs)
-            portfolio = await _portfolio_holdings(stubs)
-            problems = []
-            if expected is not None and exchange != expected:
-                problems.append(f"exchange {exchange} != expected {expected}")
-            if portfolio != exchange:
-                problems.append(f"portfolio {portfolio} != exchange {exchange}")
-            else:
-                problems += await _risk_agrees(stubs, exchange)
-            if not problems:
-                return exchange
-        except grpc.aio.AioRpcError as error:  # a service still starting
-            problems = [f"{error.code().name}: {error.details()}"]
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"no agreement within {AGREE_WITHIN_SECONDS} s: {problems}")
-
-
-async def _market(
-    stubs: Stubs, client_order_id: str, side: common_pb2.Side.ValueType, quantity: str
-) -> None:
-    order = (
-        await stubs.exchange.SubmitOrder(
-            exchange_pb2.SubmitOrderRequest(
-                venue="paper",
-                symbol="BTC/USDT",
-                side=side,
-                type=common_pb2.ORDER_TYPE_MARKET,
-                quantity=quantity,
-                client_order_id=client_order_id,
-            ),
-            timeout=5,
-        )
-    ).order
-    assert order.status == common_pb2.ORDER_STATUS_FILLED, order
-    assert Decimal(order.filled_quantity) == Decimal(quantity)
 
 
 def _restart(stack: Stack, program: str) -> None:
@@ -175,18 +42,9 @@ def _restart(stack: Stack, program: str) -> None:
 
 async def test_exchange_portfolio_and_risk_agree_on_the_paper_account(stack: Stack) -> None:
     config = stack.config
-    async with (
-        grpc.aio.insecure_channel(config.exchange.address) as exchange_channel,
-        grpc.aio.insecure_channel(config.portfolio.address) as portfolio_channel,
-        grpc.aio.insecure_channel(config.risk.address) as risk_channel,
-    ):
-        stubs = Stubs(
-            exchange_pb2_grpc.ExchangeServiceStub(exchange_channel),
-            portfolio_pb2_grpc.PortfolioServiceStub(portfolio_channel),
-            risk_pb2_grpc.RiskServiceStub(risk_channel),
-        )
+    async with connected(config) as stubs:
         # At start: the configured balances, everywhere. The issue's two denials pass.
-        await _all_agree(stubs, CONFIGURED)
+        await all_agree(stubs, CONFIGURED)
         accounts = await stubs.portfolio.ListAccounts(portfolio_pb2.ListAccountsRequest())
         assert [(a.account_id, a.kind) for a in accounts.accounts] == [
             ("paper", portfolio_pb2.ACCOUNT_KIND_PAPER)
@@ -195,21 +53,21 @@ async def test_exchange_portfolio_and_risk_agree_on_the_paper_account(stack: Sta
         # Buys and sells, each paying the taker fee in USDT, each after the agreement on
         # the one before. (A sell stays at most half the holding: risk counts a sell's
         # own PENDING_NEW update beside its check, issue 12 item 6's first point.)
-        await _market(stubs, "one-truth-1", common_pb2.SIDE_BUY, "0.3")
-        await _all_agree(stubs)
-        await _market(stubs, "one-truth-2", common_pb2.SIDE_SELL, "0.6")
-        await _all_agree(stubs)
-        await _market(stubs, "one-truth-3", common_pb2.SIDE_BUY, "0.05")
-        after_fills = await _all_agree(stubs)
+        await market(stubs, "one-truth-1", common_pb2.SIDE_BUY, "0.3")
+        await all_agree(stubs)
+        await market(stubs, "one-truth-2", common_pb2.SIDE_SELL, "0.6")
+        await all_agree(stubs)
+        await market(stubs, "one-truth-3", common_pb2.SIDE_BUY, "0.05")
+        after_fills = await all_agree(stubs)
         assert after_fills["BTC"] == Decimal("0.75")
         assert after_fills["USDT"] > CONFIGURED["USDT"]  # sold 0.25 BTC net
 
         for program in ("exchange", "portfolio", "risk"):
             _restart(stack, program)
             await wait_until_serving(config.service(program).address, within=60)
-            assert await _all_agree(stubs) == after_fills, program
+            assert await all_agree(stubs) == after_fills, program
 
         # Fills after the restarts are counted once, on every side.
-        await _market(stubs, "one-truth-4", common_pb2.SIDE_SELL, "0.1")
-        final = await _all_agree(stubs)
+        await market(stubs, "one-truth-4", common_pb2.SIDE_SELL, "0.1")
+        final = await all_agree(stubs)
         assert final["BTC"] == Decimal("0.65")
