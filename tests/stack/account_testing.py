@@ -143,18 +143,30 @@ async def all_agree(stubs: Stubs, expected: dict[str, Decimal] | None = None) ->
 async def market(
     stubs: Stubs, client_order_id: str, side: common_pb2.Side.ValueType, quantity: str
 ) -> None:
-    order = (
-        await stubs.exchange.SubmitOrder(
-            exchange_pb2.SubmitOrderRequest(
-                venue="paper",
-                symbol="BTC/USDT",
-                side=side,
-                type=common_pb2.ORDER_TYPE_MARKET,
-                quantity=quantity,
-                client_order_id=client_order_id,
-            ),
-            timeout=5,
-        )
-    ).order
+    """A market order, filled whole. Rejected UNAVAILABLE (the exchange's channel to a
+    restarted risk still reconnecting: trading fails closed), it is sent again under a
+    new client_order_id, as the rejection says to."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + AGREE_WITHIN_SECONDS
+    for attempt in range(1000):
+        try:
+            order = (
+                await stubs.exchange.SubmitOrder(
+                    exchange_pb2.SubmitOrderRequest(
+                        venue="paper",
+                        symbol="BTC/USDT",
+                        side=side,
+                        type=common_pb2.ORDER_TYPE_MARKET,
+                        quantity=quantity,
+                        client_order_id=f"{client_order_id}-{attempt}",
+                    ),
+                    timeout=5,
+                )
+            ).order
+            break
+        except grpc.aio.AioRpcError as error:
+            if error.code() is not grpc.StatusCode.UNAVAILABLE or loop.time() > deadline:
+                raise
+        await asyncio.sleep(0.2)
     assert order.status == common_pb2.ORDER_STATUS_FILLED, order
     assert Decimal(order.filled_quantity) == Decimal(quantity)
