@@ -358,3 +358,33 @@ async def test_batches_hold_at_most_max_batch_in_stream_order() -> None:
         [9],
     ]
     assert all(end is None for _batch, end in taken)
+
+
+async def test_changed_starting_balances_keep_the_opening_and_say_so(
+    exchange: tuple[ScriptedExchange, str],
+    portfolio: Portfolio,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An account opens once: a restart against other starting balances (the config was
+    edited) neither opens it again nor adds the difference, and the log says why."""
+    scripted, _ = exchange
+
+    async def cash(service: RunningService) -> str:
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            stub = portfolio_pb2_grpc.PortfolioServiceStub(channel)
+            for _ in range(400):
+                try:
+                    response = await stub.GetPortfolio(
+                        portfolio_pb2.GetPortfolioRequest(account_id="paper")
+                    )
+                    return response.portfolio.cash
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.01)
+        raise AssertionError("the paper account never opened")
+
+    async with portfolio() as service:
+        assert await cash(service) == "10000"
+    scripted.venues = [venue("paper", starting={"USDT": "500"})]
+    async with portfolio() as service:
+        await _until(lambda: "starting balances differ" in caplog.text)
+        assert await cash(service) == "10000"
