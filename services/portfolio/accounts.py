@@ -70,3 +70,12 @@ def holdings_text(holdings: dict[str, Decimal]) -> str:
     return ",".join(
         f"{asset}={format(amount.normalize(), 'f')}" for asset, amount in sorted(holdings.items())
     )
+
+
+def parse_holdings(text: str) -> dict[str, Decimal]:
+    """The inverse of holdings_text."""
+    holdings = {}
+    for entry in filter(None, text.split(",")):
+        asset, _, amount = entry.partition("=")
+        holdings[asset] = Decimal(amount)
+    return holdings

@@ -296,6 +296,15 @@ async def test_accounts_open_from_the_venues_holdings_before_any_fill(
             for a in (await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())).accounts
         }
         assert accounts["binance-testnet"] == portfolio_pb2.ACCOUNT_KIND_LIVE
+        listed = await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())
+        opened = {
+            a.account_id: {b.asset: b.total for b in a.opening_balances} for a in listed.accounts
+        }
+        assert opened == {
+            "paper": {"BTC": "1", "USDT": "100000"},
+            "paper-binance": {"ETH": "2.1", "USDT": "480"},
+            "binance-testnet": {"USDT": "50"},
+        }
         books = {
             name: (
                 await stub.GetPortfolio(portfolio_pb2.GetPortfolioRequest(account_id=name))
