@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.wire import decimal_text, timestamp
@@ -107,9 +109,13 @@ def execution(e: Execution) -> common_pb2.Execution:
     )
 
 
-def venue(v: VenueInfo) -> exchange_pb2.Venue:
+def venue(v: VenueInfo, starting_balances: Iterable[Balance] = ()) -> exchange_pb2.Venue:
     return exchange_pb2.Venue(
-        name=v.name, kind=KINDS[v.kind], exchange_id=v.exchange_id, available=v.available
+        name=v.name,
+        kind=KINDS[v.kind],
+        exchange_id=v.exchange_id,
+        available=v.available,
+        starting_balances=[balance(b) for b in starting_balances],
     )
 
 

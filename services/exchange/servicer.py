@@ -44,10 +44,11 @@ from edgequant.exchange.v1.exchange_pb2 import (
 )
 from services.exchange import convert
 from services.exchange.candles import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
-from services.exchange.markets import TIMEFRAMES
+from services.exchange.markets import TIMEFRAMES, Balance
 from services.exchange.orderflow import OrderFlow
 from services.exchange.orders import Order
 from services.exchange.outbox import Outbox
+from services.exchange.paper.venue import PaperVenue
 from services.exchange.submission import validate_order
 from services.exchange.updates import OrderUpdates
 from services.exchange.venue import Venue
@@ -76,7 +77,9 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         self.candles = candles
 
     async def ListVenues(self, request: ListVenuesRequest, context: Context) -> ListVenuesResponse:
-        return ListVenuesResponse(venues=[convert.venue(v.info) for v in self.venues])
+        return ListVenuesResponse(
+            venues=[convert.venue(v.info, _starting_balances(v)) for v in self.venues]
+        )
 
     async def ListMarkets(
         self, request: ListMarketsRequest, context: Context
@@ -136,8 +139,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     async def GetBalances(
         self, request: GetBalancesRequest, context: Context
     ) -> GetBalancesResponse:
-        balances = await self.venues.require(request.venue).balances()
-        return GetBalancesResponse(balances=[convert.balance(b) for b in balances])
+        venue = self.venues.require(request.venue)
+        # Read first: every execution up to it is in the balances read after it.
+        as_of_sequence = self.outbox.last_sequence
+        balances = await venue.balances()
+        return GetBalancesResponse(
+            balances=[convert.balance(b) for b in balances], as_of_sequence=as_of_sequence
+        )
 
     async def SubmitOrder(
         self, request: SubmitOrderRequest, context: Context
@@ -227,6 +235,11 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             )
             problems.raise_if_any()
         return venue
+
+
+def _starting_balances(venue: Venue) -> list[Balance]:
+    """The paper venue's configured starting holdings; none for ccxt venues."""
+    return venue.account.starting_balances() if isinstance(venue, PaperVenue) else []
 
 
 def _require(field: str, value: str) -> None:

@@ -14,8 +14,11 @@ Conventions (those of NautilusTrader and Freqtrade where they agree):
   in the symbol's quote currency here, so it is not in `fees`.
 - Cost basis is `quantity * average_entry_price`, signed like the quantity, so
   `unrealized = market_value - cost_basis` for longs and shorts alike.
-- Amounts are exact Decimals; only the average entry price is a division, kept to the
-  28 significant digits of the default context (far below any venue's precision).
+- Amounts are exact Decimals; only the average entry price is a division: it is rounded
+  half-even to PRICE_DECIMALS (8) decimal places, the finest price step of any Binance
+  spot market (ccxt's usual precision), so it never shows more digits than a venue
+  could quote. Cost basis is `quantity * that price`; the rounding moves realized PnL
+  by at most half a unit of the 8th decimal per unit of quantity.
 - A round trip closes when the position goes back to zero or flips through it; its
   PnL (realized minus fees since it opened) feeds win rate and profit factor.
 """
@@ -24,13 +27,24 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Protocol
 
 ZERO = Decimal(0)
+# Decimal places of an average entry price (see the module's docstring).
+PRICE_DECIMALS = 8
+_PRICE_STEP = Decimal(1).scaleb(-PRICE_DECIMALS)
+
+
+def quantize_price(price: Decimal) -> Decimal:
+    """`price` rounded half-even to PRICE_DECIMALS places; exact prices stay as they are."""
+    if price.as_tuple().exponent >= -PRICE_DECIMALS:  # type: ignore[operator]
+        return price
+    return price.quantize(_PRICE_STEP, rounding=ROUND_HALF_EVEN)
 
 
 class Side(StrEnum):
@@ -116,7 +130,9 @@ class AverageCost:
         held = self.quantity
         if held == 0 or sign(held) == sign(delta):
             total = abs(held) + abs(delta)
-            self.average_price = (abs(held) * self.average_price + abs(delta) * price) / total
+            self.average_price = quantize_price(
+                (abs(held) * self.average_price + abs(delta) * price) / total
+            )
             self.quantity = held + delta
             return ZERO
         closed = min(abs(delta), abs(held))
@@ -147,7 +163,7 @@ class Fifo:
     @property
     def average_price(self) -> Decimal:
         quantity = self.quantity
-        return self.cost_basis / quantity if quantity else ZERO
+        return quantize_price(self.cost_basis / quantity) if quantity else ZERO
 
     def copy(self) -> Fifo:
         return Fifo(deque(self.lots))
@@ -230,7 +246,10 @@ class Position:
         self.realized_pnl += realized
         self.fees += fee_value
         self.open_pnl += realized - fee_value
-        self.update_time = trade.time
+        # Never back in time (a fill stamped before the account's opening, imported
+        # history): readers such as risk take an older update_time for a stale report.
+        if self.update_time is None or trade.time > self.update_time:
+            self.update_time = trade.time
         after = self.quantity
         if before == 0 or (after != 0 and sign(after) == sign(before)):
             return None
@@ -254,13 +273,25 @@ def balance_changes(trade: Trade) -> dict[str, Decimal]:
     return changes
 
 
-def replay(trades: list[Trade], method: CostMethod) -> dict[str, Position]:
-    """Positions by symbol after `trades`, in order, under a cost method."""
+def replay(
+    trades: list[Trade],
+    method: CostMethod,
+    opening: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+) -> dict[str, Position]:
+    """Positions by symbol after `trades`, in order, under a cost method, each starting
+    from its `opening` (quantity, price) if the account opened with one."""
+
+    def new_position(symbol: str) -> Position:
+        basis: CostBasis = AverageCost() if method is CostMethod.AVERAGE_COST else Fifo()
+        return Position(symbol, basis)
+
     positions: dict[str, Position] = {}
+    for symbol, (quantity, price) in (opening or {}).items():
+        positions[symbol] = new_position(symbol)
+        positions[symbol].basis.fill(quantity, price)
     for trade in trades:
         position = positions.get(trade.symbol)
         if position is None:
-            basis: CostBasis = AverageCost() if method is CostMethod.AVERAGE_COST else Fifo()
-            position = positions[trade.symbol] = Position(trade.symbol, basis)
+            position = positions[trade.symbol] = new_position(trade.symbol)
         position.apply(trade)
     return positions

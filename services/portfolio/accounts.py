@@ -2,14 +2,21 @@
 
 An account's id is the exchange service's venue name ("paper", "binance-live"): each
 venue in the exchange service is one venue account, so the two cannot drift apart,
-and executions of different venues never mix. The kind follows the venue's name
-the way the exchange names them (DESIGN.md: "paper" is the default venue).
+and executions of different venues never mix. The kind is the one ExchangeService.
+ListVenues gives the venue, never guessed from its name.
+
+The exchange is the source of truth for what a venue account holds: an account opens
+from the venue's holdings (paper: its configured starting balances, before any
+execution; sandbox and live: GetBalances at first connect, with the execution sequence
+they include), then follows the venue's executions after that point. Holdings other
+than the quote currency enter as positions at the mark at opening.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -26,16 +33,49 @@ class Account:
     kind: AccountKind
     quote_currency: str
     create_time: datetime
+    # The venue's executions up to this sequence are in the opening holdings already.
+    opening_sequence: int = 0
+    # The holdings it opened with, as "ASSET=amount,..." (empty for an imported account).
+    opening_holdings: str = ""
 
 
-def kind_of_venue(venue: str) -> AccountKind:
-    """PAPER for "paper*", SANDBOX for names with "sandbox" or "testnet", else LIVE.
+@dataclass(frozen=True, slots=True)
+class OpeningPosition:
+    """A holding other than the quote currency, entered at the mark at opening."""
 
-    Unknown names count as LIVE: a real-money account is never mistaken for paper.
-    """
-    name = venue.lower()
-    if name.startswith("paper"):
-        return AccountKind.PAPER
-    if "sandbox" in name or "testnet" in name:
-        return AccountKind.SANDBOX
-    return AccountKind.LIVE
+    symbol: str
+    quantity: Decimal
+    mark: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a venue account holds when the ledger opens it."""
+
+    venue: str
+    kind: AccountKind
+    # Totals per asset, zero ones left out.
+    holdings: dict[str, Decimal]
+    # The last execution sequence the holdings include (0 for paper: none).
+    sequence: int = 0
+    positions: list[OpeningPosition] = field(default_factory=list)
+
+    @property
+    def holdings_text(self) -> str:
+        return holdings_text(self.holdings)
+
+
+def holdings_text(holdings: dict[str, Decimal]) -> str:
+    """ "BTC=1,USDT=100000": sorted, plain decimals, for storing and comparing."""
+    return ",".join(
+        f"{asset}={format(amount.normalize(), 'f')}" for asset, amount in sorted(holdings.items())
+    )
+
+
+def parse_holdings(text: str) -> dict[str, Decimal]:
+    """The inverse of holdings_text."""
+    holdings = {}
+    for entry in filter(None, text.split(",")):
+        asset, _, amount = entry.partition("=")
+        holdings[asset] = Decimal(amount)
+    return holdings

@@ -23,7 +23,15 @@ from common.validation import Violations
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.portfolio.accounting import ZERO, Side, Trade
+from services.portfolio.accounts import (
+    Account,
+    AccountKind,
+    Opening,
+    OpeningPosition,
+    holdings_text,
+)
 from services.portfolio.ledger import Ledger
+from services.portfolio.marks import mark_of
 from services.portfolio.settings import IngestionSettings
 
 log = logging.getLogger("edgequant.portfolio.ingestion")
@@ -31,6 +39,11 @@ log = logging.getLogger("edgequant.portfolio.ingestion")
 _SIDES = {common_pb2.SIDE_BUY: Side.BUY, common_pb2.SIDE_SELL: Side.SELL}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIQUIDITY = {common_pb2.LIQUIDITY_MAKER: "maker", common_pb2.LIQUIDITY_TAKER: "taker"}
+_KINDS = {
+    exchange_pb2.VENUE_KIND_PAPER: AccountKind.PAPER,
+    exchange_pb2.VENUE_KIND_SANDBOX: AccountKind.SANDBOX,
+    exchange_pb2.VENUE_KIND_LIVE: AccountKind.LIVE,
+}
 
 
 class _EndOfStream:
@@ -40,6 +53,22 @@ class _EndOfStream:
 _END = _EndOfStream()
 # What the reader queues: one message's executions, the end of the stream, or its error.
 _Item = list[common_pb2.Execution] | _EndOfStream | grpc.aio.AioRpcError
+
+
+def _check_unchanged(account: Account, venue: exchange_pb2.Venue) -> None:
+    """A paper venue whose starting balances changed since its account opened: the
+    ledger keeps its opening (its history stands on it) and says how to start over."""
+    if account.kind is not AccountKind.PAPER or not account.opening_holdings:
+        return
+    starting = holdings_text(
+        {b.asset: Decimal(b.total) for b in venue.starting_balances if Decimal(b.total or "0")}
+    )
+    if starting != account.opening_holdings:
+        log.warning(
+            "the paper venue's starting balances differ from those its account opened"
+            " with; the account keeps its opening: start both databases afresh to apply them",
+            extra={"venue": venue.name, "opened": account.opening_holdings, "now": starting},
+        )
 
 
 def trade_from_execution(execution: common_pb2.Execution) -> Trade | None:
@@ -134,6 +163,10 @@ class ExecutionConsumer:
                 log.info("executions stream ended; reconnecting")
             except grpc.aio.AioRpcError as error:
                 log.info("executions stream lost", extra={"code": error.code().name})
+            except VenueNotOpen as error:
+                log.warning(
+                    "executions wait for their account to open", extra={"venue": error.venue}
+                )
             except Exception:
                 # A batch that failed to commit (database locked, disk full) changed
                 # nothing: start over from the stored cursor rather than stop ingesting.
@@ -141,19 +174,77 @@ class ExecutionConsumer:
             await asyncio.sleep(backoff.next())
 
     async def _open_venue_accounts(self) -> None:
-        """One account per venue the exchange has, before any fill (see Ledger.open_accounts)."""
+        """Opens an account for each venue the exchange has and the ledger has not, from
+        what the venue holds (see accounts.py). Without ListVenues nothing is consumed:
+        a fill is never booked into an account that did not open from its venue."""
+        response = await self._stub.ListVenues(
+            exchange_pb2.ListVenuesRequest(), timeout=self._settings.rpc_timeout_seconds
+        )
+        for venue in response.venues:
+            book = self._ledger.book(venue.name)
+            if book is not None:
+                _check_unchanged(book.account, venue)
+                continue
+            try:
+                opening = await self._opening(venue)
+            except grpc.aio.AioRpcError as error:
+                # Its fills wait (see _apply); the other venues' fills go on.
+                log.warning(
+                    "account not opened: the venue's holdings could not be read",
+                    extra={"venue": venue.name, "code": error.code().name},
+                )
+                continue
+            if await self._ledger.open_account(opening):
+                log.info(
+                    "account opened",
+                    extra={
+                        "account": venue.name,
+                        "kind": opening.kind.value,
+                        "holdings": opening.holdings_text,
+                        "after_sequence": opening.sequence,
+                    },
+                )
+
+    async def _opening(self, venue: exchange_pb2.Venue) -> Opening:
+        """What `venue` holds now: paper its starting balances (no execution yet), a ccxt
+        venue GetBalances with the sequence they include; other assets than the quote
+        currency priced at the venue's ticker."""
+        kind = _KINDS.get(venue.kind, AccountKind.LIVE)  # unknown: never taken for paper
+        if kind is AccountKind.PAPER:
+            balances, sequence = list(venue.starting_balances), 0
+        else:
+            response = await self._stub.GetBalances(
+                exchange_pb2.GetBalancesRequest(venue=venue.name),
+                timeout=self._settings.rpc_timeout_seconds,
+            )
+            balances, sequence = list(response.balances), response.as_of_sequence
+        holdings = {b.asset: Decimal(b.total) for b in balances if b.total and Decimal(b.total)}
+        positions = []
+        for asset, quantity in sorted(holdings.items()):
+            if asset == self._ledger.quote_currency:
+                continue
+            symbol = f"{asset}/{self._ledger.quote_currency}"
+            mark = await self._mark(venue.name, symbol)
+            if mark is None:
+                # Kept as a balance, unvalued (as a BNB fee balance): no market prices it.
+                log.info("holding without a market", extra={"venue": venue.name, "asset": asset})
+                continue
+            positions.append(OpeningPosition(symbol, quantity, mark))
+        return Opening(venue.name, kind, holdings, sequence, positions)
+
+    async def _mark(self, venue: str, symbol: str) -> Decimal | None:
+        """The ticker's mark of `symbol` on `venue`; None if the venue has no such market.
+        Any other error is raised: the opening is tried again on reconnect."""
         try:
-            response = await self._stub.ListVenues(
-                exchange_pb2.ListVenuesRequest(), timeout=self._settings.rpc_timeout_seconds
+            response = await self._stub.GetTicker(
+                exchange_pb2.GetTickerRequest(venue=venue, symbol=symbol),
+                timeout=self._settings.rpc_timeout_seconds,
             )
         except grpc.aio.AioRpcError as error:
-            log.info(
-                "venues not listed; accounts open on first fill", extra={"code": error.code().name}
-            )
-            return
-        opened = await self._ledger.open_accounts(venue.name for venue in response.venues)
-        if opened:
-            log.info("accounts opened", extra={"accounts": opened})
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise
+        return mark_of(response.ticker)
 
     async def _consume(self, backoff: Backoff) -> None:
         await self._open_venue_accounts()
@@ -184,12 +275,21 @@ class ExecutionConsumer:
             await asyncio.gather(reader, return_exceptions=True)
 
     async def _apply(self, executions: list[common_pb2.Execution]) -> None:
+        """Applies the batch in order up to the first execution of a venue whose account
+        is not open (then raises VenueNotOpen: the consumer reconnects, which opens it)."""
         cursor = self._ledger.cursor or 0
         trades = []
+        unopened: str | None = None
         for execution in executions:
             if execution.sequence <= cursor:
                 continue  # replayed by the exchange: applied already
+            book = self._ledger.book(execution.venue)
+            if book is None and execution.venue:
+                unopened = execution.venue
+                break
             cursor = execution.sequence
+            if book is not None and execution.sequence <= book.account.opening_sequence:
+                continue  # in the holdings the account opened with
             trade = trade_from_execution(execution)
             if trade is None:
                 log.error(
@@ -198,9 +298,18 @@ class ExecutionConsumer:
                 )
                 continue
             trades.append(trade)
-        if cursor == (self._ledger.cursor or 0):
-            return
-        await self._ledger.apply(trades, cursor=cursor, duplicates_expected=False)
+        if cursor != (self._ledger.cursor or 0):
+            await self._ledger.apply(trades, cursor=cursor, duplicates_expected=False)
+        if unopened is not None:
+            raise VenueNotOpen(unopened)
+
+
+class VenueNotOpen(Exception):
+    """An execution of a venue whose account could not be opened yet."""
+
+    def __init__(self, venue: str) -> None:
+        super().__init__(f"no account open for venue {venue!r}")
+        self.venue = venue
 
 
 async def _read(

@@ -27,14 +27,16 @@ from services.portfolio.accounting import (
     RoundTrip,
     Trade,
     balance_changes,
+    quantize_price,
 )
-from services.portfolio.accounts import Account, AccountKind, kind_of_venue
+from services.portfolio.accounts import Account, AccountKind, Opening
 from services.portfolio.settings import LedgerSettings
 from services.portfolio.storage.models import (
     AccountRow,
     BalanceRow,
     CursorRow,
     FillRow,
+    OpeningPositionRow,
     PositionRow,
     RoundTripRow,
 )
@@ -56,6 +58,8 @@ class Book:
     balances: dict[str, Decimal] = field(default_factory=dict)
     # The last fill price per symbol: the mark until the exchange gives a better one.
     last_prices: dict[str, Decimal] = field(default_factory=dict)
+    # (quantity, price) of each position the account opened with (see open_account).
+    openings: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     # Moves on each commit that changes this account (and never back, even for a Book
     # replaced): answers built from the account stay valid while it stays the same.
     version: int = 0
@@ -108,6 +112,10 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------------
 
+    @property
+    def quote_currency(self) -> str:
+        return self._settings.quote_currency
+
     def book(self, account_id: str) -> Book | None:
         return self.books.get(account_id)
 
@@ -126,6 +134,8 @@ class Ledger:
                     AccountKind(row.kind),
                     row.quote_currency,
                     row.create_time,
+                    row.opening_sequence,
+                    row.opening_holdings,
                 )
                 self.books[account.account_id] = Book(account)
             for position_row in (await session.scalars(select(PositionRow))).all():
@@ -133,6 +143,11 @@ class Ledger:
                     position_row
                 )
                 self._persisted_positions.add((position_row.account_id, position_row.symbol))
+            for opening in (await session.scalars(select(OpeningPositionRow))).all():
+                self.books[opening.account_id].openings[opening.symbol] = (
+                    opening.quantity,
+                    opening.price,
+                )
             for balance in (await session.scalars(select(BalanceRow))).all():
                 self.books[balance.account_id].balances[balance.asset] = balance.total
                 self._persisted_balances.add((balance.account_id, balance.asset))
@@ -178,20 +193,53 @@ class Ledger:
         self._publish(batch)
         return Applied(applied=applied, duplicates=len(trades) - applied)
 
-    async def open_accounts(self, venues: Iterable[str]) -> list[str]:
-        """Opens an account for each venue that has none yet (a paper one with its
-        starting cash), so that an account exists before its first fill: risk reads the
-        account to price its first order. Returns the ids opened."""
+    async def open_account(self, opening: Opening) -> bool:
+        """Opens the venue's account from what the venue holds, unless it is open already:
+        its balances are the holdings, each position the mark at opening, and the venue's
+        executions up to `opening.sequence` are left out as already counted. An account
+        exists before its first fill: risk reads it to price the first order.
+        Returns whether it opened one."""
         async with self._lock:
+            if opening.venue in self.books:
+                return False
+            quote = self._settings.quote_currency
+            account = Account(
+                opening.venue,
+                opening.venue,
+                opening.kind,
+                quote,
+                self._clock(),
+                opening.sequence,
+                opening.holdings_text,
+            )
+            book = Book(account)
             batch = _Batch()
-            for venue in venues:
-                self._book_for(batch, venue, venue)
-            if not batch.new_books:
-                return []
+            batch.new_books[opening.venue] = book
+            batch.balances[opening.venue] = dict(opening.holdings)
+            for held in opening.positions:
+                mark = quantize_price(held.mark)
+                book.openings[held.symbol] = (held.quantity, mark)
+                position = Position(
+                    held.symbol,
+                    AverageCost(held.quantity, mark),
+                    open_time=account.create_time,
+                    update_time=account.create_time,
+                )
+                batch.positions[(opening.venue, held.symbol)] = position
+                batch.last_prices[(opening.venue, held.symbol)] = mark
             async with self._sessions.begin() as session:
                 await self._write(session, batch, None)
+                if book.openings:
+                    await session.execute(
+                        insert(OpeningPositionRow),
+                        [
+                            {"account_id": opening.venue, "symbol": s, "quantity": q, "price": p}
+                            for s, (q, p) in book.openings.items()
+                        ],
+                    )
             self._swap_in(batch, None)
-        return list(batch.new_books)
+        self._publish(batch)
+        return True
 
     async def _commit(
         self, trades: Sequence[Trade], account_id: str | None, cursor: int | None, look_up: bool
@@ -231,12 +279,12 @@ class Ledger:
     def _book_for(self, batch: _Batch, account_id: str, venue: str) -> Book:
         book = self.books.get(account_id) or batch.new_books.get(account_id)
         if book is None:
-            kind = kind_of_venue(venue)
+            # Venue accounts are opened from the venue (open_account) before their
+            # fills; only fills imported into an account no venue has get here. Such
+            # fills are real trades made elsewhere: LIVE, starting from nothing.
             quote = self._settings.quote_currency
-            account = Account(account_id, venue, kind, quote, self._clock())
+            account = Account(account_id, venue, AccountKind.LIVE, quote, self._clock())
             book = batch.new_books[account_id] = Book(account)
-            if kind is AccountKind.PAPER and self._settings.starting_cash:
-                batch.balances[account_id] = {quote: self._settings.starting_cash}
         return book
 
     def _apply_one(self, batch: _Batch, account_id: str, trade: Trade) -> None:
@@ -269,6 +317,8 @@ class Ledger:
                         "kind": book.account.kind.value,
                         "quote_currency": book.account.quote_currency,
                         "create_time": book.account.create_time,
+                        "opening_sequence": book.account.opening_sequence,
+                        "opening_holdings": book.account.opening_holdings,
                     }
                     for book in batch.new_books.values()
                 ],

@@ -42,7 +42,7 @@ from edgequant.portfolio.v1.portfolio_pb2 import (
     StreamPositionsResponse,
 )
 from services.portfolio.accounting import ZERO, CostMethod, Position, Side, replay
-from services.portfolio.accounts import AccountKind
+from services.portfolio.accounts import AccountKind, parse_holdings
 from services.portfolio.equity import downsample, equity_points
 from services.portfolio.imports import PARSERS
 from services.portfolio.ledger import Book, Ledger
@@ -100,6 +100,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
                     kind=_KINDS[book.account.kind],
                     quote_currency=book.account.quote_currency,
                     create_time=_timestamp(book.account.create_time),
+                    opening_balances=_balances(parse_holdings(book.account.opening_holdings)),
                 )
                 for book in books
             ]
@@ -157,7 +158,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
                 trades = await queries.trades_in_ledger_order(
                     session, book.account.account_id, request.symbol
                 )
-            positions = replay(trades, CostMethod.FIFO)
+            positions = replay(trades, CostMethod.FIFO, book.openings)
         if request.symbol:
             positions = {s: p for s, p in positions.items() if s == request.symbol}
         symbols = []
@@ -332,12 +333,7 @@ def _portfolio(book: Book, marks: MarkBook) -> portfolio_pb2.Portfolio:
         realized_pnl=decimal_text(value.realized_pnl),
         fees=decimal_text(value.fees),
         # The ledger knows totals only; what open orders hold is the exchange's.
-        balances=[
-            common_pb2.Balance(
-                asset=asset, free=decimal_text(total), locked="0", total=decimal_text(total)
-            )
-            for asset, total in sorted(book.balances.items())
-        ],
+        balances=_balances(book.balances),
     )
 
 
@@ -403,6 +399,16 @@ def _fill_cursor(token: str) -> tuple[datetime, int] | None:
         return datetime.fromisoformat(time), int(row_id)
     except ValueError:
         raise _invalid("page_token", "is not a token this service gave out") from None
+
+
+def _balances(totals: dict[str, Decimal]) -> list[common_pb2.Balance]:
+    """Totals as Balance messages, all free."""
+    return [
+        common_pb2.Balance(
+            asset=asset, free=decimal_text(total), locked="0", total=decimal_text(total)
+        )
+        for asset, total in sorted(totals.items())
+    ]
 
 
 def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:

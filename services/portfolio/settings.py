@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 from common.config import ConfigError, parse_settings
 from common.service import Runtime
@@ -13,13 +13,6 @@ from common.service import Runtime
 class LedgerSettings:
     # The currency an account's equity and PnL are expressed in.
     quote_currency: str = "USDT"
-    # Cash a new paper account starts with (Freqtrade's dry_run_wallet); live and
-    # sandbox accounts start from zero and follow their fills.
-    paper_starting_cash: str = "10000"
-
-    @property
-    def starting_cash(self) -> Decimal:
-        return Decimal(self.paper_starting_cash)
 
 
 @dataclass(frozen=True)
@@ -34,7 +27,8 @@ class IngestionSettings:
     # Reconnection backoff: doubles from initial to max, with jitter.
     backoff_initial_seconds: float = 0.2
     backoff_max_seconds: float = 10.0
-    # Deadline of ListVenues, asked on each (re)connect to open the venues' accounts.
+    # Deadline of ListVenues, GetBalances and GetTicker, asked on each (re)connect to
+    # open the venues' accounts.
     rpc_timeout_seconds: float = 2.0
 
 
@@ -60,14 +54,14 @@ class PortfolioSettings:
 
 def load_settings(runtime: Runtime) -> PortfolioSettings:
     """Parses `[portfolio.*]`; a bad value raises ConfigError naming the key."""
-    settings = parse_settings(PortfolioSettings, runtime.settings.extensions, "portfolio.")
-    try:
-        if not settings.ledger.starting_cash.is_finite() or settings.ledger.starting_cash < 0:
-            raise InvalidOperation
-    except InvalidOperation:
+    ledger = runtime.settings.extensions.get("ledger")
+    if isinstance(ledger, Mapping) and "paper_starting_cash" in ledger:
         raise ConfigError(
-            "portfolio.ledger.paper_starting_cash", "expected a non-negative decimal string"
-        ) from None
+            "portfolio.ledger.paper_starting_cash",
+            "no longer used: accounts open from the exchange's holdings; set paper's"
+            " starting balances once, in [exchange.paper] balances",
+        )
+    settings = parse_settings(PortfolioSettings, runtime.settings.extensions, "portfolio.")
     for key, value in (
         ("ingestion.max_batch", settings.ingestion.max_batch),
         ("ingestion.backoff_initial_seconds", settings.ingestion.backoff_initial_seconds),

@@ -55,6 +55,27 @@ def execution(
     )
 
 
+def venue(
+    name: str = "paper",
+    kind: exchange_pb2.VenueKind.ValueType = exchange_pb2.VENUE_KIND_PAPER,
+    starting: dict[str, str] | None = None,
+) -> exchange_pb2.Venue:
+    """A venue as ListVenues gives it; a paper one with `starting` balances (default
+    10000 USDT, the scripted exchange's paper account)."""
+    if starting is None:
+        starting = {"USDT": "10000"} if kind == exchange_pb2.VENUE_KIND_PAPER else {}
+    return exchange_pb2.Venue(
+        name=name,
+        kind=kind,
+        available=True,
+        starting_balances=[balance(asset, total) for asset, total in starting.items()],
+    )
+
+
+def balance(asset: str, total: str) -> common_pb2.Balance:
+    return common_pb2.Balance(asset=asset, free=total, locked="0", total=total)
+
+
 def ticker(symbol: str, bid: str, ask: str, venue: str = "paper") -> exchange_pb2.Ticker:
     return exchange_pb2.Ticker(venue=venue, symbol=symbol, bid=bid, ask=ask, last=ask)
 
@@ -68,12 +89,17 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         drop_after: int | None = None,
         pause_every: int = 0,
         pause_seconds: float = 0.0,
-        venues: Iterable[str] = (),
+        venues: Iterable[exchange_pb2.Venue] | None = None,
         ignores_max_batch: bool = False,
     ) -> None:
         self.executions = list(executions)
-        # What ListVenues answers; empty answers UNIMPLEMENTED, as an exchange without it.
-        self.venues = list(venues)
+        # What ListVenues answers (default: a paper venue starting with 10000 USDT);
+        # empty answers UNIMPLEMENTED, as an exchange without it.
+        self.venues = list(venues) if venues is not None else [venue()]
+        # What GetBalances answers per venue (a ccxt venue's holdings), and the
+        # execution sequence they include.
+        self.balances: dict[str, list[common_pb2.Balance]] = {}
+        self.balances_as_of = 0
         self.tickers: dict[tuple[str, str], exchange_pb2.Ticker] = {}
         # Keep streams open after the last execution, sending new ones as they come.
         self.follow = follow
@@ -142,8 +168,15 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
     ) -> exchange_pb2.ListVenuesResponse:
         if not self.venues:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no venues scripted")
-        return exchange_pb2.ListVenuesResponse(
-            venues=[exchange_pb2.Venue(name=name) for name in self.venues]
+        return exchange_pb2.ListVenuesResponse(venues=self.venues)
+
+    async def GetBalances(  # noqa: N802
+        self, request: exchange_pb2.GetBalancesRequest, _context: Any
+    ) -> exchange_pb2.GetBalancesResponse:
+        if request.venue not in self.balances:
+            raise Unavailable(f"{request.venue} does not answer")
+        return exchange_pb2.GetBalancesResponse(
+            balances=self.balances[request.venue], as_of_sequence=self.balances_as_of
         )
 
     async def GetTicker(  # noqa: N802

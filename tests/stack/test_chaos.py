@@ -292,11 +292,18 @@ async def _assert_positions_replay_the_ledger(config: Config) -> None:
                 "WHERE account_id = 'paper'"
             )
         }
+        # The holdings the account opened with (1 BTC at the mark) start the positions.
+        opening = {
+            symbol: (Decimal(quantity), Decimal(price))
+            for symbol, quantity, price in portfolio.execute(
+                "SELECT symbol, quantity, price FROM opening_positions WHERE account_id = 'paper'"
+            )
+        }
     # In the portfolio's arithmetic: a fresh process's context. This test process's may
     # be another (ccxt's decimal_to_precision sets ROUND_HALF_UP on the context of any
     # thread that calls it, and the exchange's ccxt tests run in this process).
     with decimal.localcontext(SERVICE_DECIMALS):
-        replayed = replay([_trade(row) for row in rows], CostMethod.AVERAGE_COST)
+        replayed = replay([_trade(row) for row in rows], CostMethod.AVERAGE_COST, opening)
     expected = {
         symbol: (p.quantity, p.average_price, p.realized_pnl, p.fees)
         for symbol, p in replayed.items()

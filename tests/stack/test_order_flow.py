@@ -87,10 +87,11 @@ async def test_a_market_order_reaches_the_ledger_and_the_risk_book(
             exposure = await risk.GetExposure(risk_pb2.GetExposureRequest())
             held = {p.symbol: Decimal(p.quantity) for p in positions.positions}
             seen = {s.symbol: Decimal(s.quantity) for s in exposure.exposure.symbols}
-            if held.get("BTC/USDT") and seen.get("BTC/USDT"):
+            if held.get("BTC/USDT") == Decimal("1.01") and seen.get("BTC/USDT") == Decimal("1.01"):
                 break
             await asyncio.sleep(0.25)
-        assert held == {"BTC/USDT": Decimal("0.01")}
-        assert seen["BTC/USDT"] == Decimal("0.01")
+        # The paper account opened with the configured 1 BTC, then bought 0.01.
+        assert held == {"BTC/USDT": Decimal("1.01")}
+        assert seen["BTC/USDT"] == Decimal("1.01")
         fills = await portfolio.ListFills(portfolio_pb2.ListFillsRequest(account_id="paper"))
         assert [fill.trade_id for fill in fills.fills] == [execution.trade_id]

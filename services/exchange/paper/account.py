@@ -28,6 +28,8 @@ class RestingOrder:
 class PaperAccount:
     def __init__(self, market: Market, holdings: dict[str, Decimal]) -> None:
         self.market = market
+        # What the account held before any execution: the configured starting balances.
+        self.starting = dict(holdings)
         self.totals: defaultdict[str, Decimal] = defaultdict(Decimal, holdings)
 
     def locked(self, resting: Iterable[RestingOrder]) -> dict[str, Decimal]:
@@ -56,6 +58,10 @@ class PaperAccount:
         else:
             self.totals[base] -= quantity
             self.totals[quote] += notional - fee
+
+    def starting_balances(self) -> list[Balance]:
+        """The holdings before any execution, all free (ListVenues shows them)."""
+        return [Balance(asset, total, Decimal(0)) for asset, total in sorted(self.starting.items())]
 
     def balances(self, resting: Iterable[RestingOrder]) -> list[Balance]:
         held = self.locked(resting)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -71,6 +71,10 @@ class AccountRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     quote_currency: Mapped[str] = mapped_column(String(16))
     create_time: Mapped[datetime] = mapped_column(EpochMicros)
+    # The venue's executions up to this sequence are in the opening holdings already.
+    opening_sequence: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # The holdings it opened with, "ASSET=amount,..." sorted ("" for imported accounts).
+    opening_holdings: Mapped[str] = mapped_column(Text, server_default="")
 
 
 class FillRow(Base):
@@ -116,6 +120,18 @@ class PositionRow(Base):
     # Since portfolio_0003: the open round trip (for win rate and profit factor).
     open_pnl: Mapped[Decimal] = mapped_column(DecimalText, default=Decimal(0))
     open_time: Mapped[datetime | None] = mapped_column(EpochMicros, nullable=True)
+
+
+class OpeningPositionRow(Base):
+    """A holding an account opened with, entered as a position at the mark: the start of
+    that position, from which its fills are replayed (GetPnL FIFO)."""
+
+    __tablename__ = "opening_positions"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(DecimalText)
+    price: Mapped[Decimal] = mapped_column(DecimalText)
 
 
 class BalanceRow(Base):

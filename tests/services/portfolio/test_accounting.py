@@ -163,3 +163,28 @@ def test_average_cost_exact_close_resets_entry() -> None:
     basis.fill(Decimal("1"), Decimal("10"))
     assert basis.fill(Decimal("-1"), Decimal("12")) == 2
     assert (basis.quantity, basis.average_price) == q(0, 0)
+
+
+def test_average_entry_price_is_rounded_to_8_decimals() -> None:
+    """Three buys whose average repeats forever: kept to 8 places, half-even, not 28
+    digits; the realized PnL is against that price."""
+    position = Position("BTC/USDT")
+    for n, price in enumerate(("61662.01", "61700", "61650"), start=1):
+        position.apply(fill(n, "buy", "0.001", price))
+    # (61662.01 + 61700 + 61650) / 3 = 61670.67000000...; then one more at 61661.99.
+    assert position.average_price == Decimal("61670.67")
+    position.apply(fill(4, "buy", "0.002", "61661.99"))
+    # (0.003 * 61670.67 + 0.002 * 61661.99) / 0.005 = 61667.198
+    assert position.average_price == Decimal("61667.198")
+    position.apply(fill(5, "buy", "0.0007", "61661.11"))
+    # (0.005 * 61667.198 + 0.0007 * 61661.11) / 0.0057 = 61666.45035087719298...
+    assert position.average_price == Decimal("61666.45035088")
+    assert -position.average_price.as_tuple().exponent <= 8  # type: ignore[operator]
+    position.apply(fill(6, "sell", "0.0057", "61700"))
+    assert position.realized_pnl == Decimal("0.0057") * (Decimal(61700) - Decimal("61666.45035088"))
+    # FIFO's average is rounded the same way.
+    fifo = replay(
+        [fill(1, "buy", "3", "1"), fill(2, "buy", "3", "2"), fill(3, "buy", "3", "2")],
+        CostMethod.FIFO,
+    )
+    assert fifo["BTC/USDT"].average_price == Decimal("1.66666667")

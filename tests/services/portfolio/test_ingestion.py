@@ -24,10 +24,18 @@ from common.config import load_config
 from common.server import RunningService
 from common.testing import isolated_config, wait_until_serving
 from edgequant.common.v1 import common_pb2
+from edgequant.exchange.v1 import exchange_pb2
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.portfolio.ingestion import ExecutionBatches, trade_from_execution
 from services.portfolio.ledger import Ledger
-from services.portfolio.testing import ScriptedExchange, execution, total_quantity
+from services.portfolio.testing import (
+    ScriptedExchange,
+    balance,
+    execution,
+    ticker,
+    total_quantity,
+    venue,
+)
 
 SQLITE = "sqlite+aiosqlite:///"
 Portfolio = Callable[..., AbstractAsyncContextManager[RunningService]]
@@ -236,31 +244,95 @@ async def test_a_failed_commit_is_retried_from_the_cursor(
         assert Decimal(positions[symbol][0]) == _expected_quantity(executions, symbol)
 
 
-async def test_accounts_of_the_exchange_venues_open_before_any_fill(
+async def test_accounts_open_from_the_venues_holdings_before_any_fill(
     exchange: tuple[ScriptedExchange, str], portfolio: Portfolio
 ) -> None:
-    """Risk reads the account to price the first order: it must exist before a fill."""
+    """Each account opens from what its venue holds, with the kind ListVenues gives it
+    (whatever its name), before any fill: risk reads it to price the first order. Fills
+    already in a ccxt venue's balances are not counted again; a venue whose holdings
+    cannot be read holds back its own fills until it opens, and only its own."""
     scripted, _ = exchange
-    scripted.venues = ["paper", "binance-sandbox"]
+    scripted.venues = [
+        venue("paper", starting={"USDT": "100000", "BTC": "1"}),
+        # Names that look like another kind: the kind is the exchange's, not the name's.
+        venue("paper-binance", exchange_pb2.VENUE_KIND_SANDBOX),
+        venue("binance-testnet", exchange_pb2.VENUE_KIND_LIVE),
+    ]
+    scripted.set_ticker(ticker("BTC/USDT", "61662", "61662.01"))
+    scripted.set_ticker(ticker("ETH/USDT", "2500", "2500", venue="paper-binance"))
+    # paper-binance's balances were read with its executions up to 2 in them.
+    scripted.balances["paper-binance"] = [balance("USDT", "480"), balance("ETH", "2.1")]
+    scripted.balances_as_of = 2
+    scripted.executions = [
+        execution(1, "buy", "2", "10", symbol="ETH/USDT", venue="paper-binance"),
+        execution(2, "sell", "1", "20", symbol="ETH/USDT", venue="paper-binance"),
+        execution(3, "buy", "0.1", "2600", symbol="ETH/USDT", venue="paper-binance"),
+        execution(4, "buy", "0.5", "61000", fee="30.5"),
+        execution(5, "buy", "1", "100", venue="binance-testnet"),  # not open yet
+        execution(6, "sell", "0.25", "62000", fee="15.5"),
+    ]
+    scripted.follow = True
     async with (
         portfolio() as service,
         grpc.aio.insecure_channel(service.address) as channel,
     ):
         stub = portfolio_pb2_grpc.PortfolioServiceStub(channel)
-
-        async def listed() -> set[str]:
-            response = await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())
-            return {account.account_id for account in response.accounts}
-
-        for _ in range(200):
-            if await listed() == {"paper", "binance-sandbox"}:
-                break
-            await asyncio.sleep(0.05)
-        assert await listed() == {"paper", "binance-sandbox"}
-        paper = await stub.GetPortfolio(portfolio_pb2.GetPortfolioRequest(account_id="paper"))
-    # The paper account starts with its configured cash; nothing was filled.
-    assert Decimal(paper.portfolio.cash) == Decimal(10000)
-    assert _fill_count(_database(service)) == 0
+        await _until(lambda: _cursor(_database(service)) == 4)
+        kinds = {
+            a.account_id: a.kind
+            for a in (await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())).accounts
+        }
+        assert kinds == {
+            "paper": portfolio_pb2.ACCOUNT_KIND_PAPER,
+            "paper-binance": portfolio_pb2.ACCOUNT_KIND_SANDBOX,
+        }
+        await asyncio.sleep(0.3)  # retries: binance-testnet still cannot be read
+        assert _cursor(_database(service)) == 4
+        scripted.balances["binance-testnet"] = [balance("USDT", "50")]
+        scripted.balances_as_of = 4
+        await _until(lambda: _cursor(_database(service)) == 6)
+        accounts = {
+            a.account_id: a.kind
+            for a in (await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())).accounts
+        }
+        assert accounts["binance-testnet"] == portfolio_pb2.ACCOUNT_KIND_LIVE
+        listed = await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())
+        opened = {
+            a.account_id: {b.asset: b.total for b in a.opening_balances} for a in listed.accounts
+        }
+        assert opened == {
+            "paper": {"BTC": "1", "USDT": "100000"},
+            "paper-binance": {"ETH": "2.1", "USDT": "480"},
+            "binance-testnet": {"USDT": "50"},
+        }
+        books = {
+            name: (
+                await stub.GetPortfolio(portfolio_pb2.GetPortfolioRequest(account_id=name))
+            ).portfolio
+            for name in accounts
+        }
+        paper_positions = await _positions(service.address)
+        fifo = await stub.GetPnL(
+            portfolio_pb2.GetPnLRequest(
+                account_id="paper", method=portfolio_pb2.COST_BASIS_METHOD_FIFO
+            )
+        )
+    # FIFO sells the opening lot first: 0.25 * (62000 - 61662.005).
+    assert Decimal(fifo.total.realized) == Decimal("84.49875")
+    balances = {name: {b.asset: b.total for b in p.balances} for name, p in books.items()}
+    # 100000 - 30500 - 30.5 + 15500 - 15.5; 1 + 0.5 - 0.25
+    assert balances["paper"] == {"USDT": "84954", "BTC": "1.25"}
+    # The opening BTC entered at the mark (the ticker's mid), the bought 0.5 at 61000.
+    opening_mark = Decimal("61662.005")
+    average = (opening_mark + Decimal("0.5") * 61000) / Decimal("1.5")
+    quantity, average_price, realized, _cost = paper_positions["BTC/USDT"]
+    assert Decimal(quantity) == Decimal("1.25")
+    assert Decimal(average_price) == average.quantize(Decimal("1e-8"))
+    assert Decimal(realized) == (62000 - Decimal(average_price)) * Decimal("0.25")
+    # Executions 1 and 2 were in the balances already; 3 was not.
+    assert balances["paper-binance"] == {"USDT": "220", "ETH": "2.2"}
+    # Execution 5 came after the balances binance-testnet opened from (as of 4).
+    assert balances["binance-testnet"] == {"USDT": "-50", "BTC": "1"}
 
 
 async def test_an_exchange_without_max_batch_is_consumed_one_by_one(
@@ -295,3 +367,33 @@ async def test_batches_hold_at_most_max_batch_in_stream_order() -> None:
         [9],
     ]
     assert all(end is None for _batch, end in taken)
+
+
+async def test_changed_starting_balances_keep_the_opening_and_say_so(
+    exchange: tuple[ScriptedExchange, str],
+    portfolio: Portfolio,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An account opens once: a restart against other starting balances (the config was
+    edited) neither opens it again nor adds the difference, and the log says why."""
+    scripted, _ = exchange
+
+    async def cash(service: RunningService) -> str:
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            stub = portfolio_pb2_grpc.PortfolioServiceStub(channel)
+            for _ in range(400):
+                try:
+                    response = await stub.GetPortfolio(
+                        portfolio_pb2.GetPortfolioRequest(account_id="paper")
+                    )
+                    return response.portfolio.cash
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.01)
+        raise AssertionError("the paper account never opened")
+
+    async with portfolio() as service:
+        assert await cash(service) == "10000"
+    scripted.venues = [venue("paper", starting={"USDT": "500"})]
+    async with portfolio() as service:
+        await _until(lambda: "starting balances differ" in caplog.text)
+        assert await cash(service) == "10000"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.database import create_engine, session_factory, upgrade_in_child
 from services.portfolio.accounting import Side, Trade
-from services.portfolio.accounts import AccountKind
+from services.portfolio.accounts import AccountKind, Opening, OpeningPosition
 from services.portfolio.ledger import Ledger
 from services.portfolio.settings import LedgerSettings
 from services.portfolio.storage.models import FillRow, RoundTripRow
@@ -49,6 +49,10 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
     await engine.dispose()
 
 
+async def open_paper(ledger: Ledger, cash: str = "10000") -> None:
+    assert await ledger.open_account(Opening("paper", AccountKind.PAPER, {"USDT": Decimal(cash)}))
+
+
 def _state(ledger: Ledger) -> object:
     book = ledger.books["paper"]
     positions = {
@@ -59,8 +63,9 @@ def _state(ledger: Ledger) -> object:
 
 
 async def test_apply_persists_and_reloads(sessions: async_sessionmaker[AsyncSession]) -> None:
-    ledger = Ledger(sessions, LedgerSettings(paper_starting_cash="1000"))
+    ledger = Ledger(sessions, LedgerSettings())
     await ledger.load()
+    await open_paper(ledger, "1000")
     result = await ledger.apply(
         [trade(1, "buy", "2", "100"), trade(2, "sell", "0.5", "120")], cursor=2
     )
@@ -71,7 +76,7 @@ async def test_apply_persists_and_reloads(sessions: async_sessionmaker[AsyncSess
     assert book.balances == {"USDT": Decimal("859.8"), "BTC": Decimal("1.5")}
     assert book.positions["BTC/USDT"].realized_pnl == 10
 
-    reloaded = Ledger(sessions, LedgerSettings(paper_starting_cash="1000"))
+    reloaded = Ledger(sessions, LedgerSettings())
     await reloaded.load()
     assert _state(reloaded) == _state(ledger)
     assert reloaded.books["paper"].last_prices == {"BTC/USDT": Decimal("120")}
@@ -127,6 +132,7 @@ async def test_accounts_are_kept_apart_by_venue(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     ledger = Ledger(sessions, LedgerSettings())
+    await open_paper(ledger)
     await ledger.apply(
         [trade(1, "buy", "1", "100"), trade(1, "buy", "2", "100", venue="binance-live")]
     )
@@ -134,22 +140,43 @@ async def test_accounts_are_kept_apart_by_venue(
     assert ledger.books["paper"].positions["BTC/USDT"].quantity == 1
     assert ledger.books["binance-live"].positions["BTC/USDT"].quantity == 2
     assert ledger.books["binance-live"].account.kind is AccountKind.LIVE
-    # Only paper accounts get starting cash.
+    # An account no venue opened (imported fills) starts from nothing.
     assert ledger.books["binance-live"].balances["USDT"] == Decimal("-200.1")
     assert ledger.books["paper"].balances["USDT"] == Decimal("9899.9")
 
 
-async def test_open_accounts_opens_each_venue_once(
+async def test_an_account_opens_once_from_the_venue_holdings(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
+    """Holdings become balances, a base asset a position at the mark; a second opening
+    (a reconnect, a restart) changes nothing."""
     ledger = Ledger(sessions, LedgerSettings())
-    assert await ledger.open_accounts(["paper", "binance-live"]) == ["paper", "binance-live"]
-    assert await ledger.open_accounts(["paper"]) == []
+    opening = Opening(
+        "paper",
+        AccountKind.PAPER,
+        {"USDT": Decimal(100000), "BTC": Decimal(1)},
+        positions=[OpeningPosition("BTC/USDT", Decimal(1), Decimal("61662.005"))],
+    )
+    live = Opening("binance-live", AccountKind.LIVE, {}, sequence=41)
+    assert await ledger.open_account(opening)
+    assert await ledger.open_account(live)
+    assert not await ledger.open_account(Opening("paper", AccountKind.PAPER, {"USDT": Decimal(5)}))
     reloaded = Ledger(sessions, LedgerSettings())
     await reloaded.load()
-    assert reloaded.books["paper"].account.kind is AccountKind.PAPER
+    paper = reloaded.books["paper"]
+    assert paper.account.kind is AccountKind.PAPER
+    assert paper.account.opening_holdings == "BTC=1,USDT=100000"
+    assert paper.balances == {"USDT": Decimal(100000), "BTC": Decimal(1)}
+    btc = paper.positions["BTC/USDT"]
+    assert (btc.quantity, btc.average_price, btc.realized_pnl, btc.fees) == (
+        Decimal(1),
+        Decimal("61662.005"),
+        Decimal(0),
+        Decimal(0),
+    )
+    assert paper.openings == {"BTC/USDT": (Decimal(1), Decimal("61662.005"))}
     assert reloaded.books["binance-live"].account.kind is AccountKind.LIVE
-    assert reloaded.books["paper"].balances == {"USDT": Decimal(10000)}
+    assert reloaded.books["binance-live"].account.opening_sequence == 41
     assert reloaded.books["binance-live"].balances == {}
 
 
@@ -157,7 +184,8 @@ async def test_a_commit_moves_the_version_of_the_accounts_it_changes(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     ledger = Ledger(sessions, LedgerSettings())
-    await ledger.open_accounts(["paper", "binance-live"])
+    await open_paper(ledger)
+    await ledger.open_account(Opening("binance-live", AccountKind.LIVE, {}))
     paper, live = ledger.books["paper"].version, ledger.books["binance-live"].version
 
     await ledger.apply([trade(1, "buy", "1", "100")])

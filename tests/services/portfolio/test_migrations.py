@@ -41,7 +41,8 @@ def test_up_down_up_keeps_the_ledger(tmp_path: Path) -> None:
         connection.execute("INSERT INTO ingestion_cursors VALUES ('exchange', 7)")
     fills_before = _rows(path, "SELECT * FROM fills")
 
-    migrate.upgrade("portfolio", url)  # 0003 rebuilds `positions` (SQLite batch mode)
+    # 0003 rebuilds `positions` (SQLite batch mode)
+    migrate.upgrade("portfolio", url, "portfolio_0003_performance")
     assert _version(path) == "portfolio_0003_performance"
     assert _rows(path, "SELECT quantity, average_price, open_pnl, open_time FROM positions") == [
         ("0.00125", "60000.01", "0", None)
@@ -57,7 +58,7 @@ def test_up_down_up_keeps_the_ledger(tmp_path: Path) -> None:
     assert _rows(path, "SELECT quantity, fees FROM positions") == [("0.00125", "0.075000013")]
     assert _rows(path, "SELECT * FROM ingestion_cursors") == [("exchange", 7)]
 
-    migrate.upgrade("portfolio", url)
+    migrate.upgrade("portfolio", url, "portfolio_0003_performance")
     assert _version(path) == "portfolio_0003_performance"
     assert _rows(path, "SELECT * FROM fills") == fills_before
     assert _rows(path, "SELECT symbol, quantity, open_pnl FROM positions") == [
@@ -66,3 +67,41 @@ def test_up_down_up_keeps_the_ledger(tmp_path: Path) -> None:
     # The unique key of the ledger survived the table rebuilds.
     with sqlite3.connect(path) as connection, pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         connection.execute(FILL)
+
+
+def test_account_opening_up_down_up_keeps_the_accounts(tmp_path: Path) -> None:
+    """An account from before 0004 keeps what it has: opened after no execution, with
+    no holdings recorded (its opening cash is in its balances already)."""
+    path = tmp_path / "portfolio.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade("portfolio", url, "portfolio_0003_performance")
+    with sqlite3.connect(path) as connection:
+        for statement in (ACCOUNT, FILL, POSITION):
+            connection.execute(statement)
+    fills_before = _rows(path, "SELECT * FROM fills")
+
+    migrate.upgrade("portfolio", url)
+    assert _version(path) == "portfolio_0004_account_opening"
+    assert _rows(
+        path, "SELECT account_id, kind, opening_sequence, opening_holdings FROM accounts"
+    ) == [("paper", "paper", 0, "")]
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO accounts VALUES ('binance', 'binance', 'live', 'USDT', 2, 41, 'USDT=5')"
+        )
+
+        connection.execute("INSERT INTO opening_positions VALUES ('binance', 'BTC/USDT', '1', '5')")
+
+    migrate.downgrade("portfolio", url, "portfolio_0003_performance")
+    assert "opening_positions" not in str(_rows(path, "SELECT name FROM sqlite_master"))
+    assert _rows(path, "SELECT account_id, kind FROM accounts ORDER BY account_id") == [
+        ("binance", "live"),
+        ("paper", "paper"),
+    ]
+    assert _rows(path, "SELECT * FROM fills") == fills_before
+    migrate.upgrade("portfolio", url)
+    assert _rows(path, "SELECT account_id, opening_sequence FROM accounts ORDER BY account_id") == [
+        ("binance", 0),
+        ("paper", 0),
+    ]
+    assert _rows(path, "SELECT * FROM fills") == fills_before

@@ -27,10 +27,6 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "key"),
     [
-        (
-            {"PORTFOLIO__LEDGER__PAPER_STARTING_CASH": "lots"},
-            "portfolio.ledger.paper_starting_cash",
-        ),
         ({"PORTFOLIO__INGESTION__MAX_BATCH": "0"}, "portfolio.ingestion.max_batch"),
         ({"PORTFOLIO__EQUITY__SNAPSHOT_SECONDS": "soon"}, "portfolio.equity.snapshot_seconds"),
         ({"PORTFOLIO__LEDGER__COLOUR": "red"}, "portfolio.ledger.colour"),
@@ -44,3 +40,11 @@ def test_bad_values_name_the_key(tmp_path: Path, override: dict[str, str], key: 
     with pytest.raises(ConfigError) as raised:
         load_settings(_Runtime(tmp_path, **override))  # type: ignore[arg-type]
     assert raised.value.key == key
+
+
+def test_paper_starting_cash_is_refused_pointing_to_the_exchange(tmp_path: Path) -> None:
+    """The one set of paper starting balances is the exchange's: a second one is an error."""
+    with pytest.raises(ConfigError) as raised:
+        load_settings(_Runtime(tmp_path, PORTFOLIO__LEDGER__PAPER_STARTING_CASH="10000"))  # type: ignore[arg-type]
+    assert raised.value.key == "portfolio.ledger.paper_starting_cash"
+    assert "[exchange.paper] balances" in str(raised.value)

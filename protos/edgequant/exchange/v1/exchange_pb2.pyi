@@ -75,6 +75,7 @@ class Venue(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     EXCHANGE_ID_FIELD_NUMBER: _builtins.int
     AVAILABLE_FIELD_NUMBER: _builtins.int
+    STARTING_BALANCES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The name orders and requests use, e.g. "paper" or "binance-live"."""
     kind: Global___VenueKind.ValueType
@@ -82,6 +83,13 @@ class Venue(_message.Message):
     """The ccxt exchange id ("binance"); empty for the paper venue."""
     available: _builtins.bool
     """Whether the venue answers right now."""
+    @_builtins.property
+    def starting_balances(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Balance]:
+        """Paper: the holdings the account started with (`[exchange.paper] balances`, the one
+        configured set), before any execution: its balances are always these plus every
+        execution of the venue. Empty for ccxt venues: their holdings come from GetBalances.
+        """
+
     def __init__(
         self,
         *,
@@ -89,10 +97,11 @@ class Venue(_message.Message):
         kind: Global___VenueKind.ValueType = ...,
         exchange_id: _builtins.str = ...,
         available: _builtins.bool = ...,
+        starting_balances: _abc.Iterable[_common_pb2.Balance] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "exchange_id", b"exchange_id", "kind", b"kind", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "exchange_id", b"exchange_id", "kind", b"kind", "name", b"name", "starting_balances", b"starting_balances"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -560,16 +569,24 @@ class GetBalancesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     BALANCES_FIELD_NUMBER: _builtins.int
+    AS_OF_SEQUENCE_FIELD_NUMBER: _builtins.int
+    as_of_sequence: _builtins.int
+    """The last execution sequence (StreamExecutions) recorded when the balances were
+    read: a ledger that opens from these balances applies only this venue's executions
+    after it. A live venue's balances may already include a fill the exchange has yet
+    to record; its order poll interval bounds that window.
+    """
     @_builtins.property
     def balances(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Balance]: ...
     def __init__(
         self,
         *,
         balances: _abc.Iterable[_common_pb2.Balance] | None = ...,
+        as_of_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["balances", b"balances"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_sequence", b"as_of_sequence", "balances", b"balances"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -95,13 +95,24 @@ class Account(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     QUOTE_CURRENCY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    OPENING_BALANCES_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     venue: _builtins.str
     kind: Global___AccountKind.ValueType
+    """The venue's kind as ExchangeService.ListVenues gives it, never guessed from the
+    name; LIVE for an account of imported fills that no venue has.
+    """
     quote_currency: _builtins.str
     """The currency equity and PnL are expressed in, e.g. "USDT"."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def opening_balances(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Balance]:
+        """What the venue held when the account opened (paper: `[exchange.paper] balances`;
+        sandbox/live: GetBalances at first connect); holdings other than the quote
+        currency entered as positions at the mark then. Empty for imported accounts.
+        """
+
     def __init__(
         self,
         *,
@@ -110,10 +121,11 @@ class Account(_message.Message):
         kind: Global___AccountKind.ValueType = ...,
         quote_currency: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        opening_balances: _abc.Iterable[_common_pb2.Balance] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "create_time", b"create_time", "kind", b"kind", "quote_currency", b"quote_currency", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "create_time", b"create_time", "kind", b"kind", "opening_balances", b"opening_balances", "quote_currency", b"quote_currency", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -138,13 +150,19 @@ class Position(_message.Message):
     quantity: _builtins.str
     """Decimal strings. Quantity is signed: negative is short."""
     average_entry_price: _builtins.str
+    """Rounded half-even to 8 decimal places (1e-8, the finest price step of Binance spot
+    markets); cost_basis is quantity * average_entry_price. A holding the account
+    opened with enters at the mark (the ticker's bid/ask mid) at opening.
+    """
     cost_basis: _builtins.str
     mark_price: _builtins.str
     market_value: _builtins.str
     unrealized_pnl: _builtins.str
     realized_pnl: _builtins.str
     @_builtins.property
-    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """The latest time among its fills and the account's opening: never goes back."""
+
     def __init__(
         self,
         *,
