@@ -20,7 +20,7 @@ from services.risk.events import EventHub, RiskEvent, RiskEventType
 from services.risk.limits import Limits
 from services.risk.rules import OrderIntent
 from services.risk.storage.repository import RiskRepository
-from services.risk.trading_state import INITIAL_STATE, TradingState
+from services.risk.trading_state import TradingState, initial_state
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 BTC = "BTC/USDT"
@@ -54,7 +54,7 @@ def make_engine(repository: RiskRepository, limits: Limits) -> RiskEngine:
     return RiskEngine(
         book=book,
         limits=limits,
-        trading_state=INITIAL_STATE,
+        trading_state=initial_state(datetime.fromtimestamp(NOW, UTC)),
         repository=repository,
         events=EventHub(),
         clock=lambda: NOW,
