@@ -44,6 +44,9 @@ def keepalive_options(settings: GrpcSettings) -> ChannelOptions:
     return [
         ("grpc.keepalive_time_ms", _ms(settings.keepalive_time_seconds)),
         ("grpc.keepalive_timeout_ms", _ms(settings.keepalive_timeout_seconds)),
+        # gRPC 1.85 times a keepalive ping out by the ping timeout (default 1 minute), not
+        # by keepalive_timeout_ms: both say the same here.
+        ("grpc.http2.ping_timeout_ms", _ms(settings.keepalive_timeout_seconds)),
         ("grpc.keepalive_permit_without_calls", 1),
         # By default a client sends at most 2 pings until it sends data again: an idle
         # channel would stop pinging, and a peer that died later would go unnoticed.
@@ -58,10 +61,9 @@ def ping_policy_options(settings: GrpcSettings) -> ChannelOptions:
     without any (`keepalive_permit_without_calls` 0), forgive 2 more, then send GOAWAY."""
     return [
         ("grpc.keepalive_permit_without_calls", 1),
-        (
-            "grpc.http2.min_recv_ping_interval_without_data_ms",
-            _ms(settings.min_ping_interval_seconds),
-        ),
+        # GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS is spelled this way (gRPC
+        # ignores an unknown name without a word, and the 5-minute default stays).
+        ("grpc.http2.min_ping_interval_without_data_ms", _ms(settings.min_ping_interval_seconds)),
         ("grpc.http2.max_ping_strikes", settings.max_ping_strikes),
     ]
 
