@@ -56,7 +56,7 @@ from services.risk.portfolio_var import PortfolioVar
 from services.risk.servicer import RiskServicer
 from services.risk.settings import VarSettings
 from services.risk.storage.repository import RiskRepository
-from services.risk.trading_state import INITIAL_STATE
+from services.risk.trading_state import initial_state
 
 SECONDS = 3.0
 CONCURRENCY = 32
@@ -353,7 +353,7 @@ async def _check_order_handler_times() -> HandlerTimes:
     engine = RiskEngine(
         book=book,
         limits=default_limits(parse_settings(RawLimits, configured, "risk.limits.")),
-        trading_state=INITIAL_STATE,
+        trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),  # untouched by CheckOrder
         events=EventHub(),
     )

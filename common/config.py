@@ -72,10 +72,29 @@ class GatewaySettings:
 
 
 @dataclass(frozen=True)
+class GrpcSettings:
+    """[grpc]: the keepalive of every channel between EdgeQuant processes (the gateway's
+    included) and the ping policy of every service, from one table so that they agree.
+
+    A client pings an idle connection every `keepalive_time_seconds` and drops it when no
+    answer comes within `keepalive_timeout_seconds` (a dead or hung peer is found within
+    their sum). A server permits a ping every `min_ping_interval_seconds` (at most the
+    keepalive time, so our own clients never offend); a client that pings more often is
+    forgiven `max_ping_strikes` times, then gets GOAWAY `too_many_pings`.
+    """
+
+    keepalive_time_seconds: float
+    keepalive_timeout_seconds: float
+    min_ping_interval_seconds: float
+    max_ping_strikes: int
+
+
+@dataclass(frozen=True)
 class Config:
     # Relative paths are taken from the project root, wherever the process starts.
     var_dir: Path
     log_level: str
+    grpc: GrpcSettings
     exchange: ServiceSettings
     portfolio: ServiceSettings
     risk: ServiceSettings
@@ -151,6 +170,7 @@ def _validate(raw: Mapping[str, Any]) -> Config:
     for name in SERVICE_NAMES:
         _check_service(name, config.service(name))
     _check_gateway(config.gateway)
+    _check_grpc(config.grpc)
     return config
 
 
@@ -228,6 +248,30 @@ def _check_gateway(settings: GatewaySettings) -> None:
         raise ConfigError("gateway.port", "must be a port number 0-65535")
     _check_positive("gateway.memory_budget_mib", settings.memory_budget_mib)
     _check_positive("gateway.health_timeout_seconds", settings.health_timeout_seconds)
+
+
+# gRPC core sends a client's pings at most once a second, whatever keepalive_time says.
+MIN_KEEPALIVE_TIME_SECONDS = 1.0
+
+
+def _check_grpc(settings: GrpcSettings) -> None:
+    if settings.keepalive_time_seconds < MIN_KEEPALIVE_TIME_SECONDS:
+        raise ConfigError(
+            "grpc.keepalive_time_seconds",
+            f"must be at least {MIN_KEEPALIVE_TIME_SECONDS} (gRPC pings at most once a second), "
+            f"got {settings.keepalive_time_seconds}",
+        )
+    _check_positive("grpc.keepalive_timeout_seconds", settings.keepalive_timeout_seconds)
+    _check_positive("grpc.min_ping_interval_seconds", settings.min_ping_interval_seconds)
+    if settings.min_ping_interval_seconds > settings.keepalive_time_seconds:
+        raise ConfigError(
+            "grpc.min_ping_interval_seconds",
+            "must not exceed grpc.keepalive_time_seconds: servers would send GOAWAY "
+            f"too_many_pings to our own clients ({settings.min_ping_interval_seconds} > "
+            f"{settings.keepalive_time_seconds})",
+        )
+    if settings.max_ping_strikes < 0:
+        raise ConfigError("grpc.max_ping_strikes", "must not be negative")
 
 
 def _check_positive(key: str, value: float) -> None:

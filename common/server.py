@@ -21,7 +21,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.config import Config, ServiceSettings, load_config
+from common.channels import ChannelOptions, ping_policy_options
+from common.config import Config, GrpcSettings, ServiceSettings, load_config
 from common.database import create_engine, session_factory, upgrade_in_child
 from common.errors import StartupError
 from common.interceptors import ServiceInterceptor
@@ -40,13 +41,15 @@ class RunningService:
     runtime: Runtime
 
 
-def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
+def server_options(settings: ServiceSettings, grpc_settings: GrpcSettings) -> ChannelOptions:
     max_bytes = settings.max_message_mib * MIB
     return [
         # A second copy on a taken port must fail, not share the port.
         ("grpc.so_reuseport", 0),
         ("grpc.max_receive_message_length", max_bytes),
         ("grpc.max_send_message_length", max_bytes),
+        # Our clients' keepalive (common.channels) is permitted: no GOAWAY too_many_pings.
+        *ping_policy_options(grpc_settings),
     ]
 
 
@@ -70,7 +73,7 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
             interceptor = ServiceInterceptor()
             server = grpc.aio.server(
                 interceptors=[interceptor],
-                options=server_options(settings),
+                options=server_options(settings, config.grpc),
                 maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             )
             spec.add_to_server(servicer, server)

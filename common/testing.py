@@ -28,7 +28,8 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from supervisor.xmlrpc import SupervisorTransport
 
-from common.config import SERVICE_NAMES, Config, load_config
+from common.channels import ping_policy_options
+from common.config import DEFAULT_CONFIG, SERVICE_NAMES, Config, GrpcSettings, load_config
 from common.interceptors import ServiceInterceptor
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -89,12 +90,19 @@ async def wait_until_serving(address: str, within: float = 30.0) -> float:
 
 @asynccontextmanager
 async def serving(
-    servicer: Any, add_to_server: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any,
+    add_to_server: Callable[[Any, grpc.aio.Server], None],
+    grpc_settings: GrpcSettings | None = None,
 ) -> AsyncIterator[str]:
     """Serves one servicer on a free loopback port through the real interceptor; yields
     its address. For a service's tests that need a scripted peer (a RiskService that
-    denies, an ExchangeService that streams given executions)."""
-    server = grpc.aio.server(interceptors=[ServiceInterceptor()])
+    denies, an ExchangeService that streams given executions). It permits the pings of
+    `grpc_settings` (default.toml's `[grpc]` unless given), as every service does."""
+    if grpc_settings is None:
+        grpc_settings = load_config({"EDGEQUANT_CONFIG": str(DEFAULT_CONFIG)}).grpc
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor()], options=ping_policy_options(grpc_settings)
+    )
     add_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

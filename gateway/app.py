@@ -47,6 +47,7 @@ def create_app(config: Config) -> Starlette:
     upstream = Upstream(
         {name: config.service(name).address for name in SERVICE_NAMES},
         {binding.rpc.full_name: binding.rpc for binding in bindings}.values(),
+        config.grpc,
     )
     proxy = RpcProxy(
         Router(bindings),
@@ -58,6 +59,7 @@ def create_app(config: Config) -> Starlette:
     probe = HealthProbe(
         {name: config.service(name).address for name in SERVICE_NAMES},
         config.gateway.health_timeout_seconds,
+        config.grpc,
     )
     metrics = Metrics()
     spec = json.dumps(openapi.document(bindings, "EdgeQuant", VERSION)).encode()

@@ -9,6 +9,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.channels import peer_channel
+from common.config import GrpcSettings
 
 SERVING = "SERVING"
 
@@ -16,9 +17,13 @@ SERVING = "SERVING"
 class HealthProbe:
     """Keeps one channel per service and asks each for its overall health."""
 
-    def __init__(self, addresses: Mapping[str, str], timeout_seconds: float) -> None:
+    def __init__(
+        self, addresses: Mapping[str, str], timeout_seconds: float, grpc_settings: GrpcSettings
+    ) -> None:
         self.timeout_seconds = timeout_seconds
-        self._channels = {name: peer_channel(address) for name, address in addresses.items()}
+        self._channels = {
+            name: peer_channel(address, grpc_settings) for name, address in addresses.items()
+        }
 
     async def check(self) -> dict[str, str]:
         names = list(self._channels)

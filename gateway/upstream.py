@@ -15,14 +15,20 @@ from typing import Any
 import grpc
 
 from common.channels import peer_channel
+from common.config import GrpcSettings
 from gateway.bindings import Rpc
 
 Metadata = tuple[tuple[str, str], ...]
 
 
 class Upstream:
-    def __init__(self, addresses: Mapping[str, str], rpcs: Iterable[Rpc]) -> None:
-        self._channels = {name: peer_channel(address) for name, address in addresses.items()}
+    def __init__(
+        self, addresses: Mapping[str, str], rpcs: Iterable[Rpc], grpc_settings: GrpcSettings
+    ) -> None:
+        # Streams through these may idle for hours: keepalive as every service permits.
+        self._channels = {
+            name: peer_channel(address, grpc_settings) for name, address in addresses.items()
+        }
         self._unary: dict[str, Any] = {}
         self._streams: dict[str, Any] = {}
         for rpc in rpcs:

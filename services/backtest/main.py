@@ -33,7 +33,11 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
     await manager.start()
     try:
         yield BacktestServicer(
-            StrategyCatalog(strategies_dir), datasets, manager, runtime.config.exchange.address
+            StrategyCatalog(strategies_dir),
+            datasets,
+            manager,
+            runtime.config.exchange.address,
+            runtime.config.grpc,
         )
     finally:
         await manager.stop()

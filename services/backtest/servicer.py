@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from google.protobuf.duration_pb2 import Duration
 
+from common.config import GrpcSettings
 from common.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from common.service import Context
 from common.wire import timestamp, timestamp_ms
@@ -90,11 +91,13 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         datasets: DatasetStore,
         manager: jobs.JobManager,
         exchange_address: str,
+        grpc_settings: GrpcSettings,
     ) -> None:
         self.catalog = catalog
         self.datasets = datasets
         self.jobs = manager
         self.exchange_address = exchange_address
+        self.grpc_settings = grpc_settings
 
     async def ListStrategies(
         self, request: pb.ListStrategiesRequest, context: Context
@@ -144,6 +147,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         end = request.end_time if request.HasField("end_time") else None
         return await fetch_candles(
             self.exchange_address,
+            self.grpc_settings,
             venue=request.venue,
             symbol=request.symbol,
             timeframe=request.timeframe,

@@ -60,7 +60,7 @@ async def _restore_paper(runtime: Runtime, venues: Venues, flow: OrderFlow) -> N
 async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
     settings = load_settings(runtime.settings)
     venues = Venues(build_venues(settings))
-    risk = RiskGate(runtime.config.risk.address, settings.risk)
+    risk = RiskGate(runtime.config.risk.address, settings.risk, runtime.config.grpc)
     outbox = Outbox(runtime.sessions)
     await outbox.load()
     updates = OrderUpdates()

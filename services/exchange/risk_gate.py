@@ -1,5 +1,10 @@
 """The pre-trade risk hop: RiskService.CheckOrder with a short deadline, failing closed;
-and the watch on RiskService.StreamRiskEvents that cancels open orders on HALTED."""
+and the watch on RiskService.StreamRiskEvents that cancels open orders on HALTED.
+
+CheckOrder is idempotent per order id (risk counts an order once in its rate windows,
+reservations and events), so a transient UNAVAILABLE (a connection closing under the
+call, a risk restart) is retried within the deadline instead of rejecting the order and
+using up its client_order_id."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from common.channels import peer_channel
+from common.config import GrpcSettings
 from common.errors import EdgeQuantError, FailedPrecondition, Unavailable
 from edgequant.common.v1 import common_pb2
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
@@ -22,6 +28,9 @@ log = logging.getLogger("edgequant.exchange.risk")
 HALTED = risk_pb2.TRADING_STATE_HALTED
 STATE_CHANGED = risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED
 OnHalt = Callable[[str], Awaitable[None]]
+# First pause before retrying an UNAVAILABLE check (doubling): a reconnect to a peer
+# that is up takes a few milliseconds.
+RETRY_PAUSE_SECONDS = 0.01
 
 _SIDES = {Side.BUY: common_pb2.SIDE_BUY, Side.SELL: common_pb2.SIDE_SELL}
 _TYPES = {
@@ -31,9 +40,11 @@ _TYPES = {
 
 
 class RiskGate:
-    def __init__(self, address: str, settings: RiskClientSettings) -> None:
+    def __init__(
+        self, address: str, settings: RiskClientSettings, grpc_settings: GrpcSettings
+    ) -> None:
         self.settings = settings
-        self._channel = peer_channel(address)
+        self._channel = peer_channel(address, grpc_settings)
         self._stub = risk_pb2_grpc.RiskServiceStub(self._channel)
 
     async def close(self) -> None:
@@ -44,7 +55,7 @@ class RiskGate:
 
         A denial is FAILED_PRECONDITION with the first violation's reason and every
         reason in metadata["reasons"]; no answer in time, or any error, is UNAVAILABLE
-        with reason RISK_UNAVAILABLE."""
+        with reason RISK_UNAVAILABLE. UNAVAILABLE is retried until the deadline."""
         request = risk_pb2.CheckOrderRequest(
             order_id=order.order_id,
             client_order_id=order.client_order_id,
@@ -57,9 +68,7 @@ class RiskGate:
             reduce_only=order.reduce_only,
         )
         try:
-            response = await self._stub.CheckOrder(
-                request, timeout=self.settings.check_timeout_seconds
-            )
+            response = await self._check_within_deadline(request)
         except grpc.aio.AioRpcError as error:
             raise Unavailable(
                 f"order rejected: the risk service did not approve it ({error.code().name}: "
@@ -71,6 +80,26 @@ class RiskGate:
         if response.decision == risk_pb2.DECISION_APPROVE:
             return
         raise denial(response)
+
+    async def _check_within_deadline(
+        self, request: risk_pb2.CheckOrderRequest
+    ) -> risk_pb2.CheckOrderResponse:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.check_timeout_seconds
+        pause = RETRY_PAUSE_SECONDS
+        while True:
+            try:
+                return await self._stub.CheckOrder(request, timeout=deadline - loop.time())
+            except grpc.aio.AioRpcError as error:
+                left = deadline - loop.time()
+                if error.code() is not grpc.StatusCode.UNAVAILABLE or left <= pause:
+                    raise
+                log.info(
+                    "risk check unavailable: retrying",
+                    extra={"order_id": request.order_id, "details": error.details()},
+                )
+            await asyncio.sleep(pause)
+            pause *= 2
 
     async def watch_halts(self, on_halt: OnHalt) -> None:
         """Follows StreamRiskEvents forever; calls `on_halt` when trading is HALTED (also if

@@ -32,7 +32,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     await ledger.load()
     marks = MarkBook()
     recorder = EquityRecorder(runtime.sessions, ledger, marks)
-    channel = peer_channel(runtime.config.exchange.address)
+    channel = peer_channel(runtime.config.exchange.address, runtime.config.grpc)
     servicer = PortfolioServicer(runtime, ledger, marks, settings)
     jobs: list[Coroutine[Any, Any, None]] = [recorder.run(settings.equity.snapshot_seconds)]
     if settings.ingestion.enabled:

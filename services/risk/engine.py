@@ -1,9 +1,13 @@
 """The risk engine: the book, the limits and the trading state behind one interface.
 
-CheckOrder calls `check` (synchronous, no I/O). The control path (limits, trading
-state) persists first and then swaps the in-memory value, so what is served is always
-what is stored. The feeds call `after_equity_change`, which halts trading by itself
-when the daily loss or drawdown limit is breached.
+CheckOrder calls `check` (synchronous, no I/O). It is idempotent per order id: the
+exchange retries a check that failed UNAVAILABLE, and a repeat gets the first answer
+without counting the order again in the rate windows, the reservations or the events.
+The order feed calls `apply_order`; an order under check is never counted as one of
+the open orders it is checked against. The control path (limits, trading state)
+persists first and then swaps the in-memory value, so what is served is always what is
+stored. The feeds call `after_equity_change`, which halts trading by itself when the
+daily loss or drawdown limit is breached.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
+from common.errors import AlreadyExists
 from services.risk.book import ZERO, OpenOrder, RiskBook
 from services.risk.events import EventHub, RiskEvent, RiskEventType
 from services.risk.limits import Limits
@@ -28,9 +35,35 @@ from services.risk.rules import (
     check_order,
 )
 from services.risk.storage.repository import RiskRepository
-from services.risk.trading_state import RISK_ACTOR, TradingState, TradingStateChange
+from services.risk.trading_state import (
+    RISK_ACTOR,
+    TradingState,
+    TradingStateChange,
+    initial_state,
+)
 
 log = logging.getLogger("edgequant.risk")
+
+_Value = TypeVar("_Value")
+
+# How many recent order ids the engine remembers (decisions, and orders the exchange
+# reported finished): a retry comes within the exchange's check deadline (a fraction of a
+# second), so this many covers thousands of checks a second; ~300 bytes each.
+RECENT_ORDERS_KEPT = 2048
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer given to an order id, and a fingerprint of the order it was given to."""
+
+    fingerprint: int
+    violations: tuple[Violation, ...]
+
+
+def _remember(recent: OrderedDict[str, _Value], key: str, value: _Value) -> None:
+    recent[key] = value
+    if len(recent) > RECENT_ORDERS_KEPT:
+        recent.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -50,6 +83,17 @@ class Exposure:
     # None when equity is not positive.
     leverage: Decimal | None
     symbols: tuple[SymbolExposure, ...]
+
+
+async def load_trading_state(repository: RiskRepository, now: datetime) -> TradingStateChange:
+    """The stored trading state; on the first start, the initial one, stored at `now` so
+    that its update_time says when the install began trading, restart after restart."""
+    stored = await repository.latest_trading_state()
+    if stored is not None:
+        return stored
+    state = initial_state(now)
+    await repository.append_trading_state(state)
+    return state
 
 
 class RiskEngine:
@@ -74,6 +118,11 @@ class RiskEngine:
         # (or moves to REDUCING to get out) is not overruled at the next price tick.
         self._breaches: set[str] = set()
         self._control = asyncio.Lock()
+        self._decisions: OrderedDict[str, Decision] = OrderedDict()
+        # Orders the exchange reported as unable to fill any more (filled, cancelled,
+        # rejected): a check that arrives after that (the exchange gave up waiting for
+        # it) must not reserve exposure for an order that will never report again.
+        self._finished: OrderedDict[str, None] = OrderedDict()
 
     def utc_now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -81,7 +130,29 @@ class RiskEngine:
     # --- the hot path ------------------------------------------------------------------
 
     def check(self, order: OrderIntent) -> list[Violation]:
-        """Every rule the order fails; approval records the submission in the rate windows."""
+        """Every rule the order fails; approval records the submission in the rate windows
+        and reserves the order's exposure, a denial is published. A repeat of an order id
+        answers as the first time and changes nothing; the same id with another order is
+        ALREADY_EXISTS."""
+        if order.order_id:
+            decided = self._decisions.get(order.order_id)
+            if decided is not None:
+                if decided.fingerprint != hash(order):
+                    raise AlreadyExists(
+                        f"order_id {order.order_id!r} was checked already, with other "
+                        "parameters: each order needs its own id",
+                        reason="ORDER_ID_REUSED",
+                    )
+                return list(decided.violations)
+            # The exchange reports an order (PENDING_NEW) before it asks for the check,
+            # and the report may arrive first: that is this order, not another open one.
+            self.book.open_orders.pop(order.order_id, None)
+        violations = self._decide(order)
+        if order.order_id:
+            _remember(self._decisions, order.order_id, Decision(hash(order), tuple(violations)))
+        return violations
+
+    def _decide(self, order: OrderIntent) -> list[Violation]:
         now = self.clock()
         violations = check_order(
             order,
@@ -104,11 +175,24 @@ class RiskEngine:
             )
         else:
             self.book.record_submission(now)
-            if order.order_id:
+            if order.order_id and order.order_id not in self._finished:
                 self.book.reserve(
                     OpenOrder(order.order_id, order.symbol, order.side, order.quantity, order.price)
                 )
         return violations
+
+    def apply_order(self, order_id: str, rest: OpenOrder | None) -> None:
+        """An order as the exchange reports it: `rest` is what may still fill, None once
+        nothing can (filled, cancelled, rejected). The reservation goes with the report."""
+        if rest is None:
+            self.book.open_orders.pop(order_id, None)
+            _remember(self._finished, order_id, None)
+            return
+        decided = self._decisions.get(order_id)
+        if (decided is not None and decided.violations) or order_id in self._finished:
+            # A late report of an order that was denied or has finished: it never fills.
+            return
+        self.book.open_orders[order_id] = rest
 
     # --- the control path --------------------------------------------------------------
 

@@ -258,14 +258,17 @@ class Feeds:
             return
         remaining = decimal_or_zero(order.quantity) - decimal_or_zero(order.filled_quantity)
         if order.status not in OPEN_STATUSES or remaining <= 0:
-            self.book.open_orders.pop(order.order_id, None)
+            self.engine.apply_order(order.order_id, None)
             return
-        self.book.open_orders[order.order_id] = OpenOrder(
-            order_id=order.order_id,
-            symbol=order.symbol,
-            side=Side.BUY if order.side == common_pb2.SIDE_BUY else Side.SELL,
-            remaining=remaining,
-            price=decimal_or_none(order.price),
+        self.engine.apply_order(
+            order.order_id,
+            OpenOrder(
+                order_id=order.order_id,
+                symbol=order.symbol,
+                side=Side.BUY if order.side == common_pb2.SIDE_BUY else Side.SELL,
+                remaining=remaining,
+                price=decimal_or_none(order.price),
+            ),
         )
 
     # --- tickers -------------------------------------------------------------------------

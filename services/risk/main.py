@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from common.channels import peer_channel
 from common.config import ConfigError, parse_settings
@@ -20,7 +21,7 @@ from common.validation import Violations
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.risk.book import RiskBook
 from services.risk.candles import TIMEFRAME_NAMES, CandleSource
-from services.risk.engine import RiskEngine
+from services.risk.engine import RiskEngine, load_trading_state
 from services.risk.events import EventHub
 from services.risk.feeds import Feeds
 from services.risk.limits import Limits, RawLimits, validate_limits
@@ -28,7 +29,6 @@ from services.risk.portfolio_var import PortfolioVar
 from services.risk.servicer import RiskServicer
 from services.risk.settings import RiskSettings
 from services.risk.storage.repository import RiskRepository
-from services.risk.trading_state import INITIAL_STATE
 from services.risk.var_guard import VarGuard
 
 
@@ -60,13 +60,13 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
     engine = RiskEngine(
         book=RiskBook(),
         limits=limits,
-        trading_state=await repository.latest_trading_state() or INITIAL_STATE,
+        trading_state=await load_trading_state(repository, datetime.now(UTC)),
         repository=repository,
         events=events,
     )
     async with (
-        peer_channel(runtime.config.portfolio.address) as portfolio,
-        peer_channel(runtime.config.exchange.address) as exchange,
+        peer_channel(runtime.config.portfolio.address, runtime.config.grpc) as portfolio,
+        peer_channel(runtime.config.exchange.address, runtime.config.grpc) as exchange,
     ):
         candles = CandleSource(exchange, settings.feeds.venue, settings.feeds.rpc_timeout_seconds)
         var_guard = VarGuard(engine, candles, settings.var)

@@ -8,7 +8,7 @@ the TRADING_STATE_CHANGED event. Each change is kept with who, when and why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 
 # Who the risk service names as the author of a change it made itself (a breach).
@@ -29,10 +29,12 @@ class TradingStateChange:
     update_time: datetime
 
 
-# Before any change was recorded, a fresh install trades.
-INITIAL_STATE = TradingStateChange(
-    state=TradingState.ACTIVE,
-    reason="initial state",
-    updated_by=RISK_ACTOR,
-    update_time=datetime(1970, 1, 1, tzinfo=UTC),
-)
+def initial_state(update_time: datetime) -> TradingStateChange:
+    """A fresh install trades. `update_time` is when that was established: the first
+    start, which stores it (services.risk.engine.load_trading_state)."""
+    return TradingStateChange(
+        state=TradingState.ACTIVE,
+        reason="initial state",
+        updated_by=RISK_ACTOR,
+        update_time=update_time,
+    )

@@ -46,6 +46,12 @@ def test_override_file_then_environment_win(tmp_path: Path) -> None:
         ("EDGEQUANT_GATEWAY__PORT", "70000", "gateway.port"),
         ("EDGEQUANT_LOG_LEVEL", "LOUD", "log_level"),
         ("EDGEQUANT_RISK__ADRESS", "127.0.0.1:1", "risk.adress"),
+        # gRPC pings at most once a second, whatever a client asks for.
+        ("EDGEQUANT_GRPC__KEEPALIVE_TIME_SECONDS", "0.5", "grpc.keepalive_time_seconds"),
+        ("EDGEQUANT_GRPC__KEEPALIVE_TIMEOUT_SECONDS", "0", "grpc.keepalive_timeout_seconds"),
+        # Servers stricter than our clients' keepalive would send them GOAWAY too_many_pings.
+        ("EDGEQUANT_GRPC__MIN_PING_INTERVAL_SECONDS", "11", "grpc.min_ping_interval_seconds"),
+        ("EDGEQUANT_GRPC__MAX_PING_STRIKES", "-1", "grpc.max_ping_strikes"),
     ],
 )
 def test_bad_value_names_its_key(variable: str, value: str, key: str) -> None:

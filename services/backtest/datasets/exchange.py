@@ -8,6 +8,7 @@ import json
 import grpc
 
 from common.channels import peer_channel
+from common.config import GrpcSettings
 from common.errors import FieldViolation, InvalidArgument, Unavailable
 from common.wire import timestamp_ms
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -19,12 +20,19 @@ DEADLINE_SECONDS = 30.0
 
 
 async def fetch_candles(
-    address: str, *, venue: str, symbol: str, timeframe: int, start_ms: int, end_ms: int
+    address: str,
+    grpc_settings: GrpcSettings,
+    *,
+    venue: str,
+    symbol: str,
+    timeframe: int,
+    start_ms: int,
+    end_ms: int,
 ) -> bytes:
     """The candles in [start, end) as a Freqtrade JSON document, oldest first."""
     rows: list[list[float]] = []
     cursor = start_ms
-    async with peer_channel(address) as channel:
+    async with peer_channel(address, grpc_settings) as channel:
         exchange = exchange_pb2_grpc.ExchangeServiceStub(channel)
         while cursor < end_ms and len(rows) < MAX_CANDLES:
             request = exchange_pb2.GetCandlesRequest(

@@ -70,6 +70,9 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
     """A RiskService that answers as the test says."""
 
     mode: str = "approve"  # approve | deny | hang
+    # The first this many checks fail with this code (a GOAWAY under the call, a restart).
+    failures: int = 0
+    failure_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
     violations: list[risk_pb2.Violation] = field(default_factory=list)
     checks: list[risk_pb2.CheckOrderRequest] = field(default_factory=list)
     state: risk_pb2.TradingState.ValueType = risk_pb2.TRADING_STATE_ACTIVE
@@ -78,6 +81,8 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
 
     async def CheckOrder(self, request: Any, context: Any) -> risk_pb2.CheckOrderResponse:
         self.checks.append(request)
+        if len(self.checks) <= self.failures:
+            await context.abort(self.failure_code, "Too many pings")
         if self.mode == "hang":
             await asyncio.sleep(30)
         if self.mode == "deny":

@@ -181,6 +181,28 @@ async def test_risk_not_answering_in_time_rejects_the_order(
         assert exchange.servicer.outbox.last_sequence == 0
 
 
+async def test_a_transient_unavailable_from_risk_is_retried_within_the_deadline(
+    exchange: Exchange, risk: ScriptedRisk
+) -> None:
+    """The connection to risk closed under the check (GOAWAY): the same check again, not
+    a rejection that uses up the client_order_id. Risk answers a repeat as the first."""
+    risk.failures = 1
+    response = await exchange.stub.SubmitOrder(order(client_order_id="retried"))
+
+    assert response.order.status == FILLED
+    assert [check.order_id for check in risk.checks] == [response.order.order_id] * 2
+
+
+async def test_other_risk_errors_are_not_retried(exchange: Exchange, risk: ScriptedRisk) -> None:
+    risk.failures, risk.failure_code = 1, grpc.StatusCode.INTERNAL
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.SubmitOrder(order(client_order_id="broken"))
+
+    assert error_info(raised.value).reason == "RISK_UNAVAILABLE"
+    assert len(risk.checks) == 1
+    assert (await _stored(exchange, "broken")).status == REJECTED
+
+
 async def test_risk_down_rejects_the_order(
     start_exchange: StartExchange, dead_address: str
 ) -> None:

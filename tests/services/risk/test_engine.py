@@ -14,13 +14,13 @@ import pytest
 
 from common import migrate
 from common.database import create_engine, session_factory
-from services.risk.book import SOURCES, Market, Position, RiskBook, Side
+from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
 from services.risk.engine import RiskEngine
 from services.risk.events import EventHub, RiskEvent, RiskEventType
 from services.risk.limits import Limits
 from services.risk.rules import OrderIntent
 from services.risk.storage.repository import RiskRepository
-from services.risk.trading_state import INITIAL_STATE, TradingState
+from services.risk.trading_state import TradingState, initial_state
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 BTC = "BTC/USDT"
@@ -54,7 +54,7 @@ def make_engine(repository: RiskRepository, limits: Limits) -> RiskEngine:
     return RiskEngine(
         book=book,
         limits=limits,
-        trading_state=INITIAL_STATE,
+        trading_state=initial_state(datetime.fromtimestamp(NOW, UTC)),
         repository=repository,
         events=EventHub(),
         clock=lambda: NOW,
@@ -136,3 +136,27 @@ async def test_a_denial_is_published_with_the_order_ids(repository: RiskReposito
         (RiskEventType.ORDER_DENIED, "o-9", "c-9")
     ]
     assert [v.reason for v in published[0].violations] == ["RISK_MAX_NOTIONAL"]
+
+
+async def test_a_check_after_its_order_finished_reserves_nothing(
+    repository: RiskRepository,
+) -> None:
+    """The exchange gave up waiting (its deadline passed) and rejected the order; the
+    check arrives after that report: approving it must not leave an open order behind
+    that no later report would ever remove."""
+    engine = make_engine(repository, Limits())
+    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-late")
+    engine.apply_order("o-late", None)
+    assert engine.check(order) == []
+    assert engine.book.open_orders == {}
+
+
+async def test_a_late_report_of_a_denied_order_does_not_open_it(
+    repository: RiskRepository,
+) -> None:
+    """The exchange's PENDING_NEW report of an order may arrive after risk denied it."""
+    engine = make_engine(repository, Limits(max_order_notional=D("1000")))
+    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-denied")
+    assert [v.reason for v in engine.check(order)] == ["RISK_MAX_NOTIONAL"]
+    engine.apply_order("o-denied", OpenOrder("o-denied", BTC, Side.BUY, D("0.1"), D("50000")))
+    assert engine.book.open_orders == {}

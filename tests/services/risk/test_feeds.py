@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from decimal import Decimal as D  # noqa: N817 - amounts read better short
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from services.risk.feeds import Feeds, mark_price
 from services.risk.limits import Limits
 from services.risk.settings import FeedSettings
 from services.risk.storage.repository import RiskRepository
-from services.risk.trading_state import INITIAL_STATE
+from services.risk.trading_state import initial_state
 
 BTC = "BTC/USDT"
 END = object()  # ends a scripted stream, as a peer restarting would
@@ -112,7 +113,7 @@ async def feeds(tmp_path: Path) -> AsyncIterator[tuple[Feeds, Portfolio, Exchang
     engine = RiskEngine(
         book=RiskBook(),
         limits=Limits(),
-        trading_state=INITIAL_STATE,
+        trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),
         events=EventHub(),
     )
