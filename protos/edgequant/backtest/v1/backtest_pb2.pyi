@@ -70,7 +70,10 @@ class _DatasetFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Dataset
     DESCRIPTOR: _descriptor.EnumDescriptor
     DATASET_FORMAT_UNSPECIFIED: _DatasetFormat.ValueType  # 0
     DATASET_FORMAT_CSV: _DatasetFormat.ValueType  # 1
-    """Header: time,open,high,low,close,volume (time in ms since the epoch or ISO 8601)."""
+    """A header naming the columns, case-insensitive: Date/Datetime/Timestamp/Time, Open,
+    High, Low, Close, Volume (optional), Adj Close (see adjusted_close); times in ISO
+    8601 or epoch seconds/milliseconds.
+    """
     DATASET_FORMAT_FREQTRADE_JSON: _DatasetFormat.ValueType  # 2
     """Freqtrade's candle files: a JSON list of [ts_ms, open, high, low, close, volume]."""
     DATASET_FORMAT_HFTBACKTEST_NPZ: _DatasetFormat.ValueType  # 3
@@ -84,7 +87,10 @@ class DatasetFormat(_DatasetFormat, metaclass=_DatasetFormatEnumTypeWrapper): ..
 
 DATASET_FORMAT_UNSPECIFIED: DatasetFormat.ValueType  # 0
 DATASET_FORMAT_CSV: DatasetFormat.ValueType  # 1
-"""Header: time,open,high,low,close,volume (time in ms since the epoch or ISO 8601)."""
+"""A header naming the columns, case-insensitive: Date/Datetime/Timestamp/Time, Open,
+High, Low, Close, Volume (optional), Adj Close (see adjusted_close); times in ISO
+8601 or epoch seconds/milliseconds.
+"""
 DATASET_FORMAT_FREQTRADE_JSON: DatasetFormat.ValueType  # 2
 """Freqtrade's candle files: a JSON list of [ts_ms, open, high, low, close, volume]."""
 DATASET_FORMAT_HFTBACKTEST_NPZ: DatasetFormat.ValueType  # 3
@@ -931,6 +937,7 @@ class ImportDatasetRequest(_message.Message):
     CHUNK_OFFSET_FIELD_NUMBER: _builtins.int
     MORE_CHUNKS_FIELD_NUMBER: _builtins.int
     ADJUSTED_CLOSE_FIELD_NUMBER: _builtins.int
+    CCXT_TIMEFRAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     format: Global___DatasetFormat.ValueType
     content: _builtins.bytes
@@ -959,6 +966,10 @@ class ImportDatasetRequest(_message.Message):
     """CSV with an "Adj Close" column: true uses it as the close (open, high and low scaled
     by the same factor); false ignores it.
     """
+    ccxt_timeframe: _builtins.str
+    """The timeframe in ccxt's (and Freqtrade's) spelling, instead of `timeframe`:
+    "1m" is one minute, "1M" one month (TIMEFRAME_1MO); "3m" ... "1w" as in the enum.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -982,10 +993,11 @@ class ImportDatasetRequest(_message.Message):
         chunk_offset: _builtins.int = ...,
         more_chunks: _builtins.bool = ...,
         adjusted_close: _builtins.bool = ...,
+        ccxt_timeframe: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjusted_close", b"adjusted_close", "calendar", b"calendar", "chunk_offset", b"chunk_offset", "content", b"content", "end_time", b"end_time", "format", b"format", "lot_size", b"lot_size", "more_chunks", b"more_chunks", "name", b"name", "path", b"path", "start_time", b"start_time", "symbol", b"symbol", "tick_size", b"tick_size", "timeframe", b"timeframe", "upload_id", b"upload_id", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjusted_close", b"adjusted_close", "calendar", b"calendar", "ccxt_timeframe", b"ccxt_timeframe", "chunk_offset", b"chunk_offset", "content", b"content", "end_time", b"end_time", "format", b"format", "lot_size", b"lot_size", "more_chunks", b"more_chunks", "name", b"name", "path", b"path", "start_time", b"start_time", "symbol", b"symbol", "tick_size", b"tick_size", "timeframe", b"timeframe", "upload_id", b"upload_id", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
