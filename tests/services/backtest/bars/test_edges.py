@@ -146,7 +146,7 @@ def test_a_leveraged_fixed_quantity_long_is_liquidated_and_an_unleveraged_one_is
 
 
 def _follow(wanted: FloatArray) -> StrategyDefinition:
-    return StrategyDefinition("follow", "", (), lambda candles: wanted)
+    return StrategyDefinition("follow", "", (), lambda _candles: wanted)
 
 
 def trending() -> Candles:
