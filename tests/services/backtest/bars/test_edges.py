@@ -4,13 +4,14 @@ margin), the end-of-data option, and annualization, against hand-computed values
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from services.backtest.bars import metrics
 from services.backtest.bars.backtest import run_bar_backtest
-from services.backtest.bars.candles import Candles, FloatArray
+from services.backtest.bars.candles import Candles, FloatArray, IntArray
 from services.backtest.bars.engine import (
     EXIT_END,
     EXIT_LIQUIDATION,
@@ -26,7 +27,9 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
 
-def bars(opens: list[float], highs: list[float], lows: list[float], closes: list[float]) -> Candles:
+def bars(
+    opens: Sequence[float], highs: Sequence[float], lows: Sequence[float], closes: Sequence[float]
+) -> Candles:
     n = len(closes)
     return Candles(
         time=np.arange(n, dtype=np.int64) * HOUR_MS + 1_700_000_000_000,
@@ -231,13 +234,14 @@ def test_metrics_formulas_on_a_hand_computed_curve() -> None:
     assert measured.periods_per_year == 252
 
 
-def weekdays(count: int, bars_per_day: int = 1) -> np.ndarray:
+def weekdays(count: int, bars_per_day: int = 1) -> IntArray:
     """Times of `count` trading days (Mondays to Fridays from Monday 2024-01-01)."""
     start = np.datetime64("2024-01-01", "D")
     days = np.busday_offset(start, np.arange(count), roll="forward")
     day_ms = days.astype("datetime64[ms]").astype(np.int64)
     step = HOUR_MS
-    return (day_ms[:, None] + np.arange(bars_per_day) * step).ravel()
+    times: IntArray = (day_ms[:, None] + np.arange(bars_per_day) * step).ravel()
+    return times
 
 
 def test_periods_per_year_by_calendar_and_bar_length() -> None:
@@ -258,7 +262,7 @@ def test_periods_per_year_by_calendar_and_bar_length() -> None:
 def test_a_stock_calendar_annualizes_with_252_trading_days() -> None:
     time_ms = weekdays(120)
     rng = np.random.default_rng(5)
-    closes = 100 * np.cumprod(1 + rng.normal(0.001, 0.01, len(time_ms)))
+    closes = np.asarray(100 * np.cumprod(1 + rng.normal(0.001, 0.01, len(time_ms))), np.float64)
     candles = Candles(time_ms, closes, closes * 1.01, closes * 0.99, closes, np.ones(len(closes)))
     hold = _follow(target(len(closes), {0: 1.0}))
     stock = run_bar_backtest(candles, hold, {}, BarSettings(calendar=Calendar.TRADING_DAYS))

@@ -28,7 +28,8 @@ def flat_run_closes() -> FloatArray:
         pieces.append(walk)
         level = 0.0517 if run % 2 == 0 else float(np.round(walk[-1], 4))
         pieces.append(np.full(int(rng.integers(40, 150)), level))
-    return np.round(np.concatenate(pieces), 4)
+    closes: FloatArray = np.round(np.concatenate(pieces), 4).astype(np.float64)
+    return closes
 
 
 def flat_bars(close: FloatArray, span: int) -> list[int]:
