@@ -75,7 +75,13 @@ class Metrics:
         return dict(asdict(self))
 
 
-_DESCRIPTIVE = ("periods_per_year", "liquidated", "liquidation_bar", "liquidation_time_ms")
+_DESCRIPTIVE = (
+    "periods_per_year",
+    "liquidated",
+    "liquidation_bar",
+    "liquidation_time_ms",
+    "uncovered_loss",
+)
 # The metrics a sweep can be ranked by (highest first).
 RANKABLE = tuple(name for name in Metrics.__dataclass_fields__ if name not in _DESCRIPTIVE)
 # The ratios and amounts among them (the rest are counts and durations).
