@@ -50,6 +50,8 @@ from services.backtest.bars.candles import BoolArray, Candles, FloatArray, IntAr
 from services.backtest.bars.settings import BarSettings, EndOfData, FillTiming, Sizing
 
 EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_END, EXIT_LIQUIDATION, EXIT_OPEN = range(6)
+# A liquidation level this small relative to the entry price is rounding, not leverage.
+_NEGLIGIBLE_PRICE = 1e-9
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end_of_data", "liquidation", "open")
 
 
@@ -280,6 +282,10 @@ def _liquidation(
     direction = legs.direction
     long = direction > 0
     level = np.where(long, -cash_in / (quantity * (1.0 - m)), cash_in / (quantity * (1.0 + m)))
+    # Prices are positive: only a short or a long on borrowed cash can be liquidated (an
+    # all-in long's cash is 0 give or take rounding, its level a hair above 0).
+    if not np.any(level > _NEGLIGIBLE_PRICE * legs.entry_price):
+        return None
     first = legs.entry_bar + (0 if settings.fill_timing is FillTiming.NEXT_OPEN else 1)
     # Whole bars held: up to the exit bar, or the bar before it when the exit fills at
     # that bar's open or at a stop (a stop's fill is checked as the exit fill below).

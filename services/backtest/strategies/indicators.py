@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from services.backtest.bars.candles import BoolArray, FloatArray
+from services.backtest.bars.candles import IntArray as IntegerArray
 
 # Keeps (1 - alpha) ** -block within float64 range with ample headroom.
 _MAX_GROWTH_LOG = 600.0
@@ -24,23 +25,65 @@ def sma(values: FloatArray, window: int) -> FloatArray:
 
 def smas(values: FloatArray, windows: tuple[int, ...]) -> list[FloatArray]:
     """Several simple moving averages, each the float nearest the exact window mean
-    (to within one unit in the last place; exact where the window is flat).
+    (exact where the window is flat: the mean of ten closes of 0.0517 is 0.0517).
 
-    A plain running sum leaves rounding noise (the mean of ten closes of 0.0517 came out
-    as 0.051699999999999996) that breaks ties on flat stretches and invents crossings.
-    Here the running sum carries its rounding error exactly (error-free transformations,
-    vectorized): window sums are double-double, and the division by the window is
-    corrected by its exact remainder.
+    A plain running sum leaves rounding noise (that mean came out as
+    0.051699999999999996) that breaks ties on flat stretches and invents crossings.
+    Prices quoted in decimals (up to 12 places, as every exchange quotes them) are summed
+    exactly as integers of their last decimal place, and each window's sum is divided
+    once: the correctly rounded mean of the quoted prices. Other values take compensated
+    sums: the running sum carries its rounding error exactly (error-free transformations,
+    vectorized), and the division is corrected by its exact remainder (within an ulp).
     """
-    sums, errors = _compensated_cumsum(values)
+    valid = [window for window in windows if 0 < window <= len(values)]
+    scaled = _as_decimal_units(values, max(valid, default=1))
+    if scaled is None:
+        compensated = _compensated_cumsum(values)
+    else:
+        units, scale = scaled
+        integer_sums = np.cumsum(units)
     averages: list[FloatArray] = []
     for window in windows:
         out = np.full(len(values), np.nan)
-        if 0 < window <= len(values):
-            high, low = _window_sums(sums, errors, window)
-            out[window - 1 :] = _divide(high, low, float(window))
+        if window in valid:
+            if scaled is None:
+                high, low = _window_sums(*compensated, window)
+                out[window - 1 :] = _divide(high, low, float(window))
+            else:
+                window_sums = np.empty(len(values) - window + 1, dtype=np.int64)
+                window_sums[0] = integer_sums[window - 1]
+                np.subtract(integer_sums[window:], integer_sums[:-window], out=window_sums[1:])
+                np.divide(window_sums, float(window) * scale, out=out[window - 1 :])
         averages.append(out)
     return averages
+
+
+# Exactly representable integers (float64) and decimal places tried.
+_EXACT_INTEGER = 2.0**53
+_MAX_DECIMALS = 12
+_SAMPLE = 1000
+
+
+def _as_decimal_units(values: FloatArray, window: int) -> tuple[IntegerArray, float] | None:
+    """The values as integers of 10**-d (the fewest places that reproduce every value)
+    and 10**d, when window sums of them stay exact in float64; else None."""
+    if len(values) == 0 or not np.all(np.isfinite(values)):
+        return None
+    sample = values[:_SAMPLE]
+    for places in range(_MAX_DECIMALS + 1):
+        scale = 10.0**places
+        if not np.array_equal(np.rint(sample * scale) / scale, sample):
+            continue
+        units = np.rint(values * scale)
+        largest = float(np.abs(units).max())
+        if largest * window >= _EXACT_INTEGER or largest * len(values) >= 2.0**62:
+            return None
+        if not np.array_equal(units / scale, values):
+            return None
+        if window * scale >= _EXACT_INTEGER:
+            return None
+        return units.astype(np.int64), scale
+    return None
 
 
 def _two_sum(a: FloatArray, b: FloatArray, total: FloatArray) -> FloatArray:
@@ -176,21 +219,27 @@ def crossings_between(a: FloatArray, b: FloatArray) -> tuple[BoolArray, BoolArra
     """Bars where line `a` crosses above `b`, and below it: `crossings` of a - b, with
     differences within TIE_TOLERANCE of the lines' size read as ties."""
     difference = a - b
+    tolerance = np.abs(a)
+    np.maximum(tolerance, np.abs(b), out=tolerance)
+    tolerance *= TIE_TOLERANCE
     with np.errstate(invalid="ignore"):
-        tied = np.abs(difference) <= TIE_TOLERANCE * np.maximum(np.abs(a), np.abs(b))
-    difference[tied] = 0.0
-    return crossings(difference)
+        above = difference > tolerance
+        np.negative(tolerance, out=tolerance)
+        below = difference < tolerance
+    return _turns(above, below)
 
 
 def crossings(difference: FloatArray) -> tuple[BoolArray, BoolArray]:
     """Bars where a - b (given as `difference`) turns from negative to positive, and from
-    positive to negative: backtesting.py's `crossover`, strict on both bars (a run of
-    exact ties between two bars is no crossing)."""
-    up = np.zeros(len(difference), dtype=bool)
-    down = np.zeros(len(difference), dtype=bool)
+    positive to negative: backtesting.py's `crossover`, strict on both bars (a pass
+    through an exact tie is no crossing)."""
     with np.errstate(invalid="ignore"):
-        above = difference > 0
-        below = difference < 0
+        return _turns(difference > 0, difference < 0)
+
+
+def _turns(above: BoolArray, below: BoolArray) -> tuple[BoolArray, BoolArray]:
+    up = np.zeros(len(above), dtype=bool)
+    down = np.zeros(len(above), dtype=bool)
     np.logical_and(below[:-1], above[1:], out=up[1:])
     np.logical_and(above[:-1], below[1:], out=down[1:])
     return up, down

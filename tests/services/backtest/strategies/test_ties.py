@@ -58,15 +58,30 @@ def exact_ema(close: FloatArray, alpha: Fraction) -> list[decimal.Decimal]:
 
 
 @pytest.mark.parametrize("window", [2, 10, 30, 100])
-def test_sma_is_the_exact_mean_rounded(window: int) -> None:
+def test_sma_is_the_exact_mean_of_the_quoted_prices_rounded(window: int) -> None:
     close = flat_run_closes()
     got = indicators.sma(close, window)
-    for t, exact in enumerate(exact_sma(close, window)):
+    for t, exact in enumerate(exact_sma(close, window, quoted=True)):
         if exact is None:
             assert math.isnan(got[t])
         else:
             # The float nearest the exact mean: on a flat window, the close itself.
             assert got[t] == float(exact), (t, got[t], float(exact))
+
+
+@pytest.mark.parametrize("window", [2, 10, 30, 100])
+def test_sma_of_values_that_are_no_decimal_quotes_is_within_an_ulp(window: int) -> None:
+    # Closes scaled by an adjustment factor (as adjusted stock closes are): no decimal
+    # places reproduce them, so the compensated sums take over.
+    close = flat_run_closes() * (184.29 / 185.64)
+    got = indicators.sma(close, window)
+    for t, exact in enumerate(exact_sma(close, window)):
+        if exact is None:
+            continue
+        nearest = float(exact)
+        assert abs(got[t] - nearest) <= math.ulp(nearest), t
+        if np.all(close[t - window + 1 : t + 1] == close[t]):
+            assert got[t] == close[t], t
 
 
 def test_the_mean_of_ten_closes_of_0_0517_is_0_0517() -> None:
