@@ -779,7 +779,9 @@ class Trade(_message.Message):
     return_fraction: _builtins.float
     fees: _builtins.float
     entry_bar: _builtins.int
-    """Bars (0-based indices into the dataset) of the entry and exit fills."""
+    """Bars (0-based indices into the dataset) of the entry and exit fills; -1 for tick
+    runs, whose trades are round trips of the position (exit reason unspecified).
+    """
     exit_bar: _builtins.int
     exit_reason: Global___ExitReason.ValueType
     @_builtins.property
