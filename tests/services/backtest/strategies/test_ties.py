@@ -189,3 +189,21 @@ def exact_ema_decimal(values: list[decimal.Decimal], span: int) -> list[decimal.
     for value in values[1:]:
         out.append(PRECISE.add(out[-1], PRECISE.multiply(a, PRECISE.subtract(value, out[-1]))))
     return out
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(10, 30), (5, 20)])
+def test_sma_cross_on_real_candles_has_exactly_the_exact_crossings(
+    ada_btc_5m: Candles, fast: int, slow: int
+) -> None:
+    """ADA/BTC 5m (Freqtrade's test data) quotes in satoshis and sits flat for runs of
+    bars: running sums invented 3 crossings there (228 for 10/30 where 225 exist)."""
+    close = ada_btc_5m.close
+    fast_exact = exact_sma(close, fast, quoted=True)
+    slow_exact = exact_sma(close, slow, quoted=True)
+    expected = [
+        t
+        for t in range(slow, len(close))
+        if (fast_exact[t - 1] - slow_exact[t - 1]) * (fast_exact[t] - slow_exact[t]) < 0  # type: ignore[operator]
+    ]
+    target = builtin.sma_cross(ada_btc_5m, fast, slow)
+    assert np.flatnonzero(~np.isnan(target)).tolist() == expected
