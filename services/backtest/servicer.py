@@ -157,8 +157,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         if request.format == pb.DATASET_FORMAT_EXCHANGE:
             content, source_format = await self._fetch_from_exchange(request), "freqtrade_json"
         elif not source_format:
-            if upload is not None:
-                upload.unlink(missing_ok=True)
+            # A chunked upload stays: the last chunk can be sent again, completed.
             raise InvalidArgument([FieldViolation("format", "choose a dataset format")])
         row = await self.datasets.import_dataset(
             ImportRequest(

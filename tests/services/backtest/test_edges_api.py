@@ -140,6 +140,10 @@ async def test_a_file_over_the_body_limit_imports_through_the_gateway_in_chunks(
             "content": base64.b64encode(piece).decode(),
         }
         if last:
+            # Sent without a format first: refused, and the upload is kept for a retry.
+            refused = await post_json(stack.http, "/v1/datasets", body)
+            assert refused.status_code == 400
+            assert "format" in refused.text
             body.update(name="big", format="DATASET_FORMAT_CSV", symbol="XYZ/USD")
         answer = await post_json(stack.http, "/v1/datasets", body)
         assert answer.status_code == 200, answer.text
