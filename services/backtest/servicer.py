@@ -11,6 +11,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 
 from google.protobuf.duration_pb2 import Duration
 
@@ -21,11 +22,12 @@ from common.wire import timestamp, timestamp_ms
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
-from services.backtest import paging
+from services.backtest import export, paging
 from services.backtest.bars.metrics import FLOAT_METRICS
-from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
+from services.backtest.bars.settings import BarSettings, Calendar, EndOfData, FillTiming, Sizing
 from services.backtest.datasets.exchange import fetch_candles
-from services.backtest.datasets.store import DatasetStore, ImportRequest
+from services.backtest.datasets.store import Chunk, DatasetStore, ImportRequest
+from services.backtest.datasets.timeframes import TIMEFRAMES as DATASET_TIMEFRAMES
 from services.backtest.jobs import manager as jobs
 from services.backtest.jobs import requests, results
 from services.backtest.jobs.spec import TickSettings
@@ -54,8 +56,31 @@ TIMEFRAMES = {
     common_pb2.TIMEFRAME_12H: "12h",
     common_pb2.TIMEFRAME_1D: "1d",
     common_pb2.TIMEFRAME_1W: "1w",
+    # ccxt's "1M" is a month; TIMEFRAME_1M stays one minute.
+    common_pb2.TIMEFRAME_1MO: "1M",
 }
 TIMEFRAME_ENUMS = {name: value for value, name in TIMEFRAMES.items()}
+CALENDARS = {
+    pb.CALENDAR_UNSPECIFIED: "continuous",
+    pb.CALENDAR_CONTINUOUS: "continuous",
+    pb.CALENDAR_TRADING_DAYS: "trading_days",
+}
+CALENDAR_ENUMS = {"continuous": pb.CALENDAR_CONTINUOUS, "trading_days": pb.CALENDAR_TRADING_DAYS}
+END_OF_DATA = {
+    pb.END_OF_DATA_UNSPECIFIED: EndOfData.LAST_CLOSE,
+    pb.END_OF_DATA_LAST_CLOSE: EndOfData.LAST_CLOSE,
+    pb.END_OF_DATA_LAST_OPEN: EndOfData.LAST_OPEN,
+    pb.END_OF_DATA_LEAVE_OPEN: EndOfData.LEAVE_OPEN,
+}
+# By bars.engine's exit reason codes (EXIT_REASONS' order); -1 (unknown) is unspecified.
+EXIT_REASONS = (
+    pb.EXIT_REASON_SIGNAL,
+    pb.EXIT_REASON_STOP_LOSS,
+    pb.EXIT_REASON_TAKE_PROFIT,
+    pb.EXIT_REASON_END_OF_DATA,
+    pb.EXIT_REASON_LIQUIDATION,
+    pb.EXIT_REASON_OPEN,
+)
 STATES = {
     jobs.QUEUED: pb.JOB_STATE_QUEUED,
     jobs.RUNNING: pb.JOB_STATE_RUNNING,
@@ -79,6 +104,11 @@ PARAMETER_TYPES = {
     "int": pb.PARAMETER_TYPE_INT,
     "float": pb.PARAMETER_TYPE_FLOAT,
     "bool": pb.PARAMETER_TYPE_BOOL,
+}
+EXPORT_TABLES = {
+    pb.EXPORT_TABLE_UNSPECIFIED: "trades",
+    pb.EXPORT_TABLE_TRADES: "trades",
+    pb.EXPORT_TABLE_EQUITY_CURVE: "equity_curve",
 }
 DEFAULT_EQUITY_POINTS = 1000
 MAX_EQUITY_POINTS = 20_000
@@ -110,24 +140,48 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
     async def ImportDataset(
         self, request: pb.ImportDatasetRequest, context: Context
     ) -> pb.ImportDatasetResponse:
+        chunked = bool(request.upload_id or request.more_chunks)
+        upload, upload_size = None, 0
+        if chunked:
+            if request.format == pb.DATASET_FORMAT_EXCHANGE or request.path:
+                raise InvalidArgument(
+                    [FieldViolation("upload_id", "chunks carry file content, not a path")]
+                )
+            received = await self.datasets.receive_chunk(
+                Chunk(request.upload_id, request.chunk_offset, request.content, request.more_chunks)
+            )
+            if request.more_chunks:
+                return pb.ImportDatasetResponse(
+                    upload_id=received.upload_id, received_bytes=received.size
+                )
+            upload, upload_size = received.path, received.size
+        timeframe = _timeframe(request)
         content, source_format = request.content, FORMATS.get(request.format, "")
         if request.format == pb.DATASET_FORMAT_EXCHANGE:
             content, source_format = await self._fetch_from_exchange(request), "freqtrade_json"
         elif not source_format:
+            # A chunked upload stays: the last chunk can be sent again, completed.
             raise InvalidArgument([FieldViolation("format", "choose a dataset format")])
         row = await self.datasets.import_dataset(
             ImportRequest(
                 name=request.name,
                 source_format=source_format,
-                content=content,
+                content=b"" if upload is not None else content,
                 path=request.path,
                 symbol=request.symbol,
-                timeframe=TIMEFRAMES.get(request.timeframe),
+                timeframe=timeframe,
                 tick_size=request.tick_size,
                 lot_size=request.lot_size,
+                calendar=CALENDARS.get(request.calendar, ""),
+                adjusted_close=request.adjusted_close,
+                upload=upload,
             )
         )
-        return pb.ImportDatasetResponse(dataset=_dataset(row))
+        response = pb.ImportDatasetResponse(dataset=_dataset(row))
+        if upload is not None:
+            response.upload_id = request.upload_id
+            response.received_bytes = upload_size
+        return response
 
     async def _fetch_from_exchange(self, request: pb.ImportDatasetRequest) -> bytes:
         violations = [
@@ -140,6 +194,13 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             )
             if not given
         ]
+        if request.timeframe == common_pb2.TIMEFRAME_1MO:
+            violations.append(
+                FieldViolation(
+                    "timeframe",
+                    "the exchange service has no monthly candles; import a file of them",
+                )
+            )
         if request.content or request.path:
             violations.append(FieldViolation("content", "give no content or path with EXCHANGE"))
         if violations:
@@ -178,6 +239,8 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         engine = "tick" if request.engine == pb.ENGINE_TICK else "bar"
         strategy = self._strategy_named(request.strategy, engine, violations)
         bar = requests.check_bar_settings(_bar_settings(request.bar_settings), violations)
+        if request.bar_settings.end_of_data not in END_OF_DATA:
+            violations.append(FieldViolation("bar_settings.end_of_data", "unknown value"))
         tick = requests.check_tick_settings(_tick_settings(request.tick_settings), violations)
         grid: dict[str, list[float]] = {}
         for position, parameter_grid in enumerate(request.sweep.grids):
@@ -186,6 +249,9 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             grid[parameter_grid.name] = list(parameter_grid.values)
         if violations or strategy is None:
             raise InvalidArgument(violations)
+        # Annualization follows the dataset's calendar (unless periods_per_year is given).
+        dataset = await self.datasets.get(request.dataset_id)
+        bar = replace(bar, calendar=Calendar(dataset.calendar or "continuous"))
         row = await self.jobs.submit(
             requests.SubmitRequest(
                 dataset_id=request.dataset_id,
@@ -256,14 +322,34 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             request.max_equity_points,
         )
 
-    async def _result(
-        self, job: JobRow, run_index: int, page_size: int, page_token: str, max_points: int
-    ) -> pb.GetResultResponse:
+    async def ExportResult(
+        self, request: pb.ExportResultRequest, context: Context
+    ) -> pb.ExportResultResponse:
+        job = await self.jobs.get(request.job_id)
         if job.state != jobs.SUCCEEDED:
             raise _not_ready(job)
-        offset, limit = paging.page_window(page_size, page_token)
-        if max_points < 0:
-            raise InvalidArgument([FieldViolation("max_equity_points", "must not be negative")])
+        if request.table not in EXPORT_TABLES:
+            raise InvalidArgument([FieldViolation("table", "unknown value")])
+        run, ranked = await self._run_of(job, request.run_index)
+        if not run.file_name:
+            raise FailedPrecondition(
+                f"run {run.run_index} of job {job.job_id} kept no trades or curve (a sweep "
+                f"keeps those of its best runs: {', '.join(str(r.run_index) for r in ranked)})",
+                reason="RUN_DETAILS_NOT_KEPT",
+            )
+        stored = await asyncio.to_thread(results.load, self.jobs.results_dir / run.file_name)
+        table = EXPORT_TABLES[request.table]
+        text, rows = await asyncio.to_thread(export.to_csv, stored, table)
+        return pb.ExportResultResponse(
+            content_type="text/csv",
+            file_name=f"{job.job_id}-run-{run.run_index}-{table.replace('_', '-')}.csv",
+            csv=text,
+            rows=rows,
+        )
+
+    async def _run_of(self, job: JobRow, run_index: int) -> tuple[RunRow, list[RunRow]]:
+        """The run a request names (0: the single run, or the sweep's best), and the
+        job's runs ranked."""
         ranked = await self.jobs.runs(job.job_id, job.rank_by)
         if run_index == 0:
             run = ranked[0] if ranked else None
@@ -273,6 +359,17 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             raise InvalidArgument(
                 [FieldViolation("run_index", f"job {job.job_id} has runs 1..{len(ranked)}")]
             )
+        return run, ranked
+
+    async def _result(
+        self, job: JobRow, run_index: int, page_size: int, page_token: str, max_points: int
+    ) -> pb.GetResultResponse:
+        if job.state != jobs.SUCCEEDED:
+            raise _not_ready(job)
+        offset, limit = paging.page_window(page_size, page_token)
+        if max_points < 0:
+            raise InvalidArgument([FieldViolation("max_equity_points", "must not be negative")])
+        run, ranked = await self._run_of(job, run_index)
         response = pb.GetResultResponse(
             job_id=job.job_id,
             run_index=run.run_index,
@@ -312,6 +409,9 @@ def _fill_details(
                 pnl=float(trades["pnl"][k]),
                 return_fraction=float(trades["return_fraction"][k]),
                 fees=float(trades["fees"][k]),
+                entry_bar=int(trades["entry_bar"][k]),
+                exit_bar=int(trades["exit_bar"][k]),
+                exit_reason=_exit_reason(int(trades["exit_reason"][k])),
             )
         )
     response.next_page_token = paging.next_token(
@@ -345,7 +445,39 @@ def _bar_settings(message: pb.BarSettings) -> BarSettings:
         allow_short=message.allow_short,
         stop_loss=message.stop_loss,
         take_profit=message.take_profit,
+        end_of_data=END_OF_DATA.get(message.end_of_data, EndOfData.LAST_CLOSE),
+        maintenance_margin=message.maintenance_margin,
+        periods_per_year=message.periods_per_year,
     )
+
+
+def _timeframe(request: pb.ImportDatasetRequest) -> str | None:
+    """The timeframe named by the enum or in ccxt's spelling; None: inferred."""
+    if request.ccxt_timeframe:
+        if request.timeframe != common_pb2.TIMEFRAME_UNSPECIFIED:
+            raise InvalidArgument(
+                [FieldViolation("ccxt_timeframe", "give either timeframe or ccxt_timeframe")]
+            )
+        if request.ccxt_timeframe not in DATASET_TIMEFRAMES:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "ccxt_timeframe",
+                        f"must be one of {', '.join(DATASET_TIMEFRAMES)} "
+                        "(case matters: 1m is a minute, 1M a month)",
+                    )
+                ]
+            )
+        return request.ccxt_timeframe
+    if request.timeframe != common_pb2.TIMEFRAME_UNSPECIFIED and (
+        request.timeframe not in TIMEFRAMES
+    ):
+        raise InvalidArgument([FieldViolation("timeframe", "unknown timeframe")])
+    return TIMEFRAMES.get(request.timeframe)
+
+
+def _exit_reason(code: int) -> pb.ExitReason.ValueType:
+    return EXIT_REASONS[code] if 0 <= code < len(EXIT_REASONS) else pb.EXIT_REASON_UNSPECIFIED
 
 
 def _tick_settings(message: pb.TickSettings) -> TickSettings:
@@ -401,6 +533,7 @@ def _dataset(row: DatasetRow) -> pb.Dataset:
         create_time=timestamp(row.create_time),
         tick_size=row.tick_size,
         lot_size=row.lot_size,
+        calendar=CALENDAR_ENUMS.get(row.calendar, pb.CALENDAR_CONTINUOUS),
     )
 
 
@@ -429,12 +562,18 @@ def _metrics(run: RunRow) -> pb.Metrics:
     duration = Duration()
     duration.FromMilliseconds(run.max_drawdown_duration_ms)
     values: Mapping[str, float] = {name: getattr(run, name) for name in FLOAT_METRICS}
-    return pb.Metrics(
-        # NaN never leaves the service; +inf (a profit factor without losses) does.
-        **{name: 0.0 if math.isnan(value) else float(value) for name, value in values.items()},
+    metrics = pb.Metrics(
         max_drawdown_duration=duration,
         trades=run.trades,
+        liquidated=run.liquidated,
+        liquidation_bar=run.liquidation_bar if run.liquidated else 0,
     )
+    for name, value in values.items():
+        # NaN never leaves the service; +inf (a profit factor without losses) does.
+        setattr(metrics, name, 0.0 if math.isnan(value) else float(value))
+    if run.liquidated:
+        metrics.liquidation_time.CopyFrom(timestamp_ms(run.liquidation_time_ms))
+    return metrics
 
 
 def _now_ms() -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.backtest.bars import metrics
 from services.backtest.bars.candles import Candles
@@ -31,14 +31,27 @@ def run_bar_backtest(
         )
     result = simulate(candles, target, settings)
     trades = result.trades
+    closed = trades.closed
     measured = metrics.compute(
         initial_cash=settings.initial_cash,
         time_ms=candles.time,
         close=candles.close,
         equity=result.equity,
         position=result.position,
-        pnl=trades.pnl,
-        trade_returns=trades.return_fraction,
+        pnl=trades.pnl[closed],
+        trade_returns=trades.return_fraction[closed],
         bar_ms=candles.bar_milliseconds,
+        periods_per_year=metrics.periods_per_year(
+            candles.time, settings.calendar, settings.periods_per_year
+        ),
     )
+    liquidation = result.liquidation
+    if liquidation is not None:
+        measured = replace(
+            measured,
+            liquidated=True,
+            liquidation_bar=liquidation.bar,
+            liquidation_time_ms=int(candles.time[liquidation.bar]),
+            uncovered_loss=liquidation.uncovered_loss,
+        )
     return BarRun(result=result, metrics=measured)

@@ -15,7 +15,22 @@ Semantics (all parameters of `BarSettings`):
   bar's low / high from the entry bar on (same-close fills: from the next bar). A gap
   through the level fills at the open. If both are touched in one bar, the stop-loss
   wins (the pessimistic reading, as backtesting.py and vectorbt do).
-- A trade still open at the end is closed at the last bar's close.
+- End of data (`end_of_data`): a trade still open after the last bar is closed at the
+  last close (default), or at the last open (then no new entry fills on that open), or
+  left open: marked to market at the last close with no exit fee or slippage, reported
+  with exit reason "open" and left out of the closed-trade metrics.
+- Liquidation (`maintenance_margin` m, default 0): while a position is held, equity
+  marked at the bar's adverse extreme (low for a long, high for a short) is checked
+  against m * quantity * price, on the same bars a stop-loss is checked; the exit fill
+  of a trade is checked too. Where equity would be at or below it, the position is
+  closed at the price where equity meets it (the liquidation price, solved from the
+  cash and quantity), or at the bar's open if the bar opened beyond it (a gap), with
+  the usual fee and slippage; it beats a take-profit on the same bar, and a stop-loss
+  only if its level comes first. Trading then stops: the run ends at that bar, the
+  equity curve and the metrics cover it up to there. Equity floors at exactly 0: a
+  loss beyond it (a gap through zero) is reported as `uncovered_loss`. Unleveraged
+  longs cannot be liquidated (their liquidation price is 0); shorts and fixed
+  quantities larger than equity can.
 - Equity is marked at every bar's close.
 
 The hot path is numpy over bars. What depends on the path runs once per trade, not per
@@ -32,9 +47,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.backtest.bars.candles import BoolArray, Candles, FloatArray, IntArray
-from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
+from services.backtest.bars.settings import BarSettings, EndOfData, FillTiming, Sizing
 
-EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_END = 0, 1, 2, 3
+EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_END, EXIT_LIQUIDATION, EXIT_OPEN = range(6)
+# A liquidation level this small relative to the entry price is rounding, not leverage.
+_NEGLIGIBLE_PRICE = 1e-9
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "end_of_data", "liquidation", "open")
 
 
 @dataclass(frozen=True)
@@ -60,13 +78,28 @@ class Trades:
         notional = self.quantity * self.entry_price
         return np.divide(self.pnl, notional, out=np.zeros_like(self.pnl), where=notional > 0)
 
+    @property
+    def closed(self) -> BoolArray:
+        """The trades that were closed (all but one left open at the end)."""
+        closed: BoolArray = np.not_equal(self.exit_reason, EXIT_OPEN)
+        return closed
+
+
+@dataclass(frozen=True)
+class Liquidation:
+    bar: int
+    # The loss beyond equity (equity floors at 0), in quote currency; 0 if none.
+    uncovered_loss: float
+
 
 @dataclass(frozen=True)
 class BarResult:
+    # At every bar's close, up to the liquidation bar if the run was liquidated.
     equity: FloatArray
     # Signed quantity held at each bar's close.
     position: FloatArray
     trades: Trades
+    liquidation: Liquidation | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +122,13 @@ def simulate(candles: Candles, target: FloatArray, settings: BarSettings) -> Bar
     traded = quantity > 0
     legs = _select(legs, traded)
     quantity, cash_in, cash_out = quantity[traded], cash_in[traded], cash_out[traded]
-    fees = _fee(quantity, legs.entry_price, settings) + _fee(quantity, legs.exit_price, settings)
+    liquidation = None
+    found = _liquidation(candles, legs, quantity, cash_in, settings)
+    if found is not None:
+        legs, quantity, cash_in, cash_out, liquidation = found
+    still_open = legs.exit_reason == EXIT_OPEN
+    exit_fees = np.where(still_open, 0.0, _fee(quantity, legs.exit_price, settings))
+    fees = _fee(quantity, legs.entry_price, settings) + exit_fees
     pnl = legs.direction * quantity * (legs.exit_price - legs.entry_price) - fees
     trades = Trades(
         direction=legs.direction,
@@ -103,7 +142,9 @@ def simulate(candles: Candles, target: FloatArray, settings: BarSettings) -> Bar
         exit_reason=legs.exit_reason,
     )
     equity, position = _mark(candles, trades, cash_in, cash_out, settings.initial_cash)
-    return BarResult(equity=equity, position=position, trades=trades)
+    if liquidation is not None:
+        equity, position = equity[: liquidation.bar + 1], position[: liquidation.bar + 1]
+    return BarResult(equity=equity, position=position, trades=trades, liquidation=liquidation)
 
 
 def position_changes(target: FloatArray, allow_short: bool) -> tuple[IntArray, IntArray]:
@@ -141,20 +182,32 @@ def _legs(candles: Candles, target: FloatArray, settings: BarSettings) -> _Legs:
     entries = np.flatnonzero(states != 0)
     has_next = entries + 1 < len(fill_bars)
     following = np.minimum(entries + 1, max(len(fill_bars) - 1, 0))
+    if settings.end_of_data is EndOfData.LAST_OPEN:
+        # An entry on the last open would be closed on that same open.
+        keep = has_next | (fill_bars[entries] < n - 1)
+        entries, has_next, following = entries[keep], has_next[keep], following[keep]
     direction = states[entries]
+    end_price, end_reason = {
+        EndOfData.LAST_CLOSE: (candles.close[-1] if n else 0.0, EXIT_END),
+        EndOfData.LAST_OPEN: (candles.open[-1] if n else 0.0, EXIT_END),
+        EndOfData.LEAVE_OPEN: (candles.close[-1] if n else 0.0, EXIT_OPEN),
+    }[settings.end_of_data]
     if len(entries):
         exit_bar = np.where(has_next, fill_bars[following], n - 1)
-        raw_exit = np.where(has_next, fill_prices[following], candles.close[-1])
+        raw_exit = np.where(has_next, fill_prices[following], end_price)
     else:
         exit_bar, raw_exit = entries, np.zeros(0)
     slip = settings.slippage
+    exit_reason = np.where(has_next, EXIT_SIGNAL, end_reason).astype(np.int64)
+    # An open trade is marked at the close as it is, without slippage.
+    exit_slip = np.where(exit_reason == EXIT_OPEN, 0.0, direction * slip)
     return _Legs(
         direction=direction,
         entry_bar=fill_bars[entries],
         exit_bar=exit_bar.astype(np.int64),
         entry_price=fill_prices[entries] * (1.0 + direction * slip),
-        exit_price=raw_exit * (1.0 - direction * slip),
-        exit_reason=np.where(has_next, EXIT_SIGNAL, EXIT_END).astype(np.int64),
+        exit_price=raw_exit * (1.0 - exit_slip),
+        exit_reason=exit_reason,
     )
 
 
@@ -170,8 +223,9 @@ def _apply_stops(candles: Candles, legs: _Legs, settings: BarSettings) -> _Legs:
         direction = int(legs.direction[k])
         entry = float(legs.entry_price[k])
         first = int(legs.entry_bar[k]) + (0 if next_open else 1)
-        # A signal exit at the next open comes before anything that bar does.
-        last = int(exit_bar[k]) - (1 if next_open and exit_reason[k] == EXIT_SIGNAL else 0)
+        # An exit at an open (a signal's next-open fill, the last open at the end of
+        # data) comes before anything that bar does.
+        last = int(exit_bar[k]) - (1 if _exits_at_open(int(exit_reason[k]), settings) else 0)
         if last < first:
             continue
         low = candles.low[first : last + 1]
@@ -198,6 +252,100 @@ def _apply_stops(candles: Candles, legs: _Legs, settings: BarSettings) -> _Legs:
     return _Legs(
         legs.direction, legs.entry_bar, exit_bar, legs.entry_price, exit_price, exit_reason
     )
+
+
+def _exits_at_open(reason: int, settings: BarSettings) -> bool:
+    if reason == EXIT_SIGNAL:
+        return settings.fill_timing is FillTiming.NEXT_OPEN
+    return reason == EXIT_END and settings.end_of_data is EndOfData.LAST_OPEN
+
+
+def _liquidation(
+    candles: Candles,
+    legs: _Legs,
+    quantity: FloatArray,
+    cash_in: FloatArray,
+    settings: BarSettings,
+) -> tuple[_Legs, FloatArray, FloatArray, FloatArray, Liquidation] | None:
+    """The first trade whose equity reaches the maintenance requirement, closed there
+    (see the module's docstring), with every later trade dropped; None if none does.
+
+    Equity holding q units with cash c is c + d*q*p; the requirement is m*q*p, so the
+    liquidation price is -c / (q*(1 - m)) for a long and c / (q*(1 + m)) for a short.
+    Which trade breaches is found for all trades at once (range minima and maxima);
+    only that trade is scanned bar by bar.
+    """
+    count = len(legs.direction)
+    if count == 0:
+        return None
+    m = settings.maintenance_margin
+    direction = legs.direction
+    long = direction > 0
+    level = np.where(long, -cash_in / (quantity * (1.0 - m)), cash_in / (quantity * (1.0 + m)))
+    # Prices are positive: only a short or a long on borrowed cash can be liquidated (an
+    # all-in long's cash is 0 give or take rounding, its level a hair above 0).
+    if not np.any(level > _NEGLIGIBLE_PRICE * legs.entry_price):
+        return None
+    first = legs.entry_bar + (0 if settings.fill_timing is FillTiming.NEXT_OPEN else 1)
+    # Whole bars held: up to the exit bar, or the bar before it when the exit fills at
+    # that bar's open or at a stop (a stop's fill is checked as the exit fill below).
+    reason = legs.exit_reason
+    at_open = (reason == EXIT_SIGNAL) & (settings.fill_timing is FillTiming.NEXT_OPEN)
+    at_open |= (reason == EXIT_END) & (settings.end_of_data is EndOfData.LAST_OPEN)
+    whole_exit_bar = ~at_open & (reason != EXIT_STOP_LOSS)
+    end = legs.exit_bar + whole_exit_bar.astype(np.int64)
+    lowest = _range_extreme(candles.low, first, end, np.minimum)
+    highest = _range_extreme(candles.high, first, end, np.maximum)
+    with np.errstate(invalid="ignore"):
+        in_bars = np.where(long, lowest <= level, highest >= level)
+        at_exit = np.where(long, legs.exit_price <= level, legs.exit_price >= level)
+    breached = np.flatnonzero(in_bars | at_exit)
+    if len(breached) == 0:
+        return None
+    k = int(breached[0])
+    d, liquidation_level = int(direction[k]), float(level[k])
+    if in_bars[k]:
+        start = int(first[k])
+        extremes = (candles.low if d > 0 else candles.high)[start : int(end[k])]
+        reached = extremes <= liquidation_level if d > 0 else extremes >= liquidation_level
+        bar = start + int(reached.argmax())
+        opening = float(candles.open[bar])
+        gapped = opening <= liquidation_level if d > 0 else opening >= liquidation_level
+        price = (opening if gapped else liquidation_level) * (1.0 - d * settings.slippage)
+    else:
+        bar, price = int(legs.exit_bar[k]), float(legs.exit_price[k])
+    keep = np.arange(count) <= k
+    legs = _select(legs, keep)
+    exit_bar, exit_price, exit_reason = (
+        legs.exit_bar.copy(),
+        legs.exit_price.copy(),
+        legs.exit_reason.copy(),
+    )
+    exit_bar[k], exit_price[k], exit_reason[k] = bar, price, EXIT_LIQUIDATION
+    legs = _Legs(
+        legs.direction, legs.entry_bar, exit_bar, legs.entry_price, exit_price, exit_reason
+    )
+    quantity, cash_in = quantity[keep], cash_in[keep]
+    _, exit_flow = _cash_flows(quantity, legs, settings)
+    cash_out = cash_in + exit_flow
+    uncovered = max(0.0, -float(cash_out[k]))
+    cash_out[k] = max(float(cash_out[k]), 0.0)
+    return legs, quantity, cash_in, cash_out, Liquidation(bar=bar, uncovered_loss=uncovered)
+
+
+def _range_extreme(
+    values: FloatArray, start: IntArray, end: IntArray, reduce: np.ufunc
+) -> FloatArray:
+    """reduce(values[start[k]:end[k]]) for each k (NaN where the range is empty), in one
+    numpy call: the ranges' bounds interleaved for `reduceat`, every other result kept."""
+    if len(values) == 0:
+        return np.full(len(start), np.nan)
+    padded = np.append(values, values[-1])
+    bounds = np.empty(2 * len(start), dtype=np.int64)
+    bounds[0::2] = np.clip(start, 0, len(values))
+    bounds[1::2] = np.clip(end, 0, len(values))
+    reduced = reduce.reduceat(padded, bounds)[0::2]
+    return np.where(bounds[1::2] > bounds[0::2], reduced, np.nan)
 
 
 def _fee(quantity: FloatArray, price: FloatArray, settings: BarSettings) -> FloatArray:
@@ -327,14 +475,16 @@ def _mark(
     initial_cash: float,
 ) -> tuple[FloatArray, FloatArray]:
     """Equity and position at every close: piecewise-constant cash and quantity between
-    fills (an exit and a re-entry on one bar: the later one holds at the close)."""
+    fills (an exit and a re-entry on one bar: the later one holds at the close). A trade
+    left open is held through the last close."""
     n = len(candles)
     count = len(trades)
     bars = np.empty(2 * count + 1, dtype=np.int64)
     cash = np.empty(2 * count + 1)
     held = np.zeros(2 * count + 1)
     bars[0], cash[0] = 0, initial_cash
-    bars[1::2], bars[2::2] = trades.entry_bar, trades.exit_bar
+    bars[1::2] = trades.entry_bar
+    bars[2::2] = np.where(trades.exit_reason == EXIT_OPEN, n, trades.exit_bar)
     cash[1::2], cash[2::2] = cash_in, cash_out
     held[1::2] = trades.direction * trades.quantity
     lengths = np.diff(np.append(bars, n))

@@ -1,17 +1,33 @@
 """Performance metrics of a run, from its equity curve and trades (numpy only).
 
-Conventions (a crypto market trades every day):
-- Returns are per bar, annualised with the number of bars in 365 days; risk-free rate 0.
-- Sharpe = mean / std (ddof=1) * sqrt(bars per year); Sortino uses the downside
-  deviation sqrt(mean(min(r, 0)^2)) instead of the std.
-- CAGR over the calendar span of the data; Calmar = CAGR / max drawdown.
-- Max drawdown is a positive fraction of the running peak; its duration is the longest
-  time from a peak to the first recovery of it (or to the end, if never recovered).
-- Win rate, profit factor (gross profit / gross loss), SQN (sqrt(n) * mean / std of
-  trade PnL, ddof=1) and the average trade return are over closed trades, fees included.
-- Time in market: the fraction of bars that close with a position open.
+With E_0 the initial cash, E_t the equity at bar t's close (t = 1..N; the curve ends at
+the liquidation bar if the run was liquidated), r_t = E_t / E_{t-1} - 1 the per-bar
+returns (E_0 before the first bar), risk-free rate 0, and P the periods per year:
+
+- total_return = E_N / E_0 - 1.
+- cagr = (E_N / E_0) ** (1 / Y) - 1, Y = (last time - first time + one bar) / 365 days
+  (calendar years, whatever the market's calendar); -1 when E_N <= 0.
+- sharpe_ratio = mean(r) / std(r, ddof=1) * sqrt(P).
+- sortino_ratio = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(P).
+- max_drawdown = max_t (1 - E_t / max_{s<=t} E_s), a positive fraction; its duration is
+  the longest time from a bar at a running peak to the next such bar (or the end).
+- calmar_ratio = cagr / max_drawdown.
+- Over closed trades (fees included; a trade left open at the end is not one):
+  win_rate = share with pnl > 0; profit_factor = sum of profits / sum of losses;
+  sqn = sqrt(n) * mean(pnl) / std(pnl, ddof=1); average_trade_return = mean of pnl over
+  entry notional.
+- time_in_market = share of bars closing with a position open.
+- buy_and_hold_return = last close / first close - 1 (the whole dataset).
 Undefined ratios (no trades, no losses, zero variance) are 0, except a profit factor
 with profits and no losses, which is +inf.
+
+P (`periods_per_year`): given in the settings, or by the dataset's calendar, from the
+median bar spacing S of the data:
+- monthly bars (S >= 28 days): 12;
+- continuous calendar (crypto, the default), or weekly bars: 365 days / S (1m:
+  525,600; 1h: 8,760; 1d: 365; 1w: 52.14);
+- trading-days calendar (stocks, FX), bars shorter than a week: 252 * the median
+  number of bars per UTC date (daily bars: 252; hourly FX: 252 * 24).
 """
 
 from __future__ import annotations
@@ -23,8 +39,12 @@ from typing import get_type_hints
 import numpy as np
 
 from services.backtest.bars.candles import FloatArray, IntArray
+from services.backtest.bars.settings import Calendar
 
-MS_PER_YEAR = 365 * 86_400_000
+DAY_MS = 86_400_000
+MS_PER_YEAR = 365 * DAY_MS
+TRADING_DAYS_PER_YEAR = 252
+MONTHS_PER_YEAR = 12
 
 
 @dataclass(frozen=True)
@@ -44,13 +64,26 @@ class Metrics:
     average_trade_return: float
     buy_and_hold_return: float
     final_equity: float
+    periods_per_year: float = 0.0
+    # Liquidation (bars/engine.py): the bar (-1: none) and its time, the loss beyond equity.
+    liquidated: bool = False
+    liquidation_bar: int = -1
+    liquidation_time_ms: int = 0
+    uncovered_loss: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return dict(asdict(self))
 
 
+_DESCRIPTIVE = (
+    "periods_per_year",
+    "liquidated",
+    "liquidation_bar",
+    "liquidation_time_ms",
+    "uncovered_loss",
+)
 # The metrics a sweep can be ranked by (highest first).
-RANKABLE = tuple(Metrics.__dataclass_fields__)
+RANKABLE = tuple(name for name in Metrics.__dataclass_fields__ if name not in _DESCRIPTIVE)
 # The ratios and amounts among them (the rest are counts and durations).
 FLOAT_METRICS = tuple(name for name, kind in get_type_hints(Metrics).items() if kind is float)
 
@@ -65,7 +98,10 @@ def compute(
     pnl: FloatArray,
     trade_returns: FloatArray,
     bar_ms: int,
+    periods_per_year: float = 0.0,
 ) -> Metrics:
+    """The metrics above; `close` is the whole dataset's (buy and hold), the other
+    arrays end where the run ended. `periods_per_year` 0 means 365 days / `bar_ms`."""
     final = float(equity[-1])
     span_ms = max(int(time_ms[-1] - time_ms[0]) + bar_ms, 1)
     years = span_ms / MS_PER_YEAR
@@ -75,7 +111,8 @@ def compute(
     returns[0] = equity[0] / initial_cash
     np.divide(equity[1:], equity[:-1], out=returns[1:])
     returns -= 1.0
-    bars_per_year = MS_PER_YEAR / bar_ms
+    bars_per_year = periods_per_year if periods_per_year > 0 else MS_PER_YEAR / bar_ms
+    time_ms = time_ms[: len(equity)]
     drawdown, duration_ms = _drawdown(time_ms, equity)
     return Metrics(
         total_return=total_return,
@@ -93,7 +130,24 @@ def compute(
         average_trade_return=float(np.mean(trade_returns)) if len(trade_returns) else 0.0,
         buy_and_hold_return=float(close[-1] / close[0] - 1.0),
         final_equity=final,
+        periods_per_year=bars_per_year,
     )
+
+
+def periods_per_year(time_ms: IntArray, calendar: Calendar, given: float = 0.0) -> float:
+    """P of the module's docstring: `given` if positive, else from the calendar and the
+    median bar spacing."""
+    if given > 0:
+        return given
+    if len(time_ms) < 2:
+        return MS_PER_YEAR / 60_000
+    spacing = float(np.median(np.diff(time_ms[:10_001])))
+    if spacing >= 28 * DAY_MS:
+        return float(MONTHS_PER_YEAR)
+    if calendar is Calendar.CONTINUOUS or spacing >= 7 * DAY_MS:
+        return MS_PER_YEAR / spacing
+    _, per_date = np.unique(time_ms // DAY_MS, return_counts=True)
+    return TRADING_DAYS_PER_YEAR * float(np.median(per_date))
 
 
 def _sharpe(returns: FloatArray, bars_per_year: float) -> float:

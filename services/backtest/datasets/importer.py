@@ -23,6 +23,8 @@ class ImportJob:
     field: str
     timeframe: str | None
     destination: str
+    # CSV: use the Adj Close column as the close (see candles.parse_csv).
+    adjusted_close: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,11 @@ def _read(job: ImportJob) -> bytes:
 
 
 def _import_candles(job: ImportJob) -> Imported:
-    parse = candles.parse_csv if job.source_format == "csv" else candles.parse_freqtrade_json
-    checked = candles.check(parse(_read(job), job.field), job.field, job.timeframe)
+    if job.source_format == "csv":
+        matrix = candles.parse_csv(_read(job), job.field, job.adjusted_close)
+    else:
+        matrix = candles.parse_freqtrade_json(_read(job), job.field)
+    checked = candles.check(matrix, job.field, job.timeframe)
     destination = Path(job.destination)
     np.save(destination, np.ascontiguousarray(checked.matrix.T))
     time = checked.matrix[:, 0]

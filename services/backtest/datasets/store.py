@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import re
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +23,12 @@ from services.backtest.storage.models import DatasetRow
 
 CANDLE_FORMATS = ("csv", "freqtrade_json")
 TICK_FORMATS = ("hftbacktest_npz", "binance_futures_raw")
+CALENDARS = ("continuous", "trading_days")
+# A chunked upload left unfinished this long is discarded (checked at each new upload).
+UPLOAD_EXPIRY_SECONDS = 3600.0
+# The largest file a chunked upload may assemble.
+MAX_UPLOAD_BYTES = 4 * 1024**3
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,27 @@ class ImportRequest:
     timeframe: str | None
     tick_size: float
     lot_size: float
+    calendar: str = "continuous"
+    adjusted_close: bool = False
+    # A finished chunked upload (see receive_chunk): the file to import.
+    upload: Path | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    # Empty for the first chunk of a new upload.
+    upload_id: str
+    offset: int
+    content: bytes
+    # False on the last chunk.
+    more: bool
+
+
+@dataclass(frozen=True)
+class Received:
+    upload_id: str
+    size: int
+    path: Path
 
 
 class DatasetNotFound(NotFound):
@@ -48,6 +78,64 @@ class DatasetStore:
         self.sessions = sessions
         self.directory = directory
         self.import_dir = import_dir
+        # Chunked uploads being assembled: <directory>/uploads/<upload id>.part
+        self.uploads = directory / "uploads"
+        self._upload_lock = asyncio.Lock()
+
+    async def receive_chunk(self, chunk: Chunk) -> Received:
+        """Appends a chunk to its upload (a new one when `upload_id` is empty).
+
+        A chunk at an offset before the end replaces what followed it (a client
+        resending after a lost answer); one past the end is refused, naming the offset
+        expected. Each chunk is written before the answer, so a retry is safe."""
+        async with self._upload_lock:
+            return await asyncio.to_thread(self._append_chunk, chunk)
+
+    def _append_chunk(self, chunk: Chunk) -> Received:
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        if not chunk.upload_id:
+            if chunk.offset != 0:
+                raise InvalidArgument(
+                    [FieldViolation("chunk_offset", "a new upload starts at offset 0")]
+                )
+            self._discard_stale_uploads()
+            upload_id = uuid.uuid4().hex
+            path = self.uploads / f"{upload_id}.part"
+            path.write_bytes(b"")
+        else:
+            upload_id = chunk.upload_id
+            path = self.uploads / f"{upload_id}.part"
+            if not _UPLOAD_ID.match(upload_id) or not path.is_file():
+                raise InvalidArgument(
+                    [
+                        FieldViolation(
+                            "upload_id",
+                            f"no upload {upload_id!r} in progress (finished, or discarded "
+                            "after an hour unfinished); start again without upload_id",
+                        )
+                    ]
+                )
+        size = path.stat().st_size
+        if not 0 <= chunk.offset <= size:
+            raise InvalidArgument(
+                [FieldViolation("chunk_offset", f"expected at most {size}, got {chunk.offset}")]
+            )
+        if chunk.offset + len(chunk.content) > MAX_UPLOAD_BYTES:
+            raise InvalidArgument(
+                [FieldViolation("content", f"an upload is at most {MAX_UPLOAD_BYTES} bytes")]
+            )
+        with path.open("r+b") as upload:
+            upload.truncate(chunk.offset)
+            upload.seek(chunk.offset)
+            upload.write(chunk.content)
+        return Received(upload_id, chunk.offset + len(chunk.content), path)
+
+    def _discard_stale_uploads(self) -> None:
+        cutoff = time.time() - UPLOAD_EXPIRY_SECONDS
+        for stale in self.uploads.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if stale.stat().st_mtime < cutoff:
+                    stale.unlink()
 
     async def import_dataset(self, request: ImportRequest) -> DatasetRow:
         field, source_path = self._source(request)
@@ -61,6 +149,7 @@ class DatasetStore:
             field=field,
             timeframe=request.timeframe,
             destination=str(destination),
+            adjusted_close=request.adjusted_close,
         )
         try:
             imported = await _in_child(job)
@@ -69,6 +158,9 @@ class DatasetStore:
             raise InvalidArgument(
                 [FieldViolation(problem.field, problem.problem)], reason="MALFORMED_DATASET"
             ) from None
+        finally:
+            if request.upload is not None:
+                request.upload.unlink(missing_ok=True)
         row = _row(dataset_id, request, imported, destination.name)
         async with self.sessions.begin() as session:
             session.add(row)
@@ -77,8 +169,17 @@ class DatasetStore:
     def _source(self, request: ImportRequest) -> tuple[str, Path | None]:
         """Which field the data came in, and the resolved path if it is a path."""
         violations = []
-        if bool(request.content) == bool(request.path):
+        if request.upload is not None:
+            if request.path:
+                violations.append(FieldViolation("path", "give no path with a chunked upload"))
+            elif request.upload.stat().st_size == 0:
+                violations.append(FieldViolation("content", "the upload is empty"))
+        elif bool(request.content) == bool(request.path):
             violations.append(FieldViolation("content", "give either content or path"))
+        if request.calendar not in CALENDARS:
+            violations.append(FieldViolation("calendar", f"must be one of {', '.join(CALENDARS)}"))
+        if request.adjusted_close and request.source_format != "csv":
+            violations.append(FieldViolation("adjusted_close", "applies to CSV files only"))
         if request.source_format in TICK_FORMATS and (
             request.tick_size <= 0 or request.lot_size <= 0
         ):
@@ -98,6 +199,8 @@ class DatasetStore:
                 )
         if violations:
             raise InvalidArgument(violations)
+        if request.upload is not None:
+            return "content", request.upload
         return ("path", resolved) if request.path else ("content", None)
 
     async def get(self, dataset_id: str) -> DatasetRow:
@@ -153,6 +256,7 @@ def _row(dataset_id: str, request: ImportRequest, imported: Imported, file_name:
         gaps=imported.gaps,
         tick_size=request.tick_size,
         lot_size=request.lot_size,
+        calendar=request.calendar,
         file_name=file_name,
         create_time=datetime.now(UTC),
     )

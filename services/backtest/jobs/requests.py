@@ -48,6 +48,8 @@ def check_bar_settings(settings: BarSettings, violations: list[FieldViolation]) 
         ("slippage_bps", 0 <= settings.slippage_bps < 1000, "must be within [0, 1000)"),
         ("stop_loss", 0 <= settings.stop_loss < 1, "must be within [0, 1)"),
         ("take_profit", settings.take_profit >= 0, "must not be negative"),
+        ("maintenance_margin", 0 <= settings.maintenance_margin < 1, "must be within [0, 1)"),
+        ("periods_per_year", settings.periods_per_year >= 0, "must not be negative"),
     )
     for name, ok, problem in checks:
         if not ok or not math.isfinite(getattr(settings, name)):

@@ -31,6 +31,9 @@ TRADE_COLUMNS = (
     "return_fraction",
     "fees",
 )
+# Bar runs also keep where each trade entered and left (bar indices) and why it left
+# (an index into bars.engine.EXIT_REASONS); -1 where unknown (tick runs, older files).
+BAR_TRADE_COLUMNS = ("entry_bar", "exit_bar", "exit_reason")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ def save(path: Path, run: StoredRun) -> None:
         "equity_time_ms": run.equity_time_ms[keep],
         "equity": run.equity[keep],
         **{f"trade_{name}": np.asarray(run.trades[name]) for name in TRADE_COLUMNS},
+        **{
+            f"trade_{name}": np.asarray(run.trades[name], dtype=np.int64)
+            for name in BAR_TRADE_COLUMNS
+            if name in run.trades
+        },
         # +1 / -1 fits a byte.
         "trade_direction": np.asarray(run.trades["direction"], dtype=np.int8),
     }
@@ -74,10 +82,13 @@ def save(path: Path, run: StoredRun) -> None:
 
 def load(path: Path) -> StoredRun:
     with np.load(path) as stored:
+        trades = {name: stored[f"trade_{name}"] for name in TRADE_COLUMNS}
+        count = len(trades["pnl"])
+        for name in BAR_TRADE_COLUMNS:
+            key = f"trade_{name}"
+            trades[name] = stored[key] if key in stored else np.full(count, -1, dtype=np.int64)
         return StoredRun(
-            equity_time_ms=stored["equity_time_ms"],
-            equity=stored["equity"],
-            trades={name: stored[f"trade_{name}"] for name in TRADE_COLUMNS},
+            equity_time_ms=stored["equity_time_ms"], equity=stored["equity"], trades=trades
         )
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
@@ -51,8 +52,11 @@ class JobSpec:
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
-        document["bar"]["fill_timing"] = self.bar.fill_timing.value
-        document["bar"]["sizing"] = self.bar.sizing.value
+        # Enums by value (BarSettings reads them back).
+        document["bar"] = {
+            name: value.value if isinstance(value, Enum) else value
+            for name, value in document["bar"].items()
+        }
         return document
 
     @classmethod

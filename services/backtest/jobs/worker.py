@@ -80,7 +80,8 @@ class _BarRunner:
 def stored_bar_run(candles: Candles, outcome: BarRun) -> results.StoredRun:
     trades = outcome.result.trades
     return results.StoredRun(
-        equity_time_ms=candles.time,
+        # A liquidated run's curve ends at the liquidation bar.
+        equity_time_ms=candles.time[: len(outcome.result.equity)],
         equity=outcome.result.equity,
         trades={
             "direction": trades.direction,
@@ -92,6 +93,9 @@ def stored_bar_run(candles: Candles, outcome: BarRun) -> results.StoredRun:
             "pnl": trades.pnl,
             "return_fraction": trades.return_fraction,
             "fees": trades.fees,
+            "entry_bar": trades.entry_bar,
+            "exit_bar": trades.exit_bar,
+            "exit_reason": trades.exit_reason,
         },
     )
 

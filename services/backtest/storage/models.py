@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -41,6 +41,8 @@ class DatasetRow(Base):
     gaps: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
     tick_size: Mapped[float] = mapped_column(Float, default=0.0)
     lot_size: Mapped[float] = mapped_column(Float, default=0.0)
+    # "continuous" (crypto, 365-day years) or "trading_days" (252 a year).
+    calendar: Mapped[str] = mapped_column(String(16), default="continuous")
     # Relative to the datasets directory.
     file_name: Mapped[str] = mapped_column(String(200))
     create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -95,3 +97,8 @@ class RunRow(Base):
     average_trade_return: Mapped[float] = mapped_column(Float)
     buy_and_hold_return: Mapped[float] = mapped_column(Float)
     final_equity: Mapped[float] = mapped_column(Float)
+    periods_per_year: Mapped[float] = mapped_column(Float, default=0.0)
+    liquidated: Mapped[bool] = mapped_column(Boolean, default=False)
+    liquidation_bar: Mapped[int] = mapped_column(BigInteger, default=-1)
+    liquidation_time_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    uncovered_loss: Mapped[float] = mapped_column(Float, default=0.0)

@@ -34,7 +34,7 @@ def buy_and_hold(candles: Candles) -> FloatArray:
 
 def _crosses(fast_line: FloatArray, slow_line: FloatArray) -> FloatArray:
     """+1 where fast crosses above slow, -1 where it crosses below, NaN elsewhere."""
-    up, down = indicators.crossings(fast_line - slow_line)
+    up, down = indicators.crossings_between(fast_line, slow_line)
     return _events(up, down, len(fast_line))
 
 

@@ -70,7 +70,10 @@ class _DatasetFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Dataset
     DESCRIPTOR: _descriptor.EnumDescriptor
     DATASET_FORMAT_UNSPECIFIED: _DatasetFormat.ValueType  # 0
     DATASET_FORMAT_CSV: _DatasetFormat.ValueType  # 1
-    """Header: time,open,high,low,close,volume (time in ms since the epoch or ISO 8601)."""
+    """A header naming the columns, case-insensitive: Date/Datetime/Timestamp/Time, Open,
+    High, Low, Close, Volume (optional), Adj Close (see adjusted_close); times in ISO
+    8601 or epoch seconds/milliseconds.
+    """
     DATASET_FORMAT_FREQTRADE_JSON: _DatasetFormat.ValueType  # 2
     """Freqtrade's candle files: a JSON list of [ts_ms, open, high, low, close, volume]."""
     DATASET_FORMAT_HFTBACKTEST_NPZ: _DatasetFormat.ValueType  # 3
@@ -84,7 +87,10 @@ class DatasetFormat(_DatasetFormat, metaclass=_DatasetFormatEnumTypeWrapper): ..
 
 DATASET_FORMAT_UNSPECIFIED: DatasetFormat.ValueType  # 0
 DATASET_FORMAT_CSV: DatasetFormat.ValueType  # 1
-"""Header: time,open,high,low,close,volume (time in ms since the epoch or ISO 8601)."""
+"""A header naming the columns, case-insensitive: Date/Datetime/Timestamp/Time, Open,
+High, Low, Close, Volume (optional), Adj Close (see adjusted_close); times in ISO
+8601 or epoch seconds/milliseconds.
+"""
 DATASET_FORMAT_FREQTRADE_JSON: DatasetFormat.ValueType  # 2
 """Freqtrade's candle files: a JSON list of [ts_ms, open, high, low, close, volume]."""
 DATASET_FORMAT_HFTBACKTEST_NPZ: DatasetFormat.ValueType  # 3
@@ -94,6 +100,112 @@ DATASET_FORMAT_BINANCE_FUTURES_RAW: DatasetFormat.ValueType  # 4
 DATASET_FORMAT_EXCHANGE: DatasetFormat.ValueType  # 5
 """Candles fetched through the exchange service."""
 Global___DatasetFormat: _TypeAlias = DatasetFormat  # noqa: Y015
+
+class _Calendar:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CalendarEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Calendar.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CALENDAR_UNSPECIFIED: _Calendar.ValueType  # 0
+    """Continuous (crypto): years of 365 days."""
+    CALENDAR_CONTINUOUS: _Calendar.ValueType  # 1
+    CALENDAR_TRADING_DAYS: _Calendar.ValueType  # 2
+    """Exchange trading days (stocks, FX): years of 252 trading days."""
+
+class Calendar(_Calendar, metaclass=_CalendarEnumTypeWrapper):
+    """How a dataset's market trades, for annualizing per-bar metrics."""
+
+CALENDAR_UNSPECIFIED: Calendar.ValueType  # 0
+"""Continuous (crypto): years of 365 days."""
+CALENDAR_CONTINUOUS: Calendar.ValueType  # 1
+CALENDAR_TRADING_DAYS: Calendar.ValueType  # 2
+"""Exchange trading days (stocks, FX): years of 252 trading days."""
+Global___Calendar: _TypeAlias = Calendar  # noqa: Y015
+
+class _EndOfData:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EndOfDataEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EndOfData.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    END_OF_DATA_UNSPECIFIED: _EndOfData.ValueType  # 0
+    """Closed at the last bar's close."""
+    END_OF_DATA_LAST_CLOSE: _EndOfData.ValueType  # 1
+    END_OF_DATA_LAST_OPEN: _EndOfData.ValueType  # 2
+    """Closed at the last bar's open (no new entry fills there)."""
+    END_OF_DATA_LEAVE_OPEN: _EndOfData.ValueType  # 3
+    """Left open: marked to market at the last close, without exit costs; not counted
+    among closed trades in the metrics.
+    """
+
+class EndOfData(_EndOfData, metaclass=_EndOfDataEnumTypeWrapper):
+    """What happens to a trade still open after the last bar."""
+
+END_OF_DATA_UNSPECIFIED: EndOfData.ValueType  # 0
+"""Closed at the last bar's close."""
+END_OF_DATA_LAST_CLOSE: EndOfData.ValueType  # 1
+END_OF_DATA_LAST_OPEN: EndOfData.ValueType  # 2
+"""Closed at the last bar's open (no new entry fills there)."""
+END_OF_DATA_LEAVE_OPEN: EndOfData.ValueType  # 3
+"""Left open: marked to market at the last close, without exit costs; not counted
+among closed trades in the metrics.
+"""
+Global___EndOfData: _TypeAlias = EndOfData  # noqa: Y015
+
+class _ExitReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExitReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExitReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXIT_REASON_UNSPECIFIED: _ExitReason.ValueType  # 0
+    EXIT_REASON_SIGNAL: _ExitReason.ValueType  # 1
+    """The strategy's wanted position changed."""
+    EXIT_REASON_STOP_LOSS: _ExitReason.ValueType  # 2
+    EXIT_REASON_TAKE_PROFIT: _ExitReason.ValueType  # 3
+    EXIT_REASON_END_OF_DATA: _ExitReason.ValueType  # 4
+    """Closed at the end of the data (END_OF_DATA_LAST_CLOSE / _LAST_OPEN)."""
+    EXIT_REASON_LIQUIDATION: _ExitReason.ValueType  # 5
+    """Equity reached the maintenance margin: see Metrics.liquidated."""
+    EXIT_REASON_OPEN: _ExitReason.ValueType  # 6
+    """Not closed (END_OF_DATA_LEAVE_OPEN): exit_* hold the last close, pnl is unrealized."""
+
+class ExitReason(_ExitReason, metaclass=_ExitReasonEnumTypeWrapper):
+    """Why a trade ended."""
+
+EXIT_REASON_UNSPECIFIED: ExitReason.ValueType  # 0
+EXIT_REASON_SIGNAL: ExitReason.ValueType  # 1
+"""The strategy's wanted position changed."""
+EXIT_REASON_STOP_LOSS: ExitReason.ValueType  # 2
+EXIT_REASON_TAKE_PROFIT: ExitReason.ValueType  # 3
+EXIT_REASON_END_OF_DATA: ExitReason.ValueType  # 4
+"""Closed at the end of the data (END_OF_DATA_LAST_CLOSE / _LAST_OPEN)."""
+EXIT_REASON_LIQUIDATION: ExitReason.ValueType  # 5
+"""Equity reached the maintenance margin: see Metrics.liquidated."""
+EXIT_REASON_OPEN: ExitReason.ValueType  # 6
+"""Not closed (END_OF_DATA_LEAVE_OPEN): exit_* hold the last close, pnl is unrealized."""
+Global___ExitReason: _TypeAlias = ExitReason  # noqa: Y015
+
+class _ExportTable:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExportTableEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExportTable.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPORT_TABLE_UNSPECIFIED: _ExportTable.ValueType  # 0
+    """Trades."""
+    EXPORT_TABLE_TRADES: _ExportTable.ValueType  # 1
+    EXPORT_TABLE_EQUITY_CURVE: _ExportTable.ValueType  # 2
+
+class ExportTable(_ExportTable, metaclass=_ExportTableEnumTypeWrapper):
+    """The table ExportResult writes."""
+
+EXPORT_TABLE_UNSPECIFIED: ExportTable.ValueType  # 0
+"""Trades."""
+EXPORT_TABLE_TRADES: ExportTable.ValueType  # 1
+EXPORT_TABLE_EQUITY_CURVE: ExportTable.ValueType  # 2
+Global___ExportTable: _TypeAlias = ExportTable  # noqa: Y015
 
 class _ParameterType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -293,6 +405,7 @@ class Dataset(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     TICK_SIZE_FIELD_NUMBER: _builtins.int
     LOT_SIZE_FIELD_NUMBER: _builtins.int
+    CALENDAR_FIELD_NUMBER: _builtins.int
     dataset_id: _builtins.str
     name: _builtins.str
     kind: Global___DatasetKind.ValueType
@@ -303,6 +416,7 @@ class Dataset(_message.Message):
     tick_size: _builtins.float
     """Tick datasets: the instrument's steps."""
     lot_size: _builtins.float
+    calendar: Global___Calendar.ValueType
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -327,10 +441,11 @@ class Dataset(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         tick_size: _builtins.float = ...,
         lot_size: _builtins.float = ...,
+        calendar: Global___Calendar.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dataset_id", b"dataset_id", "end_time", b"end_time", "gaps", b"gaps", "kind", b"kind", "lot_size", b"lot_size", "name", b"name", "rows", b"rows", "size_bytes", b"size_bytes", "start_time", b"start_time", "symbol", b"symbol", "tick_size", b"tick_size", "timeframe", b"timeframe"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "create_time", b"create_time", "dataset_id", b"dataset_id", "end_time", b"end_time", "gaps", b"gaps", "kind", b"kind", "lot_size", b"lot_size", "name", b"name", "rows", b"rows", "size_bytes", b"size_bytes", "start_time", b"start_time", "symbol", b"symbol", "tick_size", b"tick_size", "timeframe", b"timeframe"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -352,6 +467,9 @@ class BarSettings(_message.Message):
     ALLOW_SHORT_FIELD_NUMBER: _builtins.int
     STOP_LOSS_FIELD_NUMBER: _builtins.int
     TAKE_PROFIT_FIELD_NUMBER: _builtins.int
+    END_OF_DATA_FIELD_NUMBER: _builtins.int
+    MAINTENANCE_MARGIN_FIELD_NUMBER: _builtins.int
+    PERIODS_PER_YEAR_FIELD_NUMBER: _builtins.int
     initial_cash: _builtins.float
     """Starting cash, in quote currency; 0 means 10,000."""
     fee_rate: _builtins.float
@@ -366,6 +484,18 @@ class BarSettings(_message.Message):
     stop_loss: _builtins.float
     """Fractions of the entry price, checked against each bar's high and low; 0 is off."""
     take_profit: _builtins.float
+    end_of_data: Global___EndOfData.ValueType
+    """A trade still open after the last bar: closed at the last close (default), at the
+    last open, or left open and marked to market.
+    """
+    maintenance_margin: _builtins.float
+    """Liquidation: a position is closed when equity falls to this fraction of its
+    notional (0, the default: when equity reaches zero); trading then stops. [0, 1).
+    """
+    periods_per_year: _builtins.float
+    """Bars per year for Sharpe and Sortino; 0 derives it from the dataset's calendar
+    and bar length (see Metrics.periods_per_year).
+    """
     def __init__(
         self,
         *,
@@ -379,10 +509,13 @@ class BarSettings(_message.Message):
         allow_short: _builtins.bool = ...,
         stop_loss: _builtins.float = ...,
         take_profit: _builtins.float = ...,
+        end_of_data: Global___EndOfData.ValueType = ...,
+        maintenance_margin: _builtins.float = ...,
+        periods_per_year: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_short", b"allow_short", "fee_fixed", b"fee_fixed", "fee_rate", b"fee_rate", "fill_timing", b"fill_timing", "initial_cash", b"initial_cash", "size", b"size", "sizing", b"sizing", "slippage_bps", b"slippage_bps", "stop_loss", b"stop_loss", "take_profit", b"take_profit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_short", b"allow_short", "end_of_data", b"end_of_data", "fee_fixed", b"fee_fixed", "fee_rate", b"fee_rate", "fill_timing", b"fill_timing", "initial_cash", b"initial_cash", "maintenance_margin", b"maintenance_margin", "periods_per_year", b"periods_per_year", "size", b"size", "sizing", b"sizing", "slippage_bps", b"slippage_bps", "stop_loss", b"stop_loss", "take_profit", b"take_profit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -558,6 +691,11 @@ class Metrics(_message.Message):
     AVERAGE_TRADE_RETURN_FIELD_NUMBER: _builtins.int
     BUY_AND_HOLD_RETURN_FIELD_NUMBER: _builtins.int
     FINAL_EQUITY_FIELD_NUMBER: _builtins.int
+    LIQUIDATED_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_BAR_FIELD_NUMBER: _builtins.int
+    LIQUIDATION_TIME_FIELD_NUMBER: _builtins.int
+    UNCOVERED_LOSS_FIELD_NUMBER: _builtins.int
+    PERIODS_PER_YEAR_FIELD_NUMBER: _builtins.int
     total_return: _builtins.float
     cagr: _builtins.float
     sharpe_ratio: _builtins.float
@@ -573,8 +711,18 @@ class Metrics(_message.Message):
     average_trade_return: _builtins.float
     buy_and_hold_return: _builtins.float
     final_equity: _builtins.float
+    liquidated: _builtins.bool
+    """The run was stopped by liquidation at this bar (0-based) and time; equity floors
+    at 0 and the part of the loss beyond it is `uncovered_loss` (quote currency).
+    """
+    liquidation_bar: _builtins.int
+    uncovered_loss: _builtins.float
+    periods_per_year: _builtins.float
+    """The bars per year Sharpe and Sortino were annualized with."""
     @_builtins.property
     def max_drawdown_duration(self) -> _duration_pb2.Duration: ...
+    @_builtins.property
+    def liquidation_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -593,10 +741,15 @@ class Metrics(_message.Message):
         average_trade_return: _builtins.float = ...,
         buy_and_hold_return: _builtins.float = ...,
         final_equity: _builtins.float = ...,
+        liquidated: _builtins.bool = ...,
+        liquidation_bar: _builtins.int = ...,
+        liquidation_time: _timestamp_pb2.Timestamp | None = ...,
+        uncovered_loss: _builtins.float = ...,
+        periods_per_year: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["max_drawdown_duration", b"max_drawdown_duration"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["liquidation_time", b"liquidation_time", "max_drawdown_duration", b"max_drawdown_duration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_trade_return", b"average_trade_return", "buy_and_hold_return", b"buy_and_hold_return", "cagr", b"cagr", "calmar_ratio", b"calmar_ratio", "final_equity", b"final_equity", "max_drawdown", b"max_drawdown", "max_drawdown_duration", b"max_drawdown_duration", "profit_factor", b"profit_factor", "sharpe_ratio", b"sharpe_ratio", "sortino_ratio", b"sortino_ratio", "sqn", b"sqn", "time_in_market", b"time_in_market", "total_return", b"total_return", "trades", b"trades", "win_rate", b"win_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["average_trade_return", b"average_trade_return", "buy_and_hold_return", b"buy_and_hold_return", "cagr", b"cagr", "calmar_ratio", b"calmar_ratio", "final_equity", b"final_equity", "liquidated", b"liquidated", "liquidation_bar", b"liquidation_bar", "liquidation_time", b"liquidation_time", "max_drawdown", b"max_drawdown", "max_drawdown_duration", b"max_drawdown_duration", "periods_per_year", b"periods_per_year", "profit_factor", b"profit_factor", "sharpe_ratio", b"sharpe_ratio", "sortino_ratio", b"sortino_ratio", "sqn", b"sqn", "time_in_market", b"time_in_market", "total_return", b"total_return", "trades", b"trades", "uncovered_loss", b"uncovered_loss", "win_rate", b"win_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -615,6 +768,9 @@ class Trade(_message.Message):
     PNL_FIELD_NUMBER: _builtins.int
     RETURN_FRACTION_FIELD_NUMBER: _builtins.int
     FEES_FIELD_NUMBER: _builtins.int
+    ENTRY_BAR_FIELD_NUMBER: _builtins.int
+    EXIT_BAR_FIELD_NUMBER: _builtins.int
+    EXIT_REASON_FIELD_NUMBER: _builtins.int
     side: _common_pb2.Side.ValueType
     quantity: _builtins.float
     entry_price: _builtins.float
@@ -622,6 +778,12 @@ class Trade(_message.Message):
     pnl: _builtins.float
     return_fraction: _builtins.float
     fees: _builtins.float
+    entry_bar: _builtins.int
+    """Bars (0-based indices into the dataset) of the entry and exit fills; -1 for tick
+    runs, whose trades are round trips of the position (exit reason unspecified).
+    """
+    exit_bar: _builtins.int
+    exit_reason: Global___ExitReason.ValueType
     @_builtins.property
     def entry_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -638,10 +800,13 @@ class Trade(_message.Message):
         pnl: _builtins.float = ...,
         return_fraction: _builtins.float = ...,
         fees: _builtins.float = ...,
+        entry_bar: _builtins.int = ...,
+        exit_bar: _builtins.int = ...,
+        exit_reason: Global___ExitReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entry_time", b"entry_time", "exit_time", b"exit_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_price", b"entry_price", "entry_time", b"entry_time", "exit_price", b"exit_price", "exit_time", b"exit_time", "fees", b"fees", "pnl", b"pnl", "quantity", b"quantity", "return_fraction", b"return_fraction", "side", b"side"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry_bar", b"entry_bar", "entry_price", b"entry_price", "entry_time", b"entry_time", "exit_bar", b"exit_bar", "exit_price", b"exit_price", "exit_reason", b"exit_reason", "exit_time", b"exit_time", "fees", b"fees", "pnl", b"pnl", "quantity", b"quantity", "return_fraction", b"return_fraction", "side", b"side"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -769,6 +934,12 @@ class ImportDatasetRequest(_message.Message):
     END_TIME_FIELD_NUMBER: _builtins.int
     TICK_SIZE_FIELD_NUMBER: _builtins.int
     LOT_SIZE_FIELD_NUMBER: _builtins.int
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    CHUNK_OFFSET_FIELD_NUMBER: _builtins.int
+    MORE_CHUNKS_FIELD_NUMBER: _builtins.int
+    ADJUSTED_CLOSE_FIELD_NUMBER: _builtins.int
+    CCXT_TIMEFRAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     format: Global___DatasetFormat.ValueType
     content: _builtins.bytes
@@ -781,6 +952,26 @@ class ImportDatasetRequest(_message.Message):
     tick_size: _builtins.float
     """Tick datasets."""
     lot_size: _builtins.float
+    calendar: Global___Calendar.ValueType
+    """Candle datasets: how the market trades (annualization); default continuous."""
+    upload_id: _builtins.str
+    """A file larger than one request, sent in chunks: the first chunk comes without
+    `upload_id` and with `more_chunks`; the answer names the upload; each next chunk
+    gives `upload_id` and its `chunk_offset` (the bytes sent before it; resending a
+    chunk at an earlier offset replaces what followed). The last chunk has
+    `more_chunks` false and the dataset's fields (name, format, ...): the assembled
+    file is then imported. Uploads left unfinished for an hour are discarded.
+    """
+    chunk_offset: _builtins.int
+    more_chunks: _builtins.bool
+    adjusted_close: _builtins.bool
+    """CSV with an "Adj Close" column: true uses it as the close (open, high and low scaled
+    by the same factor); false ignores it.
+    """
+    ccxt_timeframe: _builtins.str
+    """The timeframe in ccxt's (and Freqtrade's) spelling, instead of `timeframe`:
+    "1m" is one minute, "1M" one month (TIMEFRAME_1MO); "3m" ... "1w" as in the enum.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -799,10 +990,16 @@ class ImportDatasetRequest(_message.Message):
         end_time: _timestamp_pb2.Timestamp | None = ...,
         tick_size: _builtins.float = ...,
         lot_size: _builtins.float = ...,
+        calendar: Global___Calendar.ValueType = ...,
+        upload_id: _builtins.str = ...,
+        chunk_offset: _builtins.int = ...,
+        more_chunks: _builtins.bool = ...,
+        adjusted_close: _builtins.bool = ...,
+        ccxt_timeframe: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "end_time", b"end_time", "format", b"format", "lot_size", b"lot_size", "name", b"name", "path", b"path", "start_time", b"start_time", "symbol", b"symbol", "tick_size", b"tick_size", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjusted_close", b"adjusted_close", "calendar", b"calendar", "ccxt_timeframe", b"ccxt_timeframe", "chunk_offset", b"chunk_offset", "content", b"content", "end_time", b"end_time", "format", b"format", "lot_size", b"lot_size", "more_chunks", b"more_chunks", "name", b"name", "path", b"path", "start_time", b"start_time", "symbol", b"symbol", "tick_size", b"tick_size", "timeframe", b"timeframe", "upload_id", b"upload_id", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -813,16 +1010,25 @@ class ImportDatasetResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DATASET_FIELD_NUMBER: _builtins.int
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    RECEIVED_BYTES_FIELD_NUMBER: _builtins.int
+    upload_id: _builtins.str
+    """Chunked uploads: the upload to continue, and the bytes received so far."""
+    received_bytes: _builtins.int
     @_builtins.property
-    def dataset(self) -> Global___Dataset: ...
+    def dataset(self) -> Global___Dataset:
+        """Set once the dataset is imported (not while chunks are still expected)."""
+
     def __init__(
         self,
         *,
         dataset: Global___Dataset | None = ...,
+        upload_id: _builtins.str = ...,
+        received_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "received_bytes", b"received_bytes", "upload_id", b"upload_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1275,3 +1481,60 @@ class GetResultResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetResultResponse: _TypeAlias = GetResultResponse  # noqa: Y015
+
+@_typing.final
+class ExportResultRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    RUN_INDEX_FIELD_NUMBER: _builtins.int
+    TABLE_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    run_index: _builtins.int
+    """Which run of a sweep; 0 for a single run or the sweep's best."""
+    table: Global___ExportTable.ValueType
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        run_index: _builtins.int = ...,
+        table: Global___ExportTable.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "run_index", b"run_index", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportResultRequest: _TypeAlias = ExportResultRequest  # noqa: Y015
+
+@_typing.final
+class ExportResultResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CSV_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """"text/csv"."""
+    file_name: _builtins.str
+    """A file name to save it under, e.g. "<job>-run-0-trades.csv"."""
+    csv: _builtins.str
+    """The CSV document: a header line, then one line per trade or equity point."""
+    rows: _builtins.int
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        csv: _builtins.str = ...,
+        rows: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "csv", b"csv", "file_name", b"file_name", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportResultResponse: _TypeAlias = ExportResultResponse  # noqa: Y015

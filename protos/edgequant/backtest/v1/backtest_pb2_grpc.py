@@ -84,6 +84,11 @@ class BacktestServiceStub:
                 request_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.GetResultRequest.SerializeToString,
                 response_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.GetResultResponse.FromString,
                 _registered_method=True)
+        self.ExportResult = channel.unary_unary(
+                '/edgequant.backtest.v1.BacktestService/ExportResult',
+                request_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ExportResultRequest.SerializeToString,
+                response_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ExportResultResponse.FromString,
+                _registered_method=True)
 
 
 class BacktestServiceServicer:
@@ -155,6 +160,13 @@ class BacktestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportResult(self, request, context):
+        """One run's trades (every one) or stored equity curve as CSV text.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BacktestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -207,6 +219,11 @@ def add_BacktestServiceServicer_to_server(servicer, server):
                     servicer.GetResult,
                     request_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.GetResultRequest.FromString,
                     response_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.GetResultResponse.SerializeToString,
+            ),
+            'ExportResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportResult,
+                    request_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ExportResultRequest.FromString,
+                    response_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ExportResultResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -479,6 +496,33 @@ class BacktestService:
             '/edgequant.backtest.v1.BacktestService/GetResult',
             edgequant_dot_backtest_dot_v1_dot_backtest__pb2.GetResultRequest.SerializeToString,
             edgequant_dot_backtest_dot_v1_dot_backtest__pb2.GetResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgequant.backtest.v1.BacktestService/ExportResult',
+            edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ExportResultRequest.SerializeToString,
+            edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ExportResultResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,8 @@ class BacktestServiceStub:
     """The job's progress as it runs, then its result."""
     GetResult: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.GetResultRequest, _backtest_pb2.GetResultResponse]
     """Metrics, trades (paged) and the equity curve (downsampled) of one run."""
+    ExportResult: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.ExportResultRequest, _backtest_pb2.ExportResultResponse]
+    """One run's trades (every one) or stored equity curve as CSV text."""
 
 @_typing.type_check_only
 class BacktestServiceAsyncStub(BacktestServiceStub):
@@ -69,6 +71,8 @@ class BacktestServiceAsyncStub(BacktestServiceStub):
     """The job's progress as it runs, then its result."""
     GetResult: _aio.UnaryUnaryMultiCallable[_backtest_pb2.GetResultRequest, _backtest_pb2.GetResultResponse]  # type: ignore[assignment]
     """Metrics, trades (paged) and the equity curve (downsampled) of one run."""
+    ExportResult: _aio.UnaryUnaryMultiCallable[_backtest_pb2.ExportResultRequest, _backtest_pb2.ExportResultResponse]  # type: ignore[assignment]
+    """One run's trades (every one) or stored equity curve as CSV text."""
 
 class BacktestServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -146,5 +150,13 @@ class BacktestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_backtest_pb2.GetResultResponse, _abc.Awaitable[_backtest_pb2.GetResultResponse]]:
         """Metrics, trades (paged) and the equity curve (downsampled) of one run."""
+
+    @_abc_1.abstractmethod
+    def ExportResult(
+        self,
+        request: _backtest_pb2.ExportResultRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_backtest_pb2.ExportResultResponse, _abc.Awaitable[_backtest_pb2.ExportResultResponse]]:
+        """One run's trades (every one) or stored equity curve as CSV text."""
 
 def add_BacktestServiceServicer_to_server(servicer: BacktestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

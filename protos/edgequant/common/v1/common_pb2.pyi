@@ -159,6 +159,10 @@ class _TimeframeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Timeframe.V
     TIMEFRAME_12H: _Timeframe.ValueType  # 11
     TIMEFRAME_1D: _Timeframe.ValueType  # 12
     TIMEFRAME_1W: _Timeframe.ValueType  # 13
+    TIMEFRAME_1MO: _Timeframe.ValueType  # 14
+    """One calendar month (ccxt's "1M"): candles open on the 1st at 00:00 UTC. Not
+    TIMEFRAME_1M, which is one minute (ccxt's "1m").
+    """
 
 class Timeframe(_Timeframe, metaclass=_TimeframeEnumTypeWrapper):
     """Candle intervals, as ccxt names them ("1m", "1h", ...)."""
@@ -177,6 +181,10 @@ TIMEFRAME_8H: Timeframe.ValueType  # 10
 TIMEFRAME_12H: Timeframe.ValueType  # 11
 TIMEFRAME_1D: Timeframe.ValueType  # 12
 TIMEFRAME_1W: Timeframe.ValueType  # 13
+TIMEFRAME_1MO: Timeframe.ValueType  # 14
+"""One calendar month (ccxt's "1M"): candles open on the 1st at 00:00 UTC. Not
+TIMEFRAME_1M, which is one minute (ccxt's "1m").
+"""
 Global___Timeframe: _TypeAlias = Timeframe  # noqa: Y015
 
 @_typing.final

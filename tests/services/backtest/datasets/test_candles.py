@@ -80,9 +80,7 @@ def test_malformed_candles_are_named() -> None:
 
 
 def test_wrong_columns_are_named() -> None:
-    with pytest.raises(
-        MalformedDataset, match="the header must be time,open,high,low,close,volume"
-    ):
+    with pytest.raises(MalformedDataset, match="the header has no open, high, low, close column"):
         parse_csv(b"date,price\n1,2\n", "content")
     with pytest.raises(MalformedDataset, match="row 2: expected 6 columns"):
         parse_freqtrade_json(b"[[1,2,3,4,5,6],[1,2,3]]", "content")
