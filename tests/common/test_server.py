@@ -42,12 +42,14 @@ class SlowToSync(risk_pb2_grpc.RiskServiceServicer):
     async def ready(self) -> None:
         await self.synced.wait()
 
-    async def GetTradingState(self, request: object, context: object) -> object:
+    async def GetTradingState(
+        self, request: object, context: object
+    ) -> risk_pb2.GetTradingStateResponse:
         return risk_pb2.GetTradingStateResponse()
 
 
 async def test_a_servicer_with_ready_is_not_serving_until_it_is(config: Config) -> None:
-    servicer = SlowToSync()
+    servicer = SlowToSync()  # type: ignore[abstract]
 
     @asynccontextmanager
     async def lifespan(runtime: Runtime) -> AsyncIterator[SlowToSync]:
@@ -74,7 +76,7 @@ async def test_a_servicer_with_ready_is_not_serving_until_it_is(config: Config) 
 async def test_a_stop_before_ready_is_clean(config: Config) -> None:
     @asynccontextmanager
     async def lifespan(runtime: Runtime) -> AsyncIterator[SlowToSync]:
-        yield SlowToSync()
+        yield SlowToSync()  # type: ignore[abstract]
 
     spec = ServiceSpec(RISK.name, RISK.descriptor, lifespan, RISK.add_to_server)
     async with running(spec, config) as service:
