@@ -211,6 +211,8 @@ class RiskEngine:
 
     def effective_state(self, account: AccountRisk) -> TradingStateChange:
         """The stricter of the global kill switch and the account's own state."""
+        if account.trading_state.state is TradingState.ACTIVE:  # the hot path's usual case
+            return self.trading_state
         return strictest(self.trading_state, account.trading_state)
 
     # --- the hot path ------------------------------------------------------------------
@@ -255,7 +257,11 @@ class RiskEngine:
                 state=state.state,
                 now=now,
                 var_estimate=account.var_estimate,
-                state_scope=f" on account {account_id}" if state.account_id else " globally",
+                state_scope=""
+                if state.state is TradingState.ACTIVE
+                else f" on account {account_id}"
+                if state.account_id
+                else " globally",
             )
         if violations:
             self.events.publish(
