@@ -145,6 +145,8 @@ class AccountFeeds:
                 await feed()
                 log.warning("%s feed of %s ended; reconnecting", name, self.account_id)
             except grpc.aio.AioRpcError as error:
+                if name == "portfolio":
+                    self._note_unopened(error)
                 log.warning(
                     "%s feed of %s failed: %s %s; retrying",
                     name,
@@ -156,6 +158,14 @@ class AccountFeeds:
                 for source in _SOURCES[name]:
                     self.book.synced.discard(source)
             await asyncio.sleep(self.settings.retry_seconds)
+
+    def _note_unopened(self, error: grpc.aio.AioRpcError) -> None:
+        """NOT_FOUND: the portfolio has not opened this account (a market-data-only
+        venue, or balances not readable yet); readiness stops waiting for it."""
+        unopened = error.code() is grpc.StatusCode.NOT_FOUND
+        if unopened != self.account.unopened:
+            self.account.unopened = unopened
+            self.engine.note_sync()
 
     # --- portfolio -----------------------------------------------------------------------
 
@@ -175,6 +185,7 @@ class AccountFeeds:
             await self._fetch_missing_marks()
             await self._load_equity_history()
             self.book.synced.add("portfolio")
+            self.account.unopened = False
             await self.engine.after_equity_change(self.account)
             log.info(
                 "portfolio synced",

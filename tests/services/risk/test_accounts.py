@@ -29,10 +29,13 @@ from services.risk.main import SPEC
 
 BTC = "BTC/USDT"
 PAPER, OKX, KRAKEN = "paper", "okx-live", "kraken-live"
+# Listed by the exchange, never opened by the portfolio (its balances cannot be read).
+DATA_ONLY = "bybit-data"
 KINDS = {
     PAPER: exchange_pb2.VENUE_KIND_PAPER,
     OKX: exchange_pb2.VENUE_KIND_LIVE,
     KRAKEN: exchange_pb2.VENUE_KIND_LIVE,
+    DATA_ONLY: exchange_pb2.VENUE_KIND_LIVE,
 }
 HALTED = risk_pb2.TRADING_STATE_HALTED
 ACTIVE = risk_pb2.TRADING_STATE_ACTIVE
@@ -54,6 +57,8 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
         self.venues = venues
 
     async def GetPortfolio(self, request: Any, context: Any) -> portfolio_pb2.GetPortfolioResponse:
+        if request.account_id == DATA_ONLY:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no account")
         venue = self.venues[request.account_id]
         return portfolio_pb2.GetPortfolioResponse(
             portfolio=portfolio_pb2.Portfolio(account_id=request.account_id, cash=venue.cash)
@@ -123,14 +128,17 @@ class Stack:
 
 
 @asynccontextmanager
-async def three_venues(tmp_path: Path) -> AsyncIterator[Stack]:
+async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncIterator[Stack]:
     """paper with 10,000 USDT; okx-live with 1,000 USDT and 0.1 BTC; kraken-live with
-    100 USDT. Default limits: 5,000 USDT per order, no leverage limit."""
+    100 USDT (and `data_only`: a venue the portfolio has no account of). Default
+    limits: 5,000 USDT per order, no leverage limit."""
     venues = {
         PAPER: Venue(cash="10000"),
         OKX: Venue(cash="1000", btc="0.1"),
         KRAKEN: Venue(cash="100"),
     }
+    if data_only:
+        venues[DATA_ONLY] = Venue(cash="0")
     portfolio = ScriptedPortfolio(venues)  # type: ignore[abstract]
     exchange = ScriptedExchange(venues)  # type: ignore[abstract]
     async with AsyncExitStack() as stack:
@@ -332,3 +340,15 @@ async def test_a_loss_halts_only_the_account_that_lost(tmp_path: Path) -> None:
         assert await reasons(risk, buy(PAPER, "0.001")) == []
         state = await risk.GetTradingState(risk_pb2.GetTradingStateRequest())
         assert state.trading_state.state == ACTIVE
+
+
+async def test_a_venue_the_portfolio_has_no_account_of_does_not_hold_readiness_back(
+    tmp_path: Path,
+) -> None:
+    """A market-data-only venue (or one whose balances cannot be read yet): risk serves
+    (three_venues waits for SERVING, well before `ready_timeout_seconds`), the other
+    venues trade, and its own orders are denied as stale: risk cannot check them."""
+    async with three_venues(tmp_path, data_only=True) as stack:
+        risk = stack.risk
+        assert await reasons(risk, buy(PAPER, "0.001")) == []
+        assert await reasons(risk, buy(DATA_ONLY, "0.001")) == ["RISK_STATE_STALE"]
