@@ -351,17 +351,18 @@ async def _check_order_handler_times() -> HandlerTimes:
     }
     database = create_engine("sqlite+aiosqlite:///:memory:")
     engine = RiskEngine(
-        book=book,
         limits=default_limits(parse_settings(RawLimits, configured, "risk.limits.")),
         trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),  # untouched by CheckOrder
         events=EventHub(),
     )
+    engine.add_account("paper", "paper", book)
+    engine.accounts_listed = True
     async with grpc.aio.insecure_channel("127.0.0.1:9") as nowhere:  # never dialled
         servicer = RiskServicer(
             engine,
             engine.events,
-            PortfolioVar(book, CandleSource(nowhere, "paper", 1.0), MemoryGuard(96, 0.85)),
+            PortfolioVar(CandleSource(nowhere, 1.0), MemoryGuard(96, 0.85)),
             VarSettings(),
             "paper",
         )

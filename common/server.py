@@ -1,7 +1,10 @@
 """The one way a service starts and stops.
 
 config -> database and migrations -> servicer (the service's lifespan) -> grpc.aio
-server with grpc.health.v1, server reflection and the interceptor -> SERVING.
+server with grpc.health.v1, server reflection and the interceptor -> SERVING. A
+servicer with an `async def ready()` (common.service.Readiness) is NOT_SERVING while it
+answers already, until `ready()` returns: a client waiting for SERVING (the stack's
+ready line) then finds it able to do its work, not only listening.
 On SIGTERM or SIGINT: NOT_SERVING, end the subscriptions (server streams never finish by
 themselves: their clients get UNAVAILABLE and reconnect), stop accepting, give in-flight
 unary RPCs `grace_seconds`, close the lifespan and the database.
@@ -28,9 +31,12 @@ from common.errors import StartupError
 from common.interceptors import ServiceInterceptor
 from common.logs import configure_logging
 from common.memory import MIB, MemoryGuard
-from common.service import Runtime, ServiceSpec
+from common.service import Readiness, Runtime, ServiceSpec
 
 log = logging.getLogger("edgequant.server")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @dataclass(frozen=True)
@@ -83,18 +89,37 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
                 [spec.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server
             )
             address = _bind(server, spec.name, settings.address)
+            names = ("", spec.full_name)
+            # Before the start: grpc's health servicer says SERVING for "" by default.
+            status = NOT_SERVING if isinstance(servicer, Readiness) else SERVING
+            for name in names:
+                await health_servicer.set(name, status)
             await server.start()
-            for name in ("", spec.full_name):
-                await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+            readiness = asyncio.create_task(
+                _serving_when_ready(servicer, health_servicer, spec), name=f"{spec.name}-ready"
+            )
             try:
                 yield RunningService(spec=spec, address=address, runtime=runtime)
             finally:
+                readiness.cancel()
+                await asyncio.gather(readiness, return_exceptions=True)
                 await health_servicer.enter_graceful_shutdown()
                 # Subscriptions never finish: end them now; unary calls get the grace.
                 interceptor.streams.end()
                 await server.stop(settings.grace_seconds)
     finally:
         await engine.dispose()
+
+
+async def _serving_when_ready(
+    servicer: object, health_servicer: health.aio.HealthServicer, spec: ServiceSpec
+) -> None:
+    if not isinstance(servicer, Readiness):
+        return
+    await servicer.ready()
+    log.info("ready", extra={"grpc_service": spec.full_name})
+    for name in ("", spec.full_name):
+        await health_servicer.set(name, SERVING)
 
 
 def _bind(server: grpc.aio.Server, name: str, address: str) -> str:

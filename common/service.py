@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -32,6 +32,15 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     memory: MemoryGuard
+
+
+@runtime_checkable
+class Readiness(Protocol):
+    """A servicer that needs time after start before it can do its work (risk syncing
+    its books) defines `ready`: health reports NOT_SERVING until it returns, SERVING
+    after (common.server). Without it a service is SERVING once it listens."""
+
+    async def ready(self) -> None: ...
 
 
 @dataclass(frozen=True)

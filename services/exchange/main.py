@@ -76,7 +76,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
     await _restore_paper(runtime, venues, flow)
     for venue in venues:
         await venue.start(flow.on_report)
-    tasks = [asyncio.create_task(risk.watch_halts(flow.cancel_everything), name="risk-halts")]
+    tasks = [asyncio.create_task(risk.watch_halts(flow.cancel_on_halt), name="risk-halts")]
     tasks += [
         asyncio.create_task(flow.poll_open_orders(venue), name=f"{venue.info.name}-orders")
         for venue in venues

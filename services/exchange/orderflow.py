@@ -266,10 +266,16 @@ class OrderFlow:
                 )
         return canceled
 
-    async def cancel_everything(self, why: str) -> None:
-        """Trading HALTED: cancel every open order on every venue."""
-        log.warning("trading halted: canceling open orders", extra={"why": why})
+    async def cancel_on_halt(self, account_id: str, why: str) -> None:
+        """Trading HALTED: on one venue account (its venue's name), cancel that venue's
+        open orders; globally (''), every venue's."""
+        log.warning(
+            "trading halted: canceling open orders",
+            extra={"why": why, "account_id": account_id or "every venue"},
+        )
         for venue in self._venues:
+            if account_id and venue.info.name != account_id:
+                continue
             try:
                 await self.cancel_all(venue.info.name)
             except EdgeQuantError as error:

@@ -27,7 +27,8 @@ log = logging.getLogger("edgequant.exchange.risk")
 
 HALTED = risk_pb2.TRADING_STATE_HALTED
 STATE_CHANGED = risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED
-OnHalt = Callable[[str], Awaitable[None]]
+# (the venue account halted, '' for the global kill switch; why).
+OnHalt = Callable[[str, str], Awaitable[None]]
 # First pause before retrying an UNAVAILABLE check (doubling): a reconnect to a peer
 # that is up takes a few milliseconds.
 RETRY_PAUSE_SECONDS = 0.01
@@ -102,9 +103,10 @@ class RiskGate:
             pause *= 2
 
     async def watch_halts(self, on_halt: OnHalt) -> None:
-        """Follows StreamRiskEvents forever; calls `on_halt` when trading is HALTED (also if
-        it finds it halted on reconnecting). Reconnects with exponential backoff, and warns
-        once the risk service has been unreachable for `reconnect_max_seconds`."""
+        """Follows StreamRiskEvents forever; calls `on_halt` when trading is HALTED, globally
+        ('') or on one venue account (also if it finds it halted on reconnecting).
+        Reconnects with exponential backoff, and warns once the risk service has been
+        unreachable for `reconnect_max_seconds`."""
         delay = self.settings.reconnect_min_seconds
         down_since: float | None = None
         warned = False
@@ -117,12 +119,16 @@ class RiskGate:
                 if warned:
                     log.info("risk events connected again")
                 delay, down_since, warned = self.settings.reconnect_min_seconds, None, False
-                if state.trading_state.state == HALTED:
-                    await on_halt(state.trading_state.reason)
+                for info in (state.trading_state, *state.accounts):
+                    if info.state == HALTED:
+                        await on_halt(info.account_id, info.reason)
                 async for message in events:
                     event = message.event
                     if event.type == STATE_CHANGED and event.trading_state.state == HALTED:
-                        await on_halt(event.trading_state.reason or event.message)
+                        await on_halt(
+                            event.account_id or event.trading_state.account_id,
+                            event.trading_state.reason or event.message,
+                        )
             except grpc.aio.AioRpcError as error:
                 now = time.monotonic()
                 down_since = down_since or now

@@ -39,20 +39,19 @@ TIMEFRAME_NAMES = {timeframe_name(value): value for value in TIMEFRAMES}
 
 
 class CandleSource:
-    def __init__(self, exchange: grpc.aio.Channel, venue: str, timeout: float) -> None:
+    def __init__(self, exchange: grpc.aio.Channel, timeout: float) -> None:
         self.exchange = exchange_pb2_grpc.ExchangeServiceStub(exchange)
-        self.venue = venue
         self.timeout = timeout
 
     async def closes(
-        self, symbol: str, timeframe: Timeframe, limit: int
+        self, venue: str, symbol: str, timeframe: Timeframe, limit: int
     ) -> list[tuple[int, float]]:
         """(open time in epoch seconds, close) of the latest `limit` candles, oldest first.
         Floats: VaR is analytics, not money."""
         try:
             response = await self.exchange.GetCandles(
                 exchange_pb2.GetCandlesRequest(
-                    venue=self.venue, symbol=symbol, timeframe=timeframe, limit=limit
+                    venue=venue, symbol=symbol, timeframe=timeframe, limit=limit
                 ),
                 timeout=self.timeout,
             )

@@ -1,4 +1,12 @@
-"""The risk engine: the book, the limits and the trading state behind one interface.
+"""The risk engine: per venue account a book, limits and a trading state, under the
+global kill switch and the global default limits, behind one interface.
+
+The accounts are the exchange's venues (the feeds add them from ListVenues; an
+account's id is its venue's name, as in the portfolio). An account without limits of
+its own follows the global defaults; an order meets the stricter of the global trading
+state and its account's; a breach of an account's daily loss or drawdown limit halts
+that account only. An order on a venue risk does not know is denied
+RISK_UNKNOWN_ACCOUNT.
 
 CheckOrder calls `check` (synchronous, no I/O). It is idempotent per order id: the
 exchange retries a check that failed UNAVAILABLE, and a repeat gets the first answer
@@ -17,18 +25,20 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
-from common.errors import AlreadyExists
+from common.errors import AlreadyExists, NotFound
 from services.risk.book import ZERO, OpenOrder, RiskBook
 from services.risk.events import EventHub, RiskEvent, RiskEventType
 from services.risk.limits import Limits
 from services.risk.rules import (
     RISK_DAILY_LOSS,
     RISK_MAX_DRAWDOWN,
+    RISK_STATE_STALE,
+    RISK_UNKNOWN_ACCOUNT,
     OrderIntent,
     VarEstimate,
     Violation,
@@ -40,6 +50,7 @@ from services.risk.trading_state import (
     TradingState,
     TradingStateChange,
     initial_state,
+    strictest,
 )
 
 log = logging.getLogger("edgequant.risk")
@@ -73,6 +84,7 @@ class SymbolExposure:
     mark_price: Decimal | None
     notional: Decimal
     open_order_notional: Decimal
+    account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,30 @@ class Exposure:
     # None when equity is not positive.
     leverage: Decimal | None
     symbols: tuple[SymbolExposure, ...]
+    # '' for the sum over every account.
+    account_id: str = ""
+
+
+@dataclass
+class AccountRisk:
+    """One venue account: its book, the limits and trading state it answers to."""
+
+    account_id: str
+    # The venue's kind as ListVenues says it: "paper", "sandbox" or "live".
+    kind: str
+    book: RiskBook
+    limits: Limits
+    # Whether `limits` are the account's own (else the global defaults, followed).
+    own_limits: bool
+    trading_state: TradingStateChange
+    var_estimate: VarEstimate | None = None
+    # The portfolio has no account of this id open (NOT_FOUND: a market-data-only venue,
+    # or one whose balances could not be read yet): its orders are denied as stale, and
+    # readiness does not wait for it.
+    unopened: bool = False
+    # Breaches already acted on: a breach halts once, so an operator who resumes
+    # (or moves to REDUCING to get out) is not overruled at the next price tick.
+    breaches: set[str] = field(default_factory=set)
 
 
 async def load_trading_state(repository: RiskRepository, now: datetime) -> TradingStateChange:
@@ -100,165 +136,282 @@ class RiskEngine:
     def __init__(
         self,
         *,
-        book: RiskBook,
         limits: Limits,
         trading_state: TradingStateChange,
         repository: RiskRepository,
         events: EventHub,
+        account_limits: dict[str, Limits] | None = None,
+        account_states: dict[str, TradingStateChange] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.book = book
+        # The global defaults and the global kill switch.
         self.limits = limits
         self.trading_state = trading_state
         self.repository = repository
         self.events = events
         self.clock = clock
-        self.var_estimate: VarEstimate | None = None
-        # Breaches already acted on: a breach halts once, so an operator who resumes
-        # (or moves to REDUCING to get out) is not overruled at the next price tick.
-        self._breaches: set[str] = set()
+        self.accounts: dict[str, AccountRisk] = {}
+        # Set once the exchange's venues were listed: until then no account is known,
+        # and an order is denied as stale rather than as on an unknown venue.
+        self.accounts_listed = False
+        # What was stored for accounts not (yet) listed: they take it when they are.
+        self._account_limits = dict(account_limits or {})
+        self._account_states = dict(account_states or {})
         self._control = asyncio.Lock()
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         # Orders the exchange reported as unable to fill any more (filled, cancelled,
         # rejected): a check that arrives after that (the exchange gave up waiting for
         # it) must not reserve exposure for an order that will never report again.
         self._finished: OrderedDict[str, None] = OrderedDict()
+        self._synced = asyncio.Event()
 
     def utc_now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
+    # --- accounts ----------------------------------------------------------------------
+
+    def add_account(self, account_id: str, kind: str, book: RiskBook | None = None) -> AccountRisk:
+        """The venue account `account_id` (idempotent: a known one keeps its book)."""
+        account = self.accounts.get(account_id)
+        if account is not None:
+            account.kind = kind
+            return account
+        own = self._account_limits.get(account_id)
+        account = self.accounts[account_id] = AccountRisk(
+            account_id=account_id,
+            kind=kind,
+            book=book if book is not None else RiskBook(),
+            limits=own if own is not None else self.limits,
+            own_limits=own is not None,
+            trading_state=self._account_states.get(account_id)
+            or initial_state(self.utc_now(), account_id),
+        )
+        return account
+
+    def account(self, account_id: str) -> AccountRisk:
+        """A known account; NOT_FOUND (RISK_UNKNOWN_ACCOUNT) names the known ones."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            raise NotFound(
+                f"risk knows no venue account {account_id[:60]!r}; known: "
+                f"{', '.join(sorted(self.accounts)) or 'none yet'}",
+                reason=RISK_UNKNOWN_ACCOUNT,
+                metadata={"account_id": account_id[:60]},
+            )
+        return account
+
+    def note_sync(self) -> None:
+        """Called by the feeds after each sync: readiness comes with the first moment
+        every listed account's book is fresh (or its portfolio account is not open)."""
+        if self.accounts_listed and all(a.book.fresh or a.unopened for a in self.accounts.values()):
+            self._synced.set()
+
+    async def synced(self) -> None:
+        """Returns once every listed account has synced once (then for good)."""
+        await self._synced.wait()
+
+    def unsynced_accounts(self) -> list[str]:
+        return sorted(a.account_id for a in self.accounts.values() if not a.book.fresh)
+
+    def effective_state(self, account: AccountRisk) -> TradingStateChange:
+        """The stricter of the global kill switch and the account's own state."""
+        if account.trading_state.state is TradingState.ACTIVE:  # the hot path's usual case
+            return self.trading_state
+        return strictest(self.trading_state, account.trading_state)
+
     # --- the hot path ------------------------------------------------------------------
 
-    def check(self, order: OrderIntent) -> list[Violation]:
-        """Every rule the order fails; approval records the submission in the rate windows
-        and reserves the order's exposure, a denial is published. A repeat of an order id
-        answers as the first time and changes nothing; the same id with another order is
-        ALREADY_EXISTS."""
+    def check(self, order: OrderIntent, account_id: str) -> list[Violation]:
+        """Every rule the order fails on account `account_id`; approval records the
+        submission in the rate windows and reserves the order's exposure, a denial is
+        published. A repeat of an order id answers as the first time and changes
+        nothing; the same id with another order is ALREADY_EXISTS."""
+        fingerprint = hash((account_id, order))
         if order.order_id:
             decided = self._decisions.get(order.order_id)
             if decided is not None:
-                if decided.fingerprint != hash(order):
+                if decided.fingerprint != fingerprint:
                     raise AlreadyExists(
                         f"order_id {order.order_id!r} was checked already, with other "
                         "parameters: each order needs its own id",
                         reason="ORDER_ID_REUSED",
                     )
                 return list(decided.violations)
-            # The exchange reports an order (PENDING_NEW) before it asks for the check,
-            # and the report may arrive first: that is this order, not another open one.
-            self.book.open_orders.pop(order.order_id, None)
-        violations = self._decide(order)
+        violations = self._decide(order, account_id)
         if order.order_id:
-            _remember(self._decisions, order.order_id, Decision(hash(order), tuple(violations)))
+            _remember(self._decisions, order.order_id, Decision(fingerprint, tuple(violations)))
         return violations
 
-    def _decide(self, order: OrderIntent) -> list[Violation]:
+    def _decide(self, order: OrderIntent, account_id: str) -> list[Violation]:
         now = self.clock()
-        violations = check_order(
-            order,
-            self.book,
-            self.limits,
-            state=self.trading_state.state,
-            now=now,
-            var_estimate=self.var_estimate,
-        )
+        account = self.accounts.get(account_id)
+        if account is None:
+            violations = [self._unknown_account(account_id)]
+        else:
+            book = account.book
+            if order.order_id:
+                # The exchange reports an order (PENDING_NEW) before it asks for the
+                # check, and the report may arrive first: that is this order, not another.
+                book.open_orders.pop(order.order_id, None)
+            state = self.effective_state(account)
+            violations = check_order(
+                order,
+                book,
+                account.limits,
+                state=state.state,
+                now=now,
+                var_estimate=account.var_estimate,
+                state_scope=""
+                if state.state is TradingState.ACTIVE
+                else f" on account {account_id}"
+                if state.account_id
+                else " globally",
+            )
         if violations:
             self.events.publish(
                 RiskEvent(
                     type=RiskEventType.ORDER_DENIED,
                     time=datetime.fromtimestamp(now, UTC),
-                    message=f"{order.side.name} {order.quantity} {order.symbol} denied",
+                    message=f"{order.side.name} {order.quantity} {order.symbol} on "
+                    f"{account_id} denied",
                     violations=tuple(violations),
                     order_id=order.order_id,
                     client_order_id=order.client_order_id,
+                    account_id=account_id,
                 )
             )
-        else:
-            self.book.record_submission(now)
+        elif account is not None:
+            account.book.record_submission(now)
             if order.order_id and order.order_id not in self._finished:
-                self.book.reserve(
+                account.book.reserve(
                     OpenOrder(order.order_id, order.symbol, order.side, order.quantity, order.price)
                 )
         return violations
 
-    def apply_order(self, order_id: str, rest: OpenOrder | None) -> None:
+    def _unknown_account(self, account_id: str) -> Violation:
+        if not self.accounts_listed:
+            return Violation(
+                RISK_STATE_STALE,
+                "risk has not listed the exchange's venues yet: orders are denied until it has",
+            )
+        return Violation(
+            RISK_UNKNOWN_ACCOUNT,
+            f"venue {account_id[:60]!r} is no venue account risk knows (known: "
+            f"{', '.join(sorted(self.accounts)) or 'none'}); its orders cannot be checked",
+            actual=account_id[:60],
+        )
+
+    def apply_order(self, account_id: str, order_id: str, rest: OpenOrder | None) -> None:
         """An order as the exchange reports it: `rest` is what may still fill, None once
         nothing can (filled, cancelled, rejected). The reservation goes with the report."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            return
         if rest is None:
-            self.book.open_orders.pop(order_id, None)
+            account.book.open_orders.pop(order_id, None)
             _remember(self._finished, order_id, None)
             return
         decided = self._decisions.get(order_id)
         if (decided is not None and decided.violations) or order_id in self._finished:
             # A late report of an order that was denied or has finished: it never fills.
             return
-        self.book.open_orders[order_id] = rest
+        account.book.open_orders[order_id] = rest
 
     # --- the control path --------------------------------------------------------------
 
     async def set_trading_state(
-        self, state: TradingState, reason: str, updated_by: str
+        self, state: TradingState, reason: str, updated_by: str, account_id: str = ""
     ) -> TradingStateChange:
+        """Sets the global kill switch, or with `account_id` that account's state."""
+        account = self.account(account_id) if account_id else None
         async with self._control:
-            change = TradingStateChange(state, reason, updated_by, self.utc_now())
+            change = TradingStateChange(state, reason, updated_by, self.utc_now(), account_id)
             await self.repository.append_trading_state(change)
-            self.trading_state = change
+            if account is None:
+                self.trading_state = change
+            else:
+                account.trading_state = change
+        scope = f"account {account_id}" if account_id else "global"
         log.warning(
-            "trading state %s", state.name, extra={"reason": reason, "updated_by": updated_by}
+            "trading state %s (%s)",
+            state.name,
+            scope,
+            extra={"reason": reason, "updated_by": updated_by, "account_id": account_id},
         )
         self.events.publish(
             RiskEvent(
                 type=RiskEventType.TRADING_STATE_CHANGED,
                 time=change.update_time,
-                message=f"trading state set to {state.name} by {updated_by}: {reason}",
+                message=f"{scope} trading state set to {state.name} by {updated_by}: {reason}",
                 trading_state=change,
+                account_id=account_id,
             )
         )
         return change
 
-    async def update_limits(self, limits: Limits, updated_by: str) -> Limits:
+    async def update_limits(self, limits: Limits, updated_by: str, account_id: str = "") -> Limits:
+        """Sets the global defaults (followed by every account without its own), or with
+        `account_id` that account's own limits."""
+        account = self.account(account_id) if account_id else None
         async with self._control:
             when = self.utc_now()
-            await self.repository.save_limits(limits, updated_by, when)
-            self.limits = limits
+            await self.repository.save_limits(limits, updated_by, when, account_id)
+            if account is None:
+                self.limits = limits
+                for follower in self.accounts.values():
+                    if not follower.own_limits:
+                        follower.limits = limits
+            else:
+                account.limits, account.own_limits = limits, True
+        scope = f"account {account_id}" if account_id else "global default"
         self.events.publish(
             RiskEvent(
                 type=RiskEventType.LIMITS_UPDATED,
                 time=when,
-                message=f"limits updated by {updated_by}",
+                message=f"{scope} limits updated by {updated_by}",
+                account_id=account_id,
             )
         )
-        await self.after_equity_change()
+        for affected in [account] if account is not None else list(self.accounts.values()):
+            await self.after_equity_change(affected)
         return limits
 
-    async def after_equity_change(self) -> None:
-        """Halts trading (once per breach) when the daily loss or drawdown limit is reached.
+    async def after_equity_change(self, account: AccountRisk) -> None:
+        """Halts the account (once per breach) when its daily loss or drawdown limit is
+        reached; the other accounts trade on.
 
         Only a fresh book moves the equity peak and the day's opening equity: half a
         snapshot (cash without marks) must not become either."""
-        if not self.book.fresh:
+        book = account.book
+        if not book.fresh:
             return
-        self.book.mark_equity(self.utc_now())
-        breaches = self._breached_limits()
-        fresh = [violation for violation in breaches if violation.reason not in self._breaches]
-        self._breaches = {violation.reason for violation in breaches}
+        self.note_sync()
+        book.mark_equity(self.utc_now())
+        breaches = self._breached_limits(account)
+        fresh = [violation for violation in breaches if violation.reason not in account.breaches]
+        account.breaches = {violation.reason for violation in breaches}
         if not fresh:
             return
-        message = "; ".join(violation.message for violation in fresh)
+        message = f"account {account.account_id}: " + "; ".join(
+            violation.message for violation in fresh
+        )
         self.events.publish(
             RiskEvent(
                 type=RiskEventType.LIMIT_BREACHED,
                 time=self.utc_now(),
                 message=message,
                 violations=tuple(fresh),
+                account_id=account.account_id,
             )
         )
-        if self.trading_state.state is not TradingState.HALTED:
-            await self.set_trading_state(TradingState.HALTED, message, RISK_ACTOR)
+        if account.trading_state.state is not TradingState.HALTED:
+            await self.set_trading_state(
+                TradingState.HALTED, message, RISK_ACTOR, account.account_id
+            )
 
-    def _breached_limits(self) -> list[Violation]:
+    def _breached_limits(self, account: AccountRisk) -> list[Violation]:
         breaches = []
-        limits, book = self.limits, self.book
+        limits, book = account.limits, account.book
         loss = book.daily_loss()
         if limits.daily_loss_limit is not None and loss >= limits.daily_loss_limit:
             breaches.append(
@@ -284,8 +437,24 @@ class RiskEngine:
 
     # --- exposure ------------------------------------------------------------------------
 
-    def exposure(self) -> Exposure:
-        book = self.book
+    def exposure(self, account_id: str = "") -> Exposure:
+        """One account's exposure, or with '' the sum over every account (amounts in
+        each account's quote currency, added as they are)."""
+        if account_id:
+            return self._account_exposure(self.account(account_id))
+        parts = [self._account_exposure(a) for _, a in sorted(self.accounts.items())]
+        gross = sum((part.gross for part in parts), ZERO)
+        equity = sum((part.equity for part in parts), ZERO)
+        return Exposure(
+            gross=gross,
+            net=sum((part.net for part in parts), ZERO),
+            equity=equity,
+            leverage=gross / equity if equity > 0 else None,
+            symbols=tuple(row for part in parts for row in part.symbols),
+        )
+
+    def _account_exposure(self, account: AccountRisk) -> Exposure:
+        book = account.book
         symbols = sorted(
             {s for s, p in book.positions.items() if p.quantity}
             | {o.symbol for o in book.open_orders.values()}
@@ -308,6 +477,7 @@ class RiskEngine:
                         ),
                         ZERO,
                     ),
+                    account_id=account.account_id,
                 )
             )
         gross = sum((abs(row.notional) for row in rows), ZERO)
@@ -318,4 +488,5 @@ class RiskEngine:
             equity=equity,
             leverage=gross / equity if equity > 0 else None,
             symbols=tuple(rows),
+            account_id=account.account_id,
         )

@@ -38,6 +38,8 @@ class RiskEvent:
     order_id: str = ""
     client_order_id: str = ""
     trading_state: TradingStateChange | None = None
+    # The venue account it concerns; '' for the global kill switch and defaults.
+    account_id: str = ""
 
 
 @dataclass

@@ -1,6 +1,10 @@
-"""The feeds that keep the risk book in sync with the portfolio and the exchange.
+"""The feeds that keep each venue account's risk book in sync with the portfolio and
+the exchange.
 
-Each feed subscribes to its stream first, then reads a snapshot, then applies the
+The accounts are the exchange's venues (ListVenues, re-read every
+`venues_refresh_seconds`; the kind from there, never from the name): each gets its own
+book and its own feeds, the portfolio's account of the same id and the exchange's
+venue. Each feed subscribes to its stream first, then reads a snapshot, then applies the
 stream: nothing between the two is lost, and after a restart the book is rebuilt the
 same way. While a feed is down its source is marked unsynced, so CheckOrder denies
 with RISK_STATE_STALE (fail closed) until the feed has re-read its snapshot.
@@ -25,7 +29,7 @@ from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.risk.book import ZERO, Market, OpenOrder, Position, Side
-from services.risk.engine import RiskEngine
+from services.risk.engine import AccountRisk, RiskEngine
 from services.risk.settings import FeedSettings
 
 log = logging.getLogger("edgequant.risk.feeds")
@@ -47,19 +51,84 @@ def decimal_or_zero(text: str) -> Decimal:
     return Decimal(text) if text else ZERO
 
 
+VENUE_KINDS = {
+    exchange_pb2.VENUE_KIND_PAPER: "paper",
+    exchange_pb2.VENUE_KIND_SANDBOX: "sandbox",
+    exchange_pb2.VENUE_KIND_LIVE: "live",
+}
+
+
 class Feeds:
+    """Lists the exchange's venues and runs an `AccountFeeds` for each."""
+
     def __init__(
         self,
         engine: RiskEngine,
         settings: FeedSettings,
         portfolio: grpc.aio.Channel,
         exchange: grpc.aio.Channel,
+        on_account: Callable[[AccountRisk], None] | None = None,
     ) -> None:
         self.engine = engine
-        self.book = engine.book
         self.settings = settings
         self.portfolio = portfolio_pb2_grpc.PortfolioServiceStub(portfolio)
         self.exchange = exchange_pb2_grpc.ExchangeServiceStub(exchange)
+        # Called for each account when it is first listed (the VaR guard hooks in).
+        self.on_account = on_account
+        self.accounts: dict[str, AccountFeeds] = {}
+
+    async def run(self) -> None:
+        """Lists the venues until cancelled; every account's feeds run beside."""
+        async with asyncio.TaskGroup() as group:
+            while True:
+                try:
+                    venues = await self.exchange.ListVenues(
+                        exchange_pb2.ListVenuesRequest(), timeout=self.settings.rpc_timeout_seconds
+                    )
+                except grpc.aio.AioRpcError as error:
+                    log.warning(
+                        "venues not listed: %s %s; retrying", error.code().name, error.details()
+                    )
+                    await asyncio.sleep(self.settings.retry_seconds)
+                    continue
+                for venue in venues.venues:
+                    if venue.name not in self.accounts:
+                        self._start(group, venue)
+                self.engine.accounts_listed = True
+                self.engine.note_sync()
+                await asyncio.sleep(self.settings.venues_refresh_seconds)
+
+    def _start(self, group: asyncio.TaskGroup, venue: exchange_pb2.Venue) -> None:
+        kind = VENUE_KINDS.get(venue.kind, "unknown")
+        account = self.engine.add_account(venue.name, kind)
+        feeds = self.accounts[venue.name] = AccountFeeds(
+            self.engine, account, self.settings, self.portfolio, self.exchange
+        )
+        if self.on_account is not None:
+            self.on_account(account)
+        log.info("venue account added", extra={"account_id": venue.name, "kind": kind})
+        group.create_task(feeds.run(), name=f"risk-feeds-{venue.name}")
+
+
+class AccountFeeds:
+    """The feeds of one venue account: its portfolio account and its exchange venue."""
+
+    def __init__(
+        self,
+        engine: RiskEngine,
+        account: AccountRisk,
+        settings: FeedSettings,
+        portfolio: portfolio_pb2_grpc.PortfolioServiceAsyncStub,
+        exchange: exchange_pb2_grpc.ExchangeServiceAsyncStub,
+    ) -> None:
+        self.engine = engine
+        self.account = account
+        self.book = account.book
+        # The portfolio's account and the exchange's venue share the name.
+        self.account_id = self.venue = account.account_id
+        self.settings = settings
+        self.portfolio = portfolio
+        self.exchange = exchange
         self.timeout = settings.rpc_timeout_seconds
 
     async def run(self) -> None:
@@ -74,20 +143,34 @@ class Feeds:
         while True:
             try:
                 await feed()
-                log.warning("%s feed ended; reconnecting", name)
+                log.warning("%s feed of %s ended; reconnecting", name, self.account_id)
             except grpc.aio.AioRpcError as error:
+                if name == "portfolio":
+                    self._note_unopened(error)
                 log.warning(
-                    "%s feed failed: %s %s; retrying", name, error.code().name, error.details()
+                    "%s feed of %s failed: %s %s; retrying",
+                    name,
+                    self.account_id,
+                    error.code().name,
+                    error.details(),
                 )
             finally:
                 for source in _SOURCES[name]:
                     self.book.synced.discard(source)
             await asyncio.sleep(self.settings.retry_seconds)
 
+    def _note_unopened(self, error: grpc.aio.AioRpcError) -> None:
+        """NOT_FOUND: the portfolio has not opened this account (a market-data-only
+        venue, or balances not readable yet); readiness stops waiting for it."""
+        unopened = error.code() is grpc.StatusCode.NOT_FOUND
+        if unopened != self.account.unopened:
+            self.account.unopened = unopened
+            self.engine.note_sync()
+
     # --- portfolio -----------------------------------------------------------------------
 
     async def _portfolio(self) -> None:
-        account = self.settings.account_id
+        account = self.account_id
         stream = self.portfolio.StreamPositions(
             portfolio_pb2.StreamPositionsRequest(account_id=account)
         )
@@ -102,12 +185,16 @@ class Feeds:
             await self._fetch_missing_marks()
             await self._load_equity_history()
             self.book.synced.add("portfolio")
-            await self.engine.after_equity_change()
-            log.info("portfolio synced", extra={"positions": len(positions)})
+            self.account.unopened = False
+            await self.engine.after_equity_change(self.account)
+            log.info(
+                "portfolio synced",
+                extra={"account_id": self.account_id, "positions": len(positions)},
+            )
             async for response in stream:
                 self._apply_position(response.position)
                 await self._fetch_missing_marks()
-                await self.engine.after_equity_change()
+                await self.engine.after_equity_change(self.account)
         finally:
             stream.cancel()
 
@@ -116,7 +203,7 @@ class Feeds:
         while True:
             page = await self.portfolio.ListPositions(
                 portfolio_pb2.ListPositionsRequest(
-                    account_id=self.settings.account_id, page_size=PAGE_SIZE, page_token=token
+                    account_id=self.account_id, page_size=PAGE_SIZE, page_token=token
                 ),
                 timeout=self.timeout,
             )
@@ -130,7 +217,7 @@ class Feeds:
         """A position in a symbol the ticker feed has not priced yet is priced at once."""
         for symbol in self.book.unmarked_positions():
             response = await self.exchange.GetTicker(
-                exchange_pb2.GetTickerRequest(venue=self.settings.venue, symbol=symbol),
+                exchange_pb2.GetTickerRequest(venue=self.venue, symbol=symbol),
                 timeout=self.timeout,
             )
             self._apply_ticker(response.ticker)
@@ -174,7 +261,7 @@ class Feeds:
         Without a history (a new account) they start from the current equity."""
         try:
             response = await self.portfolio.GetEquityHistory(
-                portfolio_pb2.GetEquityHistoryRequest(account_id=self.settings.account_id),
+                portfolio_pb2.GetEquityHistoryRequest(account_id=self.account_id),
                 timeout=self.timeout,
             )
         except grpc.aio.AioRpcError as error:
@@ -202,19 +289,19 @@ class Feeds:
                 continue
             try:
                 response = await self.portfolio.GetPortfolio(
-                    portfolio_pb2.GetPortfolioRequest(account_id=self.settings.account_id),
+                    portfolio_pb2.GetPortfolioRequest(account_id=self.account_id),
                     timeout=self.timeout,
                 )
             except grpc.aio.AioRpcError as error:
                 log.warning("cash refresh failed: %s", error.code().name)
                 continue
             self.book.cash = decimal_or_zero(response.portfolio.cash)
-            await self.engine.after_equity_change()
+            await self.engine.after_equity_change(self.account)
 
     # --- markets and orders ------------------------------------------------------------
 
     async def _orders(self) -> None:
-        venue = self.settings.venue
+        venue = self.venue
         stream = self.exchange.StreamOrderUpdates(
             exchange_pb2.StreamOrderUpdatesRequest(venue=venue)
         )
@@ -228,8 +315,11 @@ class Feeds:
             async for order in self._list_open_orders():
                 self._apply_order(order)
             self.book.synced.add("orders")
-            await self.engine.after_equity_change()
-            log.info("orders synced", extra={"open_orders": len(self.book.open_orders)})
+            await self.engine.after_equity_change(self.account)
+            log.info(
+                "orders synced",
+                extra={"account_id": self.account_id, "open_orders": len(self.book.open_orders)},
+            )
             async for response in stream:
                 self._apply_order(response.order)
         finally:
@@ -240,7 +330,7 @@ class Feeds:
         while True:
             page = await self.exchange.ListOrders(
                 exchange_pb2.ListOrdersRequest(
-                    venue=self.settings.venue,
+                    venue=self.venue,
                     statuses=OPEN_STATUSES,
                     page_size=PAGE_SIZE,
                     page_token=token,
@@ -254,13 +344,14 @@ class Feeds:
                 return
 
     def _apply_order(self, order: common_pb2.Order) -> None:
-        if order.venue and order.venue != self.settings.venue:
+        if order.venue and order.venue != self.venue:
             return
         remaining = decimal_or_zero(order.quantity) - decimal_or_zero(order.filled_quantity)
         if order.status not in OPEN_STATUSES or remaining <= 0:
-            self.engine.apply_order(order.order_id, None)
+            self.engine.apply_order(self.account_id, order.order_id, None)
             return
         self.engine.apply_order(
+            self.account_id,
             order.order_id,
             OpenOrder(
                 order_id=order.order_id,
@@ -274,7 +365,7 @@ class Feeds:
     # --- tickers -------------------------------------------------------------------------
 
     async def _tickers(self) -> None:
-        venue = self.settings.venue
+        venue = self.venue
         stream = self.exchange.StreamTickers(exchange_pb2.StreamTickersRequest(venue=venue))
         try:
             for symbol in sorted(self._symbols_that_matter()):
@@ -283,17 +374,17 @@ class Feeds:
                 )
                 self._apply_ticker(response.ticker)
             self.book.synced.add("tickers")
-            await self.engine.after_equity_change()
+            await self.engine.after_equity_change(self.account)
             async for update in stream:
                 self._apply_ticker(update.ticker)
                 if update.ticker.symbol in self.book.positions:
-                    await self.engine.after_equity_change()
+                    await self.engine.after_equity_change(self.account)
         finally:
             stream.cancel()
 
     def _symbols_that_matter(self) -> set[str]:
         return (
-            set(self.engine.limits.allowed_symbols)
+            set(self.account.limits.allowed_symbols)
             | {symbol for symbol, p in self.book.positions.items() if p.quantity}
             | {order.symbol for order in self.book.open_orders.values()}
         )

@@ -1,8 +1,10 @@
 """Entry point of the risk service: `python -m services.risk`.
 
-The lifespan loads the stored limits and trading state, builds the in-memory book
-and starts the feeds that fill it from the portfolio and the exchange; CheckOrder
-denies with RISK_STATE_STALE until they have synced.
+The lifespan loads the stored limits and trading states (global and per account),
+and starts the feeds that list the exchange's venues and keep a book per venue
+account from the portfolio and the exchange; CheckOrder denies an account's orders
+with RISK_STATE_STALE until its feeds have synced, and health says NOT_SERVING until
+every account has synced once (RiskServicer.ready).
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from common.server import run
 from common.service import Runtime, ServiceSpec
 from common.validation import Violations
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.risk.book import RiskBook
 from services.risk.candles import TIMEFRAME_NAMES, CandleSource
-from services.risk.engine import RiskEngine, load_trading_state
+from services.risk.engine import AccountRisk, RiskEngine, load_trading_state
 from services.risk.events import EventHub
 from services.risk.feeds import Feeds
 from services.risk.limits import Limits, RawLimits, validate_limits
@@ -58,31 +59,38 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
     limits = await repository.load_limits() or default_limits(settings.limits)
     events = EventHub()
     engine = RiskEngine(
-        book=RiskBook(),
         limits=limits,
         trading_state=await load_trading_state(repository, datetime.now(UTC)),
         repository=repository,
         events=events,
+        account_limits=await repository.load_account_limits(),
+        account_states=await repository.account_trading_states(),
     )
+    tasks: list[asyncio.Task[None]] = []
     async with (
         peer_channel(runtime.config.portfolio.address, runtime.config.grpc) as portfolio,
         peer_channel(runtime.config.exchange.address, runtime.config.grpc) as exchange,
     ):
-        candles = CandleSource(exchange, settings.feeds.venue, settings.feeds.rpc_timeout_seconds)
-        var_guard = VarGuard(engine, candles, settings.var)
-        engine.var_estimate = var_guard.estimate
-        feeds = Feeds(engine, settings.feeds, portfolio, exchange)
-        tasks = [
-            asyncio.create_task(feeds.run(), name="risk-feeds"),
-            asyncio.create_task(var_guard.run(), name="risk-var-history"),
-        ]
+        candles = CandleSource(exchange, settings.feeds.rpc_timeout_seconds)
+
+        def guard_var(account: AccountRisk) -> None:
+            """Each account's max_var rule reads its own venue's candles."""
+            var_guard = VarGuard(account, candles, settings.var)
+            account.var_estimate = var_guard.estimate
+            tasks.append(
+                asyncio.create_task(var_guard.run(), name=f"risk-var-{account.account_id}")
+            )
+
+        feeds = Feeds(engine, settings.feeds, portfolio, exchange, on_account=guard_var)
+        tasks.append(asyncio.create_task(feeds.run(), name="risk-feeds"))
         try:
             yield RiskServicer(
                 engine,
                 events,
-                PortfolioVar(engine.book, candles, runtime.memory, settings.var.min_observations),
+                PortfolioVar(candles, runtime.memory, settings.var.min_observations),
                 settings.var,
-                settings.feeds.venue,
+                settings.feeds.account_id,
+                ready_timeout_seconds=settings.feeds.ready_timeout_seconds,
             )
         finally:
             for task in tasks:

@@ -35,12 +35,10 @@ class VarRequest:
 class PortfolioVar:
     def __init__(
         self,
-        book: RiskBook,
         candles: CandleSource,
         memory: MemoryGuard,
         min_observations: int = VarSettings.min_observations,
     ) -> None:
-        self.book = book
         self.candles = candles
         self.memory = memory
         self.min_observations = min_observations
@@ -48,13 +46,14 @@ class PortfolioVar:
         # event loop, so several at once would slow CheckOrder by as many chunks.
         self._simulating = asyncio.Lock()
 
-    async def compute(self, request: VarRequest) -> var.VarResult:
-        values = self._values()
+    async def compute(self, request: VarRequest, book: RiskBook, venue: str) -> var.VarResult:
+        """VaR of `book`'s positions, from `venue`'s candles."""
+        values = self._values(book)
         if not values:  # nothing held: nothing at risk, whatever the history
             return var.VarResult(0.0, 0.0, 0)
         closes = await asyncio.gather(
             *(
-                self.candles.closes(symbol, request.timeframe, request.lookback + 1)
+                self.candles.closes(venue, symbol, request.timeframe, request.lookback + 1)
                 for symbol in values
             )
         )
@@ -82,13 +81,13 @@ class PortfolioVar:
         assert run.result is not None
         return run.result
 
-    def _values(self) -> dict[str, float]:
+    def _values(self, book: RiskBook) -> dict[str, float]:
         """Each open position's value at the mark (quote currency, signed)."""
         values = {}
-        for symbol, position in sorted(self.book.positions.items()):
+        for symbol, position in sorted(book.positions.items()):
             if not position.quantity:
                 continue
-            mark = self.book.mark(symbol)
+            mark = book.mark(symbol)
             if mark is None:
                 raise FailedPrecondition(
                     f"no mark price for {symbol}: wait for the exchange's ticker and retry",

@@ -21,6 +21,8 @@ from services.risk.limits import Limits
 from services.risk.trading_state import TradingState
 
 RISK_STATE_STALE = "RISK_STATE_STALE"
+# The order's venue is no account risk knows (ExchangeService.ListVenues does not list it).
+RISK_UNKNOWN_ACCOUNT = "RISK_UNKNOWN_ACCOUNT"
 RISK_TRADING_HALTED = "RISK_TRADING_HALTED"
 RISK_REDUCING_ONLY = "RISK_REDUCING_ONLY"
 RISK_SYMBOL_NOT_ALLOWED = "RISK_SYMBOL_NOT_ALLOWED"
@@ -113,12 +115,16 @@ def check_order(
     state: TradingState,
     now: float,
     var_estimate: VarEstimate | None = None,
+    state_scope: str = "",
 ) -> list[Violation]:
-    """Every rule the order fails; an empty list approves it."""
+    """Every rule the order fails; an empty list approves it. `state_scope` says whose
+    trading state it is (" on account okx", " globally") in the messages."""
     violations: list[Violation] = []
     if state is TradingState.HALTED:
         violations.append(
-            Violation(RISK_TRADING_HALTED, "trading is halted: every new order is denied")
+            Violation(
+                RISK_TRADING_HALTED, f"trading is halted{state_scope}: every new order is denied"
+            )
         )
     if not book.fresh:
         violations.append(
@@ -135,7 +141,7 @@ def check_order(
         violations.append(
             Violation(
                 RISK_REDUCING_ONLY,
-                "trading is REDUCING: only orders that reduce a position pass",
+                f"trading is REDUCING{state_scope}: only orders that reduce a position pass",
                 actual=str(check.position),
             )
         )

@@ -2,11 +2,16 @@
 
 One method per RPC, named as in protos/edgequant/risk/v1/risk.proto. Requests are
 checked here (bad input raises InvalidArgument naming each field and changes nothing);
-the decisions are the engine's (services.risk.engine) and the rules'.
+the decisions are the engine's (services.risk.engine) and the rules'. An account_id
+names a venue account (its venue's name); empty means the global kill switch, the
+global default limits or, for exposure, the sum over every account. `ready` is the
+server's readiness hook (common.server): health says SERVING once it returns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -43,7 +48,7 @@ from edgequant.risk.v1.risk_pb2 import (
 )
 from services.risk.book import ZERO, Side
 from services.risk.candles import TIMEFRAME_NAMES, TIMEFRAMES, Timeframe
-from services.risk.engine import Exposure, RiskEngine
+from services.risk.engine import AccountRisk, Exposure, RiskEngine
 from services.risk.events import EventHub, RiskEvent
 from services.risk.limits import LIMIT_FIELDS, Limits, RawLimits, to_raw, validate_limits
 from services.risk.portfolio_var import PortfolioVar, VarRequest
@@ -52,6 +57,8 @@ from services.risk.settings import VarSettings
 from services.risk.stress import PriceShock, run_stress_test
 from services.risk.trading_state import TradingState, TradingStateChange
 from services.risk.var import VarMethod
+
+log = logging.getLogger("edgequant.risk")
 
 # Who changed limits or the trading state: the gateway passes the token's name here.
 ACTOR_HEADER = "x-actor"
@@ -73,16 +80,39 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         events: EventHub,
         portfolio_var: PortfolioVar,
         var_settings: VarSettings,
-        venue: str,
+        default_account: str,
+        *,
+        ready_timeout_seconds: float | None = None,
     ) -> None:
         self.engine = engine
         self.events = events
         self.portfolio_var = portfolio_var
         self.var_settings = var_settings
-        self.venue = venue
+        self.default_account = default_account
+        self.ready_timeout_seconds = ready_timeout_seconds
+
+    async def ready(self) -> None:
+        """Returns once every venue account's book has synced once (common.server then
+        reports SERVING), or after `ready_timeout_seconds`: an account that cannot sync
+        must not keep the others from trading (its orders stay denied RISK_STATE_STALE)."""
+        try:
+            await asyncio.wait_for(self.engine.synced(), self.ready_timeout_seconds)
+        except TimeoutError:
+            log.warning(
+                "serving before every account synced: their orders are denied until they do",
+                extra={
+                    "accounts": ", ".join(self.engine.unsynced_accounts())
+                    or "venues not listed yet"
+                },
+            )
+
+    def _account(self, account_id: str) -> AccountRisk:
+        return self.engine.account(account_id or self.default_account)
 
     async def CheckOrder(self, request: CheckOrderRequest, context: Context) -> CheckOrderResponse:
-        violations = self.engine.check(self._order_intent(request))
+        violations = self.engine.check(
+            self._order_intent(request), request.venue or self.default_account
+        )
         if not violations:
             return _APPROVED
         return CheckOrderResponse(
@@ -90,7 +120,12 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         )
 
     async def GetLimits(self, request: GetLimitsRequest, context: Context) -> GetLimitsResponse:
-        return GetLimitsResponse(limits=limits_to_proto(self.engine.limits))
+        limits = (
+            self.engine.account(request.account_id).limits
+            if request.account_id
+            else self.engine.limits
+        )
+        return GetLimitsResponse(limits=limits_to_proto(limits))
 
     async def UpdateLimits(
         self, request: UpdateLimitsRequest, context: Context
@@ -104,20 +139,32 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 f"unknown limit {path[:60]!r}; known: {', '.join(LIMIT_FIELDS)}",
             )
         violations.raise_if_any()
-        current = to_raw(self.engine.limits)
+        account_id = request.account_id
+        current = to_raw(
+            self.engine.account(account_id).limits if account_id else self.engine.limits
+        )
         wanted = limits_from_proto(request.limits)
         merged = replace(
             current, **{_raw_name(path): getattr(wanted, _raw_name(path)) for path in paths}
         )
         limits = validate_limits(merged, violations)
         violations.raise_if_any()
-        updated = await self.engine.update_limits(limits, _actor(context))
+        updated = await self.engine.update_limits(limits, _actor(context), account_id)
         return UpdateLimitsResponse(limits=limits_to_proto(updated))
 
     async def GetTradingState(
         self, request: GetTradingStateRequest, context: Context
     ) -> GetTradingStateResponse:
-        return GetTradingStateResponse(trading_state=_trading_state(self.engine.trading_state))
+        if request.account_id:
+            account = self.engine.account(request.account_id)
+            return GetTradingStateResponse(trading_state=_trading_state(account.trading_state))
+        return GetTradingStateResponse(
+            trading_state=_trading_state(self.engine.trading_state),
+            accounts=[
+                _trading_state(account.trading_state)
+                for _, account in sorted(self.engine.accounts.items())
+            ],
+        )
 
     async def SetTradingState(
         self, request: SetTradingStateRequest, context: Context
@@ -135,18 +182,19 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         )
         violations.raise_if_any()
         change = await self.engine.set_trading_state(
-            TradingState(request.state), request.reason, _actor(context)
+            TradingState(request.state), request.reason, _actor(context), request.account_id
         )
         return SetTradingStateResponse(trading_state=_trading_state(change))
 
     async def GetExposure(
         self, request: GetExposureRequest, context: Context
     ) -> GetExposureResponse:
-        return GetExposureResponse(exposure=_exposure(self.engine.exposure()))
+        return GetExposureResponse(exposure=_exposure(self.engine.exposure(request.account_id)))
 
     async def ComputeVaR(self, request: ComputeVaRRequest, context: Context) -> ComputeVaRResponse:
         parsed = self._var_request(request)
-        result = await self.portfolio_var.compute(parsed)
+        account = self._account(request.account_id)
+        result = await self.portfolio_var.compute(parsed, account.book, account.account_id)
         horizon = Duration()
         horizon.FromTimedelta(parsed.horizon)
         return ComputeVaRResponse(
@@ -173,7 +221,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 continue
             shocks.append(PriceShock(shock.target, Decimal(repr(shock.change))))
         violations.raise_if_any()
-        results = run_stress_test(self.engine.book, shocks)
+        results = run_stress_test(self._account(request.account_id).book, shocks)
         return RunStressTestResponse(
             results=[
                 risk_pb2.StressResult(
@@ -209,7 +257,6 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             or (limit and price is None)
             or not (limit or request.type == common_pb2.ORDER_TYPE_MARKET)
             or not request.symbol
-            or request.venue not in ("", self.venue)
         ):
             return self._validated_order_intent(request)
         return OrderIntent(
@@ -225,11 +272,6 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     def _validated_order_intent(self, request: CheckOrderRequest) -> OrderIntent:
         violations = Violations()
         violations.require(bool(request.symbol), "symbol", "is required")
-        violations.require(
-            request.venue in ("", self.venue),
-            "venue",
-            f"risk checks orders of venue {self.venue!r} only",
-        )
         side = _SIDES.get(request.side)
         violations.require(side is not None, "side", "must be SIDE_BUY or SIDE_SELL")
         quantity = violations.decimal("quantity", request.quantity)
@@ -377,6 +419,7 @@ def _trading_state(change: TradingStateChange) -> risk_pb2.TradingStateInfo:
         reason=change.reason,
         updated_by=change.updated_by,
         update_time=timestamp(change.update_time),
+        account_id=change.account_id,
     )
 
 
@@ -395,9 +438,11 @@ def _exposure(exposure: Exposure) -> risk_pb2.Exposure:
                 mark_price="" if row.mark_price is None else str(row.mark_price),
                 notional=str(row.notional),
                 open_order_notional=str(row.open_order_notional),
+                account_id=row.account_id,
             )
             for row in exposure.symbols
         ],
+        account_id=exposure.account_id,
     )
 
 
@@ -409,6 +454,7 @@ def _event(event: RiskEvent) -> risk_pb2.RiskEvent:
         violations=[_violation(v) for v in event.violations],
         order_id=event.order_id,
         client_order_id=event.client_order_id,
+        account_id=event.account_id,
     )
     if event.trading_state is not None:
         message.trading_state.CopyFrom(_trading_state(event.trading_state))

@@ -11,10 +11,16 @@ from services.risk.limits import RawLimits
 
 @dataclass(frozen=True)
 class FeedSettings:
-    # The venue account the limits apply to: its markets, tickers and orders on the
-    # exchange, and its positions and cash in the portfolio.
-    venue: str = "paper"
+    # Every venue the exchange lists is a venue account risk checks, with its own book,
+    # limits and trading state. This one is what ComputeVaR, RunStressTest and a
+    # CheckOrder without a venue mean when they name no account.
     account_id: str = "paper"
+    # How often the exchange's venues are listed again (a venue added is picked up).
+    venues_refresh_seconds: float = 30.0
+    # Health says NOT_SERVING until every account has synced once, or this long at most
+    # (a venue that cannot be reached must not keep the others from trading: its own
+    # orders stay denied RISK_STATE_STALE).
+    ready_timeout_seconds: float = 60.0
     # Wait between attempts to reach a peer whose stream ended or failed.
     retry_seconds: float = 1.0
     # Cash and equity are re-read from the portfolio this often (fees, transfers).

@@ -21,7 +21,7 @@ from typing import Any
 from common.errors import Unavailable
 from services.risk.book import RiskBook
 from services.risk.candles import TIMEFRAME_NAMES, TIMEFRAMES, CandleSource
-from services.risk.engine import RiskEngine
+from services.risk.engine import AccountRisk
 from services.risk.rules import Check
 from services.risk.settings import VarSettings
 from services.risk.var import Returns, aligned_returns, percentile_loss
@@ -41,9 +41,11 @@ class ReturnHistory:
 
 
 class VarGuard:
-    def __init__(self, engine: RiskEngine, candles: CandleSource, settings: VarSettings) -> None:
-        self.engine = engine
-        self.book: RiskBook = engine.book
+    """The max_var estimate of one venue account, from its venue's candles."""
+
+    def __init__(self, account: AccountRisk, candles: CandleSource, settings: VarSettings) -> None:
+        self.account = account
+        self.book: RiskBook = account.book
         self.candles = candles
         self.settings = settings
         self.timeframe = TIMEFRAME_NAMES[settings.timeframe]
@@ -81,7 +83,7 @@ class VarGuard:
     async def run(self) -> None:
         """Refreshes the return history while a max_var limit is set."""
         while True:
-            if self.engine.limits.max_var is not None:
+            if self.account.limits.max_var is not None:
                 try:
                     await self.refresh()
                 except Unavailable as error:
@@ -95,12 +97,16 @@ class VarGuard:
 
     async def refresh(self) -> None:
         symbols = sorted(
-            set(self.engine.limits.allowed_symbols)
+            set(self.account.limits.allowed_symbols)
             | {s for s, p in self.book.positions.items() if p.quantity}
             | {o.symbol for o in self.book.open_orders.values()}
         )
+        venue = self.account.account_id
         closes: list[Any] = await asyncio.gather(
-            *(self.candles.closes(s, self.timeframe, self.settings.lookback + 1) for s in symbols)
+            *(
+                self.candles.closes(venue, s, self.timeframe, self.settings.lookback + 1)
+                for s in symbols
+            )
         )
         returns = aligned_returns(dict(zip(symbols, closes, strict=True)))
         self.history = ReturnHistory(

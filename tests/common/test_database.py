@@ -36,7 +36,7 @@ def test_upgrade_downgrade_upgrade(service: str, tmp_path: Path) -> None:
 async def test_upgrade_in_child_creates_the_database(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "risk.db"
     await upgrade_in_child("risk", f"sqlite+aiosqlite:///{path}")
-    assert _version(path) == ["risk_0002_limits_trading_state"]
+    assert _version(path) == ["risk_0003_account_risk"]
 
 
 async def test_failed_migration_is_one_line(tmp_path: Path) -> None:

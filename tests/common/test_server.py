@@ -7,6 +7,8 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import grpc
@@ -15,20 +17,81 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.config import Config
 from common.server import running
+from common.service import Runtime, ServiceSpec
 from common.testing import SERVING, health_status, wait_until_serving
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.portfolio.main import SPEC as PORTFOLIO
 from services.risk.main import SPEC as RISK
+
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 async def test_serving_for_the_server_and_its_service(config: Config) -> None:
-    async with running(RISK, config) as service:
+    async with running(PORTFOLIO, config) as service:
         assert await health_status(service.address) == SERVING
-        assert await health_status(service.address, RISK.full_name) == SERVING
-        assert service.address == config.risk.address
+        assert await health_status(service.address, PORTFOLIO.full_name) == SERVING
+        assert service.address == config.portfolio.address
+
+
+class SlowToSync(risk_pb2_grpc.RiskServiceServicer):
+    """A servicer that answers at once but can do its work only once `synced` is set."""
+
+    def __init__(self) -> None:
+        self.synced = asyncio.Event()
+
+    async def ready(self) -> None:
+        await self.synced.wait()
+
+    async def GetTradingState(
+        self, request: object, context: object
+    ) -> risk_pb2.GetTradingStateResponse:
+        return risk_pb2.GetTradingStateResponse()
+
+
+async def test_a_servicer_with_ready_is_not_serving_until_it_is(config: Config) -> None:
+    servicer = SlowToSync()  # type: ignore[abstract]
+
+    @asynccontextmanager
+    async def lifespan(runtime: Runtime) -> AsyncIterator[SlowToSync]:
+        yield servicer
+
+    spec = ServiceSpec(RISK.name, RISK.descriptor, lifespan, RISK.add_to_server)
+    async with (
+        running(spec, config) as service,
+        grpc.aio.insecure_channel(service.address) as channel,
+    ):
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        assert (await watch.read()).status == NOT_SERVING
+        assert await health_status(service.address, spec.full_name) == NOT_SERVING
+        # It answers meanwhile: readiness is about its work, not its port.
+        await risk_pb2_grpc.RiskServiceStub(channel).GetTradingState(
+            risk_pb2.GetTradingStateRequest()
+        )
+        servicer.synced.set()
+        assert (await watch.read()).status == SERVING
+        assert await health_status(service.address, spec.full_name) == SERVING
+        watch.cancel()
+
+
+async def test_a_stop_before_ready_is_clean(config: Config) -> None:
+    @asynccontextmanager
+    async def lifespan(runtime: Runtime) -> AsyncIterator[SlowToSync]:
+        yield SlowToSync()  # type: ignore[abstract]
+
+    spec = ServiceSpec(RISK.name, RISK.descriptor, lifespan, RISK.add_to_server)
+    async with running(spec, config) as service:
+        assert await health_status(service.address) == NOT_SERVING
+    assert await health_status(service.address) is None
+
+
+async def test_risk_is_not_serving_until_its_books_have_synced(config: Config) -> None:
+    """No exchange to list the venues: risk answers, but says it is not ready."""
+    async with running(RISK, config) as service:
+        assert await health_status(service.address) == NOT_SERVING
 
 
 async def test_shutdown_sets_not_serving_before_stopping(config: Config) -> None:
-    async with running(RISK, config) as service:
+    async with running(PORTFOLIO, config) as service:
         channel = grpc.aio.insecure_channel(service.address)
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
         assert (await watch.read()).status == SERVING
@@ -54,17 +117,18 @@ def _start(module: str, environment: dict[str, str]) -> subprocess.Popen[str]:
 async def test_second_instance_on_a_taken_port_exits_non_zero(
     environment: dict[str, str], config: Config
 ) -> None:
-    first = _start("services.risk", environment)
+    first = _start("services.portfolio", environment)
     try:
-        await wait_until_serving(config.risk.address)
-        second = _start("services.risk", environment)
+        await wait_until_serving(config.portfolio.address)
+        second = _start("services.portfolio", environment)
         _, stderr = second.communicate(timeout=60)
         assert second.returncode == 1
         # gRPC core logs the bind failure too; ours is the last word.
         assert stderr.strip().splitlines()[-1] == (
-            f"risk: cannot listen on {config.risk.address}: the address is in use or invalid"
+            f"portfolio: cannot listen on {config.portfolio.address}: the address is in use "
+            "or invalid"
         )
-        assert await health_status(config.risk.address) == SERVING  # the first one is unharmed
+        assert await health_status(config.portfolio.address) == SERVING  # the first one is unharmed
     finally:
         first.terminate()
         first.communicate(timeout=30)
@@ -81,8 +145,8 @@ async def test_sigterm_stops_gracefully(environment: dict[str, str], config: Con
 
 
 async def test_port_zero_reports_the_chosen_port(config: Config) -> None:
-    config = replace(config, risk=replace(config.risk, address="127.0.0.1:0"))
-    async with running(RISK, config) as service:
+    config = replace(config, portfolio=replace(config.portfolio, address="127.0.0.1:0"))
+    async with running(PORTFOLIO, config) as service:
         assert not service.address.endswith(":0")
         assert await health_status(service.address) == SERVING
 

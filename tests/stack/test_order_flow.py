@@ -18,8 +18,9 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 
-# Risk denies with these while it is still reading its peers after a start (fail closed).
-NOT_READY = {"RISK_STATE_STALE", "RISK_UNAVAILABLE"}
+# The exchange's first check may find its channel to risk still connecting (fail
+# closed). Never RISK_STATE_STALE: risk reports SERVING only once its books have synced.
+NOT_READY = {"RISK_UNAVAILABLE"}
 ATTEMPTS = 120
 
 

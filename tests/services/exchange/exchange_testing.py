@@ -78,6 +78,7 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
     state: risk_pb2.TradingState.ValueType = risk_pb2.TRADING_STATE_ACTIVE
     events: asyncio.Queue[risk_pb2.RiskEvent] = field(default_factory=asyncio.Queue)
     subscribers: int = 0
+    halted_accounts: list[str] = field(default_factory=list)
 
     async def CheckOrder(self, request: Any, context: Any) -> risk_pb2.CheckOrderResponse:
         self.checks.append(request)
@@ -93,7 +94,11 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
 
     async def GetTradingState(self, request: Any, context: Any) -> Any:
         return risk_pb2.GetTradingStateResponse(
-            trading_state=risk_pb2.TradingStateInfo(state=self.state)
+            trading_state=risk_pb2.TradingStateInfo(state=self.state),
+            accounts=[
+                risk_pb2.TradingStateInfo(account_id=account, state=risk_pb2.TRADING_STATE_HALTED)
+                for account in self.halted_accounts
+            ],
         )
 
     async def StreamRiskEvents(self, request: Any, context: Any) -> AsyncIterator[Any]:
@@ -101,12 +106,19 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
         while True:
             yield risk_pb2.StreamRiskEventsResponse(event=await self.events.get())
 
-    def halt(self, reason: str) -> None:
-        self.state = risk_pb2.TRADING_STATE_HALTED
-        info = risk_pb2.TradingStateInfo(state=self.state, reason=reason)
+    def halt(self, reason: str, account_id: str = "") -> None:
+        """Halts globally, or with `account_id` that venue account only."""
+        halted = risk_pb2.TRADING_STATE_HALTED
+        if account_id:
+            self.halted_accounts.append(account_id)
+        else:
+            self.state = halted
+        info = risk_pb2.TradingStateInfo(state=halted, reason=reason, account_id=account_id)
         self.events.put_nowait(
             risk_pb2.RiskEvent(
-                type=risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED, trading_state=info
+                type=risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED,
+                trading_state=info,
+                account_id=account_id,
             )
         )
 

@@ -15,7 +15,7 @@ import pytest
 from common import migrate
 from common.database import create_engine, session_factory
 from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
-from services.risk.engine import RiskEngine
+from services.risk.engine import AccountRisk, RiskEngine
 from services.risk.events import EventHub, RiskEvent, RiskEventType
 from services.risk.limits import Limits
 from services.risk.rules import OrderIntent
@@ -24,6 +24,7 @@ from services.risk.trading_state import TradingState, initial_state
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 BTC = "BTC/USDT"
+PAPER = "paper"
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +52,24 @@ def make_engine(repository: RiskRepository, limits: Limits) -> RiskEngine:
         cash=D("50000"),
         synced=set(SOURCES),
     )
-    return RiskEngine(
-        book=book,
+    engine = RiskEngine(
         limits=limits,
         trading_state=initial_state(datetime.fromtimestamp(NOW, UTC)),
         repository=repository,
         events=EventHub(),
         clock=lambda: NOW,
     )
+    engine.add_account(PAPER, "paper", book)
+    engine.accounts_listed = True
+    return engine
+
+
+def paper(engine: RiskEngine) -> AccountRisk:
+    return engine.accounts[PAPER]
 
 
 def state_of(engine: RiskEngine) -> TradingState:
-    return engine.trading_state.state
+    return paper(engine).trading_state.state
 
 
 class RecordingHub(EventHub):
@@ -85,22 +92,23 @@ async def test_a_drawdown_breach_halts_once_and_the_operator_can_resume(
 ) -> None:
     engine = make_engine(repository, Limits(max_drawdown=D("0.1")))
     published = record_events(engine)
-    await engine.after_equity_change()  # peak: 100,000
-    engine.book.marks[BTC] = D("40000")  # equity 90,000: a 10% drawdown
-    await engine.after_equity_change()
-    assert engine.trading_state.state is TradingState.HALTED
-    assert engine.trading_state.updated_by == "risk"
+    await engine.after_equity_change(paper(engine))  # peak: 100,000
+    paper(engine).book.marks[BTC] = D("40000")  # equity 90,000: a 10% drawdown
+    await engine.after_equity_change(paper(engine))
+    assert state_of(engine) is TradingState.HALTED
+    assert paper(engine).trading_state.updated_by == "risk"
+    assert engine.trading_state.state is TradingState.ACTIVE  # the global switch stays
     assert [event.type for event in published] == [
         RiskEventType.LIMIT_BREACHED,
         RiskEventType.TRADING_STATE_CHANGED,
     ]
-    stored = await repository.latest_trading_state()
+    stored = await repository.latest_trading_state(PAPER)
     assert stored is not None
     assert stored.state is TradingState.HALTED
 
-    await engine.set_trading_state(TradingState.REDUCING, "closing out", "alice")
-    engine.book.marks[BTC] = D("39000")  # still in breach: no second halt
-    await engine.after_equity_change()
+    await engine.set_trading_state(TradingState.REDUCING, "closing out", "alice", PAPER)
+    paper(engine).book.marks[BTC] = D("39000")  # still in breach: no second halt
+    await engine.after_equity_change(paper(engine))
     assert state_of(engine) is TradingState.REDUCING
     history = await repository.trading_state_history()
     assert [(c.state, c.updated_by) for c in history] == [
@@ -121,17 +129,17 @@ async def test_an_approved_order_reserves_its_exposure_until_the_exchange_report
 ) -> None:
     engine = make_engine(repository, Limits(max_open_orders=1))
     order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-1")
-    assert engine.check(order) == []
-    assert list(engine.book.open_orders) == ["o-1"]
+    assert engine.check(order, PAPER) == []
+    assert list(paper(engine).book.open_orders) == ["o-1"]
     second = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-2")
-    assert [v.reason for v in engine.check(second)] == ["RISK_MAX_OPEN_ORDERS"]
+    assert [v.reason for v in engine.check(second, PAPER)] == ["RISK_MAX_OPEN_ORDERS"]
 
 
 async def test_a_denial_is_published_with_the_order_ids(repository: RiskRepository) -> None:
     engine = make_engine(repository, Limits(max_order_notional=D("1000")))
     published = record_events(engine)
     order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-9", client_order_id="c-9")
-    engine.check(order)
+    engine.check(order, PAPER)
     assert [(e.type, e.order_id, e.client_order_id) for e in published] == [
         (RiskEventType.ORDER_DENIED, "o-9", "c-9")
     ]
@@ -146,9 +154,9 @@ async def test_a_check_after_its_order_finished_reserves_nothing(
     that no later report would ever remove."""
     engine = make_engine(repository, Limits())
     order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-late")
-    engine.apply_order("o-late", None)
-    assert engine.check(order) == []
-    assert engine.book.open_orders == {}
+    engine.apply_order(PAPER, "o-late", None)
+    assert engine.check(order, PAPER) == []
+    assert paper(engine).book.open_orders == {}
 
 
 async def test_a_late_report_of_a_denied_order_does_not_open_it(
@@ -157,6 +165,8 @@ async def test_a_late_report_of_a_denied_order_does_not_open_it(
     """The exchange's PENDING_NEW report of an order may arrive after risk denied it."""
     engine = make_engine(repository, Limits(max_order_notional=D("1000")))
     order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-denied")
-    assert [v.reason for v in engine.check(order)] == ["RISK_MAX_NOTIONAL"]
-    engine.apply_order("o-denied", OpenOrder("o-denied", BTC, Side.BUY, D("0.1"), D("50000")))
-    assert engine.book.open_orders == {}
+    assert [v.reason for v in engine.check(order, PAPER)] == ["RISK_MAX_NOTIONAL"]
+    engine.apply_order(
+        PAPER, "o-denied", OpenOrder("o-denied", BTC, Side.BUY, D("0.1"), D("50000"))
+    )
+    assert paper(engine).book.open_orders == {}

@@ -20,10 +20,10 @@ from common.testing import serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from services.risk.book import RiskBook, Side
+from services.risk.book import Side
 from services.risk.engine import RiskEngine
 from services.risk.events import EventHub
-from services.risk.feeds import Feeds, mark_price
+from services.risk.feeds import AccountFeeds, Feeds, mark_price
 from services.risk.limits import Limits
 from services.risk.settings import FeedSettings
 from services.risk.storage.repository import RiskRepository
@@ -56,6 +56,10 @@ class Exchange(exchange_pb2_grpc.ExchangeServiceServicer):
         self.orders: list[common_pb2.Order] = [order("o-1", "1", "0")]
         self.updates: asyncio.Queue[Any] = asyncio.Queue()
         self.list_fails = False
+
+    async def ListVenues(self, request: Any, context: Any) -> Any:
+        paper = exchange_pb2.Venue(name="paper", kind=exchange_pb2.VENUE_KIND_PAPER)
+        return exchange_pb2.ListVenuesResponse(venues=[paper])
 
     async def ListMarkets(self, request: Any, context: Any) -> Any:
         market = exchange_pb2.Market(symbol=BTC, base="BTC", quote="USDT")
@@ -107,11 +111,10 @@ async def eventually(probe: Callable[[], bool], within: float = 10.0) -> None:
 
 
 @pytest.fixture
-async def feeds(tmp_path: Path) -> AsyncIterator[tuple[Feeds, Portfolio, Exchange]]:
+async def feeds(tmp_path: Path) -> AsyncIterator[tuple[AccountFeeds, Portfolio, Exchange]]:
     portfolio, exchange = Portfolio(), Exchange()  # type: ignore[abstract]
     database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
     engine = RiskEngine(
-        book=RiskBook(),
         limits=Limits(),
         trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),
@@ -126,15 +129,15 @@ async def feeds(tmp_path: Path) -> AsyncIterator[tuple[Feeds, Portfolio, Exchang
         settings = FeedSettings(retry_seconds=0.01)
         feed = Feeds(engine, settings, portfolio_channel, exchange_channel)
         task = asyncio.create_task(feed.run())
-        await eventually(lambda: engine.book.fresh)
-        yield feed, portfolio, exchange
+        await eventually(lambda: "paper" in feed.accounts and engine.accounts["paper"].book.fresh)
+        yield feed.accounts["paper"], portfolio, exchange
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     await database.dispose()
 
 
 async def test_order_updates_keep_the_open_orders(
-    feeds: tuple[Feeds, Portfolio, Exchange],
+    feeds: tuple[AccountFeeds, Portfolio, Exchange],
 ) -> None:
     feed, _, exchange = feeds
     book = feed.book
@@ -150,7 +153,7 @@ async def test_order_updates_keep_the_open_orders(
 
 
 async def test_position_updates_move_cash_and_count_losing_trades(
-    feeds: tuple[Feeds, Portfolio, Exchange],
+    feeds: tuple[AccountFeeds, Portfolio, Exchange],
 ) -> None:
     feed, portfolio, _ = feeds
     book = feed.book
@@ -174,7 +177,7 @@ async def test_position_updates_move_cash_and_count_losing_trades(
 
 
 async def test_a_lost_peer_leaves_the_book_stale_until_the_snapshot_is_read_again(
-    feeds: tuple[Feeds, Portfolio, Exchange],
+    feeds: tuple[AccountFeeds, Portfolio, Exchange],
 ) -> None:
     feed, _, exchange = feeds
     book = feed.book

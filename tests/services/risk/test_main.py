@@ -24,7 +24,7 @@ def runtime_for(tmp_path: Path, **overrides: str) -> Runtime:
 
 def test_the_default_config_parses(tmp_path: Path) -> None:
     settings = load_settings(runtime_for(tmp_path))
-    assert (settings.feeds.venue, settings.feeds.account_id) == ("paper", "paper")
+    assert settings.feeds.account_id == "paper"
     limits = default_limits(settings.limits)
     assert limits.max_leverage == Decimal("2")
     assert limits.max_price_deviation == Decimal("0.1")

@@ -25,17 +25,25 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 
 from common.config import load_config
 from common.server import running
-from common.testing import free_port, isolated_config, serving, wait_until_serving
+from common.testing import (
+    free_port,
+    health_status,
+    isolated_config,
+    serving,
+    wait_until_serving,
+)
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.risk.main import SPEC
 
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -91,6 +99,10 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         self.candles = candles or {}
         self.order_updates: asyncio.Queue[common_pb2.Order] = asyncio.Queue()
         self.ticker_updates: asyncio.Queue[exchange_pb2.Ticker] = asyncio.Queue()
+
+    async def ListVenues(self, request: Any, context: Any) -> exchange_pb2.ListVenuesResponse:
+        paper = exchange_pb2.Venue(name="paper", kind=exchange_pb2.VENUE_KIND_PAPER)
+        return exchange_pb2.ListVenuesResponse(venues=[paper])
 
     async def ListMarkets(self, request: Any, context: Any) -> exchange_pb2.ListMarketsResponse:
         return exchange_pb2.ListMarketsResponse(markets=self.markets)
@@ -305,13 +317,17 @@ async def test_orders_are_denied_as_stale_until_peers_that_start_later_answer(
         response = await risk.CheckOrder(buy())
         assert response.decision == risk_pb2.DECISION_DENY
         assert reasons(response) == ["RISK_STATE_STALE"]
-        assert "portfolio" in response.violations[0].message
+        assert "venues" in response.violations[0].message
+        # It answers, but says it cannot do its work yet: the stack's ready line waits.
+        assert await health_status(service.address) == NOT_SERVING
         # The peers start after risk (any order under supervisord): risk catches up.
         peers.add_insecure_port(f"127.0.0.1:{portfolio_port}")
         peers.add_insecure_port(f"127.0.0.1:{exchange_port}")
         await peers.start()
         try:
-            await synced(risk)
+            await wait_until_serving(service.address)
+            # SERVING comes with the books synced: the first order is checked, not stale.
+            assert (await risk.CheckOrder(buy())).decision == risk_pb2.DECISION_APPROVE
         finally:
             await peers.stop(None)
 
@@ -600,7 +616,7 @@ async def test_var_and_cvar_match_an_independent_computation(tmp_path: Path) -> 
                     horizon=horizon,
                     timeframe=common_pb2.TIMEFRAME_5M,
                     lookback=100,
-                    **extra,
+                    **extra,  # type: ignore[arg-type]
                 )
             )
 

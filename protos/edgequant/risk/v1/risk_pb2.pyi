@@ -276,10 +276,13 @@ class TradingStateInfo(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     UPDATED_BY_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     state: Global___TradingState.ValueType
     reason: _builtins.str
     updated_by: _builtins.str
     """Who set it: a token's name, or "risk" when a breach set it."""
+    account_id: _builtins.str
+    """The venue account this state applies to; empty for the global kill switch."""
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -289,10 +292,11 @@ class TradingStateInfo(_message.Message):
         reason: _builtins.str = ...,
         updated_by: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "state", b"state", "update_time", b"update_time", "updated_by", b"updated_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "reason", b"reason", "state", b"state", "update_time", b"update_time", "updated_by", b"updated_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,12 +311,15 @@ class SymbolExposure(_message.Message):
     MARK_PRICE_FIELD_NUMBER: _builtins.int
     NOTIONAL_FIELD_NUMBER: _builtins.int
     OPEN_ORDER_NOTIONAL_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     quantity: _builtins.str
     """Decimal strings."""
     mark_price: _builtins.str
     notional: _builtins.str
     open_order_notional: _builtins.str
+    account_id: _builtins.str
+    """The venue account holding it."""
     def __init__(
         self,
         *,
@@ -321,10 +328,11 @@ class SymbolExposure(_message.Message):
         mark_price: _builtins.str = ...,
         notional: _builtins.str = ...,
         open_order_notional: _builtins.str = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mark_price", b"mark_price", "notional", b"notional", "open_order_notional", b"open_order_notional", "quantity", b"quantity", "symbol", b"symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "mark_price", b"mark_price", "notional", b"notional", "open_order_notional", b"open_order_notional", "quantity", b"quantity", "symbol", b"symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -339,11 +347,14 @@ class Exposure(_message.Message):
     EQUITY_FIELD_NUMBER: _builtins.int
     LEVERAGE_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     gross: _builtins.str
     """Decimal strings, in quote currency."""
     net: _builtins.str
     equity: _builtins.str
     leverage: _builtins.str
+    account_id: _builtins.str
+    """The venue account; empty for the sum over every account."""
     @_builtins.property
     def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolExposure]: ...
     def __init__(
@@ -354,10 +365,11 @@ class Exposure(_message.Message):
         equity: _builtins.str = ...,
         leverage: _builtins.str = ...,
         symbols: _abc.Iterable[Global___SymbolExposure] | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["equity", b"equity", "gross", b"gross", "leverage", b"leverage", "net", b"net", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "equity", b"equity", "gross", b"gross", "leverage", b"leverage", "net", b"net", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -430,11 +442,14 @@ class RiskEvent(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
     TRADING_STATE_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     type: Global___RiskEventType.ValueType
     message: _builtins.str
     order_id: _builtins.str
     """For denials: the order's ids."""
     client_order_id: _builtins.str
+    account_id: _builtins.str
+    """The venue account the event concerns; empty for the global kill switch."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -455,10 +470,11 @@ class RiskEvent(_message.Message):
         order_id: _builtins.str = ...,
         client_order_id: _builtins.str = ...,
         trading_state: Global___TradingStateInfo | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time", "trading_state", b"trading_state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "message", b"message", "order_id", b"order_id", "time", b"time", "trading_state", b"trading_state", "type", b"type", "violations", b"violations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "client_order_id", b"client_order_id", "message", b"message", "order_id", b"order_id", "time", b"time", "trading_state", b"trading_state", "type", b"type", "violations", b"violations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -538,12 +554,19 @@ Global___CheckOrderResponse: _TypeAlias = CheckOrderResponse  # noqa: Y015
 class GetLimitsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """A venue account (its venue's name, as ListVenues gives it); empty for the global
+    defaults. A query parameter: GET /v1/risk/limits?account_id=okx.
+    """
     def __init__(
         self,
+        *,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -575,6 +598,11 @@ class UpdateLimitsRequest(_message.Message):
 
     LIMITS_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """A venue account; empty for the global defaults (every account without limits of
+    its own follows them). A query parameter: PATCH /v1/risk/limits?account_id=okx.
+    """
     @_builtins.property
     def limits(self) -> Global___Limits: ...
     @_builtins.property
@@ -586,10 +614,11 @@ class UpdateLimitsRequest(_message.Message):
         *,
         limits: Global___Limits | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "limits", b"limits", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -619,12 +648,17 @@ Global___UpdateLimitsResponse: _TypeAlias = UpdateLimitsResponse  # noqa: Y015
 class GetTradingStateRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """A venue account; empty for the global kill switch."""
     def __init__(
         self,
+        *,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -635,16 +669,22 @@ class GetTradingStateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TRADING_STATE_FIELD_NUMBER: _builtins.int
+    ACCOUNTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def trading_state(self) -> Global___TradingStateInfo: ...
+    @_builtins.property
+    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___TradingStateInfo]:
+        """For the global kill switch: every known venue account's own state besides."""
+
     def __init__(
         self,
         *,
         trading_state: Global___TradingStateInfo | None = ...,
+        accounts: _abc.Iterable[Global___TradingStateInfo] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["trading_state", b"trading_state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["trading_state", b"trading_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "trading_state", b"trading_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -656,18 +696,24 @@ class SetTradingStateRequest(_message.Message):
 
     STATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     state: Global___TradingState.ValueType
     reason: _builtins.str
     """Kept in the audit trail."""
+    account_id: _builtins.str
+    """A venue account (HALTED cancels that venue's open orders only); empty for the
+    global kill switch (HALTED cancels every venue's).
+    """
     def __init__(
         self,
         *,
         state: Global___TradingState.ValueType = ...,
         reason: _builtins.str = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "reason", b"reason", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -697,12 +743,17 @@ Global___SetTradingStateResponse: _TypeAlias = SetTradingStateResponse  # noqa: 
 class GetExposureRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """A venue account; empty for the sum over every account."""
     def __init__(
         self,
+        *,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -739,6 +790,7 @@ class ComputeVaRRequest(_message.Message):
     LOOKBACK_FIELD_NUMBER: _builtins.int
     SIMULATIONS_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     method: Global___VarMethod.ValueType
     confidence: _builtins.float
     """E.g. 0.99."""
@@ -749,6 +801,8 @@ class ComputeVaRRequest(_message.Message):
     simulations: _builtins.int
     """Monte Carlo only: paths (0 means 10,000) and the seed that makes it repeatable."""
     seed: _builtins.int
+    account_id: _builtins.str
+    """A venue account; empty for `[risk.feeds] account_id`."""
     @_builtins.property
     def horizon(self) -> _duration_pb2.Duration:
         """Holding period; unset means one day."""
@@ -763,10 +817,11 @@ class ComputeVaRRequest(_message.Message):
         lookback: _builtins.int = ...,
         simulations: _builtins.int = ...,
         seed: _builtins.int = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["horizon", b"horizon"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "horizon", b"horizon", "lookback", b"lookback", "method", b"method", "seed", b"seed", "simulations", b"simulations", "timeframe", b"timeframe"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "confidence", b"confidence", "horizon", b"horizon", "lookback", b"lookback", "method", b"method", "seed", b"seed", "simulations", b"simulations", "timeframe", b"timeframe"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -816,16 +871,20 @@ class RunStressTestRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SHOCKS_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """A venue account; empty for `[risk.feeds] account_id`."""
     @_builtins.property
     def shocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceShock]: ...
     def __init__(
         self,
         *,
         shocks: _abc.Iterable[Global___PriceShock] | None = ...,
+        account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["shocks", b"shocks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "shocks", b"shocks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
