@@ -1,9 +1,11 @@
 """The job manager: admission, a queue, worker processes, progress, cancellation.
 
-Work never runs on the event loop: each job runs in spawned worker processes (a sweep
-in several, its runs dealt round-robin) that report through pipes, read here with
-`loop.add_reader`. The database row is the job's truth; watchers (StreamJob) wake on
-every change. Workers are watched for RSS and stopped above their budget.
+Work never runs on the event loop: each job runs in worker processes (a sweep in
+several, its runs dealt round-robin) taken from a pool that keeps them warm between
+jobs (`pool`); they report through pipes, read here with `loop.add_reader`. The
+database row is the job's truth; watchers (StreamJob) wake on every change, without
+polling and without missing one. Workers are watched for RSS and stopped above their
+budget.
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import shutil
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,17 @@ from common.errors import FailedPrecondition, NotFound, ResourceExhausted
 from common.memory import MIB, MemoryGuard, rss_bytes
 from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs import requests
+from services.backtest.jobs.pool import PooledWorker, WorkerPool
+from services.backtest.jobs.protocol import (
+    DetailsKept,
+    Progress,
+    RunFinished,
+    Task,
+    TaskDone,
+    TaskFailed,
+    WorkerMessage,
+)
 from services.backtest.jobs.spec import JobSpec
-from services.backtest.jobs.worker import work
 from services.backtest.settings import JobSettings
 from services.backtest.storage.models import JobRow, RunRow
 from services.backtest.strategies.base import StrategyDefinition
@@ -51,6 +60,9 @@ BAR_WORKER_BASE_BYTES = 80 * MIB
 TICK_WORKER_BASE_BYTES = 640 * MIB  # measured ~605 MiB peak: numba/LLVM compiling
 # Float64 arrays as long as the candles that one bar run holds at its peak.
 BAR_ARRAYS_PER_CANDLE = 24
+# A worker still holding more than this after a task (memory the allocator kept, a tick
+# engine's numba) is not kept warm.
+WARM_WORKER_MAX_BYTES = BAR_WORKER_BASE_BYTES
 # hftbacktest's events (64 bytes each) decompressed from the stored .npz, with room.
 TICK_BYTES_PER_STORED_BYTE = 12
 PROGRESS_INTERVAL = 0.2
@@ -60,12 +72,19 @@ MEMORY_CHECK_SECONDS = 0.25
 
 @dataclass
 class _Worker:
-    process: BaseProcess
-    pipe: Connection
+    """One pooled worker's part in one job."""
+
+    pooled: PooledWorker
     runs: int
     fraction: float = 0.0
     error: str = ""
+    # Its task ended (or it died): it is no longer this job's to stop.
     done: bool = False
+    terminated: bool = False
+
+    @property
+    def pipe(self) -> Connection:
+        return self.pooled.pipe
 
 
 @dataclass
@@ -99,10 +118,16 @@ class JobManager:
         self.results_dir = results_dir
         self.settings = settings
         self.memory = memory
-        self._context = multiprocessing.get_context("spawn")
+        self.pool = WorkerPool(settings.max_workers, settings.idle_seconds)
         self._queue: deque[JobSpec] = deque()
         self._active: dict[str, _Active] = {}
+        # Bumped after every committed job change: a watcher that read the job at version
+        # v waits until the version differs, so a change landing between its read and
+        # its wait is never lost.
+        self._version = 0
         self._changed = asyncio.Condition()
+        # Test seam: awaited by watch() between its read and its wait.
+        self.before_watch_wait: Callable[[str], Awaitable[None]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -124,6 +149,7 @@ class JobManager:
                 await asyncio.wait_for(active.finished.wait(), STOP_GRACE_SECONDS * 2)
         for task in list(self._tasks):
             task.cancel()
+        await self.pool.close()
 
     # --- submission ---------------------------------------------------------------
 
@@ -206,18 +232,13 @@ class JobManager:
         active = _Active(spec)
         self._active[spec.job_id] = active
         indices = [run.index for run in spec.runs]
-        document = spec.to_json()
         for share in (indices[k::worker_count] for k in range(worker_count)):
-            reader, writer = self._context.Pipe(duplex=False)
-            process = self._context.Process(
-                target=work,
-                args=(document, share, str(self.results_dir), writer),
-                name=f"backtest-worker-{spec.job_id[:8]}",
-                daemon=True,
-            )
-            process.start()
-            writer.close()
-            active.workers.append(_Worker(process, reader, runs=len(share)))
+            pooled = self.pool.acquire()
+            # A worker that died since it went idle (and before the pool noticed) fails
+            # this job at its first read, like any crash.
+            with contextlib.suppress(OSError):
+                pooled.pipe.send(Task(spec, tuple(share), str(self.results_dir)))
+            active.workers.append(_Worker(pooled, runs=len(share)))
         self._spawn(self._run(active))
 
     def _spawn(self, coroutine: Any) -> None:
@@ -239,39 +260,49 @@ class JobManager:
             self._schedule()
 
     async def _follow(self, active: _Active, worker: _Worker) -> None:
+        """Reads one worker's reports until its task ends (or it dies), then hands it
+        back to the pool: kept warm only after a clean task of a bar job."""
         last_write = 0.0
         loop = asyncio.get_running_loop()
-        while True:
-            message = await _receive(worker.pipe)
+        ended = False
+        while not ended:
+            message: WorkerMessage | None = await _receive(worker.pipe)
             if message is None:
                 break
-            kind = message[0]
-            if kind == "progress":
-                worker.fraction = float(message[1])
-            elif kind == "run":
-                _, index, parameters, measured, file_name = message
-                active.runs_done += 1
-                active.pending_runs.append(
-                    RunRow(
-                        job_id=active.spec.job_id,
-                        run_index=index,
-                        parameters=parameters,
-                        file_name=file_name,
-                        **measured,
+            match message:
+                case Progress(fraction=fraction):
+                    worker.fraction = fraction
+                case RunFinished():
+                    active.runs_done += 1
+                    active.pending_runs.append(
+                        RunRow(
+                            job_id=active.spec.job_id,
+                            run_index=message.index,
+                            parameters=message.parameters,
+                            file_name=message.file_name,
+                            **message.metrics,
+                        )
                     )
-                )
-            elif kind == "kept":
-                active.kept[int(message[1])] = str(message[2])
-            elif kind == "error":
-                worker.error = str(message[1])
-            elif kind == "done":
-                worker.fraction = 1.0
-            if loop.time() - last_write >= PROGRESS_INTERVAL or kind in ("done", "error"):
+                case DetailsKept(index=index, file_name=file_name):
+                    active.kept[index] = file_name
+                case TaskFailed(error=error):
+                    worker.error = error
+                    ended = True
+                case TaskDone():
+                    worker.fraction = 1.0
+                    ended = True
+            if not ended and loop.time() - last_write >= PROGRESS_INTERVAL:
                 last_write = loop.time()
                 await self._write_progress(active)
-        worker.pipe.close()
-        await asyncio.to_thread(worker.process.join, STOP_GRACE_SECONDS)
+        reusable = (
+            ended
+            and not worker.error
+            and not worker.terminated
+            and active.spec.engine == "bar"
+            and _rss_or_zero(worker.pooled.pid) <= WARM_WORKER_MAX_BYTES
+        )
         worker.done = True
+        await self.pool.release(worker.pooled, reusable=reusable)
 
     async def _write_progress(self, active: _Active) -> None:
         total = len(active.spec.runs)
@@ -291,7 +322,7 @@ class JobManager:
         while True:
             await asyncio.sleep(MEMORY_CHECK_SECONDS)
             for worker in active.workers:
-                pid = worker.process.pid
+                pid = worker.pooled.pid
                 if worker.done or pid is None:
                     continue
                 with contextlib.suppress(OSError):
@@ -303,10 +334,10 @@ class JobManager:
                         self._terminate(active)
 
     async def _finish(self, active: _Active) -> None:
-        await self._write_progress(active)
         spec = active.spec
+        rows, active.pending_runs = active.pending_runs, []
         errors = [worker.error for worker in active.workers if worker.error]
-        exits = [worker.process.exitcode for worker in active.workers]
+        exits = [worker.pooled.process.exitcode for worker in active.workers]
         if active.cancelled:
             state, error = CANCELLED, ""
         elif active.over_budget:
@@ -318,17 +349,24 @@ class JobManager:
         else:
             state, error = SUCCEEDED, ""
         if state == SUCCEEDED and spec.is_sweep:
+            async with self.sessions.begin() as session:
+                session.add_all(rows)
+            rows = []
             await self._prune_sweep(spec, active.kept)
         if state == CANCELLED:
             shutil.rmtree(self.results_dir / spec.job_id, ignore_errors=True)
             async with self.sessions.begin() as session:
                 await session.execute(delete(RunRow).where(RunRow.job_id == spec.job_id))
+        total = len(spec.runs)
+        progress = sum(worker.fraction * worker.runs for worker in active.workers) / total
         await self._update(
             spec.job_id,
+            rows,
             state=state,
             error=error,
             end_time=_now(),
-            progress=1.0 if state == SUCCEEDED else None,
+            progress=1.0 if state == SUCCEEDED else min(progress, 1.0),
+            runs_done=active.runs_done,
             message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
         )
 
@@ -385,21 +423,26 @@ class JobManager:
         return await self.get(job_id)
 
     def _terminate(self, active: _Active) -> None:
-        for worker in active.workers:
-            if worker.process.is_alive():
-                worker.process.terminate()
-        self._spawn(self._kill_stragglers(active))
+        """Stops the job's workers still on its task (never one already handed back to
+        the pool: it may be running another job by now)."""
+        stopping = [worker for worker in active.workers if not worker.done]
+        for worker in stopping:
+            worker.terminated = True
+            if worker.pooled.process.is_alive():
+                worker.pooled.process.terminate()
+        self._spawn(self._kill_stragglers(stopping))
 
-    async def _kill_stragglers(self, active: _Active) -> None:
+    async def _kill_stragglers(self, workers: list[_Worker]) -> None:
         await asyncio.sleep(STOP_GRACE_SECONDS)
-        for worker in active.workers:
-            if worker.process.is_alive():
-                worker.process.kill()
+        for worker in workers:
+            if worker.pooled.process.is_alive():
+                worker.pooled.process.kill()
 
     async def watch(self, job_id: str) -> AsyncIterator[JobRow]:
         """The job now, then again on every change, until it ends."""
         seen: tuple[object, ...] | None = None
         while True:
+            version = self._version  # before the read: any later change differs from it
             row = await self.get(job_id)
             snapshot = (row.state, row.progress, row.runs_done, row.message)
             if snapshot != seen:
@@ -407,9 +450,11 @@ class JobManager:
                 yield row
             if row.state in TERMINAL:
                 return
+            if self.before_watch_wait is not None:
+                await self.before_watch_wait(job_id)
             async with self._changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=1.0)
+                while self._version == version:
+                    await self._changed.wait()
 
     async def runs(self, job_id: str, rank_by: str) -> list[RunRow]:
         async with self.sessions() as session:
@@ -422,11 +467,14 @@ class JobManager:
         async with self.sessions() as session:
             return await session.get(RunRow, (job_id, run_index))
 
-    async def _update(self, job_id: str, **values: Any) -> None:
+    async def _update(self, job_id: str, runs: list[RunRow] | None = None, **values: Any) -> None:
+        """Changes the job (and adds `runs`) in one transaction, then wakes watchers."""
         values = {name: value for name, value in values.items() if value is not None}
         async with self.sessions.begin() as session:
+            session.add_all(runs or [])
             await session.execute(update(JobRow).where(JobRow.job_id == job_id).values(**values))
         async with self._changed:
+            self._version += 1
             self._changed.notify_all()
 
 
@@ -448,6 +496,13 @@ async def _receive(pipe: Connection) -> Any:
         return pipe.recv()
     except (EOFError, OSError):
         return None
+
+
+def _rss_or_zero(pid: int | None) -> int:
+    try:
+        return rss_bytes(pid) if pid is not None else 0
+    except OSError:  # gone: the pool notices it is not alive
+        return 0
 
 
 def _now() -> datetime:

@@ -1,12 +1,9 @@
 """The code that runs inside a worker process (multiprocessing, spawn start method).
 
 It imports numpy and the engines, never gRPC or SQLAlchemy, and talks to the server
-only through its end of a pipe:
-
-    ("progress", fraction, message)       fraction of this worker's share, 0..1
-    ("run", index, parameters, metrics, file_name)   file_name "" in a sweep: see "kept"
-    ("kept", index, file_name)            a sweep run whose curve and trades were saved
-    ("done",) | ("error", message)
+only through its end of a pipe, in the typed messages of `protocol`. A worker stays up
+between jobs (warm: its imports and the engine's first-run costs are paid once) and
+runs one `Task` at a time until the server closes the pipe.
 
 Results are written to files by the worker itself, so no large array crosses the pipe.
 A sweep's worker keeps (thinned) only its best `keep_details` runs by the ranking metric
@@ -17,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -26,19 +24,37 @@ import numpy as np
 from services.backtest.bars.backtest import BarRun, run_bar_backtest
 from services.backtest.bars.candles import Candles
 from services.backtest.jobs import results
+from services.backtest.jobs.protocol import (
+    DetailsKept,
+    Progress,
+    RunFinished,
+    Task,
+    TaskDone,
+    TaskFailed,
+    WorkerMessage,
+)
 from services.backtest.jobs.spec import JobSpec, Run
 from services.backtest.strategies.catalog import StrategyCatalog
 
 
-def work(
-    spec_document: dict[str, Any], run_indices: list[int], results_dir: str, pipe: Connection
-) -> None:
-    """Entry point of a worker: runs `run_indices` of the job and reports each."""
+def serve(pipe: Connection) -> None:
+    """Entry point of a worker: runs the tasks it is sent until the pipe closes."""
+    while True:
+        try:
+            task = pipe.recv()
+        except (EOFError, OSError):
+            return
+        run_task(task, pipe.send)
+
+
+def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
+    """Runs the task's runs and reports each; ends with TaskDone or TaskFailed."""
     try:
-        spec = JobSpec.from_json(spec_document)
-        selected = [run for run in spec.runs if run.index in set(run_indices)]
+        spec = task.spec
+        wanted = set(task.run_indices)
+        selected = [run for run in spec.runs if run.index in wanted]
         runner = _tick_runner(spec) if spec.engine == "tick" else _BarRunner(spec)
-        pipe.send(("progress", 0.0, "loaded"))
+        send(Progress(0.0, "loaded"))
         best: list[tuple[float, int, results.StoredRun]] = []
         for done, run in enumerate(selected, start=1):
             metrics, stored = runner(run)
@@ -50,19 +66,17 @@ def work(
                     heapq.heappop(best)
                 file_name = ""
             else:
-                results.save(Path(results_dir) / file_name, stored)
-            pipe.send(("run", run.index, run.parameters, metrics, file_name))
-            pipe.send(("progress", done / len(selected), f"{done}/{len(selected)} runs"))
+                results.save(Path(task.results_dir) / file_name, stored)
+            send(RunFinished(run.index, run.parameters, metrics, file_name))
+            send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
         for _, negative_index, stored in best:
             file_name = f"{spec.job_id}/run-{-negative_index}.npz"
-            results.save(Path(results_dir) / file_name, stored)
-            pipe.send(("kept", -negative_index, file_name))
-        pipe.send(("done",))
-    except BaseException as error:  # a worker reports every failure, then exits
-        pipe.send(("error", f"{type(error).__name__}: {error}"))
+            results.save(Path(task.results_dir) / file_name, stored)
+            send(DetailsKept(-negative_index, file_name))
+        send(TaskDone())
+    except BaseException as error:  # a worker reports every failure; the server retires it
         traceback.print_exc()
-    finally:
-        pipe.close()
+        send(TaskFailed(f"{type(error).__name__}: {error}"))
 
 
 class _BarRunner:
