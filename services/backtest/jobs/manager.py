@@ -66,6 +66,9 @@ WARM_WORKER_MAX_BYTES = BAR_WORKER_BASE_BYTES
 # hftbacktest's events (64 bytes each) decompressed from the stored .npz, with room.
 TICK_BYTES_PER_STORED_BYTE = 12
 PROGRESS_INTERVAL = 0.2
+# A sweep spreads over workers not yet warm only when it is bigger than this (runs times
+# candles): a fresh worker costs about as much as the engine spends on ~2M candles.
+SPREAD_COLD_MIN_CANDLE_RUNS = 2_000_000
 STOP_GRACE_SECONDS = 2.0
 MEMORY_CHECK_SECONDS = 0.25
 
@@ -120,6 +123,8 @@ class JobManager:
         self.memory = memory
         self.pool = WorkerPool(settings.max_workers, settings.idle_seconds)
         self._queue: deque[JobSpec] = deque()
+        # Candles of each queued job's dataset: how much work it is.
+        self._candles: dict[str, int] = {}
         self._active: dict[str, _Active] = {}
         # Bumped after every committed job change: a watcher that read the job at version
         # v waits until the version differs, so a change landing between its read and
@@ -141,6 +146,7 @@ class JobManager:
 
     async def stop(self) -> None:
         self._queue.clear()
+        self._candles.clear()
         for active in list(self._active.values()):
             active.over_budget = "interrupted: the service stopped"
             self._terminate(active)
@@ -195,6 +201,7 @@ class JobManager:
         async with self.sessions.begin() as session:
             session.add(row)
         self._queue.append(spec)
+        self._candles[job_id] = dataset.rows
         self._schedule()
         return row
 
@@ -225,8 +232,15 @@ class JobManager:
     def _schedule(self) -> None:
         while self._queue and self._busy_workers() < self.settings.max_workers:
             spec = self._queue.popleft()
-            free = self.settings.max_workers - self._busy_workers()
-            self._launch(spec, max(1, min(free, len(spec.runs))))
+            candle_runs = self._candles.pop(spec.job_id, 0) * len(spec.runs)
+            workers = min(self.settings.max_workers - self._busy_workers(), len(spec.runs))
+            warm = max(1, min(workers, self.pool.idle_count))
+            if candle_runs < SPREAD_COLD_MIN_CANDLE_RUNS and warm < workers:
+                # Small: it runs on the warm workers at once; more warm up for the next.
+                self._launch(spec, warm)
+                self.pool.warm(workers - warm)
+            else:
+                self._launch(spec, max(1, workers))
 
     def _launch(self, spec: JobSpec, worker_count: int) -> None:
         active = _Active(spec)
@@ -262,35 +276,16 @@ class JobManager:
     async def _follow(self, active: _Active, worker: _Worker) -> None:
         """Reads one worker's reports until its task ends (or it dies), then hands it
         back to the pool: kept warm only after a clean task of a bar job."""
-        last_write = 0.0
         loop = asyncio.get_running_loop()
+        # Progress is written every PROGRESS_INTERVAL, not at once: a small job's only
+        # writes are its start and its end.
+        last_write = loop.time()
         ended = False
-        while not ended:
-            message: WorkerMessage | None = await _receive(worker.pipe)
-            if message is None:
-                break
-            match message:
-                case Progress(fraction=fraction):
-                    worker.fraction = fraction
-                case RunFinished():
-                    active.runs_done += 1
-                    active.pending_runs.append(
-                        RunRow(
-                            job_id=active.spec.job_id,
-                            run_index=message.index,
-                            parameters=message.parameters,
-                            file_name=message.file_name,
-                            **message.metrics,
-                        )
-                    )
-                case DetailsKept(index=index, file_name=file_name):
-                    active.kept[index] = file_name
-                case TaskFailed(error=error):
-                    worker.error = error
-                    ended = True
-                case TaskDone():
-                    worker.fraction = 1.0
-                    ended = True
+        closed = False
+        while not ended and not closed:
+            messages, closed = await _receive(worker.pipe)
+            for message in messages:
+                ended = ended or self._take(active, worker, message)
             if not ended and loop.time() - last_write >= PROGRESS_INTERVAL:
                 last_write = loop.time()
                 await self._write_progress(active)
@@ -304,14 +299,40 @@ class JobManager:
         worker.done = True
         await self.pool.release(worker.pooled, reusable=reusable)
 
+    @staticmethod
+    def _take(active: _Active, worker: _Worker, message: WorkerMessage) -> bool:
+        """Records one report; True when it ends the worker's task."""
+        match message:
+            case Progress(fraction=fraction):
+                worker.fraction = fraction
+            case RunFinished():
+                active.runs_done += 1
+                active.pending_runs.append(
+                    RunRow(
+                        job_id=active.spec.job_id,
+                        run_index=message.index,
+                        parameters=message.parameters,
+                        file_name=message.file_name,
+                        **message.metrics,
+                    )
+                )
+            case DetailsKept(index=index, file_name=file_name):
+                active.kept[index] = file_name
+            case TaskFailed(error=error):
+                worker.error = error
+                return True
+            case TaskDone():
+                worker.fraction = 1.0
+                return True
+        return False
+
     async def _write_progress(self, active: _Active) -> None:
         total = len(active.spec.runs)
         progress = sum(worker.fraction * worker.runs for worker in active.workers) / total
         rows, active.pending_runs = active.pending_runs, []
-        async with self.sessions.begin() as session:
-            session.add_all(rows)
         await self._update(
             active.spec.job_id,
+            rows,
             progress=min(progress, 1.0),
             runs_done=active.runs_done,
             message=f"{active.runs_done}/{total} runs",
@@ -348,46 +369,50 @@ class JobManager:
             state, error = FAILED, f"a worker exited early (exit codes {exits})"
         else:
             state, error = SUCCEEDED, ""
-        if state == SUCCEEDED and spec.is_sweep:
-            async with self.sessions.begin() as session:
-                session.add_all(rows)
-            rows = []
-            await self._prune_sweep(spec, active.kept)
         if state == CANCELLED:
             shutil.rmtree(self.results_dir / spec.job_id, ignore_errors=True)
-            async with self.sessions.begin() as session:
-                await session.execute(delete(RunRow).where(RunRow.job_id == spec.job_id))
         total = len(spec.runs)
         progress = sum(worker.fraction * worker.runs for worker in active.workers) / total
-        await self._update(
-            spec.job_id,
-            rows,
-            state=state,
-            error=error,
-            end_time=_now(),
-            progress=1.0 if state == SUCCEEDED else min(progress, 1.0),
-            runs_done=active.runs_done,
-            message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
-        )
+        # One transaction: the last runs, a sweep's pruning and the job's end.
+        async with self.sessions.begin() as session:
+            if state == CANCELLED:
+                await session.execute(delete(RunRow).where(RunRow.job_id == spec.job_id))
+            else:
+                session.add_all(rows)
+            if state == SUCCEEDED and spec.is_sweep:
+                await session.flush()
+                await self._prune_sweep(session, spec, active.kept)
+            await self._write_job(
+                session,
+                spec.job_id,
+                state=state,
+                error=error,
+                end_time=_now(),
+                progress=1.0 if state == SUCCEEDED else min(progress, 1.0),
+                runs_done=active.runs_done,
+                message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
+            )
+        await self._notify()
 
-    async def _prune_sweep(self, spec: JobSpec, kept: dict[int, str]) -> None:
+    async def _prune_sweep(
+        self, session: AsyncSession, spec: JobSpec, kept: dict[int, str]
+    ) -> None:
         """Keeps the curve and trades of the best `keep_details` runs of a sweep (each
         worker saved its own best ones)."""
         column = getattr(RunRow, spec.rank_by)
-        async with self.sessions.begin() as session:
-            ranked = list(
-                await session.scalars(
-                    select(RunRow)
-                    .where(RunRow.job_id == spec.job_id)
-                    .order_by(desc(column), RunRow.run_index)
-                )
+        ranked = list(
+            await session.scalars(
+                select(RunRow)
+                .where(RunRow.job_id == spec.job_id)
+                .order_by(desc(column), RunRow.run_index)
             )
-            for position, run in enumerate(ranked):
-                file_name = kept.get(run.run_index, "")
-                if position < spec.keep_details:
-                    run.file_name = file_name
-                elif file_name:
-                    (self.results_dir / file_name).unlink(missing_ok=True)
+        )
+        for position, run in enumerate(ranked):
+            file_name = kept.get(run.run_index, "")
+            if position < spec.keep_details:
+                run.file_name = file_name
+            elif file_name:
+                (self.results_dir / file_name).unlink(missing_ok=True)
 
     # --- queries and control --------------------------------------------------------
 
@@ -414,6 +439,7 @@ class JobManager:
         queued = next((spec for spec in self._queue if spec.job_id == job_id), None)
         if queued is not None:
             self._queue.remove(queued)
+            self._candles.pop(job_id, None)
             await self._update(job_id, state=CANCELLED, end_time=_now(), message="cancelled")
         active = self._active.get(job_id)
         if active is not None:
@@ -469,17 +495,26 @@ class JobManager:
 
     async def _update(self, job_id: str, runs: list[RunRow] | None = None, **values: Any) -> None:
         """Changes the job (and adds `runs`) in one transaction, then wakes watchers."""
-        values = {name: value for name, value in values.items() if value is not None}
         async with self.sessions.begin() as session:
             session.add_all(runs or [])
-            await session.execute(update(JobRow).where(JobRow.job_id == job_id).values(**values))
+            await self._write_job(session, job_id, **values)
+        await self._notify()
+
+    @staticmethod
+    async def _write_job(session: AsyncSession, job_id: str, **values: Any) -> None:
+        values = {name: value for name, value in values.items() if value is not None}
+        await session.execute(update(JobRow).where(JobRow.job_id == job_id).values(**values))
+
+    async def _notify(self) -> None:
+        """After a committed change: wakes every watcher."""
         async with self._changed:
             self._version += 1
             self._changed.notify_all()
 
 
-async def _receive(pipe: Connection) -> Any:
-    """The next message from a worker, or None once it has closed its end."""
+async def _receive(pipe: Connection) -> tuple[list[WorkerMessage], bool]:
+    """The messages a worker has sent so far (at least one, unless it has closed its
+    end), and whether it has."""
     loop = asyncio.get_running_loop()
     readable: asyncio.Future[None] = loop.create_future()
 
@@ -492,10 +527,14 @@ async def _receive(pipe: Connection) -> Any:
         await readable
     finally:
         loop.remove_reader(pipe.fileno())
-    try:
-        return pipe.recv()
-    except (EOFError, OSError):
-        return None
+    messages: list[WorkerMessage] = []
+    while True:
+        try:
+            messages.append(pipe.recv())
+        except (EOFError, OSError):
+            return messages, True
+        if not pipe.poll():
+            return messages, False
 
 
 def _rss_or_zero(pid: int | None) -> int:

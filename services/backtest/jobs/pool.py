@@ -48,6 +48,10 @@ class WorkerPool:
         self._closed = False
 
     @property
+    def idle_count(self) -> int:
+        return len(self._idle)
+
+    @property
     def idle_pids(self) -> list[int]:
         return [worker.pid for worker in self._idle if worker.pid is not None]
 
@@ -68,17 +72,32 @@ class WorkerPool:
         worker.tasks += 1
         return worker
 
+    def warm(self, count: int) -> None:
+        """Starts up to `count` more workers, idle, inside `max_workers`."""
+        if self._closed or self.idle_seconds <= 0:
+            return
+        room = self.max_workers - len(self._busy) - len(self._idle)
+        for _ in range(min(count, room)):
+            # Handed out after the warm ones: it is still importing.
+            self._make_idle(self._start(), last=True)
+
     async def release(self, worker: PooledWorker, *, reusable: bool) -> None:
         """Back to the pool after a task; a worker not reusable is stopped (awaited)."""
         self._busy.discard(worker)
         if reusable and self.idle_seconds > 0 and not self._closed and worker.process.is_alive():
-            loop = asyncio.get_running_loop()
-            self._idle.append(worker)
-            worker.idle_timer = loop.call_later(self.idle_seconds, self._reap, worker)
-            # An idle worker has nothing to say: readable means it died.
-            loop.add_reader(worker.pipe.fileno(), self._reap, worker)
+            self._make_idle(worker)
             return
         await _stop(worker)
+
+    def _make_idle(self, worker: PooledWorker, *, last: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if last:
+            self._idle.insert(0, worker)
+        else:
+            self._idle.append(worker)
+        worker.idle_timer = loop.call_later(self.idle_seconds, self._reap, worker)
+        # An idle worker has nothing to say: readable means it died.
+        loop.add_reader(worker.pipe.fileno(), self._reap, worker)
 
     async def close(self) -> None:
         self._closed = True

@@ -13,6 +13,7 @@ and saves those at the end: no job keeps more than that many per worker.
 from __future__ import annotations
 
 import heapq
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -36,6 +37,10 @@ from services.backtest.jobs.protocol import (
 from services.backtest.jobs.spec import JobSpec, Run
 from services.backtest.strategies.catalog import StrategyCatalog
 
+# Progress is reported at most this often (and after the last run): a sweep of small
+# runs would otherwise spend more on messages than on the runs.
+PROGRESS_SECONDS = 0.1
+
 
 def serve(pipe: Connection) -> None:
     """Entry point of a worker: runs the tasks it is sent until the pipe closes."""
@@ -55,6 +60,7 @@ def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
         selected = [run for run in spec.runs if run.index in wanted]
         runner = _tick_runner(spec) if spec.engine == "tick" else _BarRunner(spec)
         send(Progress(0.0, "loaded"))
+        reported = time.monotonic()
         best: list[tuple[float, int, results.StoredRun]] = []
         for done, run in enumerate(selected, start=1):
             metrics, stored = runner(run)
@@ -68,7 +74,9 @@ def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
             else:
                 results.save(Path(task.results_dir) / file_name, stored)
             send(RunFinished(run.index, run.parameters, metrics, file_name))
-            send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
+            if done == len(selected) or time.monotonic() - reported >= PROGRESS_SECONDS:
+                reported = time.monotonic()
+                send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
         for _, negative_index, stored in best:
             file_name = f"{spec.job_id}/run-{-negative_index}.npz"
             results.save(Path(task.results_dir) / file_name, stored)
@@ -88,7 +96,10 @@ class _BarRunner:
 
     def __call__(self, run: Run) -> tuple[dict[str, float], results.StoredRun]:
         outcome = run_bar_backtest(self.candles, self.strategy, run.parameters, self.spec.bar)
-        return outcome.metrics.as_dict(), stored_bar_run(self.candles, outcome)
+        metrics = outcome.metrics
+        # Flat fields: a shallow dict (dataclasses.asdict deep-copies, a sweep's cost).
+        measured = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__}
+        return measured, stored_bar_run(self.candles, outcome)
 
 
 def stored_bar_run(candles: Candles, outcome: BarRun) -> results.StoredRun:
