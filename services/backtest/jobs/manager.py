@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, desc, select, update
+from sqlalchemy import delete, desc, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import FailedPrecondition, NotFound, ResourceExhausted
@@ -95,7 +95,8 @@ class _Active:
     spec: JobSpec
     workers: list[_Worker] = field(default_factory=list)
     runs_done: int = 0
-    pending_runs: list[RunRow] = field(default_factory=list)
+    # Runs reported and not yet stored, as `runs` table rows.
+    pending_runs: list[dict[str, Any]] = field(default_factory=list)
     # Sweep runs whose details a worker saved: run index -> file name.
     kept: dict[int, str] = field(default_factory=dict)
     cancelled: bool = False
@@ -131,6 +132,9 @@ class JobManager:
         # its wait is never lost.
         self._version = 0
         self._changed = asyncio.Condition()
+        # The rows of the jobs not yet ended, as last committed: watchers read them here
+        # rather than from the database.
+        self._live: dict[str, JobRow] = {}
         # Test seam: awaited by watch() between its read and its wait.
         self.before_watch_wait: Callable[[str], Awaitable[None]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -200,6 +204,7 @@ class JobManager:
         )
         async with self.sessions.begin() as session:
             session.add(row)
+        self._live[job_id] = row
         self._queue.append(spec)
         self._candles[job_id] = dataset.rows
         self._schedule()
@@ -308,13 +313,13 @@ class JobManager:
             case RunFinished():
                 active.runs_done += 1
                 active.pending_runs.append(
-                    RunRow(
-                        job_id=active.spec.job_id,
-                        run_index=message.index,
-                        parameters=message.parameters,
-                        file_name=message.file_name,
+                    {
+                        "job_id": active.spec.job_id,
+                        "run_index": message.index,
+                        "parameters": message.parameters,
+                        "file_name": message.file_name,
                         **message.metrics,
-                    )
+                    }
                 )
             case DetailsKept(index=index, file_name=file_name):
                 active.kept[index] = file_name
@@ -377,12 +382,11 @@ class JobManager:
         async with self.sessions.begin() as session:
             if state == CANCELLED:
                 await session.execute(delete(RunRow).where(RunRow.job_id == spec.job_id))
-            else:
-                session.add_all(rows)
+            elif rows:
+                await session.execute(insert(RunRow), rows)
             if state == SUCCEEDED and spec.is_sweep:
-                await session.flush()
                 await self._prune_sweep(session, spec, active.kept)
-            await self._write_job(
+            written = await self._write_job(
                 session,
                 spec.job_id,
                 state=state,
@@ -392,7 +396,7 @@ class JobManager:
                 runs_done=active.runs_done,
                 message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
             )
-        await self._notify()
+        await self._notify(spec.job_id, written)
 
     async def _prune_sweep(
         self, session: AsyncSession, spec: JobSpec, kept: dict[int, str]
@@ -400,18 +404,23 @@ class JobManager:
         """Keeps the curve and trades of the best `keep_details` runs of a sweep (each
         worker saved its own best ones)."""
         column = getattr(RunRow, spec.rank_by)
-        ranked = list(
+        best = set(
             await session.scalars(
-                select(RunRow)
+                select(RunRow.run_index)
                 .where(RunRow.job_id == spec.job_id)
                 .order_by(desc(column), RunRow.run_index)
+                .limit(spec.keep_details)
             )
         )
-        for position, run in enumerate(ranked):
-            file_name = kept.get(run.run_index, "")
-            if position < spec.keep_details:
-                run.file_name = file_name
-            elif file_name:
+        named = [
+            {"job_id": spec.job_id, "run_index": index, "file_name": file_name}
+            for index, file_name in kept.items()
+            if index in best
+        ]
+        if named:
+            await session.execute(update(RunRow), named)
+        for index, file_name in kept.items():
+            if index not in best:
                 (self.results_dir / file_name).unlink(missing_ok=True)
 
     # --- queries and control --------------------------------------------------------
@@ -469,7 +478,8 @@ class JobManager:
         seen: tuple[object, ...] | None = None
         while True:
             version = self._version  # before the read: any later change differs from it
-            row = await self.get(job_id)
+            live = self._live.get(job_id)
+            row = live if live is not None else await self.get(job_id)
             snapshot = (row.state, row.progress, row.runs_done, row.message)
             if snapshot != seen:
                 seen = snapshot
@@ -493,20 +503,30 @@ class JobManager:
         async with self.sessions() as session:
             return await session.get(RunRow, (job_id, run_index))
 
-    async def _update(self, job_id: str, runs: list[RunRow] | None = None, **values: Any) -> None:
+    async def _update(
+        self, job_id: str, runs: list[dict[str, Any]] | None = None, **values: Any
+    ) -> None:
         """Changes the job (and adds `runs`) in one transaction, then wakes watchers."""
         async with self.sessions.begin() as session:
-            session.add_all(runs or [])
-            await self._write_job(session, job_id, **values)
-        await self._notify()
+            if runs:
+                await session.execute(insert(RunRow), runs)
+            written = await self._write_job(session, job_id, **values)
+        await self._notify(job_id, written)
 
     @staticmethod
-    async def _write_job(session: AsyncSession, job_id: str, **values: Any) -> None:
+    async def _write_job(session: AsyncSession, job_id: str, **values: Any) -> dict[str, Any]:
         values = {name: value for name, value in values.items() if value is not None}
         await session.execute(update(JobRow).where(JobRow.job_id == job_id).values(**values))
+        return values
 
-    async def _notify(self) -> None:
-        """After a committed change: wakes every watcher."""
+    async def _notify(self, job_id: str, committed: dict[str, Any]) -> None:
+        """After a change is committed: the live row follows it, every watcher wakes."""
+        live = self._live.get(job_id)
+        if live is not None:
+            for name, value in committed.items():
+                setattr(live, name, value)
+            if live.state in TERMINAL:
+                del self._live[job_id]
         async with self._changed:
             self._version += 1
             self._changed.notify_all()
