@@ -286,3 +286,28 @@ async def test_the_memory_watchdog_stops_a_warm_worker_over_its_budget(tmp_path:
         await _run(backtest)
         [fresh] = backtest.manager.pool.idle_pids
         assert fresh != warm
+
+
+async def test_a_small_sweep_runs_on_the_warm_worker_and_warms_another(tmp_path: Path) -> None:
+    async with _serve(tmp_path, BACKTEST__JOBS__MAX_WORKERS="2") as backtest:
+        await _run(backtest)
+        [warm] = backtest.manager.pool.idle_pids
+        sweep = pb.Sweep(
+            grids=[
+                pb.ParameterGrid(name="fast", values=[5, 10]),
+                pb.ParameterGrid(name="slow", values=[30, 60]),
+            ]
+        )
+        submitted = await backtest.stub.SubmitBacktest(
+            pb.SubmitBacktestRequest(
+                dataset_id=backtest.dataset_id, strategy="sma_cross", sweep=sweep
+            )
+        )
+        # Its runs went to the warm worker; a second one is starting for the next job.
+        [spare] = backtest.manager.pool.idle_pids
+        assert spare != warm
+        events = await _events(backtest, submitted.job.job_id)
+
+        assert events[-1].result.metrics.trades > 0
+        assert len(events[-1].result.ranking) == 4
+        assert set(backtest.manager.pool.idle_pids) == {warm, spare}
