@@ -151,7 +151,10 @@ def backtesting_py(rows_file: str) -> dict[str, float]:
 
 def backtesting_py_small(rows_file: str, repeats: int) -> list[float]:
     """backtesting.py's SmaCross on small data, timed `repeats` times in one warm process
-    (the frame built once; each sample is Backtest(...).run())."""
+    (the frame built once; each sample is Backtest(...).run()), its progress bar off."""
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"
     import pandas as pd
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
@@ -616,3 +619,9 @@ async def run() -> list[Row]:
         Row(SECTION, "tick worker peak RSS", "MiB", tick["peak_rss_mib"], target="<= 768"),
         Row(SECTION, "backtesting.py process peak RSS", "MiB", peer_bt["peak_rss_mib"]),
     ]
+
+
+if __name__ == "__main__":  # `python -m bench.backtest`: this section alone
+    from bench.report import table
+
+    print(table(asyncio.run(run())))
