@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, desc, insert, select, update
+from sqlalchemy import Table, bindparam, delete, desc, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import FailedPrecondition, NotFound, ResourceExhausted
@@ -46,6 +46,10 @@ from services.backtest.storage.models import JobRow, RunRow
 from services.backtest.strategies.base import StrategyDefinition
 
 log = logging.getLogger("edgequant.backtest.jobs")
+# Jobs and runs are written through their tables (Core): the ORM's bulk insert and
+# update cost more than a small sweep's runs themselves.
+_JOBS: Table = JobRow.__table__  # type: ignore[assignment]
+_RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -133,7 +137,8 @@ class JobManager:
         self._version = 0
         self._changed = asyncio.Condition()
         # The rows of the jobs not yet ended, as last committed: watchers read them here
-        # rather than from the database.
+        # rather than from the database. Replaced on change, never changed in place: a
+        # row handed out stays as it was read.
         self._live: dict[str, JobRow] = {}
         # Test seam: awaited by watch() between its read and its wait.
         self.before_watch_wait: Callable[[str], Awaitable[None]] | None = None
@@ -383,7 +388,7 @@ class JobManager:
             if state == CANCELLED:
                 await session.execute(delete(RunRow).where(RunRow.job_id == spec.job_id))
             elif rows:
-                await session.execute(insert(RunRow), rows)
+                await session.execute(_RUNS.insert(), rows)
             if state == SUCCEEDED and spec.is_sweep:
                 await self._prune_sweep(session, spec, active.kept)
             written = await self._write_job(
@@ -413,12 +418,20 @@ class JobManager:
             )
         )
         named = [
-            {"job_id": spec.job_id, "run_index": index, "file_name": file_name}
+            {"run_job_id": spec.job_id, "run_index_": index, "kept_file": file_name}
             for index, file_name in kept.items()
             if index in best
         ]
         if named:
-            await session.execute(update(RunRow), named)
+            await session.execute(
+                _RUNS.update()
+                .where(
+                    _RUNS.c.job_id == bindparam("run_job_id"),
+                    _RUNS.c.run_index == bindparam("run_index_"),
+                )
+                .values(file_name=bindparam("kept_file")),
+                named,
+            )
         for index, file_name in kept.items():
             if index not in best:
                 (self.results_dir / file_name).unlink(missing_ok=True)
@@ -509,24 +522,24 @@ class JobManager:
         """Changes the job (and adds `runs`) in one transaction, then wakes watchers."""
         async with self.sessions.begin() as session:
             if runs:
-                await session.execute(insert(RunRow), runs)
+                await session.execute(_RUNS.insert(), runs)
             written = await self._write_job(session, job_id, **values)
         await self._notify(job_id, written)
 
     @staticmethod
     async def _write_job(session: AsyncSession, job_id: str, **values: Any) -> dict[str, Any]:
         values = {name: value for name, value in values.items() if value is not None}
-        await session.execute(update(JobRow).where(JobRow.job_id == job_id).values(**values))
+        await session.execute(_JOBS.update().where(_JOBS.c.job_id == job_id).values(**values))
         return values
 
     async def _notify(self, job_id: str, committed: dict[str, Any]) -> None:
         """After a change is committed: the live row follows it, every watcher wakes."""
         live = self._live.get(job_id)
         if live is not None:
-            for name, value in committed.items():
-                setattr(live, name, value)
-            if live.state in TERMINAL:
+            if committed.get("state") in TERMINAL:
                 del self._live[job_id]
+            else:
+                self._live[job_id] = _changed_copy(live, committed)
         async with self._changed:
             self._version += 1
             self._changed.notify_all()
@@ -555,6 +568,11 @@ async def _receive(pipe: Connection) -> tuple[list[WorkerMessage], bool]:
             return messages, True
         if not pipe.poll():
             return messages, False
+
+
+def _changed_copy(row: JobRow, values: dict[str, Any]) -> JobRow:
+    columns = {column.key: getattr(row, column.key) for column in _JOBS.columns}
+    return JobRow(**{**columns, **values})
 
 
 def _rss_or_zero(pid: int | None) -> int:

@@ -311,3 +311,31 @@ async def test_a_small_sweep_runs_on_the_warm_worker_and_warms_another(tmp_path:
         assert events[-1].result.metrics.trades > 0
         assert len(events[-1].result.ranking) == 4
         assert set(backtest.manager.pool.idle_pids) == {warm, spare}
+
+
+async def test_a_watcher_slower_than_the_job_still_sees_it_end(tmp_path: Path) -> None:
+    """The job ends while the watcher's consumer is still busy with an earlier state:
+    that state stays as it was read, and the end still comes."""
+    async with _serve(tmp_path) as backtest:
+        job_id = await _submit(backtest, "sma_cross")
+        watch = backtest.manager.watch(job_id)
+        first = await _guarded(anext(watch))
+        first_state = first.state
+
+        async def succeeded() -> bool:
+            job = await backtest.stub.GetJob(pb.GetJobRequest(job_id=job_id))
+            return job.job.state == pb.JOB_STATE_SUCCEEDED
+
+        for _ in range(int(GUARD_SECONDS / 0.02)):
+            if await succeeded():
+                break
+            await asyncio.sleep(0.02)
+        rest = await _guarded(_rest(watch))
+
+        assert first_state in ("queued", "running")
+        assert first.state == first_state
+        assert rest[-1].state == "succeeded"
+
+
+async def _rest(rows: AsyncIterator[Any]) -> list[Any]:
+    return [row async for row in rows]
