@@ -74,6 +74,8 @@ PROGRESS_INTERVAL = 0.2
 # candles): a fresh worker costs about as much as the engine spends on ~2M candles.
 SPREAD_COLD_MIN_CANDLE_RUNS = 2_000_000
 STOP_GRACE_SECONDS = 2.0
+# An ended job's row stays in memory this long, for the watchers still to wake.
+LIVE_AFTER_END_SECONDS = 10.0
 MEMORY_CHECK_SECONDS = 0.25
 
 
@@ -136,9 +138,9 @@ class JobManager:
         # its wait is never lost.
         self._version = 0
         self._changed = asyncio.Condition()
-        # The rows of the jobs not yet ended, as last committed: watchers read them here
-        # rather than from the database. Replaced on change, never changed in place: a
-        # row handed out stays as it was read.
+        # The rows of the jobs not yet ended (or just ended), as last committed: watchers
+        # read them here rather than from the database. Replaced on change, never changed
+        # in place: a row handed out stays as it was read.
         self._live: dict[str, JobRow] = {}
         # Test seam: awaited by watch() between its read and its wait.
         self.before_watch_wait: Callable[[str], Awaitable[None]] | None = None
@@ -536,10 +538,10 @@ class JobManager:
         """After a change is committed: the live row follows it, every watcher wakes."""
         live = self._live.get(job_id)
         if live is not None:
-            if committed.get("state") in TERMINAL:
-                del self._live[job_id]
-            else:
-                self._live[job_id] = _changed_copy(live, committed)
+            self._live[job_id] = _changed_copy(live, committed)
+            if committed.get("state") in TERMINAL:  # an ended job changes no more
+                loop = asyncio.get_running_loop()
+                loop.call_later(LIVE_AFTER_END_SECONDS, self._live.pop, job_id, None)
         async with self._changed:
             self._version += 1
             self._changed.notify_all()

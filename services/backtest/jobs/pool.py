@@ -6,6 +6,8 @@ than a small job itself. The pool keeps a worker that finished its task cleanly 
 pool never holds more processes than `max_workers`, busy and idle together, so the
 warm ones stay inside the workers' memory budget. A worker that was killed (cancel,
 memory watchdog), failed or crashed is never reused: the next task gets a fresh one.
+Which workers may go back warm is the job manager's call (bar jobs only, and only
+below a resident size).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ class PooledWorker:
     process: BaseProcess
     # The server's end of the worker's duplex pipe.
     pipe: Connection
-    tasks: int = 0
     idle_timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
     @property
@@ -62,14 +63,12 @@ class WorkerPool:
             self._stop_idling(worker)
             if worker.process.is_alive():
                 self._busy.add(worker)
-                worker.tasks += 1
                 return worker
             self._retire(worker)
         if len(self._busy) >= self.max_workers:
             raise RuntimeError("worker pool exhausted: the scheduler asked for too many")
         worker = self._start()
         self._busy.add(worker)
-        worker.tasks += 1
         return worker
 
     def warm(self, count: int) -> None:
