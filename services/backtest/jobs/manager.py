@@ -32,6 +32,7 @@ from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs import requests
 from services.backtest.jobs.pool import PooledWorker, WorkerPool
 from services.backtest.jobs.protocol import (
+    Batch,
     DetailsKept,
     Progress,
     RunFinished,
@@ -565,9 +566,10 @@ async def _receive(pipe: Connection) -> tuple[list[WorkerMessage], bool]:
     messages: list[WorkerMessage] = []
     while True:
         try:
-            messages.append(pipe.recv())
+            batch: Batch = pipe.recv()
         except (EOFError, OSError):
             return messages, True
+        messages += batch.messages
         if not pipe.poll():
             return messages, False
 

@@ -2,8 +2,10 @@
 
 Plain frozen dataclasses, pickled by multiprocessing: a `Task` goes to the worker; the
 worker answers with `Progress`, `RunFinished` and `DetailsKept` messages and ends each
-task with exactly one `TaskDone` or `TaskFailed`. The server closes its end of the pipe
-to retire a worker: the worker exits when it reads end-of-file.
+task with exactly one `TaskDone` or `TaskFailed`, sent in `Batch`es (a sweep's small
+runs would otherwise cost a message and a wake-up of the server each). The server
+closes its end of the pipe to retire a worker: the worker exits when it reads
+end-of-file.
 """
 
 from __future__ import annotations
@@ -57,3 +59,10 @@ class TaskFailed:
 
 
 WorkerMessage = Progress | RunFinished | DetailsKept | TaskDone | TaskFailed
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a worker sends over the pipe: its messages since the last batch, in order."""
+
+    messages: tuple[WorkerMessage, ...]

@@ -26,6 +26,7 @@ from services.backtest.bars.backtest import BarRun, run_bar_backtest
 from services.backtest.bars.candles import Candles
 from services.backtest.jobs import results
 from services.backtest.jobs.protocol import (
+    Batch,
     DetailsKept,
     Progress,
     RunFinished,
@@ -37,9 +38,9 @@ from services.backtest.jobs.protocol import (
 from services.backtest.jobs.spec import JobSpec, Run
 from services.backtest.strategies.catalog import StrategyCatalog
 
-# Progress is reported at most this often (and after the last run): a sweep of small
-# runs would otherwise spend more on messages than on the runs.
-PROGRESS_SECONDS = 0.1
+# Reports go to the server at most this often (and at the end of a task): a sweep of
+# small runs would otherwise spend more on messages than on the runs.
+REPORT_SECONDS = 0.1
 
 
 def serve(pipe: Connection) -> None:
@@ -49,7 +50,25 @@ def serve(pipe: Connection) -> None:
             task = pipe.recv()
         except (EOFError, OSError):
             return
-        run_task(task, pipe.send)
+        run_task(task, _Reporter(pipe.send))
+
+
+class _Reporter:
+    """Collects a task's messages and sends them as one Batch every REPORT_SECONDS,
+    and at once with the message that ends the task."""
+
+    def __init__(self, send: Callable[[Batch], None]) -> None:
+        self._send = send
+        self._pending: list[WorkerMessage] = []
+        self._sent_at = time.monotonic()
+
+    def __call__(self, message: WorkerMessage) -> None:
+        self._pending.append(message)
+        ends = isinstance(message, TaskDone | TaskFailed)
+        if ends or time.monotonic() - self._sent_at >= REPORT_SECONDS:
+            batch, self._pending = Batch(tuple(self._pending)), []
+            self._sent_at = time.monotonic()
+            self._send(batch)
 
 
 def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
@@ -60,7 +79,6 @@ def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
         selected = [run for run in spec.runs if run.index in wanted]
         runner = _tick_runner(spec) if spec.engine == "tick" else _BarRunner(spec)
         send(Progress(0.0, "loaded"))
-        reported = time.monotonic()
         best: list[tuple[float, int, results.StoredRun]] = []
         for done, run in enumerate(selected, start=1):
             metrics, stored = runner(run)
@@ -74,9 +92,7 @@ def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
             else:
                 results.save(Path(task.results_dir) / file_name, stored)
             send(RunFinished(run.index, run.parameters, metrics, file_name))
-            if done == len(selected) or time.monotonic() - reported >= PROGRESS_SECONDS:
-                reported = time.monotonic()
-                send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
+            send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
         for _, negative_index, stored in best:
             file_name = f"{spec.job_id}/run-{-negative_index}.npz"
             results.save(Path(task.results_dir) / file_name, stored)
