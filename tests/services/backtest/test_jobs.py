@@ -1,7 +1,7 @@
 """The job manager through the real service: StreamJob's wake-ups and the warm worker
 pool (reuse, idle reaping, cancel, crashes, the memory watchdog). Real gRPC, real
-SQLite, real worker processes; the manager is reached only to read its pool's pids and
-to run code between StreamJob's read and its wait."""
+SQLite, real worker processes; the manager is reached only to read its pool's pids, to
+run code between StreamJob's read and its wait, and to hold a watch open unread."""
 
 from __future__ import annotations
 
