@@ -12,11 +12,17 @@ and strictly increasing on the 1m grid, real gaps included), then cut at 1,000,0
 Every engine runs in its own spawned process (a worker, as the service runs them), on
 the same candles, with sma_cross(10, 30) long-only, all-in, no fees, filled at the next
 open. "Warm" is the median of repeated runs in a process that has run once already.
+
+Small jobs (5,000 and 50,000 candles, the start of the same series) go through the
+real service as an interactive user's do: submit to finished, over gRPC, through its
+warm workers, beside backtesting.py running the same candles in-process. A sweep of
+100 runs of 5,000 candles is set against the engine's own time for the same 100 runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import multiprocessing
@@ -25,13 +31,14 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.report import Row
+from bench.report import Row, percentile
 
 SECTION = "backtest"
 CANDLES = 1_000_000
@@ -40,6 +47,10 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "services" / "backtest" /
 RAW_TICKS = DATA / "btcusdt_20240808_head.gz"
 SWEEP_FAST = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 SWEEP_SLOW = [20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
+SMALL_SIZES = (5_000, 50_000)
+SMALL_JOBS = 60  # submitted one after another, per size
+PEER_REPEATS = 30
+SMALL_SWEEPS = 7  # the median is reported
 
 
 def build_candles(count: int = CANDLES) -> np.ndarray[Any, Any]:
@@ -136,6 +147,71 @@ def backtesting_py(rows_file: str) -> dict[str, float]:
         "trades": float(stats["# Trades"]),
         "peak_rss_mib": _peak_rss_mib(),
     }
+
+
+def backtesting_py_small(rows_file: str, repeats: int) -> list[float]:
+    """backtesting.py's SmaCross on small data, timed `repeats` times in one warm process
+    (the frame built once; each sample is Backtest(...).run()), its progress bar off."""
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+
+    rows = np.load(rows_file)
+    frame = pd.DataFrame(
+        rows[:, 1:6],
+        columns=["Open", "High", "Low", "Close", "Volume"],
+        index=pd.to_datetime(rows[:, 0], unit="ms"),
+    )
+
+    def sma(values: Any, window: int) -> Any:
+        return pd.Series(values).rolling(window).mean()
+
+    class SmaCross(Strategy):  # type: ignore[misc]
+        def init(self) -> None:
+            self.fast = self.I(sma, self.data.Close, 10)
+            self.slow = self.I(sma, self.data.Close, 30)
+
+        def next(self) -> None:
+            if crossover(self.fast, self.slow):
+                self.buy()
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+
+    samples = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(repeats + 1):  # the first (imports, caches) is not counted
+            started = time.perf_counter()
+            Backtest(frame, SmaCross, cash=10_000, finalize_trades=True).run()
+            samples.append(time.perf_counter() - started)
+    return samples[1:]
+
+
+_engine_loaded: dict[str, Any] = {}
+
+
+def engine_sweep_time(columns_file: str) -> float:
+    """The engine's own time per run for the bench sweep's 100 runs, in a process that
+    keeps the candles loaded and has run once already (as a warm worker has)."""
+    from services.backtest.bars.backtest import run_bar_backtest
+    from services.backtest.bars.candles import Candles
+    from services.backtest.bars.settings import BarSettings
+    from services.backtest.strategies.catalog import StrategyCatalog
+
+    grid = [{"fast": float(f), "slow": float(s)} for f in SWEEP_FAST for s in SWEEP_SLOW]
+    if columns_file not in _engine_loaded:
+        candles = Candles.from_columns(np.load(columns_file, mmap_mode="r"))
+        strategy = StrategyCatalog().get("sma_cross")
+        run_bar_backtest(candles, strategy, grid[0], BarSettings())
+        _engine_loaded[columns_file] = (candles, strategy)
+    candles, strategy = _engine_loaded[columns_file]
+    started = time.perf_counter()
+    for parameters in grid:
+        run_bar_backtest(candles, strategy, parameters, BarSettings())
+    return (time.perf_counter() - started) / len(grid)
 
 
 def vectorbt(rows_file: str) -> dict[str, float]:
@@ -255,9 +331,9 @@ def _in_worker(function: Any, *args: Any) -> Any:
         return pool.submit(function, *args).result()
 
 
-async def _sweep_through_the_service(root: Path, rows: np.ndarray[Any, Any]) -> tuple[float, int]:
-    """A 100-run sweep submitted to the real service (its own process, as deployed),
-    timed from submit to succeeded."""
+@contextlib.asynccontextmanager
+async def _service(root: Path) -> AsyncIterator[Any]:
+    """The real backtest service in its own process (as deployed), and a stub to it."""
     import subprocess
     import sys
 
@@ -265,13 +341,11 @@ async def _sweep_through_the_service(root: Path, rows: np.ndarray[Any, Any]) -> 
 
     from common.config import load_config
     from common.testing import isolated_config, wait_until_serving
-    from edgequant.backtest.v1 import backtest_pb2 as pb
     from edgequant.backtest.v1 import backtest_pb2_grpc
 
-    imports = root / "import"
-    imports.mkdir()
-    (imports / "candles.json").write_text(json.dumps(rows.tolist()))
-    environment = isolated_config(root / "stack", BACKTEST__DATASETS__IMPORT_DIR=str(imports))
+    environment = isolated_config(
+        root / "stack", BACKTEST__DATASETS__IMPORT_DIR=str(root / "import")
+    )
     address = load_config(environment).backtest.address
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -284,32 +358,107 @@ async def _sweep_through_the_service(root: Path, rows: np.ndarray[Any, Any]) -> 
     try:
         await wait_until_serving(address)
         async with grpc.aio.insecure_channel(address) as channel:
-            stub = backtest_pb2_grpc.BacktestServiceStub(channel)
-            request = pb.ImportDatasetRequest(
-                name="bench", format=pb.DATASET_FORMAT_FREQTRADE_JSON, path="candles.json"
-            )
-            dataset = (await stub.ImportDataset(request)).dataset
-            sweep = pb.Sweep(
-                grids=[
-                    pb.ParameterGrid(name="fast", values=SWEEP_FAST),
-                    pb.ParameterGrid(name="slow", values=SWEEP_SLOW),
-                ],
-                rank_by="sharpe_ratio",
-            )
-            started = time.perf_counter()
-            submit = pb.SubmitBacktestRequest(
-                dataset_id=dataset.dataset_id, strategy="sma_cross", sweep=sweep
-            )
-            job = (await stub.SubmitBacktest(submit)).job
-            async for event in stub.StreamJob(pb.StreamJobRequest(job_id=job.job_id)):
-                if event.HasField("result"):
-                    break
-                if event.progress.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
-                    raise RuntimeError(event.progress.error)
-            return time.perf_counter() - started, job.runs_total
+            yield backtest_pb2_grpc.BacktestServiceStub(channel)
     finally:
         process.terminate()
         await process.wait()
+
+
+async def _import(stub: Any, root: Path, name: str, rows: np.ndarray[Any, Any]) -> str:
+    from edgequant.backtest.v1 import backtest_pb2 as pb
+
+    imports = root / "import"
+    imports.mkdir(exist_ok=True)
+    (imports / f"{name}.json").write_text(json.dumps(rows.tolist()))
+    request = pb.ImportDatasetRequest(
+        name=name, format=pb.DATASET_FORMAT_FREQTRADE_JSON, path=f"{name}.json"
+    )
+    dataset_id: str = (await stub.ImportDataset(request)).dataset.dataset_id
+    return dataset_id
+
+
+async def _until_finished(stub: Any, request: Any) -> tuple[float, float, Any]:
+    """Submits, follows StreamJob to the finished job: (submit to finished in seconds,
+    finished event's arrival after the job's end_time in seconds, the job)."""
+    from edgequant.backtest.v1 import backtest_pb2 as pb
+
+    started = time.perf_counter()
+    job = (await stub.SubmitBacktest(request)).job
+    finished: tuple[float, float, Any] | None = None
+    async for event in stub.StreamJob(pb.StreamJobRequest(job_id=job.job_id)):
+        if event.progress.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
+            raise RuntimeError(event.progress.error)
+        if event.progress.state == pb.JOB_STATE_SUCCEEDED:
+            arrived = time.time()
+            end_time = event.progress.end_time.ToNanoseconds() / 1e9
+            finished = (time.perf_counter() - started, arrived - end_time, event.progress)
+        # The stream ends with the result, as a user reads it, before the next job.
+    if finished is None:
+        raise RuntimeError("StreamJob ended before the job finished")
+    return finished
+
+
+def _sweep_request(dataset_id: str) -> Any:
+    from edgequant.backtest.v1 import backtest_pb2 as pb
+
+    sweep = pb.Sweep(
+        grids=[
+            pb.ParameterGrid(name="fast", values=SWEEP_FAST),
+            pb.ParameterGrid(name="slow", values=SWEEP_SLOW),
+        ],
+        rank_by="sharpe_ratio",
+    )
+    return pb.SubmitBacktestRequest(dataset_id=dataset_id, strategy="sma_cross", sweep=sweep)
+
+
+async def _sweep_through_the_service(root: Path, rows: np.ndarray[Any, Any]) -> tuple[float, int]:
+    """A 100-run sweep submitted to the real service, timed from submit to succeeded."""
+    async with _service(root / "sweep") as stub:
+        dataset_id = await _import(stub, root / "sweep", "candles", rows)
+        seconds, _, job = await _until_finished(stub, _sweep_request(dataset_id))
+        return seconds, int(job.runs_total)
+
+
+async def _small_jobs_through_the_service(root: Path) -> dict[str | int, Any]:
+    """Single sma_cross(10, 30) jobs of SMALL_SIZES candles one after another, then
+    100-run sweeps of 5,000 candles: submit to finished and StreamJob's delay. Each
+    sweep is followed by the engine's own 100 runs in a warm process of its own, so
+    that both see the same load of a shared machine."""
+    from edgequant.backtest.v1 import backtest_pb2 as pb
+
+    measured: dict[str | int, Any] = {"delays": []}
+    sweep_columns = root / "columns-sweep.npy"
+    np.save(sweep_columns, np.ascontiguousarray(build_candles(SMALL_SIZES[0]).T))
+    engine = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    loop = asyncio.get_running_loop()
+    async with _service(root / "small") as stub:
+        for size in SMALL_SIZES:
+            dataset_id = await _import(stub, root / "small", f"c{size}", build_candles(size))
+            request = pb.SubmitBacktestRequest(
+                dataset_id=dataset_id, strategy="sma_cross", parameters={"fast": 10, "slow": 30}
+            )
+            await _until_finished(stub, request)  # the first one warms a worker
+            samples = []
+            for _ in range(SMALL_JOBS):
+                seconds, delay, _ = await _until_finished(stub, request)
+                samples.append(seconds)
+                measured["delays"].append(delay)
+            measured[size] = samples
+        dataset_id = await _import(stub, root / "small", "sweep", build_candles(SMALL_SIZES[0]))
+        # The first sweep runs on the one warm worker and warms the second.
+        await _until_finished(stub, _sweep_request(dataset_id))
+        per_run, engine_per_run = [], []
+        with engine:
+            await loop.run_in_executor(engine, engine_sweep_time, str(sweep_columns))
+            for _ in range(SMALL_SWEEPS):
+                seconds, _, job = await _until_finished(stub, _sweep_request(dataset_id))
+                per_run.append(seconds / job.runs_total)
+                engine_per_run.append(
+                    await loop.run_in_executor(engine, engine_sweep_time, str(sweep_columns))
+                )
+        measured["sweep_per_run"] = statistics.median(per_run)
+        measured["engine_per_run"] = statistics.median(engine_per_run)
+    return measured
 
 
 async def run() -> list[Row]:
@@ -328,13 +477,70 @@ async def run() -> list[Row]:
         peer_bt = await spawned(backtesting_py, str(rows_file))
         peer_vbt = await spawned(vectorbt, str(rows_file))
         sweep_seconds, sweep_runs = await _sweep_through_the_service(root, rows)
+        small = await _small_jobs_through_the_service(root)
+        peer_small: dict[int, list[float]] = {}
+        for size in SMALL_SIZES:
+            small_file = root / f"rows-{size}.npy"
+            np.save(small_file, rows[:size])
+            peer_small[size] = await spawned(backtesting_py_small, str(small_file), PEER_REPEATS)
+        engine_per_run = small["engine_per_run"]
         npz = root / "btcusdt.npz"
         await spawned(convert_ticks, str(npz))
         tick = await spawned(tick_engines, str(npz))
 
     agreement = abs(mine["final_equity"] / peer_vbt["final_equity"] - 1)
     ms = 1000.0
+    small_rows = []
+    for size in SMALL_SIZES:
+        for q in (50, 99):
+            small_rows.append(
+                Row(
+                    SECTION,
+                    f"sma_cross {size:,} candles: submit to finished via gRPC, p{q}",
+                    "ms",
+                    percentile(small[size], q) * ms,
+                    percentile(peer_small[size], q) * ms,
+                    "backtesting.py in-process",
+                    "<= 25" if (size, q) == (SMALL_SIZES[0], 50) else "",
+                )
+            )
     return [
+        *small_rows,
+        Row(
+            SECTION,
+            "StreamJob: finished job reported after its end, p50",
+            "ms",
+            percentile(small["delays"], 50) * ms,
+        ),
+        Row(
+            SECTION,
+            "StreamJob: finished job reported after its end, p99",
+            "ms",
+            percentile(small["delays"], 99) * ms,
+            target="<= 10",
+        ),
+        Row(
+            SECTION,
+            "StreamJob: finished job reported after its end, max",
+            "ms",
+            max(small["delays"]) * ms,
+        ),
+        Row(
+            SECTION,
+            f"sweep of 100 runs, {SMALL_SIZES[0]:,} candles, via the service, per run",
+            "ms",
+            small["sweep_per_run"] * ms,
+            engine_per_run * ms,
+            "the engine's own time per run",
+            "<= 2x the engine",
+        ),
+        Row(
+            SECTION,
+            "small sweep: per run / the engine's own time",
+            "x",
+            small["sweep_per_run"] / engine_per_run,
+            target="<= 2",
+        ),
         Row(
             SECTION,
             "sma_cross 1M candles, warm worker",
@@ -419,3 +625,9 @@ async def run() -> list[Row]:
         Row(SECTION, "tick worker peak RSS", "MiB", tick["peak_rss_mib"], target="<= 768"),
         Row(SECTION, "backtesting.py process peak RSS", "MiB", peer_bt["peak_rss_mib"]),
     ]
+
+
+if __name__ == "__main__":  # `python -m bench.backtest`: this section alone
+    from bench.report import table
+
+    print(table(asyncio.run(run())))

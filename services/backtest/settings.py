@@ -8,8 +8,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class JobSettings:
-    # Worker processes at once, across jobs (a sweep uses several).
+    # Worker processes at once, across jobs (a sweep uses several), busy and warm together.
     max_workers: int = 2
+    # A worker is kept warm this long after its last job, for the next one (a fresh
+    # worker costs ~120 ms of spawn and imports); 0: a fresh worker for every job.
+    idle_seconds: float = 60.0
     # RSS budget of one worker; a job estimated above it is refused, a worker passing it
     # is stopped and its job fails.
     worker_budget_mib: int = 768

@@ -1,9 +1,11 @@
 """The job manager: admission, a queue, worker processes, progress, cancellation.
 
-Work never runs on the event loop: each job runs in spawned worker processes (a sweep
-in several, its runs dealt round-robin) that report through pipes, read here with
-`loop.add_reader`. The database row is the job's truth; watchers (StreamJob) wake on
-every change. Workers are watched for RSS and stopped above their budget.
+Work never runs on the event loop: each job runs in worker processes (a sweep in
+several, its runs dealt round-robin) taken from a pool that keeps them warm between
+jobs (`pool`); they report through pipes, read here with `loop.add_reader`. The
+database row is the job's truth; watchers (StreamJob) wake on every change, without
+polling and without missing one. Workers are watched for RSS and stopped above their
+budget.
 """
 
 from __future__ import annotations
@@ -11,32 +13,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import shutil
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, desc, select, update
+from sqlalchemy import Table, bindparam, delete, desc, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import FailedPrecondition, NotFound, ResourceExhausted
 from common.memory import MIB, MemoryGuard, rss_bytes
 from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs import requests
+from services.backtest.jobs.pool import PooledWorker, WorkerPool
+from services.backtest.jobs.protocol import (
+    Batch,
+    DetailsKept,
+    Progress,
+    RunFinished,
+    Task,
+    TaskDone,
+    TaskFailed,
+    WorkerMessage,
+)
 from services.backtest.jobs.spec import JobSpec
-from services.backtest.jobs.worker import work
 from services.backtest.settings import JobSettings
 from services.backtest.storage.models import JobRow, RunRow
 from services.backtest.strategies.base import StrategyDefinition
 
 log = logging.getLogger("edgequant.backtest.jobs")
+# Jobs and runs are written through their tables (Core): the ORM's bulk insert and
+# update cost more than a small sweep's runs themselves.
+_JOBS: Table = JobRow.__table__  # type: ignore[assignment]
+_RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -51,21 +65,36 @@ BAR_WORKER_BASE_BYTES = 80 * MIB
 TICK_WORKER_BASE_BYTES = 640 * MIB  # measured ~605 MiB peak: numba/LLVM compiling
 # Float64 arrays as long as the candles that one bar run holds at its peak.
 BAR_ARRAYS_PER_CANDLE = 24
+# A worker still holding more than this after a task (memory the allocator kept, a tick
+# engine's numba) is not kept warm.
+WARM_WORKER_MAX_BYTES = BAR_WORKER_BASE_BYTES
 # hftbacktest's events (64 bytes each) decompressed from the stored .npz, with room.
 TICK_BYTES_PER_STORED_BYTE = 12
 PROGRESS_INTERVAL = 0.2
+# A sweep spreads over workers not yet warm only when it is bigger than this (runs times
+# candles): a fresh worker costs about as much as the engine spends on ~2M candles.
+SPREAD_COLD_MIN_CANDLE_RUNS = 2_000_000
 STOP_GRACE_SECONDS = 2.0
+# An ended job's row stays in memory this long, for the watchers still to wake.
+LIVE_AFTER_END_SECONDS = 10.0
 MEMORY_CHECK_SECONDS = 0.25
 
 
 @dataclass
 class _Worker:
-    process: BaseProcess
-    pipe: Connection
+    """One pooled worker's part in one job."""
+
+    pooled: PooledWorker
     runs: int
     fraction: float = 0.0
     error: str = ""
+    # Its task ended (or it died): it is no longer this job's to stop.
     done: bool = False
+    terminated: bool = False
+
+    @property
+    def pipe(self) -> Connection:
+        return self.pooled.pipe
 
 
 @dataclass
@@ -73,7 +102,8 @@ class _Active:
     spec: JobSpec
     workers: list[_Worker] = field(default_factory=list)
     runs_done: int = 0
-    pending_runs: list[RunRow] = field(default_factory=list)
+    # Runs reported and not yet stored, as `runs` table rows.
+    pending_runs: list[dict[str, Any]] = field(default_factory=list)
     # Sweep runs whose details a worker saved: run index -> file name.
     kept: dict[int, str] = field(default_factory=dict)
     cancelled: bool = False
@@ -99,10 +129,22 @@ class JobManager:
         self.results_dir = results_dir
         self.settings = settings
         self.memory = memory
-        self._context = multiprocessing.get_context("spawn")
+        self.pool = WorkerPool(settings.max_workers, settings.idle_seconds)
         self._queue: deque[JobSpec] = deque()
+        # Candles of each queued job's dataset: how much work it is.
+        self._candles: dict[str, int] = {}
         self._active: dict[str, _Active] = {}
+        # Bumped after every committed job change: a watcher that read the job at version
+        # v waits until the version differs, so a change landing between its read and
+        # its wait is never lost.
+        self._version = 0
         self._changed = asyncio.Condition()
+        # The rows of the jobs not yet ended (or just ended), as last committed: watchers
+        # read them here rather than from the database. Replaced on change, never changed
+        # in place: a row handed out stays as it was read.
+        self._live: dict[str, JobRow] = {}
+        # Test seam: awaited by watch() between its read and its wait.
+        self.before_watch_wait: Callable[[str], Awaitable[None]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -116,6 +158,7 @@ class JobManager:
 
     async def stop(self) -> None:
         self._queue.clear()
+        self._candles.clear()
         for active in list(self._active.values()):
             active.over_budget = "interrupted: the service stopped"
             self._terminate(active)
@@ -124,6 +167,7 @@ class JobManager:
                 await asyncio.wait_for(active.finished.wait(), STOP_GRACE_SECONDS * 2)
         for task in list(self._tasks):
             task.cancel()
+        await self.pool.close()
 
     # --- submission ---------------------------------------------------------------
 
@@ -168,7 +212,9 @@ class JobManager:
         )
         async with self.sessions.begin() as session:
             session.add(row)
+        self._live[job_id] = row
         self._queue.append(spec)
+        self._candles[job_id] = dataset.rows
         self._schedule()
         return row
 
@@ -199,25 +245,27 @@ class JobManager:
     def _schedule(self) -> None:
         while self._queue and self._busy_workers() < self.settings.max_workers:
             spec = self._queue.popleft()
-            free = self.settings.max_workers - self._busy_workers()
-            self._launch(spec, max(1, min(free, len(spec.runs))))
+            candle_runs = self._candles.pop(spec.job_id, 0) * len(spec.runs)
+            workers = min(self.settings.max_workers - self._busy_workers(), len(spec.runs))
+            warm = max(1, min(workers, self.pool.idle_count))
+            if candle_runs < SPREAD_COLD_MIN_CANDLE_RUNS and warm < workers:
+                # Small: it runs on the warm workers at once; more warm up for the next.
+                self._launch(spec, warm)
+                self.pool.warm(workers - warm)
+            else:
+                self._launch(spec, max(1, workers))
 
     def _launch(self, spec: JobSpec, worker_count: int) -> None:
         active = _Active(spec)
         self._active[spec.job_id] = active
         indices = [run.index for run in spec.runs]
-        document = spec.to_json()
         for share in (indices[k::worker_count] for k in range(worker_count)):
-            reader, writer = self._context.Pipe(duplex=False)
-            process = self._context.Process(
-                target=work,
-                args=(document, share, str(self.results_dir), writer),
-                name=f"backtest-worker-{spec.job_id[:8]}",
-                daemon=True,
-            )
-            process.start()
-            writer.close()
-            active.workers.append(_Worker(process, reader, runs=len(share)))
+            pooled = self.pool.acquire()
+            # A worker that died since it went idle (and before the pool noticed) fails
+            # this job at its first read, like any crash.
+            with contextlib.suppress(OSError):
+                pooled.pipe.send(Task(spec, tuple(share), str(self.results_dir)))
+            active.workers.append(_Worker(pooled, runs=len(share)))
         self._spawn(self._run(active))
 
     def _spawn(self, coroutine: Any) -> None:
@@ -239,48 +287,65 @@ class JobManager:
             self._schedule()
 
     async def _follow(self, active: _Active, worker: _Worker) -> None:
-        last_write = 0.0
+        """Reads one worker's reports until its task ends (or it dies), then hands it
+        back to the pool: kept warm only after a clean task of a bar job."""
         loop = asyncio.get_running_loop()
-        while True:
-            message = await _receive(worker.pipe)
-            if message is None:
-                break
-            kind = message[0]
-            if kind == "progress":
-                worker.fraction = float(message[1])
-            elif kind == "run":
-                _, index, parameters, measured, file_name = message
-                active.runs_done += 1
-                active.pending_runs.append(
-                    RunRow(
-                        job_id=active.spec.job_id,
-                        run_index=index,
-                        parameters=parameters,
-                        file_name=file_name,
-                        **measured,
-                    )
-                )
-            elif kind == "kept":
-                active.kept[int(message[1])] = str(message[2])
-            elif kind == "error":
-                worker.error = str(message[1])
-            elif kind == "done":
-                worker.fraction = 1.0
-            if loop.time() - last_write >= PROGRESS_INTERVAL or kind in ("done", "error"):
+        # Progress is written every PROGRESS_INTERVAL, not at once: a small job's only
+        # writes are its start and its end.
+        last_write = loop.time()
+        ended = False
+        closed = False
+        while not ended and not closed:
+            messages, closed = await _receive(worker.pipe)
+            for message in messages:
+                ended = ended or self._take(active, worker, message)
+            if not ended and loop.time() - last_write >= PROGRESS_INTERVAL:
                 last_write = loop.time()
                 await self._write_progress(active)
-        worker.pipe.close()
-        await asyncio.to_thread(worker.process.join, STOP_GRACE_SECONDS)
+        reusable = (
+            ended
+            and not worker.error
+            and not worker.terminated
+            and active.spec.engine == "bar"
+            and _rss_or_zero(worker.pooled.pid) <= WARM_WORKER_MAX_BYTES
+        )
         worker.done = True
+        await self.pool.release(worker.pooled, reusable=reusable)
+
+    @staticmethod
+    def _take(active: _Active, worker: _Worker, message: WorkerMessage) -> bool:
+        """Records one report; True when it ends the worker's task."""
+        match message:
+            case Progress(fraction=fraction):
+                worker.fraction = fraction
+            case RunFinished():
+                active.runs_done += 1
+                active.pending_runs.append(
+                    {
+                        "job_id": active.spec.job_id,
+                        "run_index": message.index,
+                        "parameters": message.parameters,
+                        "file_name": message.file_name,
+                        **message.metrics,
+                    }
+                )
+            case DetailsKept(index=index, file_name=file_name):
+                active.kept[index] = file_name
+            case TaskFailed(error=error):
+                worker.error = error
+                return True
+            case TaskDone():
+                worker.fraction = 1.0
+                return True
+        return False
 
     async def _write_progress(self, active: _Active) -> None:
         total = len(active.spec.runs)
         progress = sum(worker.fraction * worker.runs for worker in active.workers) / total
         rows, active.pending_runs = active.pending_runs, []
-        async with self.sessions.begin() as session:
-            session.add_all(rows)
         await self._update(
             active.spec.job_id,
+            rows,
             progress=min(progress, 1.0),
             runs_done=active.runs_done,
             message=f"{active.runs_done}/{total} runs",
@@ -291,7 +356,7 @@ class JobManager:
         while True:
             await asyncio.sleep(MEMORY_CHECK_SECONDS)
             for worker in active.workers:
-                pid = worker.process.pid
+                pid = worker.pooled.pid
                 if worker.done or pid is None:
                     continue
                 with contextlib.suppress(OSError):
@@ -303,10 +368,10 @@ class JobManager:
                         self._terminate(active)
 
     async def _finish(self, active: _Active) -> None:
-        await self._write_progress(active)
         spec = active.spec
+        rows, active.pending_runs = active.pending_runs, []
         errors = [worker.error for worker in active.workers if worker.error]
-        exits = [worker.process.exitcode for worker in active.workers]
+        exits = [worker.pooled.process.exitcode for worker in active.workers]
         if active.cancelled:
             state, error = CANCELLED, ""
         elif active.over_budget:
@@ -317,39 +382,62 @@ class JobManager:
             state, error = FAILED, f"a worker exited early (exit codes {exits})"
         else:
             state, error = SUCCEEDED, ""
-        if state == SUCCEEDED and spec.is_sweep:
-            await self._prune_sweep(spec, active.kept)
         if state == CANCELLED:
             shutil.rmtree(self.results_dir / spec.job_id, ignore_errors=True)
-            async with self.sessions.begin() as session:
+        total = len(spec.runs)
+        progress = sum(worker.fraction * worker.runs for worker in active.workers) / total
+        # One transaction: the last runs, a sweep's pruning and the job's end.
+        async with self.sessions.begin() as session:
+            if state == CANCELLED:
                 await session.execute(delete(RunRow).where(RunRow.job_id == spec.job_id))
-        await self._update(
-            spec.job_id,
-            state=state,
-            error=error,
-            end_time=_now(),
-            progress=1.0 if state == SUCCEEDED else None,
-            message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
-        )
+            elif rows:
+                await session.execute(_RUNS.insert(), rows)
+            if state == SUCCEEDED and spec.is_sweep:
+                await self._prune_sweep(session, spec, active.kept)
+            written = await self._write_job(
+                session,
+                spec.job_id,
+                state=state,
+                error=error,
+                end_time=_now(),
+                progress=1.0 if state == SUCCEEDED else min(progress, 1.0),
+                runs_done=active.runs_done,
+                message={SUCCEEDED: "done", CANCELLED: "cancelled", FAILED: "failed"}[state],
+            )
+        await self._notify(spec.job_id, written)
 
-    async def _prune_sweep(self, spec: JobSpec, kept: dict[int, str]) -> None:
+    async def _prune_sweep(
+        self, session: AsyncSession, spec: JobSpec, kept: dict[int, str]
+    ) -> None:
         """Keeps the curve and trades of the best `keep_details` runs of a sweep (each
         worker saved its own best ones)."""
         column = getattr(RunRow, spec.rank_by)
-        async with self.sessions.begin() as session:
-            ranked = list(
-                await session.scalars(
-                    select(RunRow)
-                    .where(RunRow.job_id == spec.job_id)
-                    .order_by(desc(column), RunRow.run_index)
-                )
+        best = set(
+            await session.scalars(
+                select(RunRow.run_index)
+                .where(RunRow.job_id == spec.job_id)
+                .order_by(desc(column), RunRow.run_index)
+                .limit(spec.keep_details)
             )
-            for position, run in enumerate(ranked):
-                file_name = kept.get(run.run_index, "")
-                if position < spec.keep_details:
-                    run.file_name = file_name
-                elif file_name:
-                    (self.results_dir / file_name).unlink(missing_ok=True)
+        )
+        named = [
+            {"run_job_id": spec.job_id, "run_index_": index, "kept_file": file_name}
+            for index, file_name in kept.items()
+            if index in best
+        ]
+        if named:
+            await session.execute(
+                _RUNS.update()
+                .where(
+                    _RUNS.c.job_id == bindparam("run_job_id"),
+                    _RUNS.c.run_index == bindparam("run_index_"),
+                )
+                .values(file_name=bindparam("kept_file")),
+                named,
+            )
+        for index, file_name in kept.items():
+            if index not in best:
+                (self.results_dir / file_name).unlink(missing_ok=True)
 
     # --- queries and control --------------------------------------------------------
 
@@ -376,6 +464,7 @@ class JobManager:
         queued = next((spec for spec in self._queue if spec.job_id == job_id), None)
         if queued is not None:
             self._queue.remove(queued)
+            self._candles.pop(job_id, None)
             await self._update(job_id, state=CANCELLED, end_time=_now(), message="cancelled")
         active = self._active.get(job_id)
         if active is not None:
@@ -385,31 +474,39 @@ class JobManager:
         return await self.get(job_id)
 
     def _terminate(self, active: _Active) -> None:
-        for worker in active.workers:
-            if worker.process.is_alive():
-                worker.process.terminate()
-        self._spawn(self._kill_stragglers(active))
+        """Stops the job's workers still on its task (never one already handed back to
+        the pool: it may be running another job by now)."""
+        stopping = [worker for worker in active.workers if not worker.done]
+        for worker in stopping:
+            worker.terminated = True
+            if worker.pooled.process.is_alive():
+                worker.pooled.process.terminate()
+        self._spawn(self._kill_stragglers(stopping))
 
-    async def _kill_stragglers(self, active: _Active) -> None:
+    async def _kill_stragglers(self, workers: list[_Worker]) -> None:
         await asyncio.sleep(STOP_GRACE_SECONDS)
-        for worker in active.workers:
-            if worker.process.is_alive():
-                worker.process.kill()
+        for worker in workers:
+            if worker.pooled.process.is_alive():
+                worker.pooled.process.kill()
 
     async def watch(self, job_id: str) -> AsyncIterator[JobRow]:
         """The job now, then again on every change, until it ends."""
         seen: tuple[object, ...] | None = None
         while True:
-            row = await self.get(job_id)
+            version = self._version  # before the read: any later change differs from it
+            live = self._live.get(job_id)
+            row = live if live is not None else await self.get(job_id)
             snapshot = (row.state, row.progress, row.runs_done, row.message)
             if snapshot != seen:
                 seen = snapshot
                 yield row
             if row.state in TERMINAL:
                 return
+            if self.before_watch_wait is not None:
+                await self.before_watch_wait(job_id)
             async with self._changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=1.0)
+                while self._version == version:
+                    await self._changed.wait()
 
     async def runs(self, job_id: str, rank_by: str) -> list[RunRow]:
         async with self.sessions() as session:
@@ -422,16 +519,38 @@ class JobManager:
         async with self.sessions() as session:
             return await session.get(RunRow, (job_id, run_index))
 
-    async def _update(self, job_id: str, **values: Any) -> None:
-        values = {name: value for name, value in values.items() if value is not None}
+    async def _update(
+        self, job_id: str, runs: list[dict[str, Any]] | None = None, **values: Any
+    ) -> None:
+        """Changes the job (and adds `runs`) in one transaction, then wakes watchers."""
         async with self.sessions.begin() as session:
-            await session.execute(update(JobRow).where(JobRow.job_id == job_id).values(**values))
+            if runs:
+                await session.execute(_RUNS.insert(), runs)
+            written = await self._write_job(session, job_id, **values)
+        await self._notify(job_id, written)
+
+    @staticmethod
+    async def _write_job(session: AsyncSession, job_id: str, **values: Any) -> dict[str, Any]:
+        values = {name: value for name, value in values.items() if value is not None}
+        await session.execute(_JOBS.update().where(_JOBS.c.job_id == job_id).values(**values))
+        return values
+
+    async def _notify(self, job_id: str, committed: dict[str, Any]) -> None:
+        """After a change is committed: the live row follows it, every watcher wakes."""
+        live = self._live.get(job_id)
+        if live is not None:
+            self._live[job_id] = _changed_copy(live, committed)
+            if committed.get("state") in TERMINAL:  # an ended job changes no more
+                loop = asyncio.get_running_loop()
+                loop.call_later(LIVE_AFTER_END_SECONDS, self._live.pop, job_id, None)
         async with self._changed:
+            self._version += 1
             self._changed.notify_all()
 
 
-async def _receive(pipe: Connection) -> Any:
-    """The next message from a worker, or None once it has closed its end."""
+async def _receive(pipe: Connection) -> tuple[list[WorkerMessage], bool]:
+    """The messages a worker has sent so far (at least one, unless it has closed its
+    end), and whether it has."""
     loop = asyncio.get_running_loop()
     readable: asyncio.Future[None] = loop.create_future()
 
@@ -444,10 +563,27 @@ async def _receive(pipe: Connection) -> Any:
         await readable
     finally:
         loop.remove_reader(pipe.fileno())
+    messages: list[WorkerMessage] = []
+    while True:
+        try:
+            batch: Batch = pipe.recv()
+        except (EOFError, OSError):
+            return messages, True
+        messages += batch.messages
+        if not pipe.poll():
+            return messages, False
+
+
+def _changed_copy(row: JobRow, values: dict[str, Any]) -> JobRow:
+    columns = {column.key: getattr(row, column.key) for column in _JOBS.columns}
+    return JobRow(**{**columns, **values})
+
+
+def _rss_or_zero(pid: int | None) -> int:
     try:
-        return pipe.recv()
-    except (EOFError, OSError):
-        return None
+        return rss_bytes(pid) if pid is not None else 0
+    except OSError:  # gone: the pool notices it is not alive
+        return 0
 
 
 def _now() -> datetime:

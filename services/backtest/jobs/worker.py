@@ -1,12 +1,9 @@
 """The code that runs inside a worker process (multiprocessing, spawn start method).
 
 It imports numpy and the engines, never gRPC or SQLAlchemy, and talks to the server
-only through its end of a pipe:
-
-    ("progress", fraction, message)       fraction of this worker's share, 0..1
-    ("run", index, parameters, metrics, file_name)   file_name "" in a sweep: see "kept"
-    ("kept", index, file_name)            a sweep run whose curve and trades were saved
-    ("done",) | ("error", message)
+only through its end of a pipe, in the typed messages of `protocol`. A worker stays up
+between jobs (warm: its imports and the engine's first-run costs are paid once) and
+runs one `Task` at a time until the server closes the pipe.
 
 Results are written to files by the worker itself, so no large array crosses the pipe.
 A sweep's worker keeps (thinned) only its best `keep_details` runs by the ranking metric
@@ -16,7 +13,9 @@ and saves those at the end: no job keeps more than that many per worker.
 from __future__ import annotations
 
 import heapq
+import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,60 @@ import numpy as np
 from services.backtest.bars.backtest import BarRun, run_bar_backtest
 from services.backtest.bars.candles import Candles
 from services.backtest.jobs import results
+from services.backtest.jobs.protocol import (
+    Batch,
+    DetailsKept,
+    Progress,
+    RunFinished,
+    Task,
+    TaskDone,
+    TaskFailed,
+    WorkerMessage,
+)
 from services.backtest.jobs.spec import JobSpec, Run
 from services.backtest.strategies.catalog import StrategyCatalog
 
+# Reports go to the server at most this often (and at the end of a task): a sweep of
+# small runs would otherwise spend more on messages than on the runs.
+REPORT_SECONDS = 0.1
 
-def work(
-    spec_document: dict[str, Any], run_indices: list[int], results_dir: str, pipe: Connection
-) -> None:
-    """Entry point of a worker: runs `run_indices` of the job and reports each."""
+
+def serve(pipe: Connection) -> None:
+    """Entry point of a worker: runs the tasks it is sent until the pipe closes."""
+    while True:
+        try:
+            task = pipe.recv()
+        except (EOFError, OSError):
+            return
+        run_task(task, _Reporter(pipe.send))
+
+
+class _Reporter:
+    """Collects a task's messages and sends them as one Batch every REPORT_SECONDS,
+    and at once with the message that ends the task."""
+
+    def __init__(self, send: Callable[[Batch], None]) -> None:
+        self._send = send
+        self._pending: list[WorkerMessage] = []
+        self._sent_at = time.monotonic()
+
+    def __call__(self, message: WorkerMessage) -> None:
+        self._pending.append(message)
+        ends = isinstance(message, TaskDone | TaskFailed)
+        if ends or time.monotonic() - self._sent_at >= REPORT_SECONDS:
+            batch, self._pending = Batch(tuple(self._pending)), []
+            self._sent_at = time.monotonic()
+            self._send(batch)
+
+
+def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
+    """Runs the task's runs and reports each; ends with TaskDone or TaskFailed."""
     try:
-        spec = JobSpec.from_json(spec_document)
-        selected = [run for run in spec.runs if run.index in set(run_indices)]
+        spec = task.spec
+        wanted = set(task.run_indices)
+        selected = [run for run in spec.runs if run.index in wanted]
         runner = _tick_runner(spec) if spec.engine == "tick" else _BarRunner(spec)
-        pipe.send(("progress", 0.0, "loaded"))
+        send(Progress(0.0, "loaded"))
         best: list[tuple[float, int, results.StoredRun]] = []
         for done, run in enumerate(selected, start=1):
             metrics, stored = runner(run)
@@ -50,19 +90,17 @@ def work(
                     heapq.heappop(best)
                 file_name = ""
             else:
-                results.save(Path(results_dir) / file_name, stored)
-            pipe.send(("run", run.index, run.parameters, metrics, file_name))
-            pipe.send(("progress", done / len(selected), f"{done}/{len(selected)} runs"))
+                results.save(Path(task.results_dir) / file_name, stored)
+            send(RunFinished(run.index, run.parameters, metrics, file_name))
+            send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
         for _, negative_index, stored in best:
             file_name = f"{spec.job_id}/run-{-negative_index}.npz"
-            results.save(Path(results_dir) / file_name, stored)
-            pipe.send(("kept", -negative_index, file_name))
-        pipe.send(("done",))
-    except BaseException as error:  # a worker reports every failure, then exits
-        pipe.send(("error", f"{type(error).__name__}: {error}"))
+            results.save(Path(task.results_dir) / file_name, stored)
+            send(DetailsKept(-negative_index, file_name))
+        send(TaskDone())
+    except BaseException as error:  # a worker reports every failure; the server retires it
         traceback.print_exc()
-    finally:
-        pipe.close()
+        send(TaskFailed(f"{type(error).__name__}: {error}"))
 
 
 class _BarRunner:
@@ -74,7 +112,10 @@ class _BarRunner:
 
     def __call__(self, run: Run) -> tuple[dict[str, float], results.StoredRun]:
         outcome = run_bar_backtest(self.candles, self.strategy, run.parameters, self.spec.bar)
-        return outcome.metrics.as_dict(), stored_bar_run(self.candles, outcome)
+        metrics = outcome.metrics
+        # Flat fields: a shallow dict (dataclasses.asdict deep-copies, a sweep's cost).
+        measured = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__}
+        return measured, stored_bar_run(self.candles, outcome)
 
 
 def stored_bar_run(candles: Candles, outcome: BarRun) -> results.StoredRun:
