@@ -30,6 +30,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bench.report import Row
+from bench.section import sized
 from bench.startup import BARE_SERVER
 from common.config import load_config, parse_settings
 from common.database import create_engine, session_factory
@@ -51,9 +52,9 @@ from services.risk.settings import VarSettings
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import INITIAL_STATE
 
-SECONDS = 3.0
+SECONDS = sized(3.0, 0.3)
 CONCURRENCY = 32
-HANDLER_CALLS = 20_000  # timed one by one, in this process
+HANDLER_CALLS = sized(20_000, 500)  # timed one by one, in this process
 SYMBOL = "BTC/USDT"
 # Every rule on (rates off: the bench submits far faster than any sane limit).
 LIMITS = {
