@@ -128,6 +128,7 @@ async def _until_done(call: Callable[[], Awaitable[Any]], within: float, what: s
             await call()
             return
         except (grpc.aio.AioRpcError, SectionFailed) as error:
-            if time.monotonic() > deadline:
+            # Risk fails closed for a moment after the start; a refusal for balance stays.
+            if time.monotonic() > deadline or "INSUFFICIENT_BALANCE" in reason(error):
                 raise SectionFailed(f"{what}: {reason(error)}") from error
             await asyncio.sleep(0.25)
