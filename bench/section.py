@@ -128,7 +128,6 @@ async def _until_done(call: Callable[[], Awaitable[Any]], within: float, what: s
             await call()
             return
         except (grpc.aio.AioRpcError, SectionFailed) as error:
-            # Risk fails closed for a moment after the start; a refusal for balance stays.
-            if time.monotonic() > deadline or "INSUFFICIENT_BALANCE" in reason(error):
+            if time.monotonic() > deadline:
                 raise SectionFailed(f"{what}: {reason(error)}") from error
             await asyncio.sleep(0.25)
