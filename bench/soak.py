@@ -328,7 +328,7 @@ async def run_backtests(channel: grpc.aio.Channel, stop: asyncio.Event, load: Lo
         try:
             async for event in backtest.StreamJob(job, timeout=120):
                 if event.HasField("result"):
-                    load.count("backtest", "done")
+                    load.count("backtest result")
                     return
                 if event.progress.state == backtest_pb2.JOB_STATE_FAILED:
                     load.count("backtest", "FAILED", event.progress.error)
@@ -545,11 +545,15 @@ async def soak(root: Path) -> int:
                 base_url=stack.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
             ) as client,
         ):
+            # Held streams are ended by cancelling them (asked); the rest finish their call.
+            held = [
+                asyncio.create_task(job)
+                for job in streams(exchange, portfolio, risk, client, stop=stop, load=load)
+            ]
             tasks = [
                 asyncio.create_task(job)
                 for job in (
                     sample_until(stack, stop, samples, started),
-                    *streams(exchange, portfolio, risk, client, stop=stop, load=load),
                     sample_books(exchange, stop, load),
                     place_orders(client, stop, load),
                     read_portfolio(portfolio, exchange, stop, load),
@@ -559,9 +563,13 @@ async def soak(root: Path) -> int:
             ]
             await asyncio.sleep(SECONDS)
             stop.set()
+            for task in held:
+                task.cancel()
             done, pending = await asyncio.wait(tasks, timeout=60)
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*held, return_exceptions=True)
+            done |= {task for task in held if not task.cancelled()}
             crashed = [repr(task.exception()) for task in done if task.exception() is not None]
         duration = time.monotonic() - started
         after = stack.programs()
