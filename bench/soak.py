@@ -450,10 +450,10 @@ def memmon_restarts(config: Config) -> list[str]:
 # --- main --------------------------------------------------------------------------------
 
 
-def goaway_lines(config: Config) -> list[str]:
+def goaway_lines(log_dir: Path) -> list[str]:
     """Lines of the stack's logs (var/log) that say a peer was sent away for pinging."""
     found = []
-    for log in sorted(config.log_dir.rglob("*")):
+    for log in sorted(log_dir.rglob("*")):
         if not log.is_file():
             continue
         for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
@@ -573,7 +573,7 @@ async def soak(root: Path) -> int:
             crashed = [repr(task.exception()) for task in done if task.exception() is not None]
         duration = time.monotonic() - started
         after = stack.programs()
-        goaways = goaway_lines(config)
+        goaways = goaway_lines(config.log_dir)
     rows = summarize(samples, budgets(config), duration)
     restarted = sorted(name for name in before if before[name] != after.get(name))
     restarts = memmon_restarts(config)
