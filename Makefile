@@ -49,7 +49,9 @@ fuzz: $(INSTALLED)
 	EDGEQUANT_FUZZ_CASES=0 EDGEQUANT_SCHEMATHESIS_EXAMPLES=100 $(PY) -m pytest tests/fuzz tests/gateway/test_openapi.py
 
 # One hour of mixed load against the stack as `make run` runs it (temp dir, free ports);
-# SOAK_SECONDS=180 for a short check. Not part of make test.
+# fails on RSS over budget, a restart, an error a healthy stack does not give, a stream
+# cut, a crossed paper book or a GOAWAY in its logs. SOAK_SECONDS=180 for a short check.
+# Not part of make test (.ci/run runs ten minutes of it).
 soak: $(INSTALLED)
 	$(PY) -m bench.soak
 
@@ -67,6 +69,9 @@ protos: $(INSTALLED)
 baseline: $(INSTALLED)
 	$(VENV)/bin/buf build -o protos/baseline.binpb
 
+# Every section on its own paper account and var dir; a section that cannot complete is
+# marked FAILED in the table and the exit status is 1. `make test` runs every section at a
+# tiny size (BENCH_SIZE=tiny, the `bench` marker).
 bench: $(INSTALLED)
 	$(PY) -m bench
 

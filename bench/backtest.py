@@ -39,18 +39,19 @@ from typing import Any
 import numpy as np
 
 from bench.report import Row, percentile
+from bench.section import sized
 
 SECTION = "backtest"
-CANDLES = 1_000_000
-REPEATS = 5
+CANDLES = sized(1_000_000, 20_000)
+REPEATS = sized(5, 1)
 DATA = Path(__file__).resolve().parents[1] / "tests" / "services" / "backtest" / "data"
 RAW_TICKS = DATA / "btcusdt_20240808_head.gz"
-SWEEP_FAST = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
-SWEEP_SLOW = [20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
-SMALL_SIZES = (5_000, 50_000)
-SMALL_JOBS = 60  # submitted one after another, per size
-PEER_REPEATS = 30
-SMALL_SWEEPS = 7  # the median is reported
+SWEEP_FAST = sized([2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [5, 10])
+SWEEP_SLOW = sized([20, 30, 40, 50, 60, 70, 80, 90, 100, 110], [30, 40])
+SMALL_SIZES = sized((5_000, 50_000), (5_000,))
+SMALL_JOBS = sized(60, 5)  # submitted one after another, per size
+PEER_REPEATS = sized(30, 2)
+SMALL_SWEEPS = sized(7, 1)  # the median is reported
 
 
 def build_candles(count: int = CANDLES) -> np.ndarray[Any, Any]:

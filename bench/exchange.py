@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.report import Row, percentile
+from bench.section import SectionFailed, ample_account, reason, sized
 from bench.startup import BARE_SERVER
 from common.config import load_config
 from common.memory import MIB, rss_bytes
@@ -31,10 +33,12 @@ from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 
 RATE = 200  # requests per second, the issue's pace
 GENTLE_RATE = 50  # a pace this 2-core machine sustains while shared, for the latency floor
-REQUESTS = 600
-WARMUP = 50
-TICKER_SECONDS = 2.0
+REQUESTS = sized(600, 40)
+WARMUP = sized(50, 5)
+TICKER_SECONDS = sized(2.0, 0.3)
+SETTLE_SECONDS = sized(2.0, 0.5)
 TICKER_WORKERS = 8
+QUANTITY = Decimal("0.001")
 
 
 class ApprovingRisk(risk_pb2_grpc.RiskServiceServicer):
@@ -54,17 +58,17 @@ async def _paced(
     call: Callable[[int], Awaitable[object]], rate: int = RATE
 ) -> tuple[list[float], int]:
     """Starts call(i) at i/rate seconds, whether or not earlier ones finished; the latencies
-    in ms of the calls that succeeded, and how many failed."""
+    in ms of the calls that succeeded, and how many failed. An order refused for balance is
+    the load's design error, not a measure: the section fails with it."""
     latencies: list[float] = []
-    failed = 0
+    failures: list[str] = []
 
     async def one(number: int) -> None:
-        nonlocal failed
         started = time.perf_counter()
         try:
             await call(number)
-        except grpc.aio.AioRpcError:
-            failed += 1
+        except grpc.aio.AioRpcError as error:
+            failures.append(reason(error))
             return
         latencies.append((time.perf_counter() - started) * 1000)
 
@@ -78,7 +82,13 @@ async def _paced(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(number)))
     await asyncio.gather(*tasks)
-    return latencies, failed
+    refused = [failure for failure in failures if "INSUFFICIENT_BALANCE" in failure]
+    if refused or not latencies:
+        raise SectionFailed(f"{len(failures)} of {REQUESTS} orders failed: {failures[0]}")
+    if failures:
+        print(f"[bench] exchange: {len(failures)} orders failed, first: {failures[0]}",
+              file=sys.stderr)  # fmt: skip
+    return latencies, len(failures)
 
 
 async def _throughput(call: Callable[[], Awaitable[object]]) -> float:
@@ -115,7 +125,7 @@ async def _exchange(root: Path) -> tuple[list[float], int, list[float], float, f
     # The generated base answers UNIMPLEMENTED for the RPCs left out.
     approving = ApprovingRisk()  # type: ignore[abstract]
     async with serving(approving, risk_pb2_grpc.add_RiskServiceServicer_to_server) as risk:
-        environment = isolated_config(root, RISK__ADDRESS=risk)
+        environment = isolated_config(root, RISK__ADDRESS=risk, **ample_account())
         config = load_config(environment)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.exchange", env=environment,
@@ -124,12 +134,13 @@ async def _exchange(root: Path) -> tuple[list[float], int, list[float], float, f
         try:
             address = config.exchange.address
             await wait_until_serving(address)
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(SETTLE_SECONDS)
             idle_rss = rss_bytes(process.pid) / MIB
             async with grpc.aio.insecure_channel(address) as channel:
                 stub: exchange_pb2_grpc.ExchangeServiceAsyncStub = (
                     exchange_pb2_grpc.ExchangeServiceStub(channel)
                 )
+                await _check_balances(stub)
 
                 def submit(number: int) -> Awaitable[object]:
                     side = common_pb2.SIDE_BUY if number % 2 else common_pb2.SIDE_SELL
@@ -139,7 +150,7 @@ async def _exchange(root: Path) -> tuple[list[float], int, list[float], float, f
                             symbol="BTC/USDT",
                             side=side,
                             type=common_pb2.ORDER_TYPE_MARKET,
-                            quantity="0.001",
+                            quantity=str(QUANTITY),
                             client_order_id=f"bench-{number}",
                         )
                     )
@@ -153,6 +164,19 @@ async def _exchange(root: Path) -> tuple[list[float], int, list[float], float, f
         finally:
             process.terminate()
             await process.wait()
+
+
+async def _check_balances(stub: exchange_pb2_grpc.ExchangeServiceAsyncStub) -> None:
+    """The paper account covers every order of the load at once, whichever side (the
+    load buys and sells in turn, so it needs far less)."""
+    ticker = await stub.GetTicker(exchange_pb2.GetTickerRequest(venue="paper", symbol="BTC/USDT"))
+    balances = await stub.GetBalances(exchange_pb2.GetBalancesRequest(venue="paper"))
+    free = {balance.asset: Decimal(balance.free) for balance in balances.balances}
+    orders = 2 * (REQUESTS + WARMUP)
+    needed = {"BTC": orders * QUANTITY, "USDT": orders * QUANTITY * Decimal(ticker.ticker.ask)}
+    for asset, amount in needed.items():
+        if free.get(asset, Decimal(0)) < amount:
+            raise SectionFailed(f"paper {asset} {free.get(asset)} is below the load's {amount}")
 
 
 async def _ccxt_rss(root: Path) -> float:
@@ -173,7 +197,7 @@ async def _ccxt_rss(root: Path) -> float:
     )  # fmt: skip
     try:
         await wait_until_serving(config.exchange.address)
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(SETTLE_SECONDS)
         return rss_bytes(process.pid) / MIB
     finally:
         process.terminate()

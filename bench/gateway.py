@@ -30,6 +30,7 @@ import grpc
 
 from bench.http import HttpConnection, raw_request, wait_for_http
 from bench.report import Row
+from bench.section import sized
 from common.config import load_config
 from common.memory import MIB, rss_bytes
 from common.testing import free_port, isolated_config, wait_until_serving
@@ -38,8 +39,8 @@ from gateway.auth import digest
 
 SECTION = "gateway"
 TOKEN = "eq-bench-trader"  # noqa: S105 - a throwaway token of a temporary stack
-REQUESTS_PER_CLIENT = {1: 1000, 50: 120}
-WARMUP = 200
+REQUESTS_PER_CLIENT = sized({1: 1000, 50: 120}, {1: 20, 50: 2})
+WARMUP = sized(200, 10)
 ORDER = {
     "venue": "paper",
     "symbol": "BTC/USDT",

@@ -10,8 +10,18 @@ import time
 import httpx
 
 
+class HttpError(RuntimeError):
+    """A status other than 200, with the body the gateway sent (a google.rpc.Status)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"gateway answered {status}: {body.decode(errors='replace')}")
+        self.status = status
+        self.body = body
+
+
 class HttpConnection:
-    """One keep-alive HTTP/1.1 connection: a request, then its Content-Length body."""
+    """One keep-alive HTTP/1.1 connection: a request, then its Content-Length body; a
+    status other than 200 raises HttpError with that body."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -26,13 +36,13 @@ class HttpConnection:
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
-        if status != 200:
-            raise RuntimeError(f"gateway answered {status}: {head!r}")
         length = 0
         for line in head.split(b"\r\n"):
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
-        await self.reader.readexactly(length)
+        body = await self.reader.readexactly(length)
+        if status != 200:
+            raise HttpError(status, body)
 
     def close(self) -> None:
         self.writer.close()

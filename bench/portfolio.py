@@ -29,6 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.report import Row
+from bench.section import sized
 from common.config import load_config
 from common.database import create_engine, session_factory, upgrade_in_child
 from common.memory import MIB, rss_bytes
@@ -40,11 +41,11 @@ from services.portfolio.ledger import Ledger
 from services.portfolio.settings import IngestionSettings, LedgerSettings
 from services.portfolio.testing import ScriptedExchange, execution
 
-EXECUTIONS = 100_000
+EXECUTIONS = sized(100_000, 2_000)
 SYMBOLS = 100
-CALLS = 2_000
-LEDGER_SAMPLE = 20_000
-LEDGER_BATCH = 500
+CALLS = sized(2_000, 100)
+LEDGER_SAMPLE = sized(20_000, 1_000)
+LEDGER_BATCH = sized(500, 100)
 SECTION = "portfolio"
 
 # Asks for the batches the portfolio asks for (its max_batch), so both read the same messages.

@@ -29,6 +29,13 @@ class Row:
     baseline_name: str = ""
     # The target from the issue or DESIGN.md, as text ("<= 64").
     target: str = ""
+    # Why the section could not complete; such a row holds no measure.
+    failed: str = ""
+
+
+def failed_row(section: str, reason: str) -> Row:
+    """The one row of a section that could not complete: the table marks it FAILED."""
+    return Row(section, "section did not complete", "", 0.0, failed=reason)
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -52,6 +59,10 @@ def _cell(value: float | None) -> str:
 
 
 def _cells(row: Row) -> tuple[str, ...]:
+    if row.failed:
+        # The table keeps to one line a row; the full reason is printed beside the table.
+        short = row.failed if len(row.failed) <= 160 else row.failed[:157] + "..."
+        return (row.section, f"{row.measure}: {short}", "FAILED", "", row.unit, row.target)
     baseline = f"{_cell(row.baseline)} ({row.baseline_name})" if row.baseline is not None else ""
     return (row.section, row.measure, _cell(row.value), baseline, row.unit, row.target)
 

@@ -37,6 +37,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bench.report import Row
+from bench.section import sized
 from bench.startup import BARE_SERVER
 from common.config import load_config, parse_settings
 from common.database import create_engine, session_factory
@@ -58,9 +59,9 @@ from services.risk.settings import VarSettings
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import initial_state
 
-SECONDS = 3.0
+SECONDS = sized(3.0, 0.3)
 CONCURRENCY = 32
-HANDLER_CALLS = 20_000  # timed one by one, in this process
+HANDLER_CALLS = sized(20_000, 500)  # timed one by one, in this process
 SYMBOL = "BTC/USDT"
 # Every rule on (rates off: the bench submits far faster than any sane limit).
 LIMITS = {
@@ -161,7 +162,7 @@ class Exchange(exchange_pb2_grpc.ExchangeServiceServicer):
 
 
 CANDLES = Path(__file__).resolve().parent.parent / "tests/services/risk/data"
-MONTE_CARLO_PATHS = 1_000_000
+MONTE_CARLO_PATHS = sized(1_000_000, 10_000)
 
 
 class ExchangeWithCandles(Exchange):

@@ -6,6 +6,10 @@ The round trips are sequential market orders (exchange -> RiskService.CheckOrder
 paper venue -> SQLite outbox; portfolio and risk follow the executions meanwhile). The
 baseline is grpc.health.v1 Check on the exchange's own port in the same run: one bare
 gRPC round trip to the same process.
+
+Every load buys and sells in turn (the position stays flat) on an ample paper account
+(bench.section.ample_account), from an inventory bought and checked before measuring
+(bench.section.prepare_flat_account), so it never depends on the speed of the machine.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.gateway import TOKEN
 from bench.http import HttpConnection, raw_request
 from bench.report import Row, percentile
+from bench.section import ample_account, prepare_flat_account, sized
 from common.config import SERVICE_NAMES, Config
 from common.memory import MIB, rss_bytes
 from common.stack import PROGRAMS
@@ -33,15 +38,20 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.auth import digest
 
 SECTION = "stack"
-ROUND_TRIPS = 300
+ROUND_TRIPS = sized(300, 20)
 LOAD_CLIENTS = 8
-LOAD_SECONDS = 5.0
-SETTLE_SECONDS = 3.0
+LOAD_SECONDS = sized(5.0, 1.0)
+SETTLE_SECONDS = sized(3.0, 0.5)
 READY_WITHIN = 60.0
-# Buys only (risk allows no sell beyond what its book has seen bought) of ~6 USDT, just
-# above the venue's minimum notional: ~1,500 orders use a tenth of the paper cash.
+# ~6 USDT, just above the venue's minimum notional; buys and sells in turn, sold from an
+# inventory so a sell never waits for risk to see the buy before it.
 QUANTITY = "0.0001"
+INVENTORY = "0.05"
 _sequence = itertools.count()
+
+
+def _side(number: int) -> str:
+    return "SIDE_BUY" if number % 2 == 0 else "SIDE_SELL"
 
 
 def _http_order(port: int) -> bytes:
@@ -49,7 +59,7 @@ def _http_order(port: int) -> bytes:
     order = {
         "venue": "paper",
         "symbol": "BTC/USDT",
-        "side": "SIDE_BUY",
+        "side": _side(number),
         "type": "ORDER_TYPE_MARKET",
         "quantity": QUANTITY,
         "clientOrderId": f"http-{number}",
@@ -62,24 +72,11 @@ def _order_request() -> exchange_pb2.SubmitOrderRequest:
     return exchange_pb2.SubmitOrderRequest(
         venue="paper",
         symbol="BTC/USDT",
-        side=common_pb2.SIDE_BUY,
+        side=common_pb2.Side.Value(_side(number)),
         type=common_pb2.ORDER_TYPE_MARKET,
         quantity=QUANTITY,
         client_order_id=f"grpc-{number}",
     )
-
-
-async def _until_risk_approves(stub: exchange_pb2_grpc.ExchangeServiceAsyncStub) -> None:
-    """Risk fails closed until it has read its peers after the start."""
-    deadline = time.perf_counter() + READY_WITHIN
-    while True:
-        try:
-            await stub.SubmitOrder(_order_request(), timeout=5)
-            return
-        except grpc.aio.AioRpcError:
-            if time.perf_counter() > deadline:
-                raise
-            await asyncio.sleep(0.25)
 
 
 async def _latencies(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
@@ -134,7 +131,7 @@ async def _measure(stack: Stack) -> list[Row]:
         stub: exchange_pb2_grpc.ExchangeServiceAsyncStub = exchange_pb2_grpc.ExchangeServiceStub(
             channel
         )
-        await _until_risk_approves(stub)
+        await prepare_flat_account(config, QUANTITY, INVENTORY, LOAD_CLIENTS, READY_WITHIN)
         await asyncio.sleep(SETTLE_SECONDS)
         pids = {name: program.pid for name, program in stack.programs().items()}
         idle = {name: rss_bytes(pid) / MIB for name, pid in pids.items()}
@@ -193,6 +190,7 @@ async def run() -> list[Row]:
             GATEWAY__AUTH__TOKENS=f"bench:{digest(TOKEN)}:read+trade",
             GATEWAY__LIMITS__RATE_PER_SECOND="1000000",
             GATEWAY__LIMITS__BURST="1000000",
+            **ample_account(),
             # The default order-rate limits (10/s, 300/min) protect a live account.
             RISK__LIMITS__MAX_ORDERS_PER_SECOND="0",
             RISK__LIMITS__MAX_ORDERS_PER_MINUTE="0",

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from bench.http import wait_for_http
 from bench.report import Row
+from bench.section import sized
 from common.config import SERVICE_NAMES, Config, load_config
 from common.memory import MIB, rss_bytes
 from common.testing import free_port, isolated_config, wait_until_serving
 
-RUNS = 3
-SETTLE_SECONDS = 2.0
+RUNS = sized(3, 1)
+SETTLE_SECONDS = sized(2.0, 0.5)
 # DESIGN.md's budgets (the exchange's is for the paper venue).
 BUDGETS_MIB = {"exchange": 64, "portfolio": 96, "risk": 96, "backtest": 128, "gateway": 96}
 
