@@ -47,6 +47,8 @@ async def risk_process(
         GRPC__KEEPALIVE_TIME_SECONDS=str(keepalive),
         GRPC__KEEPALIVE_TIMEOUT_SECONDS=str(keepalive_timeout),
         GRPC__MIN_PING_INTERVAL_SECONDS=str(keepalive / 2),
+        # No peers here: risk reports SERVING once its wait for a first sync times out.
+        RISK__FEEDS__READY_TIMEOUT_SECONDS="0.5",
     )
     config = load_config(environment)
     process = subprocess.Popen(  # noqa: ASYNC220 - it runs beside the loop
