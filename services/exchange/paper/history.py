@@ -1,4 +1,6 @@
-"""The paper venue's candle history: the replayed trades as one-minute bars at paper time.
+"""The paper venue's candle history: a bundled past (history-*-1m.txt.gz, see
+services/exchange/data/paper/SOURCES.md) shifted to end where the venue starts, then the
+replayed trades as one-minute bars at paper time.
 
 Every candle timeframe is a whole number of minutes, aligned like the minutes, so minute
 bars aggregate into any of them exactly. Prices and sizes are kept as integers scaled by
@@ -7,9 +9,12 @@ bars aggregate into any of them exactly. Prices and sizes are kept as integers s
 
 from __future__ import annotations
 
+import gzip
 from array import array
 from bisect import bisect_left
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from services.exchange.markets import Candle
 
@@ -26,6 +31,50 @@ def _decimal(scaled: int) -> Decimal:
     return Decimal(scaled) / SCALE
 
 
+@dataclass(frozen=True)
+class PastBars:
+    """A bundled history: one bar a minute, oldest first, no minute missing; prices and
+    sizes scaled by 10^8 like MinuteBars'."""
+
+    opens: array[int]
+    highs: array[int]
+    lows: array[int]
+    closes: array[int]
+    volumes: array[int]
+
+    def __len__(self) -> int:
+        return len(self.opens)
+
+
+def load_past(path: Path) -> PastBars:
+    """Reads scripts/build_paper_history.py's format: `P <tick> <lot> <minutes>`, then per
+    minute `<open - previous close> <high - open> <open - low> <close - open> <volume>`
+    in ticks and lots."""
+    columns: tuple[array[int], ...] = tuple(array("q") for _ in range(5))
+    opens, highs, lows, closes, volumes = columns
+    tick = lot = 0
+    previous_close = 0
+    with gzip.open(path, "rt", encoding="ascii") as lines:
+        for line in lines:
+            if line.startswith("#") or not line.strip():
+                continue
+            if line.startswith("P "):
+                _, tick_text, lot_text, _ = line.split()
+                tick, lot = _scaled(Decimal(tick_text)), _scaled(Decimal(lot_text))
+                continue
+            open_delta, up, down, move, volume = (int(field) for field in line.split())
+            open_ = previous_close + open_delta
+            previous_close = open_ + move
+            opens.append(open_ * tick)
+            highs.append((open_ + up) * tick)
+            lows.append((open_ - down) * tick)
+            closes.append(previous_close * tick)
+            volumes.append(volume * lot)
+    if not tick or not opens:
+        raise ValueError(f"{path} is not a candle history (no 'P' line or no rows)")
+    return PastBars(*columns)
+
+
 class MinuteBars:
     def __init__(self, capacity: int = WEEK_MINUTES) -> None:
         self.capacity = capacity
@@ -38,6 +87,19 @@ class MinuteBars:
 
     def _columns(self) -> tuple[array[int], ...]:
         return (self._starts, self._opens, self._highs, self._lows, self._closes, self._volumes)
+
+    def preload(self, past: PastBars, end_ms: int) -> None:
+        """Puts `past` in front: its last minute is the one before the minute of `end_ms`
+        (when the replay starts). Room is made for it and a week more."""
+        end_minute = end_ms - end_ms % MINUTE_MS
+        first = end_minute - len(past) * MINUTE_MS
+        self.capacity = max(self.capacity, len(past) + WEEK_MINUTES)
+        self._starts = array("q", range(first, end_minute, MINUTE_MS))
+        self._opens = array("q", past.opens)
+        self._highs = array("q", past.highs)
+        self._lows = array("q", past.lows)
+        self._closes = array("q", past.closes)
+        self._volumes = array("q", past.volumes)
 
     def add(self, time_ms: int, price: Decimal, size: Decimal) -> None:
         minute = time_ms - time_ms % MINUTE_MS
