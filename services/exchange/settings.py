@@ -133,6 +133,11 @@ def load_settings(service: ServiceSettings) -> ExchangeSettings:
     }
     if "paper" in venues:
         raise ConfigError("exchange.venues.paper", "the name 'paper' is the paper venue's")
+    if paper.source and "paper-live" in venues:
+        raise ConfigError(
+            "exchange.venues.paper-live",
+            "the name 'paper-live' is taken by [exchange.paper] source",
+        )
     return ExchangeSettings(paper=paper, risk=risk, venues=venues)
 
 

@@ -28,9 +28,16 @@ class RestingOrder:
 
 
 class PaperAccount:
-    def __init__(self, markets: dict[str, Market], holdings: dict[str, Decimal]) -> None:
+    def __init__(
+        self,
+        markets: dict[str, Market],
+        holdings: dict[str, Decimal],
+        fees: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0)),
+    ) -> None:
+        # Shared with the venue, which may add markets later (paper-live, once connected).
         self.markets = markets
-        self._first = next(iter(markets.values()))
+        # (maker, taker) of a market not (yet) known: its symbol still names its assets.
+        self._fees = fees
         # What the account held before any execution: the configured starting balances.
         self.starting = dict(holdings)
         self.totals: defaultdict[str, Decimal] = defaultdict(Decimal, holdings)
@@ -46,7 +53,17 @@ class PaperAccount:
         return held
 
     def market_of(self, symbol: str) -> Market:
-        return self.markets[symbol] if symbol else self._first
+        """The market of a resting order or execution; "" is the venue's first market."""
+        if not symbol:
+            return next(iter(self.markets.values()))
+        market = self.markets.get(symbol)
+        if market is None:
+            base, _, quote = symbol.partition("/")
+            maker, taker = self._fees
+            return Market(
+                symbol, base, quote, Decimal(0), Decimal(0), None, None, None, maker, taker
+            )
+        return market
 
     @staticmethod
     def buy_reserve(market: Market, quantity: Decimal, price: Decimal) -> Decimal:
@@ -61,11 +78,8 @@ class PaperAccount:
         self, symbol: str, side: Side, quantity: Decimal, price: Decimal, fee: Decimal
     ) -> None:
         notional = quantity * price
-        if not symbol or symbol in self.markets:
-            market = self.market_of(symbol)
-            base, quote = market.base, market.quote
-        else:  # a market no longer configured: its executions still moved the assets
-            base, _, quote = symbol.partition("/")
+        market = self.market_of(symbol)
+        base, quote = market.base, market.quote
         if side is Side.BUY:
             self.totals[base] += quantity
             self.totals[quote] -= notional + fee

@@ -146,10 +146,10 @@ class PaperVenue:
         self.paper_markets = {
             m.market.symbol: m for m in (build_markets(settings) if markets is None else markets)
         }
-        self._first = next(iter(self.paper_markets.values()))
         self.account = PaperAccount(
             {symbol: m.market for symbol, m in self.paper_markets.items()},
             parse_balances(settings.balances),
+            (Decimal(settings.maker_fee), Decimal(settings.taker_fee)),
         )
         self.resting: dict[str, RestingOrder] = {}
         self.tickers_changed = Signal()
@@ -159,6 +159,10 @@ class PaperVenue:
         self._tasks: list[asyncio.Task[None]] = []
 
     # The first market (BTC/USDT by default), as the single-market venue had it.
+    @property
+    def _first(self) -> PaperMarket:
+        return next(iter(self.paper_markets.values()))
+
     @property
     def book(self) -> OrderBook:
         return self._first.book
@@ -191,7 +195,7 @@ class PaperVenue:
             )
             fills_per_order[execution.order_id] = fills_per_order.get(execution.order_id, 0) + 1
         for order in open_orders:
-            if order.price is None or order.symbol not in self.paper_markets:
+            if order.price is None or order.symbol not in self.symbols():
                 continue
             self.resting[order.order_id] = RestingOrder(
                 order.order_id,
@@ -201,6 +205,10 @@ class PaperVenue:
                 fills_per_order.get(order.order_id, 0),
                 order.symbol,
             )
+
+    def symbols(self) -> set[str]:
+        """The markets this venue trades, known before it starts."""
+        return set(self.paper_markets)
 
     async def start(self, on_report: ReportSink) -> None:
         self._on_report = on_report
@@ -255,7 +263,7 @@ class PaperVenue:
         """Paper time: the wall clock, or a replay's position on it when the replay is
         ahead of it (a stepped clock in tests); never 2024. In microseconds, as orders are
         stamped, so a fill is never stamped before its order."""
-        ahead = max(m.paper_ms(m.now_ms) for m in self.paper_markets.values())
+        ahead = max((m.paper_ms(m.now_ms) for m in self.paper_markets.values()), default=0)
         return max(time.time_ns() // 1000, ahead * 1000)
 
     def now(self) -> datetime:
