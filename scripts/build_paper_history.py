@@ -110,7 +110,7 @@ def write_history(target: Path, spec: Spec, bars: list[Bar], end_price: Decimal)
         "# <open - previous close> <high - open> <open - low> <close - open> <volume>",
         f"P {spec.tick} {spec.lot} {len(rows)}",
     ]
-    previous_close = rows[0][0]
+    previous_close = 0  # the first row carries its open whole
     for open_, raw_high, raw_low, close, volume in rows:
         high = max(raw_high, open_, close)
         low = min(raw_low, open_, close)
