@@ -20,8 +20,7 @@ async def test_venues_and_markets(exchange: Exchange) -> None:
     assert [(v.name, v.kind) for v in venues.venues] == [("paper", exchange_pb2.VENUE_KIND_PAPER)]
     # Each paper market with its own precision and limits (configs/default.toml).
     assert [
-        (m.symbol, m.price_increment, m.quantity_increment, m.min_notional)
-        for m in markets.markets
+        (m.symbol, m.price_increment, m.quantity_increment, m.min_notional) for m in markets.markets
     ] == [
         ("BTC/USDT", "0.01", "0.00001", "5"),
         ("ETH/USDT", "0.01", "0.0001", "5"),
