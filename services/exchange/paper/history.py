@@ -94,12 +94,13 @@ class MinuteBars:
         end_minute = end_ms - end_ms % MINUTE_MS
         first = end_minute - len(past) * MINUTE_MS
         self.capacity = max(self.capacity, len(past) + WEEK_MINUTES)
+        # The past's arrays themselves, not copies: it is not kept anywhere else.
         self._starts = array("q", range(first, end_minute, MINUTE_MS))
-        self._opens = array("q", past.opens)
-        self._highs = array("q", past.highs)
-        self._lows = array("q", past.lows)
-        self._closes = array("q", past.closes)
-        self._volumes = array("q", past.volumes)
+        self._opens = past.opens
+        self._highs = past.highs
+        self._lows = past.lows
+        self._closes = past.closes
+        self._volumes = past.volumes
 
     def add(self, time_ms: int, price: Decimal, size: Decimal) -> None:
         minute = time_ms - time_ms % MINUTE_MS

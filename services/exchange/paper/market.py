@@ -101,6 +101,7 @@ class PaperMarket:
         self.anchor(self.now_ms)
         if self.past is not None:
             self.history.preload(self.past, self._anchor_wall_ms)
+            self.past = None  # the bars own its arrays now
 
     @property
     def mirrored(self) -> bool:
