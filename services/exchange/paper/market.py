@@ -69,7 +69,11 @@ class PaperMarket:
     ) -> None:
         self.market = market
         self.book = OrderBook()
-        self.history = MinuteBars()
+        self.history = (
+            MinuteBars()
+            if past is None
+            else MinuteBars(tick=past.tick, lot=past.lot, price_typecode=past.opens.typecode)
+        )
         self.past = past
         self.stats = TradeStats()
         self.last_trade: Trade | None = None
