@@ -49,6 +49,8 @@ DEFAULT_DEPTH = 20
 # A clock this far behind its schedule (the process was stopped or starved) resumes from
 # where it is rather than replaying the missed stretch in a burst.
 MAX_CATCH_UP_MS = 1000
+CLOCK_GRANULARITY_SECONDS = 0.1
+MAX_BATCH = 1000  # events applied before the clock lets other tasks run
 
 
 def market_from(  # noqa: PLR0917 - the six keys a market table has
@@ -231,15 +233,21 @@ class PaperVenue:
     async def _run_clock(self, market: PaperMarket) -> None:
         """Replays a market's events at `speed` times their recorded pace, forever. Each
         event is due at its own time on the schedule fixed at the start, so waits do not
-        add up into drift."""
+        add up into drift. The clock wakes at most every CLOCK_GRANULARITY_SECONDS and
+        applies every event due by then in one go: ticker subscribers (portfolio, risk)
+        wake once per batch, not once per event (an event is at most that late)."""
         while True:
-            due_ms = market.next_time_ms()
-            wait = market.due_in_seconds(due_ms)
+            wait = market.due_in_seconds(market.next_time_ms())
             if wait > 0:
-                await asyncio.sleep(wait)
-            elif -wait * 1000 > MAX_CATCH_UP_MS:
-                market.anchor(due_ms)
-            await self._step(market)
+                await asyncio.sleep(max(wait, CLOCK_GRANULARITY_SECONDS))
+            else:
+                if -wait * 1000 > MAX_CATCH_UP_MS:
+                    market.anchor(market.next_time_ms())
+                await asyncio.sleep(0)  # the rest of the service runs between batches
+            for _ in range(MAX_BATCH):
+                if market.due_in_seconds(market.next_time_ms()) > 0:
+                    break
+                await self._step(market)
 
     async def advance(self, count: int = 1, symbol: str = "") -> None:
         """Applies a market's next `count` events (the clock does this; tests call it)."""
