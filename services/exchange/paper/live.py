@@ -39,6 +39,9 @@ log = logging.getLogger("edgequant.exchange.paper")
 
 LIVE_NAME = "paper-live"
 UNAVAILABLE_REASON = "PAPER_SOURCE_UNAVAILABLE"
+# Trades are asked for from the last one seen; when the last read is older than this, from
+# the latest instead.
+TRADE_GAP_MS = 60_000
 
 
 class PaperLiveVenue(PaperVenue):
@@ -63,6 +66,7 @@ class PaperLiveVenue(PaperVenue):
         )
         self._last_trade_ms: dict[str, int] = {}
         self._seen_ids: dict[str, set[str]] = {}
+        self._polled_ms: dict[str, int] = {}  # when a symbol's trades were last read
         self._poller: asyncio.Task[None] | None = None
 
     def symbols(self) -> set[str]:
@@ -140,11 +144,17 @@ class PaperLiveVenue(PaperVenue):
         for price, size in book.asks:
             paper.book.set_level(Side.SELL, price, size, now_ms)
         paper.book.uncross()
+        polled = self._polled_ms.get(symbol)
+        if polled is not None and now_ms - polled > TRADE_GAP_MS:
+            # Back after an outage: the trades missed are not played onto resting orders;
+            # the feed starts again from the venue's latest.
+            self._last_trade_ms.pop(symbol, None)
         first_round = symbol not in self._last_trade_ms
         for trade_ms, trade in await self._new_trades(symbol):
             paper.record_trade(trade, trade_ms)
             if not first_round:  # the first round's trades printed before we looked
                 await self._fill_resting(trade, symbol)
+        self._polled_ms[symbol] = now_ms
         ticker = await self.source.ticker(symbol)
         stats = paper.stats
         stats.high, stats.low = ticker.high, ticker.low
