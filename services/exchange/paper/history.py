@@ -146,30 +146,24 @@ class MinuteBars:
         return self._aggregate(bisect_left(self._starts, since_ms), width_ms, limit)
 
     def _aggregate(self, first: int, width_ms: int, limit: int | None) -> list[Candle]:
+        """Candle by candle: each one's minutes found by bisection and reduced by
+        max/min/sum over array slices (C loops), not minute by minute in Python."""
         candles: list[Candle] = []
-        bar: list[int] | None = None
-        for index in range(first, len(self._starts)):
-            start = self._starts[index] - self._starts[index] % width_ms
-            if bar is not None and bar[0] == start:
-                bar[2] = max(bar[2], self._highs[index])
-                bar[3] = min(bar[3], self._lows[index])
-                bar[4] = self._closes[index]
-                bar[5] += self._volumes[index]
-                continue
-            if bar is not None:
-                candles.append(self._candle(bar))
-                if len(candles) == limit:
-                    return candles
+        starts, count = self._starts, len(self._starts)
+        index = first
+        while index < count and len(candles) != limit:
+            start = starts[index] - starts[index] % width_ms
+            end = bisect_left(starts, start + width_ms, index + 1)
             bar = [
                 start,
                 self._opens[index],
-                self._highs[index],
-                self._lows[index],
-                self._closes[index],
-                self._volumes[index],
+                max(self._highs[index:end]),
+                min(self._lows[index:end]),
+                self._closes[end - 1],
+                sum(self._volumes[index:end]),
             ]
-        if bar is not None:
             candles.append(self._candle(bar))
+            index = end
         return candles
 
     def _candle(self, bar: list[int]) -> Candle:
