@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
+import grpc
 import pytest
 
 from common.testing import Stack, isolated_config, running_stack
@@ -39,22 +40,26 @@ async def _buy(stubs: Stubs, client_order_id: str, symbol: str, quantity: str) -
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WITHIN_SECONDS
     while True:  # risk may not have the new market's first mark yet: it denies until then
-        order = (
-            await stubs.exchange.SubmitOrder(
-                exchange_pb2.SubmitOrderRequest(
-                    venue="paper",
-                    symbol=symbol,
-                    side=common_pb2.SIDE_BUY,
-                    type=common_pb2.ORDER_TYPE_MARKET,
-                    quantity=quantity,
-                    client_order_id=client_order_id,
-                ),
-                timeout=5,
-            )
-        ).order
-        if order.status == common_pb2.ORDER_STATUS_FILLED:
-            return
-        assert loop.time() < deadline, f"{symbol} buy not filled: {order}"
+        try:
+            order = (
+                await stubs.exchange.SubmitOrder(
+                    exchange_pb2.SubmitOrderRequest(
+                        venue="paper",
+                        symbol=symbol,
+                        side=common_pb2.SIDE_BUY,
+                        type=common_pb2.ORDER_TYPE_MARKET,
+                        quantity=quantity,
+                        client_order_id=client_order_id,
+                    ),
+                    timeout=5,
+                )
+            ).order
+            if order.status == common_pb2.ORDER_STATUS_FILLED:
+                return
+            problem = f"status {order.status}"
+        except grpc.aio.AioRpcError as error:  # a rejection: sent again under a new id
+            problem = f"{error.code().name}: {error.details()}"
+        assert loop.time() < deadline, f"{symbol} buy not filled: {problem}"
         client_order_id += "-again"
         await asyncio.sleep(0.5)
 
