@@ -1,5 +1,7 @@
 """The exchange: SubmitOrder latency on the paper venue, risk hop included, at a paced
-200 requests/s; GetTicker throughput; RSS in paper mode.
+200 requests/s; GetTicker throughput; RSS in paper mode. The paper history: GetCandles
+of 30 days at 1m (pages of 1000) beside GetTicker, RSS with the history loaded; and
+StreamTickers of `paper-live` against a fake Binance on 127.0.0.1 (messages/s, CPU).
 
 The exchange runs as its own process (as under supervisord) against an approving
 RiskService served over real gRPC from this process. The baseline is a bare grpc.aio
@@ -10,6 +12,7 @@ the difference is what validation, the risk hop, SQLite and the fill model cost.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -204,7 +207,121 @@ async def _ccxt_rss(root: Path) -> float:
         await process.wait()
 
 
+async def _sequential_ms(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await call()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _paper_history(root: Path) -> list[Row]:
+    """GetCandles over the bundled 30 days at 1m, page by page, beside GetTicker; RSS."""
+    environment = isolated_config(root)
+    config = load_config(environment)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.exchange", env=environment,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_until_serving(config.exchange.address)
+        await asyncio.sleep(2.0)
+        rss = rss_bytes(process.pid) / MIB
+        async with grpc.aio.insecure_channel(config.exchange.address) as channel:
+            stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
+            start = time.time() - 30 * 86400
+            pages: list[float] = []
+            candles = 0
+            for page in range(44):  # 44 x 1000 minutes > 30 days
+                request = exchange_pb2.GetCandlesRequest(
+                    venue="paper", symbol="BTC/USDT", timeframe=common_pb2.TIMEFRAME_1M,
+                    limit=1000,
+                )  # fmt: skip
+                request.start_time.FromMilliseconds(int(start * 1000) + page * 60_000_000)
+                began = time.perf_counter()
+                candles += len((await stub.GetCandles(request)).candles)
+                pages.append((time.perf_counter() - began) * 1000)
+            hourly = exchange_pb2.GetCandlesRequest(
+                venue="paper", symbol="BTC/USDT", timeframe=common_pb2.TIMEFRAME_1H, limit=720
+            )
+            hours = await _sequential_ms(lambda: stub.GetCandles(hourly), 20)
+            ticker = exchange_pb2.GetTickerRequest(venue="paper", symbol="BTC/USDT")
+            tickers = await _sequential_ms(lambda: stub.GetTicker(ticker), 200)
+        return [
+            Row("exchange", "GetCandles 1m x1000 (one of 44 pages = 30 days) p50", "ms",
+                percentile(pages, 50), percentile(tickers, 50), "GetTicker p50, sequential"),
+            Row("exchange", f"GetCandles 30 days at 1m, all pages ({candles} candles)", "ms",
+                sum(pages)),
+            Row("exchange", "GetCandles 1h x720 (30 days) p50", "ms", percentile(hours, 50),
+                percentile(tickers, 50), "GetTicker p50, sequential"),
+            Row("exchange", "RSS paper, 3 markets, 31-day history loaded, idle", "MiB", rss,
+                target="<= 81.6 (85% of 96)"),
+        ]  # fmt: skip
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def _paper_live(root: Path) -> list[Row]:
+    """StreamTickers of paper-live polling a fake Binance (recorded bodies) every 50 ms."""
+    from tests.services.exchange.paper.live_testing import serving_moving_binance  # noqa: PLC0415
+
+    async with serving_moving_binance() as fake:
+        environment = isolated_config(
+            root,
+            EXCHANGE__PAPER__SOURCE="binance",
+            EXCHANGE__PAPER__LIVE_API_URL=fake.url,
+            EXCHANGE__PAPER__LIVE_POLL_SECONDS="0.05",
+        )
+        config = load_config(environment)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.exchange", env=environment,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await wait_until_serving(config.exchange.address)
+            await asyncio.sleep(3.0)
+            async with grpc.aio.insecure_channel(config.exchange.address) as channel:
+                stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
+                stream = stub.StreamTickers(
+                    exchange_pb2.StreamTickersRequest(venue="paper-live", symbols=["BTC/USDT"])
+                )
+                await stream.read()
+                cpu_before, began = _cpu_seconds(process.pid), time.perf_counter()
+                messages = 0
+                while time.perf_counter() - began < 5.0:
+                    await stream.read()
+                    messages += 1
+                elapsed = time.perf_counter() - began
+                cpu = (_cpu_seconds(process.pid) - cpu_before) / elapsed * 100
+                stream.cancel()
+            rss = rss_bytes(process.pid) / MIB
+        finally:
+            process.terminate()
+            await process.wait()
+    return [
+        Row("exchange", "paper-live StreamTickers, fake venue polled every 50 ms", "msg/s",
+            messages / elapsed),
+        Row("exchange", "paper-live exchange CPU while streaming", "% of a core", cpu),
+        Row("exchange", "RSS with paper-live (ccxt imported)", "MiB", rss, target="<= 160"),
+    ]  # fmt: skip
+
+
+async def paper_data_rows() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="edgequant-bench-paper-") as directory:
+        return await _paper_history(Path(directory) / "history") + await _paper_live(
+            Path(directory) / "live"
+        )
+
+
 async def run() -> list[Row]:
+    paper_rows = await paper_data_rows()
     with tempfile.TemporaryDirectory(prefix="edgequant-bench-exchange-") as directory:
         bare_latencies, bare_throughput = await _bare()
         latencies, failed, gentle, throughput, idle_rss, loaded_rss = await _exchange(
@@ -229,4 +346,5 @@ async def run() -> list[Row]:
             target="<= 64"),
         Row("exchange", "RSS with a ccxt venue configured, idle", "MiB", ccxt_rss,
             target="<= 160"),
+        *paper_rows,
     ]  # fmt: skip

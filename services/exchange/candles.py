@@ -3,7 +3,9 @@
 A request becomes an explicit window [start, end) of whole candles: with a start time,
 `limit` candles from it; without, the `limit` candles that closed last. Only closed
 candles are cached (the forming one still changes), so a window inside a span fetched
-before never goes to the venue again.
+before never goes to the venue again. A venue that keeps its candles in memory (the paper
+venue: its history is shifted onto the wall clock at every start, so a stored copy would
+go stale) says so with `candles_cached = False` and is asked every time.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class CandleCache:
             end = min(end, start + limit * width)
         if end <= start:
             return []
+        if not getattr(venue, "candles_cached", True):
+            fetched = await venue.candles(symbol, timeframe, start, limit)
+            return [c for c in fetched if start <= c.open_time_ms < end]
         name = venue.info.name
         async with self._sessions() as session:
             key = {"venue": name, "symbol": symbol, "timeframe": timeframe}

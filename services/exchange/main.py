@@ -19,7 +19,6 @@ from services.exchange.candles import CandleCache
 from services.exchange.orderflow import OrderFlow
 from services.exchange.orders import OrderStatus
 from services.exchange.outbox import Outbox
-from services.exchange.paper.venue import NAME as PAPER
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.risk_gate import RiskGate
 from services.exchange.servicer import ExchangeServicer
@@ -35,6 +34,11 @@ def build_venues(settings: ExchangeSettings) -> list[Venue]:
     venues: list[Venue] = []
     if settings.paper.enabled:
         venues.append(PaperVenue(settings.paper))
+        if settings.paper.source:
+            # Imported only here: it imports ccxt (~100 MiB of RSS).
+            from services.exchange.paper.live import PaperLiveVenue  # noqa: PLC0415
+
+            venues.append(PaperLiveVenue(settings.paper))
     if settings.venues:
         # Imported only here: ccxt costs ~100 MiB of RSS.
         from services.exchange.ccxt_venue import CcxtVenue  # noqa: PLC0415
@@ -44,16 +48,18 @@ def build_venues(settings: ExchangeSettings) -> list[Venue]:
 
 
 async def _restore_paper(runtime: Runtime, venues: Venues, flow: OrderFlow) -> None:
-    paper = venues.get(PAPER)
-    if not isinstance(paper, PaperVenue):
-        return
-    async with runtime.sessions() as session:
-        open_orders = await repository.open_orders(session, PAPER)
-        executions = await repository.executions_of_venue(session, PAPER)
-    # A crash (kill -9) between storing an order and recording the venue's answer.
-    placed = [order for order in open_orders if order.status is not OrderStatus.PENDING_NEW]
-    await flow.reject_unplaced([order for order in open_orders if order not in placed])
-    paper.restore(placed, executions)
+    """Every paper venue (`paper`, and `paper-live` when configured) from the database."""
+    for paper in venues:
+        if not isinstance(paper, PaperVenue):
+            continue
+        name = paper.info.name
+        async with runtime.sessions() as session:
+            open_orders = await repository.open_orders(session, name)
+            executions = await repository.executions_of_venue(session, name)
+        # A crash (kill -9) between storing an order and recording the venue's answer.
+        placed = [order for order in open_orders if order.status is not OrderStatus.PENDING_NEW]
+        await flow.reject_unplaced([order for order in open_orders if order not in placed])
+        paper.restore(placed, executions)
 
 
 @asynccontextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -11,13 +11,43 @@ from common.config import PROJECT_ROOT, ConfigError, ServiceSettings, parse_sett
 
 
 @dataclass(frozen=True)
+class PaperMarketSettings:
+    """[exchange.paper.markets.<BASE-QUOTE>]: a further paper market (the table's name,
+    "ETH-USDT", is the symbol "ETH/USDT")."""
+
+    # Replay file: trades only (`T` lines) or, like BTC/USDT's, depth and trades.
+    dataset: Path
+    symbol: str = ""
+    # Bundled 1-minute past (scripts/build_paper_history.py); empty: none.
+    history: Path = Path("")
+    price_increment: str = "0.01"
+    quantity_increment: str = "0.0001"
+    min_notional: str = "5"
+    # Empty: [exchange.paper]'s rates.
+    maker_fee: str = ""
+    taker_fee: str = ""
+    # The book modelled around the last trade when the dataset carries no depth: the
+    # trade's price is the best level on the side it took from, the other side is
+    # `book_spread_ticks` away; `book_levels` levels a side, `book_step_ticks` apart,
+    # `book_level_quantity` each. Replaced at every trade.
+    book_spread_ticks: int = 1
+    book_levels: int = 20
+    book_step_ticks: int = 1
+    book_level_quantity: str = "1"
+
+
+@dataclass(frozen=True)
 class PaperSettings:
-    """[exchange.paper]: the offline venue that replays real market data."""
+    """[exchange.paper]: the offline venue that replays real market data. Its top-level
+    market keys (dataset, symbol, history, increments) are the first market's, BTC/USDT;
+    further markets are [exchange.paper.markets.<BASE-QUOTE>] tables."""
 
     enabled: bool = True
     # Replay file (scripts/slice_paper_data.py format); relative to the project root.
     dataset: Path = Path("services/exchange/data/paper/binance-spot-btcusdt-20240808.txt.gz")
     symbol: str = "BTC/USDT"
+    # The first market's bundled 1-minute past; empty: none.
+    history: Path = Path("services/exchange/data/paper/history-btcusdt-1m.txt.gz")
     # Replay pace: 1.0 is real time, 10.0 ten times faster; 0 stops the clock (tests step it).
     speed: float = 1.0
     maker_fee: str = "0.001"
@@ -33,6 +63,18 @@ class PaperSettings:
     # Starting balances, "ASSET=amount"; the account is rebuilt from them and the
     # executions at every start.
     balances: tuple[str, ...] = ("USDT=100000", "BTC=1")
+    # Further markets, from [exchange.paper.markets.*].
+    markets: tuple[PaperMarketSettings, ...] = ()
+    # A ccxt exchange id ("binance"): adds the venue `paper-live`, paper trading on that
+    # venue's public market data (no keys); empty: off, and ccxt is not imported.
+    source: str = ""
+    live_symbols: tuple[str, ...] = ("BTC/USDT",)
+    # Overrides ccxt's REST base URL (tests point it at a fake venue on 127.0.0.1).
+    live_api_url: str = ""
+    # The book, new trades and the 24h ticker are polled this often per symbol.
+    live_poll_seconds: float = 1.0
+    live_book_depth: int = 20
+    live_timeout_ms: int = 10000
 
 
 @dataclass(frozen=True)
@@ -81,8 +123,7 @@ def load_settings(service: ServiceSettings) -> ExchangeSettings:
     unknown = set(extensions) - {"paper", "risk", "venues"}
     if unknown:
         raise ConfigError(f"exchange.{sorted(unknown)[0]}", "unknown table")
-    paper = parse_settings(PaperSettings, extensions.get("paper", {}), "exchange.paper.")
-    _check_paper(paper)
+    paper = _parse_paper(extensions.get("paper", {}))
     risk = parse_settings(RiskClientSettings, extensions.get("risk", {}), "exchange.risk.")
     if risk.check_timeout_seconds <= 0:
         raise ConfigError("exchange.risk.check_timeout_seconds", "must be greater than 0")
@@ -92,6 +133,11 @@ def load_settings(service: ServiceSettings) -> ExchangeSettings:
     }
     if "paper" in venues:
         raise ConfigError("exchange.venues.paper", "the name 'paper' is the paper venue's")
+    if paper.source and "paper-live" in venues:
+        raise ConfigError(
+            "exchange.venues.paper-live",
+            "the name 'paper-live' is taken by [exchange.paper] source",
+        )
     return ExchangeSettings(paper=paper, risk=risk, venues=venues)
 
 
@@ -101,7 +147,27 @@ def _tables(raw: Any, key: str) -> dict[str, Any]:
     return raw
 
 
-def _check_paper(paper: PaperSettings) -> None:
+def _parse_paper(raw: Any) -> PaperSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError("exchange.paper", "must be a table")
+    raw = dict(raw)
+    tables = _tables(raw.pop("markets", {}), "exchange.paper.markets")
+    markets = []
+    for name, table in tables.items():
+        key = f"exchange.paper.markets.{name}"
+        if "symbol" in (table if isinstance(table, dict) else {}):
+            raise ConfigError(f"{key}.symbol", "the table's name is the symbol (ETH-USDT)")
+        market = parse_settings(PaperMarketSettings, table, f"{key}.")
+        base, dash, quote = name.partition("-")
+        if not (base and dash and quote):
+            raise ConfigError(key, "name the table BASE-QUOTE, e.g. ETH-USDT")
+        markets.append(replace(market, symbol=f"{base.upper()}/{quote.upper()}"))
+    paper = replace(parse_settings(PaperSettings, raw, "exchange.paper."), markets=tuple(markets))
+    _check_paper(paper)
+    return paper
+
+
+def _check_paper(paper: PaperSettings) -> None:  # noqa: PLR0912 - one check per key
     for name in ("maker_fee", "taker_fee", "price_increment", "quantity_increment", "min_notional"):
         parse_decimal(f"exchange.paper.{name}", getattr(paper, name))
     parse_balances(paper.balances)
@@ -109,12 +175,71 @@ def _check_paper(paper: PaperSettings) -> None:
         raise ConfigError("exchange.paper.speed", "must not be negative")
     if paper.latency_ms < 0 or paper.latency_jitter_ms < 0:
         raise ConfigError("exchange.paper.latency_ms", "latency must not be negative")
-    if not dataset_path(paper).is_file():
-        raise ConfigError("exchange.paper.dataset", f"no such file: {dataset_path(paper)}")
+    _check_file("exchange.paper.dataset", paper.dataset)
+    if paper.history != Path(""):
+        _check_file("exchange.paper.history", paper.history)
+    symbols = {paper.symbol}
+    for market in paper.markets:
+        key = f"exchange.paper.markets.{market.symbol.replace('/', '-')}"
+        if market.symbol in symbols:
+            raise ConfigError(key, f"{market.symbol} is already a paper market")
+        symbols.add(market.symbol)
+        for name in ("price_increment", "quantity_increment", "min_notional"):
+            if (
+                parse_decimal(f"{key}.{name}", getattr(market, name)) == 0
+                and name != "min_notional"
+            ):
+                raise ConfigError(f"{key}.{name}", "must be greater than 0")
+        for name in ("maker_fee", "taker_fee"):
+            if getattr(market, name):
+                parse_decimal(f"{key}.{name}", getattr(market, name))
+        if parse_decimal(f"{key}.book_level_quantity", market.book_level_quantity) == 0:
+            raise ConfigError(f"{key}.book_level_quantity", "must be greater than 0")
+        for name in ("book_spread_ticks", "book_levels", "book_step_ticks"):
+            if getattr(market, name) < 1:
+                raise ConfigError(f"{key}.{name}", "must be at least 1")
+        _check_file(f"{key}.dataset", market.dataset)
+        if market.history != Path(""):
+            _check_file(f"{key}.history", market.history)
+    if paper.source:
+        if paper.live_poll_seconds <= 0:
+            raise ConfigError("exchange.paper.live_poll_seconds", "must be greater than 0")
+        if not paper.live_symbols:
+            raise ConfigError("exchange.paper.live_symbols", "name at least one symbol")
+
+
+def _market_key(market: PaperMarketSettings) -> str:
+    return f"exchange.paper.markets.{market.symbol.replace('/', '-')}"
+
+
+def _check_market(market: PaperMarketSettings) -> None:
+    key = _market_key(market)
+    parse_decimal(f"{key}.min_notional", market.min_notional)
+    for name in ("price_increment", "quantity_increment", "book_level_quantity"):
+        if parse_decimal(f"{key}.{name}", getattr(market, name)) == 0:
+            raise ConfigError(f"{key}.{name}", "must be greater than 0")
+    for name in ("maker_fee", "taker_fee"):
+        if getattr(market, name):
+            parse_decimal(f"{key}.{name}", getattr(market, name))
+    for name in ("book_spread_ticks", "book_levels", "book_step_ticks"):
+        if getattr(market, name) < 1:
+            raise ConfigError(f"{key}.{name}", "must be at least 1")
+    _check_file(f"{key}.dataset", market.dataset)
+    if market.history != Path(""):
+        _check_file(f"{key}.history", market.history)
+
+
+def _check_file(key: str, path: Path) -> None:
+    if not project_path(path).is_file():
+        raise ConfigError(key, f"no such file: {project_path(path)}")
+
+
+def project_path(path: Path) -> Path:
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def dataset_path(paper: PaperSettings) -> Path:
-    return paper.dataset if paper.dataset.is_absolute() else PROJECT_ROOT / paper.dataset
+    return project_path(paper.dataset)
 
 
 def parse_decimal(key: str, text: str) -> Decimal:

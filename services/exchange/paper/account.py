@@ -1,7 +1,8 @@
 """The paper account: holdings per asset, with what resting orders hold back as `locked`.
 
-Fees are charged in the quote currency. Locked amounts are derived from the resting
-orders every time, never kept as a running figure that could drift.
+One account for all the venue's markets. Fees are charged in the quote currency. Locked
+amounts are derived from the resting orders every time, never kept as a running figure
+that could drift.
 """
 
 from __future__ import annotations
@@ -23,11 +24,20 @@ class RestingOrder:
     remaining: Decimal
     # Fills so far; numbers the next trade id.
     fill_count: int = 0
+    symbol: str = ""  # empty: the venue's first market
 
 
 class PaperAccount:
-    def __init__(self, market: Market, holdings: dict[str, Decimal]) -> None:
-        self.market = market
+    def __init__(
+        self,
+        markets: dict[str, Market],
+        holdings: dict[str, Decimal],
+        fees: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0)),
+    ) -> None:
+        # Shared with the venue, which may add markets later (paper-live, once connected).
+        self.markets = markets
+        # (maker, taker) of a market not (yet) known: its symbol still names its assets.
+        self._fees = fees
         # What the account held before any execution: the configured starting balances.
         self.starting = dict(holdings)
         self.totals: defaultdict[str, Decimal] = defaultdict(Decimal, holdings)
@@ -35,23 +45,41 @@ class PaperAccount:
     def locked(self, resting: Iterable[RestingOrder]) -> dict[str, Decimal]:
         held: defaultdict[str, Decimal] = defaultdict(Decimal)
         for order in resting:
+            market = self.market_of(order.symbol)
             if order.side is Side.BUY:
-                held[self.market.quote] += self.buy_reserve(order.remaining, order.price)
+                held[market.quote] += self.buy_reserve(market, order.remaining, order.price)
             else:
-                held[self.market.base] += order.remaining
+                held[market.base] += order.remaining
         return held
 
-    def buy_reserve(self, quantity: Decimal, price: Decimal) -> Decimal:
+    def market_of(self, symbol: str) -> Market:
+        """The market of a resting order or execution; "" is the venue's first market."""
+        if not symbol:
+            return next(iter(self.markets.values()))
+        market = self.markets.get(symbol)
+        if market is None:
+            base, _, quote = symbol.partition("/")
+            maker, taker = self._fees
+            return Market(
+                symbol, base, quote, Decimal(0), Decimal(0), None, None, None, maker, taker
+            )
+        return market
+
+    @staticmethod
+    def buy_reserve(market: Market, quantity: Decimal, price: Decimal) -> Decimal:
         """Quote held back for a resting buy: its notional plus the larger fee."""
-        fee_rate = max(self.market.maker_fee, self.market.taker_fee)
+        fee_rate = max(market.maker_fee, market.taker_fee)
         return quantity * price * (1 + fee_rate)
 
     def free(self, asset: str, resting: Iterable[RestingOrder]) -> Decimal:
         return self.totals[asset] - self.locked(resting).get(asset, Decimal(0))
 
-    def settle(self, side: Side, quantity: Decimal, price: Decimal, fee: Decimal) -> None:
+    def settle(
+        self, symbol: str, side: Side, quantity: Decimal, price: Decimal, fee: Decimal
+    ) -> None:
         notional = quantity * price
-        base, quote = self.market.base, self.market.quote
+        market = self.market_of(symbol)
+        base, quote = market.base, market.quote
         if side is Side.BUY:
             self.totals[base] += quantity
             self.totals[quote] -= notional + fee

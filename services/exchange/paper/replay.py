@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.exchange.orders import Side
-from services.exchange.paper.book import LevelChange
+from services.exchange.paper.book import LevelChange, OrderBook
 
 
 @dataclass(frozen=True)
@@ -105,3 +105,61 @@ class UpdateSequence:
             problem = f"depth updates skip from {self.last_id} to {update.first_id}"
         self.last_id = update.final_id
         return True, problem
+
+
+def _other(side: Side) -> Side:
+    return Side.SELL if side is Side.BUY else Side.BUY
+
+
+def mirrored(event: Event, pivot: Decimal) -> Event:
+    """The event as it plays on a mirrored lap: every price p becomes `pivot - p`, so a
+    rise is a fall of the same size; bids become asks and a buyer taking liquidity a
+    seller. A lap from first trade price a to last trade price b, mirrored with pivot
+    a + b, runs from b to a: laps then alternate and join without a jump or a drift."""
+    if isinstance(event, SnapshotLevel):
+        return SnapshotLevel(_other(event.side), pivot - event.price, event.size)
+    if isinstance(event, DepthUpdate):
+        levels = [(_other(side), pivot - price, size) for side, price, size in event.levels]
+        return DepthUpdate(event.time_ms, event.first_id, event.final_id, levels)
+    if isinstance(event, Trade):
+        return Trade(event.time_ms, pivot - event.price, event.size, _other(event.taker_side))
+    return event
+
+
+def trade_span(path: Path) -> tuple[Decimal, Decimal]:
+    """The first and the last trade price of a replay file (one pass)."""
+    first = last = None
+    with gzip.open(path, "rt", encoding="ascii") as lines:
+        for line in lines:
+            if line.startswith("T "):
+                last = Decimal(line.split(maxsplit=3)[2])
+                first = last if first is None else first
+    if first is None or last is None:
+        raise ValueError(f"{path} holds no trade")
+    return first, last
+
+
+@dataclass(frozen=True)
+class BookModel:
+    """The book around the last trade, for a replay without depth: the trade's price is
+    the best level of the side it took from, the other side's best is `spread_ticks`
+    away, `levels` levels a side `step_ticks` apart with `level_quantity` each."""
+
+    tick: Decimal
+    spread_ticks: int
+    levels: int
+    step_ticks: int
+    level_quantity: Decimal
+
+    def rebuild(self, book: OrderBook, trade: Trade, time_ms: int) -> None:
+        spread = self.spread_ticks * self.tick
+        if trade.taker_side is Side.BUY:
+            ask, bid = trade.price, trade.price - spread
+        else:
+            bid, ask = trade.price, trade.price + spread
+        step = self.step_ticks * self.tick
+        book.clear()
+        for level in range(self.levels):
+            book.set_level(Side.SELL, ask + level * step, self.level_quantity, time_ms)
+            if bid - level * step > 0:
+                book.set_level(Side.BUY, bid - level * step, self.level_quantity, time_ms)

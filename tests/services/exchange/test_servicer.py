@@ -18,12 +18,14 @@ async def test_venues_and_markets(exchange: Exchange) -> None:
     markets = await exchange.stub.ListMarkets(exchange_pb2.ListMarketsRequest(venue="paper"))
 
     assert [(v.name, v.kind) for v in venues.venues] == [("paper", exchange_pb2.VENUE_KIND_PAPER)]
-    (market,) = markets.markets
-    assert (market.symbol, market.price_increment, market.quantity_increment) == (
-        "BTC/USDT",
-        "0.01",
-        "0.00001",
-    )
+    # Each paper market with its own precision and limits (configs/default.toml).
+    assert [
+        (m.symbol, m.price_increment, m.quantity_increment, m.min_notional) for m in markets.markets
+    ] == [
+        ("BTC/USDT", "0.01", "0.00001", "5"),
+        ("ETH/USDT", "0.01", "0.0001", "5"),
+        ("ADA/USDT", "0.0001", "0.1", "5"),
+    ]
 
 
 async def test_ticker_and_book_come_from_the_replayed_binance_data(exchange: Exchange) -> None:
@@ -48,7 +50,9 @@ async def test_ticker_and_book_come_from_the_replayed_binance_data(exchange: Exc
 
 
 async def test_stream_tickers_follows_the_replay(exchange: Exchange) -> None:
-    stream = exchange.stub.StreamTickers(exchange_pb2.StreamTickersRequest(venue="paper"))
+    stream = exchange.stub.StreamTickers(
+        exchange_pb2.StreamTickersRequest(venue="paper", symbols=["BTC/USDT"])
+    )
     first = await stream.read()
     await exchange.paper.advance(200)
     second = await stream.read()
@@ -68,7 +72,9 @@ async def test_unknown_symbol_is_invalid_argument(exchange: Exchange) -> None:
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_a_repeated_candles_request_does_not_go_to_the_venue(exchange: Exchange) -> None:
+async def test_paper_candles_come_from_the_venue_every_time(exchange: Exchange) -> None:
+    """The paper history is shifted onto the wall clock at each start: it is not cached
+    in the database (a stored copy would go stale after a restart)."""
     await exchange.paper.advance(9000)  # the replay clock passes several whole minutes
     calls: list[str] = []
     fetch = exchange.paper.candles
@@ -89,7 +95,7 @@ async def test_a_repeated_candles_request_does_not_go_to_the_venue(exchange: Exc
 
     assert len(first.candles) == 3
     assert again == first
-    assert calls == ["1m"]
+    assert calls == ["1m", "1m"]
     opens = [c.open_time.ToMilliseconds() for c in first.candles]
     assert opens == sorted(opens)
     assert all(Decimal(c.low) <= Decimal(c.open) <= Decimal(c.high) for c in first.candles)

@@ -128,7 +128,8 @@ async def test_a_stepped_replay_keeps_its_times_on_the_wall_clock_through_laps()
     """With the clock stopped (tests step it) paper time runs with the replay: a full lap
     later it is about six minutes on, never back at the lap's start nor in 2024."""
     before = datetime.now(UTC)
-    async with _started(PaperSettings(speed=0)) as (venue, _):
+    # Without the bundled past: the candles are the replay's own.
+    async with _started(PaperSettings(speed=0, history=Path(""))) as (venue, _):
         start = (await venue.ticker(SYMBOL)).time
         while venue.laps < 1:
             await venue.advance(500)

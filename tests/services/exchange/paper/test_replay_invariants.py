@@ -21,6 +21,8 @@ from services.exchange.paper.replay import (
     Trade,
     UpdateSequence,
     events,
+    mirrored,
+    trade_span,
 )
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.settings import PaperSettings, dataset_path
@@ -45,10 +47,13 @@ def _snapshot_top() -> tuple[Decimal, Decimal]:
 
 
 def _lap_then_past_the_seam() -> Iterator[tuple[int, DepthUpdate | Trade]]:
-    """(step, the event the venue applies at that step): a lap, then AFTER_SEAM more."""
+    """(step, the event the venue applies at that step): a lap, then AFTER_SEAM more of
+    the second lap, which plays the capture mirrored (replay.mirrored)."""
     lap = _market_events()
+    pivot = sum(trade_span(DATASET), D(0))
     for step in range(len(lap) + AFTER_SEAM):
-        yield step, lap[step % len(lap)]
+        event = lap[step % len(lap)]
+        yield step, event if step < len(lap) else mirrored(event, pivot)  # type: ignore[misc]
 
 
 def _order(order_id: str, side: Side, quantity: Decimal, price: Decimal | None = None) -> Order:
@@ -112,12 +117,14 @@ async def test_the_book_is_never_crossed_over_a_lap_and_across_the_seam(
         if isinstance(event, Trade):
             lows.append(event.price)
         if step == lap - 1:
-            # The seam: the next lap starts from the snapshot, nothing of this lap's book kept.
-            assert _top(venue.book) == snapshot_top
+            # The seam: the next lap starts from the snapshot, mirrored (the second lap runs
+            # from the capture's last price back to its first), nothing of this lap's book kept.
+            pivot = sum(trade_span(DATASET), D(0))
+            assert _top(venue.book) == (pivot - snapshot_top[1], pivot - snapshot_top[0])
             assert venue.book.bids.keys() == {
-                e.price
+                pivot - e.price
                 for e in events(DATASET)
-                if isinstance(e, SnapshotLevel) and e.side is Side.BUY
+                if isinstance(e, SnapshotLevel) and e.side is Side.SELL
             }
     # The capture's price leaves the snapshot's top by far (the old stale bid was 61820.99).
     assert min(lows) < D("61700")
@@ -155,7 +162,8 @@ class ReferenceBook:
     """The venue's book as Binance documents it, built by the test: the snapshot, then
     the depth updates after its id, the first one spanning it, with no gap."""
 
-    def __init__(self) -> None:
+    def __init__(self, pivot: Decimal | None = None) -> None:
+        """`pivot`: the mirrored lap's snapshot."""
         self.book = OrderBook()
         self.snapshot_id = 0
         self.last_id: int | None = None
@@ -163,7 +171,9 @@ class ReferenceBook:
             if isinstance(event, SnapshotStart):
                 self.snapshot_id = event.last_update_id
             elif isinstance(event, SnapshotLevel):
-                self.book.set_level(event.side, event.price, event.size)
+                level = event if pivot is None else mirrored(event, pivot)
+                assert isinstance(level, SnapshotLevel)
+                self.book.set_level(level.side, level.price, level.size)
 
     def apply(self, event: DepthUpdate | Trade) -> None:
         if not isinstance(event, DepthUpdate) or event.final_id <= self.snapshot_id:
@@ -188,7 +198,8 @@ async def test_market_orders_never_fill_better_than_the_book(
     for step, event in _lap_then_past_the_seam():
         await venue.advance(1)
         if step == lap:
-            reference = ReferenceBook()  # the seam: both start over from the snapshot
+            # The seam: both start over from the (mirrored) snapshot.
+            reference = ReferenceBook(sum(trade_span(DATASET), D(0)))
         reference.apply(event)
         if step % 97:
             continue
