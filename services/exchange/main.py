@@ -56,6 +56,17 @@ async def _restore_paper(runtime: Runtime, venues: Venues, flow: OrderFlow) -> N
     paper.restore(placed, executions)
 
 
+async def _unknown_after_restart(
+    runtime: Runtime, settings: ExchangeSettings, flow: OrderFlow
+) -> None:
+    """ccxt orders left PENDING_NEW by a restart may be at the venue: reconciled (the
+    order polls start with them), never rejected."""
+    for name in settings.venues:
+        async with runtime.sessions() as session:
+            orders = await repository.open_orders(session, name)
+        await flow.mark_unknown([o for o in orders if o.status is OrderStatus.PENDING_NEW])
+
+
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
     settings = load_settings(runtime.settings)
@@ -74,14 +85,17 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
         updates=updates,
     )
     await _restore_paper(runtime, venues, flow)
+    await _unknown_after_restart(runtime, settings, flow)
     for venue in venues:
         await venue.start(flow.on_report)
     tasks = [asyncio.create_task(risk.watch_halts(flow.cancel_everything), name="risk-halts")]
-    tasks += [
-        asyncio.create_task(flow.poll_open_orders(venue), name=f"{venue.info.name}-orders")
-        for venue in venues
-        if venue.order_poll_seconds > 0
-    ]
+    for name, table in settings.venues.items():
+        poll = flow.poll_open_orders(
+            venues.require(name),
+            alert_after_seconds=table.unknown_alert_seconds,
+            slow_poll_seconds=table.unknown_slow_poll_seconds,
+        )
+        tasks.append(asyncio.create_task(poll, name=f"{name}-orders"))
     try:
         yield ExchangeServicer(venues, flow, outbox, updates, CandleCache(runtime.sessions, writer))
     finally:

@@ -51,7 +51,7 @@ from services.exchange.outbox import Outbox
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.submission import validate_order
 from services.exchange.updates import OrderUpdates
-from services.exchange.venue import Venue
+from services.exchange.venue import Venue, require_trading
 from services.exchange.venues import Venues
 
 DEFAULT_PAGE_SIZE = 100
@@ -140,6 +140,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         self, request: GetBalancesRequest, context: Context
     ) -> GetBalancesResponse:
         venue = self.venues.require(request.venue)
+        require_trading(venue)
         # Read first: every execution up to it is in the balances read after it.
         as_of_sequence = self.outbox.last_sequence
         balances = await venue.balances()
@@ -164,6 +165,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         self, request: CancelAllOrdersRequest, context: Context
     ) -> CancelAllOrdersResponse:
         _require("venue", request.venue)
+        require_trading(self.venues.require(request.venue))
         orders = await self.flow.cancel_all(request.venue, request.symbol)
         return CancelAllOrdersResponse(orders=[convert.order(o) for o in orders])
 
