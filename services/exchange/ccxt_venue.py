@@ -183,6 +183,7 @@ class CcxtVenue:
         # refreshed by one poll per period for all of them.
         self._tickers: dict[str, tuple[float, Ticker]] = {}
         self._watched: dict[str, float] = {}
+        self._ticker_requests: dict[str, asyncio.Future[Ticker]] = {}
 
     async def start(self, on_report: ReportSink) -> None:
         self._on_report = on_report
@@ -300,16 +301,26 @@ class CcxtVenue:
     # -- market data ---------------------------------------------------------------------
 
     async def ticker(self, symbol: str) -> Ticker:
-        """The latest ticker: from the shared poll when it is fresh, else one request."""
-        now = time.monotonic()
-        self._watched[symbol] = now
-        cached = self._tickers.get(symbol)
-        if cached is not None and now - cached[0] < self.settings.ticker_poll_seconds:
-            return cached[1]
         raw = await self._read(lambda: self.client.fetch_ticker(symbol), _usable_ticker)
         ticker = self._ticker(symbol, raw)
         self._tickers[symbol] = (time.monotonic(), ticker)
         return ticker
+
+    async def streamed_ticker(self, symbol: str) -> Ticker:
+        """StreamTickers' read: the shared poll's ticker (one poll per period serves every
+        subscriber), else, when the polls fail for a while, one request."""
+        now = time.monotonic()
+        self._watched[symbol] = now
+        cached = self._tickers.get(symbol)
+        if cached is not None and now - cached[0] < max(3 * self.settings.ticker_poll_seconds, 5):
+            return cached[1]
+        # Subscribers asking at once share one request.
+        pending = self._ticker_requests.get(symbol)
+        if pending is None:
+            pending = asyncio.ensure_future(self.ticker(symbol))
+            self._ticker_requests[symbol] = pending
+            pending.add_done_callback(lambda _: self._ticker_requests.pop(symbol, None))
+        return await asyncio.shield(pending)
 
     def _ticker(self, symbol: str, raw: dict[str, Any]) -> Ticker:
         return Ticker(
@@ -392,7 +403,10 @@ class CcxtVenue:
         self, symbol: str, timeframe: str, since_ms: int | None, limit: int
     ) -> list[Candle]:
         """`limit` candles from `since_ms`, fetched in pages of at most the venue's own
-        limit; a page shorter than asked ends the span (the venue has no more)."""
+        limit. A page shorter than asked is followed by the next one (venues cap pages
+        below what they declare); an empty page, or the present, ends the span. A venue
+        that returns the newest of a window asked too big (OKX's history) is asked again
+        for smaller windows, so no span it did not return is taken for empty."""
         width = timeframe_ms(timeframe)
         if since_ms is None:
             since_ms = (self.clock_ms() // width - limit) * width
@@ -405,14 +419,23 @@ class CcxtVenue:
                 lambda c=cursor, n=asked: self.client.fetch_ohlcv(symbol, timeframe, c, n),  # type: ignore[misc]
                 lambda got: isinstance(got, list) and all(_usable_candle(r) for r in got),
             )
-            fresh = [row for row in batch if int(row[0]) >= cursor]
+            window_end = cursor + asked * width
+            fresh = sorted(
+                (row for row in batch if cursor <= int(row[0]) < window_end),
+                key=lambda row: int(row[0]),
+            )
+            if not fresh:
+                break
+            if int(fresh[0][0]) > cursor and len(fresh) < asked:
+                page = len(fresh)  # the newest of the window came back: ask smaller windows
+                continue
             for row in fresh:
                 volume = self._base_quantity(symbol, row[5]) or Decimal(0)
                 open_, high, low, close = (Decimal(str(value)) for value in row[1:5])
                 rows[int(row[0])] = Candle(int(row[0]), open_, high, low, close, volume)
-            if len(fresh) < asked:
+            cursor = int(fresh[-1][0]) + width
+            if cursor >= self.clock_ms():
                 break
-            cursor = max(int(row[0]) for row in fresh) + width
         return [rows[key] for key in sorted(rows)][:limit]
 
     async def balances(self) -> list[Balance]:

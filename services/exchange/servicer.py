@@ -99,11 +99,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         symbols = list(request.symbols) or [m.symbol for m in await venue.markets()]
         for symbol in symbols:
             await self._venue_and_symbol(request.venue, symbol)
+        # A ccxt venue serves every subscriber from one shared poll.
+        read = getattr(venue, "streamed_ticker", venue.ticker)
         seen = -1
         while True:
             seen = await venue.tickers_changed.wait(seen)
             for symbol in symbols:
-                ticker = await venue.ticker(symbol)
+                ticker = await read(symbol)
                 yield StreamTickersResponse(ticker=convert.ticker(request.venue, ticker))
 
     async def GetOrderBook(
