@@ -89,6 +89,9 @@ class CcxtVenueSettings:
     # and an order update) and looked up every `unknown_slow_poll_seconds` from then on.
     unknown_alert_seconds: float = 300.0
     unknown_slow_poll_seconds: float = 60.0
+    # RSS this venue adds to the exchange's budget (memmon's limit is [exchange]
+    # memory_budget_mib plus every venue's): ccxt and the markets kept.
+    memory_budget_mib: int = 64
 
     def credential_env(self, snake_name: str) -> str:
         return str(getattr(self, f"{snake_name}_env", ""))
@@ -131,6 +134,8 @@ def _check_venue(name: str, venue: CcxtVenueSettings) -> None:
     unknown = [t for t in venue.market_types if t not in MARKET_TYPES]
     if unknown or not venue.market_types:
         raise ConfigError(f"{prefix}market_types", f"must name some of {', '.join(MARKET_TYPES)}")
+    if venue.memory_budget_mib <= 0:
+        raise ConfigError(f"{prefix}memory_budget_mib", "must be greater than 0")
     for key in ("ticker_poll_seconds", "order_poll_seconds", "unknown_slow_poll_seconds"):
         if getattr(venue, key) <= 0:
             raise ConfigError(f"{prefix}{key}", "must be greater than 0")

@@ -46,6 +46,17 @@ HOUR_MS = 3_600_000
 class FakeBinance(FakeVenue):
     # Binance's real page limit is 1000; tests lower it to see paging.
     klines_page: int = 1000
+    # More spot symbols like BTCUSDT (memory measurements: a venue's full list).
+    extra_markets: int = 0
+
+    def __post_init__(self) -> None:
+        symbols = [DATA["exchangeInfoSymbol"]]
+        for n in range(self.extra_markets):
+            symbol = copy.deepcopy(DATA["exchangeInfoSymbol"])
+            base = f"C{n:04d}X"
+            symbol.update(symbol=f"{base}USDT", baseAsset=base)
+            symbols.append(symbol)
+        self.exchange_info = {**_NO_SYMBOLS, "symbols": symbols}
 
     def rate_limited(self) -> Response:
         return JSONResponse({"code": -1003, "msg": "Too many requests."}, status_code=429)
@@ -59,6 +70,8 @@ class FakeBinance(FakeVenue):
 
     def answer(self, request: Request, route: str, body: str) -> Response:  # noqa: PLR0911
         query = {key: values[-1] for key, values in parse_qs(request.url.query).items()}
+        if route == "GET /api/v3/exchangeInfo":
+            return JSONResponse(self.exchange_info)
         if route in RECORDED:
             return JSONResponse(RECORDED[route])
         if route == "GET /api/v3/klines":
@@ -168,6 +181,6 @@ class FakeBinance(FakeVenue):
 
 
 @contextlib.asynccontextmanager
-async def serving_fake_binance() -> AsyncIterator[FakeBinance]:
-    async with serving(FakeBinance) as fake:
+async def serving_fake_binance(extra_markets: int = 0) -> AsyncIterator[FakeBinance]:
+    async with serving(lambda: FakeBinance(extra_markets=extra_markets)) as fake:
         yield fake

@@ -49,6 +49,22 @@ class FakeOkx(FakeVenue):
     # OKX's page limits: 300 recent candles per request, 100 from history-candles.
     candles_page: int = 300
     history_page: int = 100
+    # More instruments: spot ones like BTC-USDT, and as many swaps (memory measurements:
+    # a venue of ~2,000 instruments).
+    extra_markets: int = 0
+
+    def __post_init__(self) -> None:
+        template = DATA["instruments"]["data"][0]
+        self.spot = [template]
+        self.swaps = []
+        for n in range(self.extra_markets):
+            base = f"C{n:04d}X"
+            self.spot.append({**template, "instId": f"{base}-USDT", "baseCcy": base})
+            swap = {**template, "instId": f"{base}-USDT-SWAP", "instType": "SWAP"}
+            swap.update(baseCcy="", quoteCcy="", settleCcy="USDT", ctVal="0.01")
+            swap.update(ctValCcy=base, ctType="linear", uly=f"{base}-USDT", lotSz="1")
+            swap.update(instFamily=f"{base}-USDT", minSz="1", ctMult="1")
+            self.swaps.append(swap)
 
     def rate_limited(self) -> Response:
         return _error("50011", "Too Many Requests", status=429)
@@ -69,8 +85,8 @@ class FakeOkx(FakeVenue):
         if private and request.headers.get("OK-ACCESS-PASSPHRASE") != PASSPHRASE:
             return _error("50105", "Request header OK-ACCESS-PASSPHRASE incorrect.", status=401)
         if route == "GET /api/v5/public/instruments":
-            spot = query.get("instType") == "SPOT"
-            return JSONResponse(DATA["instruments"] if spot else {"code": "0", "data": []})
+            kind = query.get("instType")
+            return _ok(self.spot if kind == "SPOT" else self.swaps if kind == "SWAP" else [])
         if route == "GET /api/v5/market/ticker":
             return JSONResponse(DATA["ticker"])
         if route == "GET /api/v5/market/tickers":
@@ -216,6 +232,6 @@ class FakeOkx(FakeVenue):
 
 
 @contextlib.asynccontextmanager
-async def serving_fake_okx() -> AsyncIterator[FakeOkx]:
-    async with serving(FakeOkx) as fake:
+async def serving_fake_okx(extra_markets: int = 0) -> AsyncIterator[FakeOkx]:
+    async with serving(lambda: FakeOkx(extra_markets=extra_markets)) as fake:
         yield fake

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -42,11 +43,19 @@ class FakeVenue:
     faults: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     calls: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     next_order_id: int = 1000
+    # How long each answer took the fake itself (benchmarks compare against it).
+    answer_ms: list[float] = field(default_factory=list)
 
     def fail(self, route: str, *faults: str) -> None:
         self.faults[route].extend(faults)
 
-    async def dispatch(self, request: Request) -> Response:  # noqa: PLR0911 - one per fault
+    async def dispatch(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self._dispatch(request)
+        self.answer_ms.append((time.perf_counter() - started) * 1000)
+        return response
+
+    async def _dispatch(self, request: Request) -> Response:  # noqa: PLR0911 - one per fault
         route = f"{request.method} {request.url.path}"
         body = (await request.body()).decode()
         self.calls[route] += 1
