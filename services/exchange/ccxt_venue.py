@@ -31,7 +31,14 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from common.config import ConfigError
-from common.errors import DeadlineExceeded, EdgeQuantError, FailedPrecondition, NotFound
+from common.errors import (
+    DeadlineExceeded,
+    EdgeQuantError,
+    FailedPrecondition,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from services.exchange import ccxt_errors, ccxt_loader
 from services.exchange.markets import (
     Balance,
@@ -606,9 +613,10 @@ class CcxtVenue:
                 return found
         except NotFound:
             return None
-        except EdgeQuantError as error:
-            if error.reason not in ("VENUE_NOT_SUPPORTED", "VENUE_BAD_REQUEST"):
-                raise
+        except (Unavailable, ResourceExhausted):
+            raise  # the venue is unwell now: the next round asks again
+        except EdgeQuantError:
+            pass  # the venue cannot look up by our id (Kraken: only its integer userref)
         listings = [self.client.fetch_open_orders]
         if self.client.has.get("fetchClosedOrders"):
             listings.append(self.client.fetch_closed_orders)
@@ -619,8 +627,20 @@ class CcxtVenue:
             )
             for candidate in orders:
                 if candidate.get("clientOrderId") == client_id:
-                    return dict(candidate)
+                    return await self._in_full(dict(candidate), order.symbol)
         return None
+
+    async def _in_full(self, listed: dict[str, Any], symbol: str) -> dict[str, Any]:
+        """An order as the venue's own lookup shows it (listings can leave out its
+        trades); the listed record when that lookup fails."""
+        try:
+            found: dict[str, Any] = await self._read(
+                lambda: self.client.fetch_order(str(listed["id"]), symbol),
+                lambda got: isinstance(got, dict) and bool(got.get("id")),
+            )
+        except EdgeQuantError:
+            return listed
+        return found if found.get("status") else listed
 
     async def _report(self, order: Order, raw: dict[str, Any]) -> VenueReport:
         """What `raw` (a ccxt order) says, in our terms; fills carry the venue's trade
@@ -654,11 +674,17 @@ class CcxtVenue:
     ) -> list[Fill] | None:
         """The order's trades not yet recorded on it, in the venue's order: the answer's
         own, else the venue's trades of the order. None when they cannot be told."""
-        trades = [t for t in raw.get("trades") or [] if t.get("id")]
+        listed = [t for t in raw.get("trades") or [] if t.get("id")]
+        trades = listed if all(t.get("amount") is not None for t in listed) else []
         if not trades:
+            # Venues that list an order's trade ids without amounts (Kraken) look them up
+            # by those ids; the others by the order id.
+            params = {"trades": [str(t["id"]) for t in listed]} if listed else {}
             try:
                 trades = await self._read(
-                    lambda: self.client.fetch_order_trades(venue_order_id, order.symbol),
+                    lambda: self.client.fetch_order_trades(
+                        venue_order_id, order.symbol, None, None, params
+                    ),
                     lambda got: isinstance(got, list),
                 )
             except EdgeQuantError:

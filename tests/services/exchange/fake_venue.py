@@ -70,8 +70,9 @@ class FakeVenue:
             return PlainTextResponse("<html><body>upstream error", status_code=200)
         if fault in ("system-error", "insufficient"):
             return self.venue_error(fault)
-        if fault == "timeout":
+        if fault == "timeout":  # nothing done; the answer comes after the client gave up
             await asyncio.sleep(HANG_SECONDS)
+            return PlainTextResponse("", status_code=504)
         if fault == "place-late":
             loop = asyncio.get_running_loop()
             loop.call_later(HANG_SECONDS, self.answer, request, route, body)
