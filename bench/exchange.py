@@ -181,6 +181,8 @@ async def _ccxt_rss(root: Path) -> float:
 
 
 async def run() -> list[Row]:
+    from bench import ccxt_venues  # noqa: PLC0415 - it imports this module's ApprovingRisk
+
     with tempfile.TemporaryDirectory(prefix="edgequant-bench-exchange-") as directory:
         bare_latencies, bare_throughput = await _bare()
         latencies, failed, gentle, throughput, idle_rss, loaded_rss = await _exchange(
@@ -205,4 +207,5 @@ async def run() -> list[Row]:
             target="<= 64"),
         Row("exchange", "RSS with a ccxt venue configured, idle", "MiB", ccxt_rss,
             target="<= 160"),
+        *await ccxt_venues.run(soak=10.0),  # RSS per venue; SubmitOrder against fakes
     ]  # fmt: skip

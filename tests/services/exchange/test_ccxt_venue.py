@@ -676,3 +676,62 @@ def test_a_secrets_file_holds_every_credential_and_must_be_private(tmp_path: Pat
         "secret": SECRET,
         "password": PASSPHRASE,
     }
+
+
+async def test_swaps_are_listed_in_base_units_only_when_asked_and_never_ordered(
+    start_exchange: StartExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with serving_fake_okx(extra_markets=2) as fake:
+        spot_only = settings_of(OKX, fake, monkeypatch)
+        async with start_exchange(**spot_only) as exchange:
+            default = await exchange.stub.ListMarkets(exchange_pb2.ListMarketsRequest(venue="okx"))
+        with_swaps = settings_of(OKX, fake, monkeypatch, market_types="spot,swap")
+        async with start_exchange(**with_swaps) as exchange:
+            listed = await exchange.stub.ListMarkets(exchange_pb2.ListMarketsRequest(venue="okx"))
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await exchange.stub.SubmitOrder(
+                    order(venue="okx", symbol="C0000X/USDT:USDT", quantity="0.01")
+                )
+
+    assert {m.symbol for m in default.markets} == {"BTC/USDT", "C0000X/USDT", "C0001X/USDT"}
+    swap = next(m for m in listed.markets if m.symbol == "C0000X/USDT:USDT")
+    # One contract is 0.01 C0000X (ctVal): lot and minimum are 1 contract.
+    assert (swap.quantity_increment, swap.min_quantity) == ("0.01", "0.01")
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert error_info(refused.value).reason == "DERIVATIVES_NOT_SUPPORTED"
+    assert fake.calls[OKX.create_route] == 0
+
+
+async def test_an_order_unknown_past_the_window_is_reported_and_still_reconciled(
+    start_exchange: StartExchange, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="edgequant.exchange.orders")
+    async with serving_fake_binance() as fake:
+        settings = settings_of(
+            BINANCE,
+            fake,
+            monkeypatch,
+            order_poll_seconds="0.05",
+            unknown_alert_seconds="0.2",
+            unknown_slow_poll_seconds="0.5",
+        )
+        async with start_exchange(**settings) as exchange:
+            fake.fail(BINANCE.create_route, "timeout")  # not placed, and no answer
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await exchange.stub.SubmitOrder(submit(BINANCE, client_order_id="old1"))
+            order_id = error_info(raised.value).metadata["order_id"]
+            for _ in range(200):
+                if "order outcome still unknown" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            still = await exchange.stub.GetOrder(exchange_pb2.GetOrderRequest(order_id=order_id))
+            # The venue places it after all (a gateway's own retry): reconciliation goes on.
+            await _place_directly(BINANCE, fake, "old1")
+            fake.fill("old1", Decimal("60000"))
+            filled = await wait_for_status(exchange, order_id, common_pb2.ORDER_STATUS_FILLED)
+
+    assert caplog.text.count("order outcome still unknown") == 1
+    assert still.order.status == common_pb2.ORDER_STATUS_PENDING_NEW
+    assert list(still.order.reject_reasons) == ["VENUE_OUTCOME_UNKNOWN"]
+    assert filled.filled_quantity == "0.001"
+    assert fake.calls[BINANCE.create_route] == 1
