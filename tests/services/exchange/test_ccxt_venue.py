@@ -735,3 +735,23 @@ async def test_an_order_unknown_past_the_window_is_reported_and_still_reconciled
     assert list(still.order.reject_reasons) == ["VENUE_OUTCOME_UNKNOWN"]
     assert filled.filled_quantity == "0.001"
     assert fake.calls[BINANCE.create_route] == 1
+
+
+async def test_an_unknown_order_cannot_be_canceled_until_the_venue_knows_it(
+    case: Case, exchange: Exchange, fake: FakeVenue
+) -> None:
+    fake.fail(case.create_route, "500")  # the venue may or may not have it
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await exchange.stub.SubmitOrder(
+            submit(case, client_order_id="unk1", type=LIMIT, price="60000")
+        )
+    order_id = error_info(raised.value).metadata["order_id"]
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await exchange.stub.CancelOrder(exchange_pb2.CancelOrderRequest(order_id=order_id))
+    stored = await exchange.stub.GetOrder(exchange_pb2.GetOrderRequest(order_id=order_id))
+
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(refused.value).reason == "VENUE_OUTCOME_UNKNOWN"
+    assert stored.order.status == common_pb2.ORDER_STATUS_PENDING_NEW
+    assert fake.calls[case.cancel_route] == 0
