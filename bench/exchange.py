@@ -40,6 +40,8 @@ REQUESTS = sized(600, 40)
 WARMUP = sized(50, 5)
 TICKER_SECONDS = sized(2.0, 0.3)
 SETTLE_SECONDS = sized(2.0, 0.5)
+HISTORY_PAGES = sized(44, 2)  # 44 x 1000 minutes > 30 days
+LIVE_STREAM_SECONDS = sized(5.0, 1.0)
 TICKER_WORKERS = 8
 QUANTITY = Decimal("0.001")
 
@@ -238,7 +240,7 @@ async def _paper_history(root: Path) -> list[Row]:
             start = time.time() - 30 * 86400
             pages: list[float] = []
             candles = 0
-            for page in range(44):  # 44 x 1000 minutes > 30 days
+            for page in range(HISTORY_PAGES):
                 request = exchange_pb2.GetCandlesRequest(
                     venue="paper", symbol="BTC/USDT", timeframe=common_pb2.TIMEFRAME_1M,
                     limit=1000,
@@ -295,7 +297,7 @@ async def _paper_live(root: Path) -> list[Row]:
                 await stream.read()
                 cpu_before, began = _cpu_seconds(process.pid), time.perf_counter()
                 messages = 0
-                while time.perf_counter() - began < 5.0:
+                while time.perf_counter() - began < LIVE_STREAM_SECONDS:
                     await stream.read()
                     messages += 1
                 elapsed = time.perf_counter() - began
@@ -321,6 +323,8 @@ async def paper_data_rows() -> list[Row]:
 
 
 async def run() -> list[Row]:
+    from bench import ccxt_venues  # noqa: PLC0415 - it imports this module's ApprovingRisk
+
     paper_rows = await paper_data_rows()
     with tempfile.TemporaryDirectory(prefix="edgequant-bench-exchange-") as directory:
         bare_latencies, bare_throughput = await _bare()
@@ -347,4 +351,6 @@ async def run() -> list[Row]:
         Row("exchange", "RSS with a ccxt venue configured, idle", "MiB", ccxt_rss,
             target="<= 160"),
         *paper_rows,
+        # RSS per venue; SubmitOrder against fakes
+        *await ccxt_venues.run(soak=sized(10.0, 1.0), setups=sized(None, [0])),
     ]  # fmt: skip

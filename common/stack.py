@@ -35,8 +35,27 @@ READY_WITHIN = 180.0
 _POLL_SECONDS = 0.25
 
 
+# What a ccxt venue adds to the exchange's budget unless its table says otherwise
+# ([exchange.venues.<name>] memory_budget_mib): ccxt itself and the venue's markets.
+CCXT_VENUE_BUDGET_MIB = 64
+
+
+def exchange_budget_mib(config: Config) -> int:
+    """The exchange's RSS budget: [exchange] memory_budget_mib (the paper venue's), plus
+    each configured ccxt venue's memory_budget_mib."""
+    exchange = config.service("exchange")
+    venues = exchange.extensions.get("venues") or {}
+    extra = sum(
+        int(table.get("memory_budget_mib", CCXT_VENUE_BUDGET_MIB))
+        for table in venues.values()
+        if isinstance(table, dict)
+    )
+    return exchange.memory_budget_mib + extra
+
+
 def memmon_arguments(config: Config) -> str:
     budgets = {name: config.service(name).memory_budget_mib for name in SERVICE_NAMES}
+    budgets["exchange"] = exchange_budget_mib(config)
     budgets["gateway"] = config.gateway.memory_budget_mib
     return " ".join(f"-p {name}={mib}MB" for name, mib in budgets.items())
 

@@ -46,6 +46,25 @@ TABLE: tuple[tuple[str, type[EdgeQuantError], str], ...] = (
 # Failures a read may be retried on: the venue may answer next time.
 RETRYABLE = ("NetworkError", "BadResponse")
 
+# Errors that prove an order create was refused (by the venue, or by ccxt before
+# sending): the order does not exist. Anything else (a 5xx, a rate limit, a venue's
+# "system error", no answer, an unparsable one) leaves its outcome unknown.
+REFUSALS = (
+    "InsufficientFunds",
+    "BadSymbol",
+    "BadRequest",
+    "AuthenticationError",
+    "PermissionDenied",
+    "AccountSuspended",
+    "OperationRejected",
+    "ArgumentsRequired",
+    "NotSupported",
+    "InvalidOrder",
+)
+# InvalidOrders that do not prove a refusal: a duplicate id means an order with it
+# exists; "not found" answers a create with nothing about the order.
+_NOT_REFUSALS = ("DuplicateOrderId", "OrderNotFound")
+
 
 def translate(ccxt: Any, error: Exception, exchange_id: str) -> EdgeQuantError:
     """The EdgeQuant error for a ccxt exception (`ccxt` is the imported ccxt module)."""
@@ -58,6 +77,17 @@ def translate(ccxt: Any, error: Exception, exchange_id: str) -> EdgeQuantError:
                 return InvalidArgument((), message=message, reason=reason)
             return cls(message, reason=reason, metadata=metadata)
     raise error
+
+
+def proves_refusal(ccxt: Any, error: Exception) -> bool:
+    """True when `error`, raised by a create, proves the order was not placed."""
+    if isinstance(error, _classes(ccxt, _NOT_REFUSALS)):
+        return False
+    return isinstance(error, _classes(ccxt, REFUSALS))
+
+
+def _classes(ccxt: Any, names: tuple[str, ...]) -> tuple[type, ...]:
+    return tuple(getattr(ccxt, name) for name in names if hasattr(ccxt, name))
 
 
 def is_retryable(ccxt: Any, error: Exception) -> bool:

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from common.errors import EdgeQuantError, StartupError
+from common.memory import MIB, rss_bytes
 from common.server import run
 from common.service import Runtime, ServiceSpec
+from common.stack import exchange_budget_mib
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.exchange.candles import CandleCache
 from services.exchange.orderflow import OrderFlow
@@ -28,6 +34,8 @@ from services.exchange.storage.writer import Writer
 from services.exchange.updates import OrderUpdates
 from services.exchange.venue import Venue
 from services.exchange.venues import Venues
+
+log = logging.getLogger("edgequant.exchange")
 
 
 def build_venues(settings: ExchangeSettings) -> list[Venue]:
@@ -62,6 +70,40 @@ async def _restore_paper(runtime: Runtime, venues: Venues, flow: OrderFlow) -> N
         paper.restore(placed, executions)
 
 
+async def _check_memory(runtime: Runtime, settings: ExchangeSettings, venues: Venues) -> None:
+    """Loads every ccxt venue's markets now and refuses to start when the process is
+    already above its budget: memmon would restart it in a loop. A venue that does not
+    answer now loads its markets on first use instead."""
+    for name, table in settings.venues.items():
+        try:
+            await asyncio.wait_for(venues.require(name).markets(), 3 * table.timeout_ms / 1000)
+        except (EdgeQuantError, TimeoutError) as error:
+            log.warning(
+                "venue markets not loaded at start", extra={"venue": name, "error": str(error)}
+            )
+    budget = exchange_budget_mib(runtime.config)
+    used = rss_bytes(os.getpid()) / MIB
+    # Only the service's own process has the RSS memmon sees (tests host it in theirs).
+    own_process = getattr(sys.modules["__main__"].__spec__, "name", "") == __package__ + ".__main__"
+    if settings.venues and own_process and used > budget:
+        raise StartupError(
+            f"exchange: {used:.0f} MiB after loading the ccxt venues' markets, above its "
+            f"budget of {budget} MiB: restrict market_types or symbols of "
+            f"[exchange.venues.*], or raise their memory_budget_mib"
+        )
+
+
+async def _unknown_after_restart(
+    runtime: Runtime, settings: ExchangeSettings, flow: OrderFlow
+) -> None:
+    """ccxt orders left PENDING_NEW by a restart may be at the venue: reconciled (the
+    order polls start with them), never rejected."""
+    for name in settings.venues:
+        async with runtime.sessions() as session:
+            orders = await repository.open_orders(session, name)
+        await flow.mark_unknown([o for o in orders if o.status is OrderStatus.PENDING_NEW])
+
+
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
     settings = load_settings(runtime.settings)
@@ -80,14 +122,18 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
         updates=updates,
     )
     await _restore_paper(runtime, venues, flow)
+    await _unknown_after_restart(runtime, settings, flow)
+    await _check_memory(runtime, settings, venues)
     for venue in venues:
         await venue.start(flow.on_report)
     tasks = [asyncio.create_task(risk.watch_halts(flow.cancel_on_halt), name="risk-halts")]
-    tasks += [
-        asyncio.create_task(flow.poll_open_orders(venue), name=f"{venue.info.name}-orders")
-        for venue in venues
-        if venue.order_poll_seconds > 0
-    ]
+    for name, table in settings.venues.items():
+        poll = flow.poll_open_orders(
+            venues.require(name),
+            alert_after_seconds=table.unknown_alert_seconds,
+            slow_poll_seconds=table.unknown_slow_poll_seconds,
+        )
+        tasks.append(asyncio.create_task(poll, name=f"{name}-orders"))
     try:
         yield ExchangeServicer(venues, flow, outbox, updates, CandleCache(runtime.sessions, writer))
     finally:

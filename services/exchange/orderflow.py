@@ -8,12 +8,19 @@
 A rejection (risk, funds, post-only, the venue) is stored on the order as REJECTED with
 its reasons and raised as an error with the same reason; resubmitting the same
 client_order_id raises the same error again and never reaches risk or the venue twice.
+
+An order whose outcome at the venue is unknown (no answer, an answer that proves
+nothing) is never rejected and never sent again: it stays PENDING_NEW with the reason
+VENUE_OUTCOME_UNKNOWN and is reconciled by client_order_id, at every order poll and at
+start, until the venue's answer is certain. Past an alert window the operator is told
+(an ERROR log and an order update) and the lookups slow down; they never stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import weakref
 from datetime import UTC, datetime
@@ -53,6 +60,9 @@ from services.exchange.venues import Venues
 
 log = logging.getLogger("edgequant.exchange.orders")
 
+# The reason an order PENDING_NEW carries while the venue has not answered for certain.
+OUTCOME_UNKNOWN = "VENUE_OUTCOME_UNKNOWN"
+
 # How a stored rejection is raised again on an idempotent resubmission.
 _REJECTIONS: dict[str, type[EdgeQuantError]] = {
     cls.code.name: cls
@@ -87,6 +97,8 @@ class OrderFlow:
         self._order_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        # Orders of unknown outcome past the alert window: when each was last looked up.
+        self._overdue: dict[str, float] = {}
 
     # -- submit --------------------------------------------------------------------------
 
@@ -111,9 +123,11 @@ class OrderFlow:
             try:
                 await self._risk.check(order)
                 report = await self._venues.require(order.venue).submit(order)
-            except DeadlineExceeded:
+            except DeadlineExceeded as unknown:
                 # The venue may or may not hold it: it stays PENDING_NEW, never REJECTED,
                 # so nobody is invited to place it again under a new id.
+                await self._mark_unknown(order, unknown.message)
+                unknown.metadata.setdefault("order_id", order.order_id)
                 raise
             except EdgeQuantError as rejection:
                 await self._reject(order, rejection)
@@ -143,6 +157,27 @@ class OrderFlow:
                 ),
             )
 
+    async def _mark_unknown(self, order: Order, message: str) -> None:
+        order.reject_reasons = [OUTCOME_UNKNOWN]
+        order.reject_message = message
+        order.update_time = _now()
+        await self._store(order, [])
+
+    async def mark_unknown(self, orders: list[Order]) -> None:
+        """At start: orders a ccxt submission left PENDING_NEW when this process died may
+        be at the venue; they are reconciled by client_order_id, never rejected."""
+        for order in orders:
+            if order.reject_reasons != [OUTCOME_UNKNOWN]:
+                log.warning(
+                    "order left pending by a restart: its outcome is unknown; reconciling",
+                    extra={"order_id": order.order_id, "client_order_id": order.client_order_id},
+                )
+                await self._mark_unknown(
+                    order,
+                    "the exchange restarted while the order was being sent: its outcome is "
+                    "unknown and it is being reconciled by client_order_id",
+                )
+
     async def _reject(self, order: Order, rejection: EdgeQuantError) -> None:
         order.status = OrderStatus.REJECTED
         reasons = rejection.metadata.get("reasons") or rejection.reason
@@ -171,6 +206,10 @@ class OrderFlow:
             apply_fill(order, fill)
         order.status = report.status
         order.venue_order_id = report.venue_order_id or order.venue_order_id
+        if order.reject_reasons == [OUTCOME_UNKNOWN] and (
+            order.venue_order_id or order.status is not OrderStatus.PENDING_NEW
+        ):
+            order.reject_reasons, order.reject_message = [], ""  # the venue answered
         order.update_time = _now()
         executions_to_number = report.fills
         async with self._outbox.writing:
@@ -214,24 +253,72 @@ class OrderFlow:
 
         await self._writer.run(transaction)
 
-    async def poll_open_orders(self, venue: Venue) -> None:
+    async def poll_open_orders(
+        self, venue: Venue, *, alert_after_seconds: float, slow_poll_seconds: float
+    ) -> None:
         """For venues that do not report by themselves: asks about every open order of
-        `venue` each `order_poll_seconds`, and records what changed (fills, cancels)."""
+        `venue` at start and then each `order_poll_seconds`, and records what changed
+        (fills, cancels, an unknown create settled). An order still unknown after
+        `alert_after_seconds` is reported once and then looked up every
+        `slow_poll_seconds`."""
         while True:
-            await asyncio.sleep(venue.order_poll_seconds)
             async with self._sessions() as session:
                 orders = await repository.open_orders(session, venue.info.name)
             for order in orders:
+                if not self._due(order, alert_after_seconds, slow_poll_seconds):
+                    continue
                 try:
-                    report = await venue.refresh(order)
+                    await self.reconcile(venue, order.order_id)
                 except EdgeQuantError as error:
                     log.warning(
                         "order poll failed",
                         extra={"venue": venue.info.name, "reason": error.reason},
                     )
                     break  # the venue is unwell: try again next round
-                if report is not None and (report.fills or report.status is not order.status):
-                    await self.on_report(report)
+            await asyncio.sleep(venue.order_poll_seconds)
+
+    def _due(self, order: Order, alert_after_seconds: float, slow_poll_seconds: float) -> bool:
+        if order.reject_reasons != [OUTCOME_UNKNOWN]:
+            self._overdue.pop(order.order_id, None)
+            return True
+        age = (_now() - order.create_time).total_seconds()
+        if age < alert_after_seconds:
+            return True
+        now = time.monotonic()
+        last = self._overdue.get(order.order_id)
+        if last is None:
+            log.error(
+                "order outcome still unknown: the venue has not confirmed nor denied it; "
+                "do not place it again, check the venue",
+                extra={
+                    "venue": order.venue,
+                    "order_id": order.order_id,
+                    "client_order_id": order.client_order_id,
+                    "age_seconds": round(age),
+                },
+            )
+            self._updates.publish(order)
+        elif now - last < slow_poll_seconds:
+            return False
+        self._overdue[order.order_id] = now
+        return True
+
+    async def reconcile(self, venue: Venue, order_id: str) -> None:
+        """Asks the venue about one open order and records what changed. Under the
+        order's lock, on the stored order: a report is never applied to a stale copy."""
+        async with self._lock(order_id):
+            order = await self.get(order_id)
+            if not order.status.is_open:
+                return
+            report = await venue.refresh(order)
+            if report is None:
+                return
+            if (
+                report.fills
+                or report.status is not order.status
+                or (report.venue_order_id and report.venue_order_id != order.venue_order_id)
+            ):
+                await self._record(order, report)
 
     # -- cancel --------------------------------------------------------------------------
 

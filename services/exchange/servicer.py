@@ -51,7 +51,7 @@ from services.exchange.outbox import Outbox
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.submission import validate_order
 from services.exchange.updates import OrderUpdates
-from services.exchange.venue import Venue
+from services.exchange.venue import Venue, require_trading
 from services.exchange.venues import Venues
 
 DEFAULT_PAGE_SIZE = 100
@@ -99,11 +99,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         symbols = list(request.symbols) or [m.symbol for m in await venue.markets()]
         for symbol in symbols:
             await self._venue_and_symbol(request.venue, symbol)
+        # A ccxt venue serves every subscriber from one shared poll.
+        read = getattr(venue, "streamed_ticker", venue.ticker)
         seen = -1
         while True:
             seen = await venue.tickers_changed.wait(seen)
             for symbol in symbols:
-                ticker = await venue.ticker(symbol)
+                ticker = await read(symbol)
                 yield StreamTickersResponse(ticker=convert.ticker(request.venue, ticker))
 
     async def GetOrderBook(
@@ -140,6 +142,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         self, request: GetBalancesRequest, context: Context
     ) -> GetBalancesResponse:
         venue = self.venues.require(request.venue)
+        require_trading(venue)
         # Read first: every execution up to it is in the balances read after it.
         as_of_sequence = self.outbox.last_sequence
         balances = await venue.balances()
@@ -164,6 +167,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         self, request: CancelAllOrdersRequest, context: Context
     ) -> CancelAllOrdersResponse:
         _require("venue", request.venue)
+        require_trading(self.venues.require(request.venue))
         orders = await self.flow.cancel_all(request.venue, request.symbol)
         return CancelAllOrdersResponse(orders=[convert.order(o) for o in orders])
 

@@ -94,9 +94,21 @@ class CcxtVenueSettings:
 
     exchange_id: str
     sandbox: bool = True
-    # Environment variables holding the keys, or a 0600 TOML file with api_key/secret.
+    # false: market data only (tickers, books, candles): no keys needed, and the trading
+    # RPCs answer FAILED_PRECONDITION VENUE_READ_ONLY.
+    trading: bool = True
+    # Environment variables holding the credentials the exchange requires (ccxt's
+    # `requiredCredentials`), or a 0600 TOML file with api_key, secret, password, uid, ...
     api_key_env: str = ""
     secret_env: str = ""
+    # OKX's and KuCoin's passphrase (ccxt calls it password).
+    password_env: str = ""
+    uid_env: str = ""
+    login_env: str = ""
+    twofa_env: str = ""
+    private_key_env: str = ""
+    wallet_address_env: str = ""
+    token_env: str = ""
     secrets_file: str = ""
     timeout_ms: int = 10000
     # Reads (tickers, books, candles, balances, orders) are retried this many times.
@@ -104,10 +116,27 @@ class CcxtVenueSettings:
     retry_backoff_seconds: float = 0.5
     # Overrides ccxt's REST base URLs (tests point it at a fake venue on 127.0.0.1).
     api_url: str = ""
-    # StreamTickers polls the venue's REST tickers this often (no websockets here).
+    # Market types listed and tradable: spot by default; "swap", "future", "option" only
+    # when asked for (derivative orders are refused: portfolio and risk are spot models).
+    market_types: tuple[str, ...] = ("spot",)
+    # Symbols kept after loading the venue's markets ("BTC/USDT", ...); empty keeps every
+    # market of `market_types` (a venue with thousands needs a bigger memory budget).
+    symbols: tuple[str, ...] = ()
+    # StreamTickers: one REST poll of the venue per period, shared by every subscriber.
     ticker_poll_seconds: float = 2.0
-    # Open orders are looked up this often for fills and cancels made at the venue.
+    # Open orders are looked up this often for fills and cancels made at the venue, and
+    # orders whose outcome is unknown are looked up by client order id.
     order_poll_seconds: float = 5.0
+    # An order still unknown after this long is reported to the operator (an ERROR log
+    # and an order update) and looked up every `unknown_slow_poll_seconds` from then on.
+    unknown_alert_seconds: float = 300.0
+    unknown_slow_poll_seconds: float = 60.0
+    # RSS this venue adds to the exchange's budget (memmon's limit is [exchange]
+    # memory_budget_mib plus every venue's): ccxt and the markets kept.
+    memory_budget_mib: int = 64
+
+    def credential_env(self, snake_name: str) -> str:
+        return str(getattr(self, f"{snake_name}_env", ""))
 
 
 @dataclass(frozen=True)
@@ -138,7 +167,24 @@ def load_settings(service: ServiceSettings) -> ExchangeSettings:
             "exchange.venues.paper-live",
             "the name 'paper-live' is taken by [exchange.paper] source",
         )
+    for name, venue in venues.items():
+        _check_venue(name, venue)
     return ExchangeSettings(paper=paper, risk=risk, venues=venues)
+
+
+MARKET_TYPES = ("spot", "margin", "swap", "future", "option")
+
+
+def _check_venue(name: str, venue: CcxtVenueSettings) -> None:
+    prefix = f"exchange.venues.{name}."
+    unknown = [t for t in venue.market_types if t not in MARKET_TYPES]
+    if unknown or not venue.market_types:
+        raise ConfigError(f"{prefix}market_types", f"must name some of {', '.join(MARKET_TYPES)}")
+    if venue.memory_budget_mib <= 0:
+        raise ConfigError(f"{prefix}memory_budget_mib", "must be greater than 0")
+    for key in ("ticker_poll_seconds", "order_poll_seconds", "unknown_slow_poll_seconds"):
+        if getattr(venue, key) <= 0:
+            raise ConfigError(f"{prefix}{key}", "must be greater than 0")
 
 
 def _tables(raw: Any, key: str) -> dict[str, Any]:

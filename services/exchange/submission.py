@@ -3,19 +3,20 @@ or sent. What passes becomes an `OrderIntent` in the market's own terms."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from decimal import Decimal
 
+from common.errors import Unimplemented
 from common.validation import Violations
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1.exchange_pb2 import SubmitOrderRequest
+from services.exchange import client_ids
 from services.exchange.markets import Market
 from services.exchange.orders import OrderIntent, OrderType, Side, TimeInForce
+from services.exchange.venue import require_trading
 from services.exchange.venues import Venues
 
-# Binance's limit (36) is the tightest of the major venues; the characters are safe everywhere.
-CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
+# Portfolio and risk are spot models (no margin, funding or liquidation).
+DERIVATIVES = frozenset({"swap", "future", "option"})
 
 _SIDES = {common_pb2.SIDE_BUY: Side.BUY, common_pb2.SIDE_SELL: Side.SELL}
 _TYPES = {
@@ -30,7 +31,7 @@ _TIFS = {
 
 
 def new_client_order_id() -> str:
-    return f"eq-{uuid.uuid4().hex[:24]}"
+    return client_ids.new_client_order_id()
 
 
 async def validate_order(request: SubmitOrderRequest, venues: Venues) -> OrderIntent:
@@ -49,12 +50,20 @@ async def validate_order(request: SubmitOrderRequest, venues: Venues) -> OrderIn
     if market is not None:
         _check_steps(market, quantity, price, problems)
     client_order_id = request.client_order_id or new_client_order_id()
+    venue = venues.get(request.venue)
+    rule = client_ids.rule_for(venue.info.exchange_id if venue else "")
     problems.require(
-        bool(CLIENT_ORDER_ID.match(client_order_id)),
+        rule.accepts(client_order_id),
         "client_order_id",
-        "must be 1-36 characters of A-Z a-z 0-9 . _ : -",
+        f"must be {rule.description} on {request.venue[:40] or 'this venue'}",
     )
     problems.raise_if_any()
+    if market is not None and market.type in DERIVATIVES:
+        raise Unimplemented(
+            f"{market.symbol} is a {market.type} market: orders on derivatives are not "
+            "supported (portfolio and risk model spot holdings only)",
+            reason="DERIVATIVES_NOT_SUPPORTED",
+        )
     assert side
     assert order_type
     assert quantity is not None
@@ -83,6 +92,7 @@ async def _market(
     if venue is None:
         problems.add("venue", f"unknown venue {request.venue[:40]!r}; ListVenues names them")
         return None
+    require_trading(venue)
     if not request.symbol:
         problems.add("symbol", "is required")
         return None

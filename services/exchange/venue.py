@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from common.errors import FailedPrecondition
 from services.exchange.markets import Balance, BookSnapshot, Candle, Market, Ticker, VenueInfo
 from services.exchange.orders import Fill, Order, OrderStatus
 from services.exchange.signal import Signal
@@ -52,3 +53,13 @@ class Venue(Protocol):
     async def refresh(self, order: Order) -> VenueReport | None:
         """The order's state at the venue now; None when the venue cannot tell."""
         ...
+
+
+def require_trading(venue: Venue) -> None:
+    """Raises VENUE_READ_ONLY for a market-data-only venue (`trading = false`)."""
+    if getattr(venue, "read_only", False):
+        raise FailedPrecondition(
+            f"venue {venue.info.name} is market data only (trading = false): it takes no "
+            "orders and has no account here",
+            reason="VENUE_READ_ONLY",
+        )

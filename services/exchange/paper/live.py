@@ -60,6 +60,7 @@ class PaperLiveVenue(PaperVenue):
                 exchange_id=settings.source,
                 sandbox=False,
                 timeout_ms=settings.live_timeout_ms,
+                trading=False,  # public endpoints only: no keys
                 read_retries=0,  # the poll loop tries again on its own schedule
                 api_url=settings.live_api_url,
             ),

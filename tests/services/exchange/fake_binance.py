@@ -1,32 +1,30 @@
 """A fake Binance spot REST API on 127.0.0.1 for the real ccxt client.
 
 It answers with Binance's own recorded bodies (data/binance_spot.json), keeps the
-orders it is sent (so a duplicate would show), and can be told to fail the next calls
-of a route: HTTP 429, a 5xx, garbage instead of JSON, or no answer in time (before or
-after placing the order).
+orders it is sent (so a duplicate would show) and their trades, and fails on demand
+(fake_venue.py's faults). Binance's conventions: a create answers with the order's
+status and fills (trade ids included); errors are `{"code": -2010, "msg": ...}` with an
+HTTP 4xx/5xx status; the client order id is `newClientOrderId`, up to 36 characters.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import json
-from collections import defaultdict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
-from common.testing import free_port
+from tests.services.exchange.fake_venue import HANG_SECONDS, FakeVenue, serving
+
+__all__ = ["HANG_SECONDS", "FakeBinance", "serving_fake_binance"]
 
 DATA = json.loads((Path(__file__).parent / "data" / "binance_spot.json").read_text())
 _NO_SYMBOLS = {"timezone": "UTC", "serverTime": 1, "symbols": []}
@@ -38,69 +36,89 @@ RECORDED: dict[str, Any] = {
     "GET /api/v3/time": {"serverTime": 1},
     "GET /api/v3/ticker/24hr": DATA["ticker"],
     "GET /api/v3/depth": DATA["depth"],
-    "GET /api/v3/klines": DATA["klines"],
     "GET /api/v3/account": DATA["account"],
 }
-# How long a "timeout" fault keeps the client waiting (tests set ccxt's timeout below it).
-HANG_SECONDS = 2.5
+_UNKNOWN_ORDER = {"code": -2013, "msg": "Order does not exist."}
+HOUR_MS = 3_600_000
 
 
 @dataclass
-class FakeBinance:
-    url: str = ""
-    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # route ("GET /api/v3/ticker/24hr") -> faults to play, one per call
-    faults: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    calls: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
-    next_order_id: int = 1000
+class FakeBinance(FakeVenue):
+    # Binance's real page limit is 1000; tests lower it to see paging.
+    klines_page: int = 1000
+    # More spot symbols like BTCUSDT (memory measurements: a venue's full list).
+    extra_markets: int = 0
 
-    def fail(self, route: str, *faults: str) -> None:
-        self.faults[route].extend(faults)
+    def __post_init__(self) -> None:
+        symbols = [DATA["exchangeInfoSymbol"]]
+        for n in range(self.extra_markets):
+            symbol = copy.deepcopy(DATA["exchangeInfoSymbol"])
+            base = f"C{n:04d}X"
+            symbol.update(symbol=f"{base}USDT", baseAsset=base)
+            symbols.append(symbol)
+        self.exchange_info = {**_NO_SYMBOLS, "symbols": symbols}
 
-    # -- routes -------------------------------------------------------------------------
+    def rate_limited(self) -> Response:
+        return JSONResponse({"code": -1003, "msg": "Too many requests."}, status_code=429)
 
-    async def dispatch(self, request: Request) -> Response:
-        route = f"{request.method} {request.url.path}"
-        body = (await request.body()).decode()
-        self.calls[route] += 1
-        fault = self.faults[route].pop(0) if self.faults[route] else ""
-        if fault == "429":
-            return JSONResponse({"code": -1003, "msg": "Too many requests."}, status_code=429)
-        if fault == "500":
-            return PlainTextResponse("Internal Server Error", status_code=500)
-        if fault == "503":
-            return PlainTextResponse("Service Unavailable", status_code=503)
-        if fault == "garbage":
-            return PlainTextResponse("<html><body>upstream error", status_code=200)
-        if fault == "timeout":
-            await asyncio.sleep(HANG_SECONDS)
-        response = self._answer(route, request.url.query, body)
-        if fault == "timeout-after":
-            await asyncio.sleep(HANG_SECONDS)
-        return response
+    def venue_error(self, fault: str) -> Response:
+        if fault == "insufficient":
+            body = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
+            return JSONResponse(body, status_code=400)
+        body = {"code": -1000, "msg": "An unknown error occured while processing the request."}
+        return JSONResponse(body, status_code=400)
 
-    def _answer(self, route: str, query_string: str, body: str) -> Response:
-        query = {key: values[-1] for key, values in parse_qs(query_string).items()}
+    def answer(self, request: Request, route: str, body: str) -> Response:  # noqa: PLR0911
+        query = {key: values[-1] for key, values in parse_qs(request.url.query).items()}
+        if route == "GET /api/v3/exchangeInfo":
+            return JSONResponse(self.exchange_info)
         if route in RECORDED:
             return JSONResponse(RECORDED[route])
+        if route == "GET /api/v3/klines":
+            return JSONResponse(self._klines(query))
         if route.startswith("GET /sapi/"):
             return JSONResponse([])  # currencies, margin pairs: none on this fake
         if route == "POST /api/v3/order":
             form = {key: values[-1] for key, values in parse_qs(body).items()}
             return JSONResponse(self._create(form))
+        if route == "GET /api/v3/openOrders":
+            return JSONResponse([o for o in self.orders.values() if o["status"] == "NEW"])
+        if route == "GET /api/v3/allOrders":
+            return JSONResponse(list(self.orders.values()))
+        if route == "GET /api/v3/myTrades":
+            order_id = query.get("orderId")
+            return JSONResponse(
+                [t for ts in self.trades.values() for t in ts if t["orderId"] == order_id]
+            )
         order = (
             self._find(query) if route in ("GET /api/v3/order", "DELETE /api/v3/order") else None
         )
         if order is None:
-            return JSONResponse({"code": -2013, "msg": "Order does not exist."}, status_code=400)
+            return JSONResponse(_UNKNOWN_ORDER, status_code=400)
         if route.startswith("DELETE"):
+            if order["status"] != "NEW":
+                return JSONResponse({"code": -2011, "msg": "Unknown order sent."}, status_code=400)
             order["status"] = "CANCELED"
         return JSONResponse(order)
+
+    def _klines(self, query: dict[str, str]) -> list[list[Any]]:
+        """The recorded hour candles, and more of the same hour by hour after them."""
+        recorded = DATA["klines"]
+        first = int(recorded[0][0])
+        start = int(query.get("startTime", first))
+        limit = min(int(query.get("limit", 500)), self.klines_page)
+        rows = []
+        for n in range(2000):
+            row = list(recorded[n % len(recorded)])
+            row[0] = first + n * HOUR_MS
+            row[6] = row[0] + HOUR_MS - 1
+            if row[0] >= start:
+                rows.append(row)
+        return rows[:limit]
 
     def _create(self, form: dict[str, str]) -> dict[str, Any]:
         order: dict[str, Any] = copy.deepcopy(DATA["order"])
         self.next_order_id += 1
-        quantity = Decimal(form["quantity"])
         order.update(
             symbol=form["symbol"],
             orderId=str(self.next_order_id),
@@ -112,24 +130,48 @@ class FakeBinance:
             timeInForce=form.get("timeInForce", "GTC"),
             icebergQty="0.00000000",
         )
+        self.orders[order["clientOrderId"]] = order
         if form["type"] == "MARKET":
             price = Decimal(DATA["ticker"]["askPrice"])
-            order.update(
-                status="FILLED",
-                executedQty=form["quantity"],
-                cummulativeQuoteQty=f"{price * quantity:f}",
-                fills=[
-                    {
-                        "price": f"{price:f}",
-                        "qty": form["quantity"],
-                        "commission": f"{price * quantity * Decimal('0.001'):f}",
-                        "commissionAsset": "USDT",
-                        "tradeId": self.next_order_id * 10,
-                    }
-                ],
-            )
-        self.orders[order["clientOrderId"]] = order
-        return order
+            trade = self.fill(order["clientOrderId"], price)
+            order["fills"] = [
+                {
+                    "price": trade["price"],
+                    "qty": trade["qty"],
+                    "commission": trade["commission"],
+                    "commissionAsset": "USDT",
+                    "tradeId": int(trade["id"]),
+                }
+            ]
+        return copy.deepcopy(order)
+
+    def fill(self, client_order_id: str, price: Decimal) -> dict[str, Any]:
+        """The venue fills the order whole at `price` (a resting order traded through)."""
+        order = self.orders[client_order_id]
+        quantity = Decimal(order["origQty"])
+        trade = {
+            "symbol": order["symbol"],
+            "id": str(int(order["orderId"]) * 10),
+            "orderId": order["orderId"],
+            "orderListId": "-1",
+            "price": f"{price:f}",
+            "qty": order["origQty"],
+            "quoteQty": f"{price * quantity:f}",
+            "commission": f"{price * quantity * Decimal('0.001'):f}",
+            "commissionAsset": "USDT",
+            "time": "1737635557417",
+            "isBuyer": order["side"] == "BUY",
+            "isMaker": order["type"] != "MARKET",
+            "isBestMatch": True,
+        }
+        self.trades[client_order_id].append(trade)
+        order.update(
+            status="FILLED", executedQty=order["origQty"], cummulativeQuoteQty=trade["quoteQty"]
+        )
+        return trade
+
+    def cancel_at_venue(self, client_order_id: str) -> None:
+        self.orders[client_order_id]["status"] = "CANCELED"
 
     def _find(self, query: dict[str, str]) -> dict[str, Any] | None:
         client_order_id = query.get("origClientOrderId")
@@ -139,21 +181,6 @@ class FakeBinance:
 
 
 @contextlib.asynccontextmanager
-async def serving_fake_binance() -> AsyncIterator[FakeBinance]:
-    fake = FakeBinance()
-    app = Starlette(
-        routes=[Route("/{path:path}", fake.dispatch, methods=["GET", "POST", "DELETE", "PUT"])]
-    )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+async def serving_fake_binance(extra_markets: int = 0) -> AsyncIterator[FakeBinance]:
+    async with serving(lambda: FakeBinance(extra_markets=extra_markets)) as fake:
         yield fake
-    finally:
-        server.should_exit = True
-        await task

@@ -4,7 +4,6 @@ recorded fetchTrades answer) set by the test, served to the real ccxt on 127.0.0
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import json
@@ -13,13 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from common.testing import free_port
 from tests.services.exchange.fake_binance import DATA, FakeBinance
+from tests.services.exchange.fake_venue import serving
 
 # ccxt/ccxt ts/src/test/static/response/binance.json, fetchTrades (MIT), via
 # ../shared/data/ccxt_static/binance_response_subset.json: one BTCUSDT aggTrade.
@@ -31,19 +28,22 @@ RECORDED_AGG_TRADES: list[dict[str, Any]] = json.loads(
 @dataclass
 class MovingBinance(FakeBinance):
     depth: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DATA["depth"]))
-    trades: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(RECORDED_AGG_TRADES))
+    # The market's public trades (the base class's `trades` are our orders' own fills).
+    market_trades: list[dict[str, Any]] = field(
+        default_factory=lambda: copy.deepcopy(RECORDED_AGG_TRADES)
+    )
 
-    def _answer(self, route: str, query_string: str, body: str) -> Response:
+    def answer(self, request: Request, route: str, body: str) -> Response:
         if route == "GET /api/v3/depth":
             return JSONResponse(self.depth)
         if route == "GET /api/v3/aggTrades":
-            return JSONResponse(self.trades)
-        return super()._answer(route, query_string, body)
+            return JSONResponse(self.market_trades)
+        return super().answer(request, route, body)
 
     def print_trade(self, price: str, quantity: str, buyer_is_maker: bool) -> None:
         """A new trade after the last one (aggTrade fields: a id, T time, m maker side)."""
-        last = self.trades[-1]
-        self.trades.append(
+        last = self.market_trades[-1]
+        self.market_trades.append(
             {
                 **last,
                 "a": str(int(last["a"]) + 1),
@@ -57,20 +57,5 @@ class MovingBinance(FakeBinance):
 
 @contextlib.asynccontextmanager
 async def serving_moving_binance() -> AsyncIterator[MovingBinance]:
-    fake = MovingBinance()
-    app = Starlette(
-        routes=[Route("/{path:path}", fake.dispatch, methods=["GET", "POST", "DELETE"])]
-    )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(MovingBinance) as fake:
         yield fake
-    finally:
-        server.should_exit = True
-        await task
