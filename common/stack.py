@@ -1,7 +1,8 @@
 """Runs the whole stack under supervisord in the foreground: `python -m common.stack`.
 
 Validates the configuration first (a bad value stops here, with one line naming the
-key), prepares the var directory, hands supervisord.conf the values it needs through
+key), checks that no other process listens on the stack's addresses (one line naming
+each taken one), prepares the var directory, hands supervisord.conf the values it needs through
 environment variables (including memmon's budgets, which live in configs/), prints
 where everything listens, and becomes supervisord. Ctrl-C or SIGTERM stops it all.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,6 +138,34 @@ def _not_serving(answer: str) -> str:
     return ", ".join(waiting) or answer
 
 
+def addresses(config: Config) -> dict[str, tuple[str, int]]:
+    """Each program's TCP listening address (Unix sockets and port 0 left out)."""
+    found = {"gateway": (config.gateway.host, config.gateway.port)}
+    for name in SERVICE_NAMES:
+        address = config.service(name).address
+        if not address.startswith("unix:"):
+            host, _, port = address.rpartition(":")
+            found[name] = (host.strip("[]"), int(port))
+    return {name: (host, port) for name, (host, port) in found.items() if port}
+
+
+def taken(config: Config) -> list[str]:
+    """The programs whose address another process listens on. Checked before supervisord
+    starts: it would restart such a program for ever, and the ready line would be read
+    from whatever answers on the gateway's port."""
+    busy = []
+    for name, (host, port) in addresses(config).items():
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the servers bind: a port left in TIME_WAIT by our last stop is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy.append(f"{name} cannot listen on {host}:{port}: the address is in use")
+    return busy
+
+
 def _start_announcer(environment: dict[str, str]) -> None:
     """The watcher, a child that outlives the exec: supervisord's pid is ours."""
     subprocess.Popen(
@@ -155,6 +185,14 @@ def main() -> None:
         # Ctrl-C reaches the whole foreground group: leave quietly, supervisord stops.
         signal.signal(signal.SIGINT, lambda *_: sys.exit(1))
         sys.exit(announce_ready(config, int(sys.argv[2])))
+    busy = taken(config)
+    if busy:
+        print(
+            "; ".join(busy) + " (another EdgeQuant running? stop it, or set other ports in "
+            "configs/local.toml)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     config.log_dir.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, **supervisord_environment(config)}
     print(describe(config), flush=True)

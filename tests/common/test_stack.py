@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import sys
 
 import pytest
 from starlette.applications import Starlette
@@ -13,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from common.config import SERVICE_NAMES, Config
+from common.config import PROJECT_ROOT, SERVICE_NAMES, Config
 from common.stack import announce_ready, ready_line
 from gateway.testing import serve_asgi
 
@@ -59,3 +62,26 @@ async def test_a_service_not_serving_holds_the_line_back(
         result = await asyncio.to_thread(announce_ready, config, os.getppid(), 30.0)
     assert result == 0
     assert capsys.readouterr().out.startswith(ready_line(config) + " (")
+
+
+def test_a_taken_port_stops_make_run_before_supervisord(
+    environment: dict[str, str], config: Config
+) -> None:
+    """Another process on the gateway's port: `make run` says so and starts nothing,
+    instead of restarting the gateway for ever and reading the other one's /healthz."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", config.gateway.port))
+        other.listen()
+        finished = subprocess.run(
+            [sys.executable, "-m", "common.stack"],
+            env={**os.environ, **environment},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert finished.returncode == 2
+    assert f"gateway cannot listen on 127.0.0.1:{config.gateway.port}" in finished.stderr
+    assert "exchange" not in finished.stderr  # the free ones are not named
+    assert not (config.var_dir / "log").exists()  # nothing was started
