@@ -32,6 +32,7 @@ from gateway.proxy import TIMEOUT_HEADER, RpcProxy
 from gateway.ratelimit import RateLimiter
 from gateway.routing import Router
 from gateway.settings import settings_of
+from gateway.streaming import Streams
 from gateway.upstream import Upstream
 
 HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -49,12 +50,14 @@ def create_app(config: Config) -> Starlette:
         {binding.rpc.full_name: binding.rpc for binding in bindings}.values(),
         config.grpc,
     )
+    streams = Streams()
     proxy = RpcProxy(
         Router(bindings),
         upstream,
         authenticator,
         RateLimiter(settings.limits.rate_per_second, settings.limits.burst),
         settings,
+        streams=streams,
     )
     probe = HealthProbe(
         {name: config.service(name).address for name in SERVICE_NAMES},
@@ -108,4 +111,5 @@ def create_app(config: Config) -> Starlette:
     # "{path:path}" matches no path with a newline in it (%0A): Starlette would answer a
     # text/plain 404. The proxy takes those too, so every answer is a google.rpc.Status.
     app.router.default = request_response(proxy.__call__)
+    app.state.streams = streams  # gateway.main ends them when a stop begins
     return app

@@ -13,6 +13,7 @@ from common.config import load_config
 from common.errors import StartupError
 from common.logs import configure_logging
 from gateway.app import create_app
+from gateway.streaming import Streams
 
 log = logging.getLogger("edgequant.gateway")
 
@@ -33,6 +34,19 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class GatewayServer(uvicorn.Server):
+    """uvicorn, ending the open streams as a stop begins: it waits for every connection to
+    close, and a client holding a stream would keep it waiting until supervisord kills it."""
+
+    def __init__(self, config: uvicorn.Config, streams: Streams) -> None:
+        super().__init__(config)
+        self.streams = streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.streams.end()
+        await super().shutdown(sockets)
+
+
 async def serve() -> None:
     config = load_config()
     configure_logging("gateway", config.log_level)
@@ -40,7 +54,9 @@ async def serve() -> None:
     app = create_app(config)
     sock = _listen(config.gateway.host, config.gateway.port)
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    server = GatewayServer(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"), app.state.streams
+    )
     log.info("serving", extra={"address": f"http://{host}:{port}"})
     await server.serve(sockets=[sock])
     log.info("stopped")

@@ -23,7 +23,7 @@ from gateway.observability import ROUTE_KEY
 from gateway.ratelimit import RateLimiter
 from gateway.routing import Router
 from gateway.settings import Settings
-from gateway.streaming import stream_response
+from gateway.streaming import Streams, stream_response
 from gateway.transcoding import request_message, response_json
 from gateway.upstream import Upstream
 
@@ -42,12 +42,15 @@ class RpcProxy:
         authenticator: Authenticator,
         limiter: RateLimiter,
         settings: Settings,
+        *,
+        streams: Streams,
     ) -> None:
         self.router = router
         self.upstream = upstream
         self.authenticator = authenticator
         self.limiter = limiter
         self.settings = settings
+        self.streams = streams
 
     async def __call__(self, request: Request) -> Response:
         try:
@@ -77,7 +80,10 @@ class RpcProxy:
         if binding.rpc.server_streaming:
             call = self.upstream.stream(binding.rpc, message, metadata, timeout)
             answer = await stream_response(
-                call, request.headers.get("accept", ""), self.settings.calls.heartbeat_seconds
+                call,
+                request.headers.get("accept", ""),
+                self.settings.calls.heartbeat_seconds,
+                self.streams,
             )
             if isinstance(answer, grpc.aio.AioRpcError):
                 return status_response(status_of_rpc_error(answer))

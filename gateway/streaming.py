@@ -10,7 +10,9 @@ The HTTP status is decided by the stream's first event: an RPC that fails at onc
 (UNIMPLEMENTED, NOT_FOUND, a service down) answers with the mapped status and the
 Status body, like a unary call. After that the status is 200 and errors travel in the
 stream. When the client goes away, Starlette cancels the body iterator and the gRPC
-call is cancelled with it, so the service stops producing.
+call is cancelled with it, so the service stops producing. When the gateway stops, every
+open stream ends at once with an UNAVAILABLE error event ("reconnect"), as a stopping
+service ends its subscriptions: uvicorn would otherwise wait for each client to leave.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import Message
+from google.rpc import code_pb2, status_pb2
 from starlette.responses import Response, StreamingResponse
 
 from gateway.errors import status_json, status_of_rpc_error
@@ -33,6 +36,19 @@ NDJSON = "application/x-ndjson"
 # headers of a quiet stream (order updates) back from the browser.
 FIRST_EVENT_SECONDS = 0.25
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_STOPPING = status_pb2.Status(
+    code=code_pb2.UNAVAILABLE, message="the gateway is stopping; reconnect"
+)
+
+
+class Streams:
+    """The gateway's open streams: `end()` (at the start of a stop) ends them all."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+
+    def end(self) -> None:
+        self.stopping.set()
 
 
 def wants_ndjson(accept: str) -> bool:
@@ -52,7 +68,10 @@ class Framing:
         return b'{"result":' + body + b"}\n"
 
     def error(self, error: grpc.aio.AioRpcError) -> bytes:
-        status = status_json(status_of_rpc_error(error))
+        return self.status(status_of_rpc_error(error))
+
+    def status(self, status_message: status_pb2.Status) -> bytes:
+        status = status_json(status_message)
         if self.media_type == SSE:
             return b"event: error\ndata: " + status + b"\n\n"
         return b'{"error":' + status + b"}\n"
@@ -63,7 +82,10 @@ class Framing:
 
 
 async def stream_response(
-    call: grpc.aio.UnaryStreamCall[Any, Any], accept: str, heartbeat_seconds: float
+    call: grpc.aio.UnaryStreamCall[Any, Any],
+    accept: str,
+    heartbeat_seconds: float,
+    streams: Streams,
 ) -> Response | grpc.aio.AioRpcError:
     """The response for a started streaming call, or the RpcError it failed with at once
     (the caller maps that like a unary error)."""
@@ -75,7 +97,7 @@ async def stream_response(
         assert isinstance(error, grpc.aio.AioRpcError)
         return error
     return StreamingResponse(
-        _events(call, first, framing, heartbeat_seconds),
+        _events(call, first, framing, heartbeat_seconds, streams.stopping),
         media_type=framing.media_type,
         headers=_HEADERS,
     )
@@ -86,10 +108,17 @@ async def _events(
     pending: asyncio.Future[Any],
     framing: Framing,
     heartbeat_seconds: float,
+    stopping: asyncio.Event,
 ) -> AsyncIterator[bytes]:
+    stop = asyncio.ensure_future(stopping.wait())
     try:
         while True:
-            done, _ = await asyncio.wait({pending}, timeout=heartbeat_seconds)
+            done, _ = await asyncio.wait(
+                {pending, stop}, timeout=heartbeat_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            if stop in done:
+                yield framing.status(_STOPPING)
+                return
             if not done:
                 yield framing.heartbeat()
                 continue
@@ -105,5 +134,6 @@ async def _events(
     finally:
         # The client went away (or the stream ended): stop the service's work too.
         call.cancel()
-        if not pending.done():
-            pending.cancel()
+        for waiting in (pending, stop):
+            if not waiting.done():
+                waiting.cancel()
