@@ -223,11 +223,10 @@ async def test_descriptions_are_the_proto_comments(gateway: httpx.AsyncClient) -
 
 def test_the_descriptor_set_covers_every_annotated_rpc_and_message() -> None:
     comments = openapi.proto_comments()
-    described = [b for b in BINDINGS if b.rpc.full_name in comments]
-    # Every commented RPC of the protos (not every RPC has a comment yet).
+    # Every RPC is documented in its proto, and the descriptor set carries the comment.
     for binding in BINDINGS:
         proto = (
             PROJECT_ROOT / f"protos/edgequant/{binding.rpc.service}/v1/{binding.rpc.service}.proto"
         ).read_text()
-        has_comment = bool(_comment_above(proto, f"rpc {binding.rpc.method.name}("))
-        assert (binding in described) == has_comment, binding.rpc.full_name
+        assert _comment_above(proto, f"rpc {binding.rpc.method.name}("), binding.rpc.full_name
+        assert binding.rpc.full_name in comments, binding.rpc.full_name

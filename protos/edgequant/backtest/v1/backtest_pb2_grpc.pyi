@@ -38,11 +38,15 @@ class BacktestServiceStub:
     ImportDataset: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.ImportDatasetRequest, _backtest_pb2.ImportDatasetResponse]
     """Imports candles or L2 ticks; gaps in candle data are detected and reported."""
     ListDatasets: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.ListDatasetsRequest, _backtest_pb2.ListDatasetsResponse]
+    """The imported datasets, paged: symbol, timeframe, calendar, span, bars and gaps."""
     DeleteDataset: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.DeleteDatasetRequest, _backtest_pb2.DeleteDatasetResponse]
+    """Deletes a dataset and its files. Jobs that used it keep their results."""
     SubmitBacktest: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.SubmitBacktestRequest, _backtest_pb2.SubmitBacktestResponse]
     """Queues a single run or a parameter sweep and returns the job at once."""
     GetJob: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.GetJobRequest, _backtest_pb2.GetJobResponse]
+    """One job: state, progress, timings, and its error if it failed."""
     ListJobs: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.ListJobsRequest, _backtest_pb2.ListJobsResponse]
+    """The jobs, paged; optionally only those in the given states."""
     CancelJob: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.CancelJobRequest, _backtest_pb2.CancelJobResponse]
     """Stops the job's worker."""
     StreamJob: _grpc.UnaryStreamMultiCallable[_backtest_pb2.StreamJobRequest, _backtest_pb2.StreamJobResponse]
@@ -60,11 +64,15 @@ class BacktestServiceAsyncStub(BacktestServiceStub):
     ImportDataset: _aio.UnaryUnaryMultiCallable[_backtest_pb2.ImportDatasetRequest, _backtest_pb2.ImportDatasetResponse]  # type: ignore[assignment]
     """Imports candles or L2 ticks; gaps in candle data are detected and reported."""
     ListDatasets: _aio.UnaryUnaryMultiCallable[_backtest_pb2.ListDatasetsRequest, _backtest_pb2.ListDatasetsResponse]  # type: ignore[assignment]
+    """The imported datasets, paged: symbol, timeframe, calendar, span, bars and gaps."""
     DeleteDataset: _aio.UnaryUnaryMultiCallable[_backtest_pb2.DeleteDatasetRequest, _backtest_pb2.DeleteDatasetResponse]  # type: ignore[assignment]
+    """Deletes a dataset and its files. Jobs that used it keep their results."""
     SubmitBacktest: _aio.UnaryUnaryMultiCallable[_backtest_pb2.SubmitBacktestRequest, _backtest_pb2.SubmitBacktestResponse]  # type: ignore[assignment]
     """Queues a single run or a parameter sweep and returns the job at once."""
     GetJob: _aio.UnaryUnaryMultiCallable[_backtest_pb2.GetJobRequest, _backtest_pb2.GetJobResponse]  # type: ignore[assignment]
+    """One job: state, progress, timings, and its error if it failed."""
     ListJobs: _aio.UnaryUnaryMultiCallable[_backtest_pb2.ListJobsRequest, _backtest_pb2.ListJobsResponse]  # type: ignore[assignment]
+    """The jobs, paged; optionally only those in the given states."""
     CancelJob: _aio.UnaryUnaryMultiCallable[_backtest_pb2.CancelJobRequest, _backtest_pb2.CancelJobResponse]  # type: ignore[assignment]
     """Stops the job's worker."""
     StreamJob: _aio.UnaryStreamMultiCallable[_backtest_pb2.StreamJobRequest, _backtest_pb2.StreamJobResponse]  # type: ignore[assignment]
@@ -96,14 +104,16 @@ class BacktestServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _backtest_pb2.ListDatasetsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_backtest_pb2.ListDatasetsResponse, _abc.Awaitable[_backtest_pb2.ListDatasetsResponse]]: ...
+    ) -> _typing.Union[_backtest_pb2.ListDatasetsResponse, _abc.Awaitable[_backtest_pb2.ListDatasetsResponse]]:
+        """The imported datasets, paged: symbol, timeframe, calendar, span, bars and gaps."""
 
     @_abc_1.abstractmethod
     def DeleteDataset(
         self,
         request: _backtest_pb2.DeleteDatasetRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_backtest_pb2.DeleteDatasetResponse, _abc.Awaitable[_backtest_pb2.DeleteDatasetResponse]]: ...
+    ) -> _typing.Union[_backtest_pb2.DeleteDatasetResponse, _abc.Awaitable[_backtest_pb2.DeleteDatasetResponse]]:
+        """Deletes a dataset and its files. Jobs that used it keep their results."""
 
     @_abc_1.abstractmethod
     def SubmitBacktest(
@@ -118,14 +128,16 @@ class BacktestServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _backtest_pb2.GetJobRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_backtest_pb2.GetJobResponse, _abc.Awaitable[_backtest_pb2.GetJobResponse]]: ...
+    ) -> _typing.Union[_backtest_pb2.GetJobResponse, _abc.Awaitable[_backtest_pb2.GetJobResponse]]:
+        """One job: state, progress, timings, and its error if it failed."""
 
     @_abc_1.abstractmethod
     def ListJobs(
         self,
         request: _backtest_pb2.ListJobsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_backtest_pb2.ListJobsResponse, _abc.Awaitable[_backtest_pb2.ListJobsResponse]]: ...
+    ) -> _typing.Union[_backtest_pb2.ListJobsResponse, _abc.Awaitable[_backtest_pb2.ListJobsResponse]]:
+        """The jobs, paged; optionally only those in the given states."""
 
     @_abc_1.abstractmethod
     def CancelJob(

@@ -167,7 +167,9 @@ class ExchangeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelOrder(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Cancels an open order by its order_id. An order the venue already finished
+        answers its final state; its fills stay.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -52,6 +52,9 @@ class ExchangeServiceStub:
     (venue, client_order_id): a repeated id returns the original order.
     """
     CancelOrder: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.CancelOrderRequest, _exchange_pb2.CancelOrderResponse]
+    """Cancels an open order by its order_id. An order the venue already finished
+    answers its final state; its fills stay.
+    """
     CancelAllOrders: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.CancelAllOrdersRequest, _exchange_pb2.CancelAllOrdersResponse]
     """Cancels every open order of a venue, or of one symbol on it."""
     GetOrder: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetOrderRequest, _exchange_pb2.GetOrderResponse]
@@ -85,6 +88,9 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     (venue, client_order_id): a repeated id returns the original order.
     """
     CancelOrder: _aio.UnaryUnaryMultiCallable[_exchange_pb2.CancelOrderRequest, _exchange_pb2.CancelOrderResponse]  # type: ignore[assignment]
+    """Cancels an open order by its order_id. An order the venue already finished
+    answers its final state; its fills stay.
+    """
     CancelAllOrders: _aio.UnaryUnaryMultiCallable[_exchange_pb2.CancelAllOrdersRequest, _exchange_pb2.CancelAllOrdersResponse]  # type: ignore[assignment]
     """Cancels every open order of a venue, or of one symbol on it."""
     GetOrder: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetOrderRequest, _exchange_pb2.GetOrderResponse]  # type: ignore[assignment]
@@ -168,7 +174,10 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _exchange_pb2.CancelOrderRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_exchange_pb2.CancelOrderResponse, _abc.Awaitable[_exchange_pb2.CancelOrderResponse]]: ...
+    ) -> _typing.Union[_exchange_pb2.CancelOrderResponse, _abc.Awaitable[_exchange_pb2.CancelOrderResponse]]:
+        """Cancels an open order by its order_id. An order the venue already finished
+        answers its final state; its fills stay.
+        """
 
     @_abc_1.abstractmethod
     def CancelAllOrders(

@@ -85,7 +85,9 @@ class PortfolioServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListAccounts(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The venue accounts: one per exchange venue, with its kind (from ListVenues) and
+        the balances it opened with.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -98,7 +100,9 @@ class PortfolioServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPositions(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The account's open positions at the mark, paged: quantity, average entry, cost
+        basis, realized and unrealized PnL.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -125,7 +129,9 @@ class PortfolioServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPerformance(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Return, CAGR, max drawdown, Sharpe, Sortino, win rate and profit factor of an
+        account, from its equity snapshots and round trips.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

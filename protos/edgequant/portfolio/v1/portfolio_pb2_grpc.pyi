@@ -34,9 +34,15 @@ class PortfolioServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PortfolioServiceAsyncStub: ...
     ListAccounts: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListAccountsRequest, _portfolio_pb2.ListAccountsResponse]
+    """The venue accounts: one per exchange venue, with its kind (from ListVenues) and
+    the balances it opened with.
+    """
     GetPortfolio: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetPortfolioRequest, _portfolio_pb2.GetPortfolioResponse]
     """Equity, cash and balances of one account, marked to the latest prices."""
     ListPositions: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListPositionsRequest, _portfolio_pb2.ListPositionsResponse]
+    """The account's open positions at the mark, paged: quantity, average entry, cost
+    basis, realized and unrealized PnL.
+    """
     ListFills: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListFillsRequest, _portfolio_pb2.ListFillsResponse]
     """The fills ledger, newest first, paged, filtered by symbol and time."""
     GetPnL: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetPnLRequest, _portfolio_pb2.GetPnLResponse]
@@ -44,6 +50,9 @@ class PortfolioServiceStub:
     GetEquityHistory: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetEquityHistoryRequest, _portfolio_pb2.GetEquityHistoryResponse]
     """Equity snapshots over time, downsampled to an interval."""
     GetPerformance: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetPerformanceRequest, _portfolio_pb2.GetPerformanceResponse]
+    """Return, CAGR, max drawdown, Sharpe, Sortino, win rate and profit factor of an
+    account, from its equity snapshots and round trips.
+    """
     StreamPositions: _grpc.UnaryStreamMultiCallable[_portfolio_pb2.StreamPositionsRequest, _portfolio_pb2.StreamPositionsResponse]
     """Every change of a position from now on."""
     ImportFills: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ImportFillsRequest, _portfolio_pb2.ImportFillsResponse]
@@ -53,9 +62,15 @@ class PortfolioServiceStub:
 class PortfolioServiceAsyncStub(PortfolioServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListAccounts: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListAccountsRequest, _portfolio_pb2.ListAccountsResponse]  # type: ignore[assignment]
+    """The venue accounts: one per exchange venue, with its kind (from ListVenues) and
+    the balances it opened with.
+    """
     GetPortfolio: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetPortfolioRequest, _portfolio_pb2.GetPortfolioResponse]  # type: ignore[assignment]
     """Equity, cash and balances of one account, marked to the latest prices."""
     ListPositions: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListPositionsRequest, _portfolio_pb2.ListPositionsResponse]  # type: ignore[assignment]
+    """The account's open positions at the mark, paged: quantity, average entry, cost
+    basis, realized and unrealized PnL.
+    """
     ListFills: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListFillsRequest, _portfolio_pb2.ListFillsResponse]  # type: ignore[assignment]
     """The fills ledger, newest first, paged, filtered by symbol and time."""
     GetPnL: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetPnLRequest, _portfolio_pb2.GetPnLResponse]  # type: ignore[assignment]
@@ -63,6 +78,9 @@ class PortfolioServiceAsyncStub(PortfolioServiceStub):
     GetEquityHistory: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetEquityHistoryRequest, _portfolio_pb2.GetEquityHistoryResponse]  # type: ignore[assignment]
     """Equity snapshots over time, downsampled to an interval."""
     GetPerformance: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetPerformanceRequest, _portfolio_pb2.GetPerformanceResponse]  # type: ignore[assignment]
+    """Return, CAGR, max drawdown, Sharpe, Sortino, win rate and profit factor of an
+    account, from its equity snapshots and round trips.
+    """
     StreamPositions: _aio.UnaryStreamMultiCallable[_portfolio_pb2.StreamPositionsRequest, _portfolio_pb2.StreamPositionsResponse]  # type: ignore[assignment]
     """Every change of a position from now on."""
     ImportFills: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ImportFillsRequest, _portfolio_pb2.ImportFillsResponse]  # type: ignore[assignment]
@@ -74,7 +92,10 @@ class PortfolioServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _portfolio_pb2.ListAccountsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_portfolio_pb2.ListAccountsResponse, _abc.Awaitable[_portfolio_pb2.ListAccountsResponse]]: ...
+    ) -> _typing.Union[_portfolio_pb2.ListAccountsResponse, _abc.Awaitable[_portfolio_pb2.ListAccountsResponse]]:
+        """The venue accounts: one per exchange venue, with its kind (from ListVenues) and
+        the balances it opened with.
+        """
 
     @_abc_1.abstractmethod
     def GetPortfolio(
@@ -89,7 +110,10 @@ class PortfolioServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _portfolio_pb2.ListPositionsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_portfolio_pb2.ListPositionsResponse, _abc.Awaitable[_portfolio_pb2.ListPositionsResponse]]: ...
+    ) -> _typing.Union[_portfolio_pb2.ListPositionsResponse, _abc.Awaitable[_portfolio_pb2.ListPositionsResponse]]:
+        """The account's open positions at the mark, paged: quantity, average entry, cost
+        basis, realized and unrealized PnL.
+        """
 
     @_abc_1.abstractmethod
     def ListFills(
@@ -120,7 +144,10 @@ class PortfolioServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _portfolio_pb2.GetPerformanceRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_portfolio_pb2.GetPerformanceResponse, _abc.Awaitable[_portfolio_pb2.GetPerformanceResponse]]: ...
+    ) -> _typing.Union[_portfolio_pb2.GetPerformanceResponse, _abc.Awaitable[_portfolio_pb2.GetPerformanceResponse]]:
+        """Return, CAGR, max drawdown, Sharpe, Sortino, win rate and profit factor of an
+        account, from its equity snapshots and round trips.
+        """
 
     @_abc_1.abstractmethod
     def StreamPositions(

@@ -92,7 +92,9 @@ class RiskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetLimits(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The pre-trade limits in force: the global defaults, or an account's own with
+        account_id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -105,7 +107,9 @@ class RiskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTradingState(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The global kill switch (ACTIVE, REDUCING, HALTED) with who set it, when and why,
+        and each venue account's own state.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

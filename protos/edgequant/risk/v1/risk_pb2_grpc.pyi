@@ -36,9 +36,15 @@ class RiskServiceStub:
     CheckOrder: _grpc.UnaryUnaryMultiCallable[_risk_pb2.CheckOrderRequest, _risk_pb2.CheckOrderResponse]
     """Approves an order, or denies it with every rule it fails."""
     GetLimits: _grpc.UnaryUnaryMultiCallable[_risk_pb2.GetLimitsRequest, _risk_pb2.GetLimitsResponse]
+    """The pre-trade limits in force: the global defaults, or an account's own with
+    account_id.
+    """
     UpdateLimits: _grpc.UnaryUnaryMultiCallable[_risk_pb2.UpdateLimitsRequest, _risk_pb2.UpdateLimitsResponse]
     """Changes the limits named in update_mask."""
     GetTradingState: _grpc.UnaryUnaryMultiCallable[_risk_pb2.GetTradingStateRequest, _risk_pb2.GetTradingStateResponse]
+    """The global kill switch (ACTIVE, REDUCING, HALTED) with who set it, when and why,
+    and each venue account's own state.
+    """
     SetTradingState: _grpc.UnaryUnaryMultiCallable[_risk_pb2.SetTradingStateRequest, _risk_pb2.SetTradingStateResponse]
     """The kill switch: HALTED denies every order and cancels open ones."""
     GetExposure: _grpc.UnaryUnaryMultiCallable[_risk_pb2.GetExposureRequest, _risk_pb2.GetExposureResponse]
@@ -56,9 +62,15 @@ class RiskServiceAsyncStub(RiskServiceStub):
     CheckOrder: _aio.UnaryUnaryMultiCallable[_risk_pb2.CheckOrderRequest, _risk_pb2.CheckOrderResponse]  # type: ignore[assignment]
     """Approves an order, or denies it with every rule it fails."""
     GetLimits: _aio.UnaryUnaryMultiCallable[_risk_pb2.GetLimitsRequest, _risk_pb2.GetLimitsResponse]  # type: ignore[assignment]
+    """The pre-trade limits in force: the global defaults, or an account's own with
+    account_id.
+    """
     UpdateLimits: _aio.UnaryUnaryMultiCallable[_risk_pb2.UpdateLimitsRequest, _risk_pb2.UpdateLimitsResponse]  # type: ignore[assignment]
     """Changes the limits named in update_mask."""
     GetTradingState: _aio.UnaryUnaryMultiCallable[_risk_pb2.GetTradingStateRequest, _risk_pb2.GetTradingStateResponse]  # type: ignore[assignment]
+    """The global kill switch (ACTIVE, REDUCING, HALTED) with who set it, when and why,
+    and each venue account's own state.
+    """
     SetTradingState: _aio.UnaryUnaryMultiCallable[_risk_pb2.SetTradingStateRequest, _risk_pb2.SetTradingStateResponse]  # type: ignore[assignment]
     """The kill switch: HALTED denies every order and cancels open ones."""
     GetExposure: _aio.UnaryUnaryMultiCallable[_risk_pb2.GetExposureRequest, _risk_pb2.GetExposureResponse]  # type: ignore[assignment]
@@ -84,7 +96,10 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _risk_pb2.GetLimitsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_risk_pb2.GetLimitsResponse, _abc.Awaitable[_risk_pb2.GetLimitsResponse]]: ...
+    ) -> _typing.Union[_risk_pb2.GetLimitsResponse, _abc.Awaitable[_risk_pb2.GetLimitsResponse]]:
+        """The pre-trade limits in force: the global defaults, or an account's own with
+        account_id.
+        """
 
     @_abc_1.abstractmethod
     def UpdateLimits(
@@ -99,7 +114,10 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _risk_pb2.GetTradingStateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_risk_pb2.GetTradingStateResponse, _abc.Awaitable[_risk_pb2.GetTradingStateResponse]]: ...
+    ) -> _typing.Union[_risk_pb2.GetTradingStateResponse, _abc.Awaitable[_risk_pb2.GetTradingStateResponse]]:
+        """The global kill switch (ACTIVE, REDUCING, HALTED) with who set it, when and why,
+        and each venue account's own state.
+        """
 
     @_abc_1.abstractmethod
     def SetTradingState(
