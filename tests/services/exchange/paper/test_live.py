@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,12 +16,13 @@ import pytest
 from common.errors import Unavailable
 from common.testing import free_port, isolated_config
 from edgequant.exchange.v1 import exchange_pb2
-from services.exchange.orders import Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
+from services.exchange.orders import Liquidity, OrderStatus, Side
 from services.exchange.paper.live import UNAVAILABLE_REASON, PaperLiveVenue
 from services.exchange.settings import PaperSettings
 from services.exchange.venue import VenueReport
 from tests.services.exchange.exchange_testing import error_info, running_exchange
 from tests.services.exchange.paper.live_testing import MovingBinance, serving_moving_binance
+from tests.services.exchange.paper.paper_testing import paper_order
 
 D = Decimal
 SYMBOL = "BTC/USDT"
@@ -34,26 +34,6 @@ async def _eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
     while not check():
         assert loop.time() < deadline, "not within the time allowed"
         await asyncio.sleep(0.02)
-
-
-def _order(order_id: str, side: Side, quantity: str, price: str | None = None) -> Order:
-    now = datetime.now(UTC)
-    return Order(
-        order_id=order_id,
-        client_order_id=order_id,
-        venue="paper-live",
-        symbol=SYMBOL,
-        side=side,
-        type=OrderType.LIMIT if price else OrderType.MARKET,
-        time_in_force=TimeInForce.GTC if price else TimeInForce.IOC,
-        quantity=D(quantity),
-        price=D(price) if price else None,
-        post_only=False,
-        reduce_only=False,
-        status=OrderStatus.PENDING_NEW,
-        create_time=now,
-        update_time=now,
-    )
 
 
 def _settings(url: str) -> PaperSettings:
@@ -110,7 +90,7 @@ async def test_orders_are_matched_locally_against_the_venue_book(
 ) -> None:
     venue, fake, reports = live
     # A market buy walks the two ask levels; the rest of the order expires (IOC).
-    report = await venue.submit(_order("m1", Side.BUY, "0.02"))
+    report = await venue.submit(paper_order("m1", Side.BUY, "0.02", venue="paper-live"))
     assert [(f.price, f.quantity, f.liquidity) for f in report.fills] == [
         (D("42574.31"), D("0.0087"), Liquidity.TAKER),
         (D("42574.80"), D("0.00893"), Liquidity.TAKER),
@@ -120,7 +100,7 @@ async def test_orders_are_matched_locally_against_the_venue_book(
 
     # A resting buy below the market fills, as maker, when a venue trade goes through it,
     # up to that trade's size.
-    rest = await venue.submit(_order("r1", Side.BUY, "0.005", "42500"))
+    rest = await venue.submit(paper_order("r1", Side.BUY, "0.005", "42500", venue="paper-live"))
     assert rest.status is OrderStatus.OPEN
     fake.print_trade("42499.99", "0.002", buyer_is_maker=True)
     await _eventually(lambda: bool(reports))
@@ -150,7 +130,7 @@ async def test_an_unreachable_source_is_unavailable_with_its_reason() -> None:
             await venue.ticker(SYMBOL)
         assert raised.value.reason == UNAVAILABLE_REASON
         with pytest.raises(Unavailable):
-            await venue.submit(_order("x", Side.BUY, "0.01"))
+            await venue.submit(paper_order("x", Side.BUY, "0.01", venue="paper-live"))
     finally:
         await venue.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import pairwise
 
@@ -15,10 +14,11 @@ import pytest
 
 from common.config import load_config
 from services.exchange.markets import timeframe_ms
-from services.exchange.orders import Order, OrderStatus, OrderType, Side, TimeInForce
+from services.exchange.orders import OrderStatus, Side
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.settings import PaperSettings, load_settings
 from services.exchange.venue import VenueReport
+from tests.services.exchange.paper.paper_testing import paper_order
 
 D = Decimal
 MINUTE = 60_000
@@ -40,26 +40,6 @@ async def venue() -> AsyncIterator[PaperVenue]:
     await paper.start(sink)
     yield paper
     await paper.close()
-
-
-def _order(order_id: str, symbol: str, side: Side, quantity: str) -> Order:
-    now = datetime.now(UTC)
-    return Order(
-        order_id=order_id,
-        client_order_id=order_id,
-        venue="paper",
-        symbol=symbol,
-        side=side,
-        type=OrderType.MARKET,
-        time_in_force=TimeInForce.IOC,
-        quantity=D(quantity),
-        price=None,
-        post_only=False,
-        reduce_only=False,
-        status=OrderStatus.PENDING_NEW,
-        create_time=now,
-        update_time=now,
-    )
 
 
 @pytest.mark.parametrize("symbol", SYMBOLS)
@@ -135,7 +115,7 @@ async def test_a_market_order_walks_the_modelled_book(venue: PaperVenue) -> None
     # The documented model: 1 tick wide, levels 1 tick apart, 5 ETH each, 20 a side.
     assert ask[0] - bid[0] == tick
     assert len(eth.book.asks) == len(eth.book.bids) == 20
-    report = await venue.submit(_order("walk", "ETH/USDT", Side.BUY, "12"))
+    report = await venue.submit(paper_order("walk", Side.BUY, "12", symbol="ETH/USDT"))
     assert report.status is OrderStatus.FILLED
     assert [(f.price - ask[0], f.quantity) for f in report.fills] == [
         (0, D(5)),
@@ -155,7 +135,7 @@ async def test_one_account_settles_fills_on_every_market(venue: PaperVenue) -> N
         market = venue.paper_markets[symbol]
         while market.last_trade is None:
             await venue.advance(1, symbol)
-        report = await venue.submit(_order(f"buy-{symbol}", symbol, Side.BUY, quantity))
+        report = await venue.submit(paper_order(f"buy-{symbol}", Side.BUY, quantity, symbol=symbol))
         assert report.status is OrderStatus.FILLED
         spent += sum((f.price * f.quantity + f.fee for f in report.fills), D(0))
     after = {b.asset: b.total for b in await venue.balances()}

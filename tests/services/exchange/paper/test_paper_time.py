@@ -16,34 +16,15 @@ import pytest
 
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
-from services.exchange.orders import Order, OrderStatus, OrderType, Side, TimeInForce
+from services.exchange.orders import OrderStatus, Side
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.settings import PaperSettings, dataset_path
 from services.exchange.venue import VenueReport
 from tests.services.exchange.exchange_testing import LIMIT, StartExchange, order
+from tests.services.exchange.paper.paper_testing import paper_order
 
 D = Decimal
 SYMBOL = "BTC/USDT"
-
-
-def _order(order_id: str, side: Side, quantity: str, price: Decimal | None = None) -> Order:
-    now = datetime.now(UTC)
-    return Order(
-        order_id=order_id,
-        client_order_id=order_id,
-        venue="paper",
-        symbol=SYMBOL,
-        side=side,
-        type=OrderType.LIMIT if price else OrderType.MARKET,
-        time_in_force=TimeInForce.GTC if price else TimeInForce.IOC,
-        quantity=D(quantity),
-        price=price,
-        post_only=False,
-        reduce_only=False,
-        status=OrderStatus.PENDING_NEW,
-        create_time=now,
-        update_time=now,
-    )
 
 
 @pytest.fixture
@@ -84,9 +65,9 @@ async def test_fills_and_tickers_carry_wall_clock_times_while_the_clock_runs() -
         bid = venue.book.best_bid()
         assert bid is not None
         # At the touch: the capture's first sell trades go through it within its first second.
-        resting = _order("resting", Side.BUY, "0.01", bid[0])
+        resting = paper_order("resting", Side.BUY, "0.01", bid[0])
         assert (await venue.submit(resting)).status is OrderStatus.OPEN
-        market = _order("market", Side.BUY, "0.01")
+        market = paper_order("market", Side.BUY, "0.01")
         taker = await venue.submit(market)
         maker = await asyncio.wait_for(reports.get(), timeout=60)
         last_ticker = await venue.ticker(SYMBOL)

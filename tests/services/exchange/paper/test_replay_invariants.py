@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from services.exchange.orders import Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
+from services.exchange.orders import Liquidity, Order, OrderStatus, Side
 from services.exchange.paper.book import OrderBook
 from services.exchange.paper.replay import (
     DepthUpdate,
@@ -27,6 +26,7 @@ from services.exchange.paper.replay import (
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.settings import PaperSettings, dataset_path
 from services.exchange.venue import VenueReport
+from tests.services.exchange.paper.paper_testing import paper_order
 
 D = Decimal
 DATASET = dataset_path(PaperSettings())
@@ -54,26 +54,6 @@ def _lap_then_past_the_seam() -> Iterator[tuple[int, DepthUpdate | Trade]]:
     for step in range(len(lap) + AFTER_SEAM):
         event = lap[step % len(lap)]
         yield step, event if step < len(lap) else mirrored(event, pivot)  # type: ignore[misc]
-
-
-def _order(order_id: str, side: Side, quantity: Decimal, price: Decimal | None = None) -> Order:
-    now = datetime.now(UTC)
-    return Order(
-        order_id=order_id,
-        client_order_id=order_id,
-        venue="paper",
-        symbol="BTC/USDT",
-        side=side,
-        type=OrderType.LIMIT if price else OrderType.MARKET,
-        time_in_force=TimeInForce.GTC if price else TimeInForce.IOC,
-        quantity=quantity,
-        price=price,
-        post_only=False,
-        reduce_only=False,
-        status=OrderStatus.PENDING_NEW,
-        create_time=now,
-        update_time=now,
-    )
 
 
 @dataclass
@@ -207,7 +187,7 @@ async def test_market_orders_never_fill_better_than_the_book(
         for side in (Side.BUY, Side.SELL):
             levels = dict(venue.book.asks if side is Side.BUY else venue.book.bids)
             bid, ask = _top(venue.book)
-            report = await venue.submit(_order(f"m{step}{side.value}", side, size))
+            report = await venue.submit(paper_order(f"m{step}{side.value}", side, size))
             orders += 1
             assert report.fills
             for fill in report.fills:
@@ -240,7 +220,7 @@ async def test_resting_limits_fill_at_their_price_only_when_a_trade_goes_through
                 (Side.SELL, ask),
                 (Side.SELL, ask + 3),
             ):
-                order = _order(f"l{step}{side.value}{price}", side, D("0.05"), price)
+                order = paper_order(f"l{step}{side.value}{price}", side, D("0.05"), price)
                 report = await venue.submit(order)
                 assert report.status is OrderStatus.OPEN
                 placed[order.order_id] = order

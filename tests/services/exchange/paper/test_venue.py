@@ -6,42 +6,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
 from common.errors import FailedPrecondition
-from services.exchange.orders import Liquidity, Order, OrderStatus, OrderType, Side, TimeInForce
+from services.exchange.orders import Liquidity, OrderStatus, Side, TimeInForce
 from services.exchange.paper.replay import Trade
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.settings import PaperSettings
 from services.exchange.venue import VenueReport
+from tests.services.exchange.paper.paper_testing import paper_order
 
 D = Decimal
-
-
-def _order(
-    order_id: str, side: Side, quantity: str, price: str | None = None, **extra: object
-) -> Order:
-    now = datetime.now(UTC)
-    order = Order(
-        order_id=order_id,
-        client_order_id=order_id,
-        venue="paper",
-        symbol="BTC/USDT",
-        side=side,
-        type=OrderType.LIMIT if price else OrderType.MARKET,
-        time_in_force=TimeInForce.GTC if price else TimeInForce.IOC,
-        quantity=D(quantity),
-        price=D(price) if price else None,
-        post_only=False,
-        reduce_only=False,
-        status=OrderStatus.PENDING_NEW,
-        create_time=now,
-        update_time=now,
-    )
-    return replace(order, **extra)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -72,7 +50,7 @@ def _balance(paper: PaperVenue, asset: str) -> tuple[Decimal, Decimal]:
 
 
 async def test_a_market_order_walks_the_levels_and_pays_the_taker_fee(venue: PaperVenue) -> None:
-    report = await venue.submit(_order("m", Side.BUY, "2.5"))
+    report = await venue.submit(paper_order("m", Side.BUY, "2.5"))
 
     assert report.status is OrderStatus.FILLED
     assert [(f.price, f.quantity) for f in report.fills] == [(D(100), D(1)), (D(101), D("1.5"))]
@@ -86,7 +64,7 @@ async def test_a_market_order_walks_the_levels_and_pays_the_taker_fee(venue: Pap
 
 
 async def test_a_market_order_larger_than_the_book_fills_partially(venue: PaperVenue) -> None:
-    report = await venue.submit(_order("thin", Side.BUY, "7"))  # the asks hold 6
+    report = await venue.submit(paper_order("thin", Side.BUY, "7"))  # the asks hold 6
 
     assert report.status is OrderStatus.EXPIRED
     assert sum(f.quantity for f in report.fills) == D(6)
@@ -94,7 +72,7 @@ async def test_a_market_order_larger_than_the_book_fills_partially(venue: PaperV
 
 
 async def test_a_limit_order_rests_then_fills_when_trades_go_through(venue: PaperVenue) -> None:
-    report = await venue.submit(_order("l", Side.BUY, "1", "97"))
+    report = await venue.submit(paper_order("l", Side.BUY, "1", "97"))
     assert report.status is OrderStatus.OPEN
     assert report.fills == []
     assert _balance(venue, "USDT")[1] == D(97) * D("1.001")  # locked with the larger fee
@@ -113,7 +91,7 @@ async def test_a_limit_order_rests_then_fills_when_trades_go_through(venue: Pape
 
 
 async def test_a_marketable_limit_order_takes_then_rests_the_remainder(venue: PaperVenue) -> None:
-    report = await venue.submit(_order("x", Side.BUY, "2", "100"))
+    report = await venue.submit(paper_order("x", Side.BUY, "2", "100"))
 
     assert report.status is OrderStatus.PARTIALLY_FILLED
     assert [(f.price, f.quantity) for f in report.fills] == [(D(100), D(1))]
@@ -122,27 +100,27 @@ async def test_a_marketable_limit_order_takes_then_rests_the_remainder(venue: Pa
 
 async def test_post_only_is_rejected_rather_than_take(venue: PaperVenue) -> None:
     with pytest.raises(FailedPrecondition) as raised:
-        await venue.submit(_order("po", Side.BUY, "1", "100", post_only=True))
+        await venue.submit(paper_order("po", Side.BUY, "1", "100", post_only=True))
     assert raised.value.reason == "POST_ONLY_WOULD_TAKE"
 
-    resting = await venue.submit(_order("po2", Side.BUY, "1", "99.5", post_only=True))
+    resting = await venue.submit(paper_order("po2", Side.BUY, "1", "99.5", post_only=True))
     assert resting.status is OrderStatus.OPEN
 
 
 async def test_reduce_only_may_only_sell_what_is_held(venue: PaperVenue) -> None:
     with pytest.raises(FailedPrecondition) as raised:
-        await venue.submit(_order("ro", Side.SELL, "3", reduce_only=True))
+        await venue.submit(paper_order("ro", Side.SELL, "3", reduce_only=True))
     assert raised.value.reason == "REDUCE_ONLY_WOULD_INCREASE"
     with pytest.raises(FailedPrecondition):
-        await venue.submit(_order("ro2", Side.BUY, "0.1", reduce_only=True))
+        await venue.submit(paper_order("ro2", Side.BUY, "0.1", reduce_only=True))
 
-    assert (await venue.submit(_order("ro3", Side.SELL, "1", reduce_only=True))).fills
+    assert (await venue.submit(paper_order("ro3", Side.SELL, "1", reduce_only=True))).fills
 
 
 async def test_insufficient_funds_changes_nothing(venue: PaperVenue) -> None:
     before = venue.account.balances(venue.resting.values())
     with pytest.raises(FailedPrecondition) as raised:
-        await venue.submit(_order("poor", Side.BUY, "9", "200"))
+        await venue.submit(paper_order("poor", Side.BUY, "9", "200"))
 
     assert raised.value.reason == "INSUFFICIENT_FUNDS"
     assert venue.account.balances(venue.resting.values()) == before
@@ -150,7 +128,7 @@ async def test_insufficient_funds_changes_nothing(venue: PaperVenue) -> None:
 
 
 async def test_fill_or_kill_expires_whole_when_the_book_is_too_thin(venue: PaperVenue) -> None:
-    report = await venue.submit(_order("fok", Side.SELL, "4", time_in_force=TimeInForce.FOK))
+    report = await venue.submit(paper_order("fok", Side.SELL, "4", time_in_force=TimeInForce.FOK))
 
     assert report.status is OrderStatus.EXPIRED
     assert report.fills == []
@@ -173,8 +151,8 @@ async def test_the_replay_is_deterministic() -> None:
         await paper.start(sink)
         bid = paper.book.best_bid()
         assert bid is not None
-        resting = await paper.submit(_order("r", Side.BUY, "0.5", f"{bid[0] - 5:f}"))
-        taken = await paper.submit(_order("t", Side.BUY, "0.3"))
+        resting = await paper.submit(paper_order("r", Side.BUY, "0.5", f"{bid[0] - 5:f}"))
+        taken = await paper.submit(paper_order("t", Side.BUY, "0.3"))
         await paper.advance(3000)
         # Fill times are paper time, the wall clock: equal only up to when each run started.
         outcomes.append(
