@@ -86,6 +86,9 @@ class Feeds:
         # Called for each account when it is first listed (the VaR guard hooks in).
         self.on_account = on_account
         self.accounts: dict[str, AccountFeeds] = {}
+        # Market-data-only venues (`read_only` in ListVenues): no book, no feeds, and
+        # readiness does not wait for them; their orders never reach risk.
+        self.read_only: set[str] = set()
 
     async def run(self) -> None:
         """Lists the venues until cancelled; every account's feeds run beside."""
@@ -102,11 +105,18 @@ class Feeds:
                     await asyncio.sleep(self.settings.retry_seconds)
                     continue
                 for venue in venues.venues:
-                    if venue.name not in self.accounts:
+                    if venue.read_only:
+                        self._skip_read_only(venue.name)
+                    elif venue.name not in self.accounts:
                         self._start(group, venue)
                 self.engine.accounts_listed = True
                 self.engine.note_sync()
                 await asyncio.sleep(self.settings.venues_refresh_seconds)
+
+    def _skip_read_only(self, name: str) -> None:
+        if name not in self.read_only:
+            self.read_only.add(name)
+            log.info("market-data-only venue: no risk account", extra={"account_id": name})
 
     def _start(self, group: asyncio.TaskGroup, venue: exchange_pb2.Venue) -> None:
         kind = VENUE_KINDS.get(venue.kind, "unknown")

@@ -633,7 +633,12 @@ async def test_a_market_data_only_venue_needs_no_keys_and_takes_no_orders(
             await exchange.stub.SubmitOrder(submit(case, client_order_id="ro1"))
         with pytest.raises(grpc.aio.AioRpcError) as balances_refused:
             await exchange.stub.GetBalances(exchange_pb2.GetBalancesRequest(venue=case.exchange_id))
+        listed = await exchange.stub.ListVenues(exchange_pb2.ListVenuesRequest())
 
+    # ListVenues says so: the portfolio opens no account for it and risk keeps no book.
+    read_only = {venue.name: venue.read_only for venue in listed.venues}
+    assert read_only[case.exchange_id] is True
+    assert not any(flag for name, flag in read_only.items() if name != case.exchange_id)
     assert ticker.ticker.last == case.last
     for refused in (order_refused.value, balances_refused.value):
         assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION

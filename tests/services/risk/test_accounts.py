@@ -31,7 +31,10 @@ BTC = "BTC/USDT"
 PAPER, OKX, KRAKEN = "paper", "okx-live", "kraken-live"
 # Listed by the exchange, never opened by the portfolio (its balances cannot be read).
 DATA_ONLY = "bybit-data"
+# Listed by the exchange as market data only (`trading = false`, read_only).
+READ_ONLY = "kucoin-data"
 KINDS = {
+    READ_ONLY: exchange_pb2.VENUE_KIND_LIVE,
     PAPER: exchange_pb2.VENUE_KIND_PAPER,
     OKX: exchange_pb2.VENUE_KIND_LIVE,
     KRAKEN: exchange_pb2.VENUE_KIND_LIVE,
@@ -55,8 +58,10 @@ class Venue:
 class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
     def __init__(self, venues: dict[str, Venue]) -> None:
         self.venues = venues
+        self.asked: set[str] = set()
 
     async def GetPortfolio(self, request: Any, context: Any) -> portfolio_pb2.GetPortfolioResponse:
+        self.asked.add(request.account_id)
         if request.account_id == DATA_ONLY:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no account")
         venue = self.venues[request.account_id]
@@ -86,13 +91,18 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
 class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
     def __init__(self, venues: dict[str, Venue]) -> None:
         self.venues = venues
+        self.asked: set[str] = set()
 
     async def ListVenues(self, request: Any, context: Any) -> exchange_pb2.ListVenuesResponse:
         return exchange_pb2.ListVenuesResponse(
-            venues=[exchange_pb2.Venue(name=name, kind=KINDS[name]) for name in self.venues]
+            venues=[
+                exchange_pb2.Venue(name=name, kind=KINDS[name], read_only=name == READ_ONLY)
+                for name in self.venues
+            ]
         )
 
     async def ListMarkets(self, request: Any, context: Any) -> exchange_pb2.ListMarketsResponse:
+        self.asked.add(request.venue)
         assert request.venue in self.venues
         market = exchange_pb2.Market(
             symbol=BTC, base="BTC", quote="USDT", type=exchange_pb2.MARKET_TYPE_SPOT, active=True
@@ -125,13 +135,19 @@ class Stack:
     risk: risk_pb2_grpc.RiskServiceAsyncStub
     venues: dict[str, Venue]
     restart: Callable[[], Awaitable[risk_pb2_grpc.RiskServiceAsyncStub]]
+    # The venue accounts each peer was asked about.
+    portfolio_asked: set[str] = field(default_factory=set)
+    exchange_asked: set[str] = field(default_factory=set)
 
 
 @asynccontextmanager
-async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncIterator[Stack]:
+async def three_venues(
+    tmp_path: Path, *, data_only: bool = False, read_only: bool = False
+) -> AsyncIterator[Stack]:
     """paper with 10,000 USDT; okx-live with 1,000 USDT and 0.1 BTC; kraken-live with
-    100 USDT (and `data_only`: a venue the portfolio has no account of). Default
-    limits: 5,000 USDT per order, no leverage limit."""
+    100 USDT (and `data_only`: a venue the portfolio has no account of; `read_only`: a
+    venue ListVenues says is market data only). Default limits: 5,000 USDT per order,
+    no leverage limit."""
     venues = {
         PAPER: Venue(cash="10000"),
         OKX: Venue(cash="1000", btc="0.1"),
@@ -139,6 +155,8 @@ async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncItera
     }
     if data_only:
         venues[DATA_ONLY] = Venue(cash="0")
+    if read_only:
+        venues[READ_ONLY] = Venue(cash="0")
     portfolio = ScriptedPortfolio(venues)  # type: ignore[abstract]
     exchange = ScriptedExchange(venues)  # type: ignore[abstract]
     async with AsyncExitStack() as stack:
@@ -175,7 +193,7 @@ async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncItera
             return await start()
 
         try:
-            yield Stack(await start(), venues, restart)
+            yield Stack(await start(), venues, restart, portfolio.asked, exchange.asked)
         finally:
             await inner.aclose()
 
@@ -352,3 +370,19 @@ async def test_a_venue_the_portfolio_has_no_account_of_does_not_hold_readiness_b
         risk = stack.risk
         assert await reasons(risk, buy(PAPER, "0.001")) == []
         assert await reasons(risk, buy(DATA_ONLY, "0.001")) == ["RISK_STATE_STALE"]
+
+
+async def test_a_market_data_only_venue_has_no_risk_account(tmp_path: Path) -> None:
+    """A venue ListVenues marks read_only (`trading = false`) gets no book and no feeds:
+    readiness does not wait for it, and its orders (which the exchange refuses before
+    risk) name it as unknown to risk."""
+    async with three_venues(tmp_path, read_only=True) as stack:
+        risk = stack.risk
+        assert await reasons(risk, buy(PAPER, "0.001")) == []
+        assert await reasons(risk, buy(READ_ONLY, "0.001")) == ["RISK_UNKNOWN_ACCOUNT"]
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await risk.GetLimits(risk_pb2.GetLimitsRequest(account_id=READ_ONLY))
+        assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+        assert READ_ONLY not in stack.portfolio_asked | stack.exchange_asked
+        assert PAPER in stack.portfolio_asked
+        assert PAPER in stack.exchange_asked
