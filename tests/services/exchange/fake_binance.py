@@ -46,6 +46,9 @@ HOUR_MS = 3_600_000
 class FakeBinance(FakeVenue):
     # Binance's real page limit is 1000; tests lower it to see paging.
     klines_page: int = 1000
+    # How many hour candles the venue has (from the recorded first one): fewer than a
+    # test asks for is a venue whose history ends early (or lags).
+    klines_count: int = 2000
     # More spot symbols like BTCUSDT (memory measurements: a venue's full list).
     extra_markets: int = 0
 
@@ -108,7 +111,7 @@ class FakeBinance(FakeVenue):
         start = int(query.get("startTime", first))
         limit = min(int(query.get("limit", 500)), self.klines_page)
         rows = []
-        for n in range(2000):
+        for n in range(self.klines_count):
             row = list(recorded[n % len(recorded)])
             row[0] = first + n * HOUR_MS
             row[6] = row[0] + HOUR_MS - 1
