@@ -11,6 +11,8 @@ with RISK_STATE_STALE (fail closed) until the feed has re-read its snapshot.
 
 - portfolio: GetPortfolio (cash), ListPositions, GetEquityHistory (the equity peak and
   the UTC day's opening equity), then StreamPositions; cash is re-read periodically.
+  The portfolio's net transfers (deposits, withdrawals) come with the cash: the peak
+  and the day's opening equity move by them (net of flows), so no transfer is a loss.
 - markets and orders: ListMarkets, ListOrders (open ones), then StreamOrderUpdates.
   An order of unknown outcome (PENDING_NEW with VENUE_OUTCOME_UNKNOWN) may be live at
   the venue: it counts open at its full size until the exchange settles it. Past its
@@ -250,6 +252,7 @@ class AccountFeeds:
     ) -> None:
         for position in positions:
             self._seed_mark(position)
+        self.book.apply_transfers(decimal_or_zero(portfolio.net_transfers))
         self.book.reset_portfolio(
             decimal_or_zero(portfolio.cash),
             {
@@ -296,7 +299,10 @@ class AccountFeeds:
         midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
         day_start: Decimal | None = None
         for point in response.points:
-            equity = Decimal(point.equity)
+            # As if every transfer since had been there already: net of flows.
+            equity = (
+                Decimal(point.equity) - decimal_or_zero(point.net_transfers) + self.book.transfers
+            )
             self.book.equity_peak = max(self.book.equity_peak, equity)
             if point.time.ToDatetime(UTC) <= midnight or day_start is None:
                 day_start = equity
@@ -318,6 +324,9 @@ class AccountFeeds:
             except grpc.aio.AioRpcError as error:
                 log.warning("cash refresh failed: %s", error.code().name)
                 continue
+            # Together: a transfer's cash comes with its shift of the day's opening
+            # equity and the peak, so it is never taken for a loss or a gain.
+            self.book.apply_transfers(decimal_or_zero(response.portfolio.net_transfers))
             self.book.cash = decimal_or_zero(response.portfolio.cash)
             await self.engine.after_equity_change(self.account)
 

@@ -54,6 +54,11 @@ class PortfolioServiceStub:
                 request_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsRequest.SerializeToString,
                 response_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsResponse.FromString,
                 _registered_method=True)
+        self.ListTransfers = channel.unary_unary(
+                '/edgequant.portfolio.v1.PortfolioService/ListTransfers',
+                request_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersRequest.SerializeToString,
+                response_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersResponse.FromString,
+                _registered_method=True)
         self.GetPnL = channel.unary_unary(
                 '/edgequant.portfolio.v1.PortfolioService/GetPnL',
                 request_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.GetPnLRequest.SerializeToString,
@@ -110,9 +115,17 @@ class PortfolioServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetPnL(self, request, context):
+    def ListTransfers(self, request, context):
         """Realized and unrealized PnL and fees, per symbol and in total.
+        Deposits and withdrawals found at the venue (differences from the ledger that no
+        fill explains), newest first.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPnL(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -166,6 +179,11 @@ def add_PortfolioServiceServicer_to_server(servicer, server):
                     servicer.ListFills,
                     request_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsRequest.FromString,
                     response_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsResponse.SerializeToString,
+            ),
+            'ListTransfers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransfers,
+                    request_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersRequest.FromString,
+                    response_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersResponse.SerializeToString,
             ),
             'GetPnL': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPnL,
@@ -301,6 +319,33 @@ class PortfolioService:
             '/edgequant.portfolio.v1.PortfolioService/ListFills',
             edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsRequest.SerializeToString,
             edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransfers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgequant.portfolio.v1.PortfolioService/ListTransfers',
+            edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersRequest.SerializeToString,
+            edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersResponse.FromString,
             options,
             channel_credentials,
             insecure,

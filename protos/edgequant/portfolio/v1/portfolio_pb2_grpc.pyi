@@ -39,8 +39,12 @@ class PortfolioServiceStub:
     ListPositions: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListPositionsRequest, _portfolio_pb2.ListPositionsResponse]
     ListFills: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListFillsRequest, _portfolio_pb2.ListFillsResponse]
     """The fills ledger, newest first, paged, filtered by symbol and time."""
+    ListTransfers: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListTransfersRequest, _portfolio_pb2.ListTransfersResponse]
+    """Realized and unrealized PnL and fees, per symbol and in total.
+    Deposits and withdrawals found at the venue (differences from the ledger that no
+    fill explains), newest first.
+    """
     GetPnL: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetPnLRequest, _portfolio_pb2.GetPnLResponse]
-    """Realized and unrealized PnL and fees, per symbol and in total."""
     GetEquityHistory: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetEquityHistoryRequest, _portfolio_pb2.GetEquityHistoryResponse]
     """Equity snapshots over time, downsampled to an interval."""
     GetPerformance: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetPerformanceRequest, _portfolio_pb2.GetPerformanceResponse]
@@ -58,8 +62,12 @@ class PortfolioServiceAsyncStub(PortfolioServiceStub):
     ListPositions: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListPositionsRequest, _portfolio_pb2.ListPositionsResponse]  # type: ignore[assignment]
     ListFills: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListFillsRequest, _portfolio_pb2.ListFillsResponse]  # type: ignore[assignment]
     """The fills ledger, newest first, paged, filtered by symbol and time."""
+    ListTransfers: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListTransfersRequest, _portfolio_pb2.ListTransfersResponse]  # type: ignore[assignment]
+    """Realized and unrealized PnL and fees, per symbol and in total.
+    Deposits and withdrawals found at the venue (differences from the ledger that no
+    fill explains), newest first.
+    """
     GetPnL: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetPnLRequest, _portfolio_pb2.GetPnLResponse]  # type: ignore[assignment]
-    """Realized and unrealized PnL and fees, per symbol and in total."""
     GetEquityHistory: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetEquityHistoryRequest, _portfolio_pb2.GetEquityHistoryResponse]  # type: ignore[assignment]
     """Equity snapshots over time, downsampled to an interval."""
     GetPerformance: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetPerformanceRequest, _portfolio_pb2.GetPerformanceResponse]  # type: ignore[assignment]
@@ -100,12 +108,22 @@ class PortfolioServiceServicer(metaclass=_abc_1.ABCMeta):
         """The fills ledger, newest first, paged, filtered by symbol and time."""
 
     @_abc_1.abstractmethod
+    def ListTransfers(
+        self,
+        request: _portfolio_pb2.ListTransfersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_portfolio_pb2.ListTransfersResponse, _abc.Awaitable[_portfolio_pb2.ListTransfersResponse]]:
+        """Realized and unrealized PnL and fees, per symbol and in total.
+        Deposits and withdrawals found at the venue (differences from the ledger that no
+        fill explains), newest first.
+        """
+
+    @_abc_1.abstractmethod
     def GetPnL(
         self,
         request: _portfolio_pb2.GetPnLRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_portfolio_pb2.GetPnLResponse, _abc.Awaitable[_portfolio_pb2.GetPnLResponse]]:
-        """Realized and unrealized PnL and fees, per symbol and in total."""
+    ) -> _typing.Union[_portfolio_pb2.GetPnLResponse, _abc.Awaitable[_portfolio_pb2.GetPnLResponse]]: ...
 
     @_abc_1.abstractmethod
     def GetEquityHistory(
