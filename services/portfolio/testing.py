@@ -106,6 +106,8 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         self.balances_as_of = 0
         # The venue of every GetBalances call, in order.
         self.balance_reads: list[str] = []
+        # What ListOrders answers per venue (the orders still open there).
+        self.open_orders: dict[str, list[common_pb2.Order]] = {}
         self.tickers: dict[tuple[str, str], exchange_pb2.Ticker] = {}
         # Keep streams open after the last execution, sending new ones as they come.
         self.follow = follow
@@ -189,6 +191,14 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         return exchange_pb2.GetBalancesResponse(
             balances=self.balances[request.venue], as_of_sequence=self.balances_as_of
         )
+
+    async def ListOrders(  # noqa: N802
+        self, request: exchange_pb2.ListOrdersRequest, _context: Any
+    ) -> exchange_pb2.ListOrdersResponse:
+        orders = [
+            o for o in self.open_orders.get(request.venue, []) if o.status in request.statuses
+        ]
+        return exchange_pb2.ListOrdersResponse(orders=orders[: request.page_size or 100])
 
     async def GetTicker(  # noqa: N802
         self, request: exchange_pb2.GetTickerRequest, _context: Any

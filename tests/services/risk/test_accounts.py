@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ class Venue:
 
     cash: str
     btc: str = "0"
+    # Deposits minus withdrawals, as the portfolio books them.
+    net_transfers: str = "0"
     bid: str = "49990"
     ask: str = "50010"
     tickers: asyncio.Queue[exchange_pb2.Ticker] = field(default_factory=asyncio.Queue)
@@ -66,7 +69,9 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, "no account")
         venue = self.venues[request.account_id]
         return portfolio_pb2.GetPortfolioResponse(
-            portfolio=portfolio_pb2.Portfolio(account_id=request.account_id, cash=venue.cash)
+            portfolio=portfolio_pb2.Portfolio(
+                account_id=request.account_id, cash=venue.cash, net_transfers=venue.net_transfers
+            )
         )
 
     async def ListPositions(
@@ -142,7 +147,11 @@ class Stack:
 
 @asynccontextmanager
 async def three_venues(
-    tmp_path: Path, *, data_only: bool = False, read_only: bool = False
+    tmp_path: Path,
+    *,
+    data_only: bool = False,
+    read_only: bool = False,
+    portfolio_refresh_seconds: str = "5",
 ) -> AsyncIterator[Stack]:
     """paper with 10,000 USDT; okx-live with 1,000 USDT and 0.1 BTC; kraken-live with
     100 USDT (and `data_only`: a venue the portfolio has no account of; `read_only`: a
@@ -173,6 +182,7 @@ async def three_venues(
                 EXCHANGE__ADDRESS=exchange_address,
                 RISK__GRACE_SECONDS="0",
                 RISK__FEEDS__RETRY_SECONDS="0.05",
+                RISK__FEEDS__PORTFOLIO_REFRESH_SECONDS=portfolio_refresh_seconds,
                 RISK__LIMITS__MAX_LEVERAGE="",
                 RISK__LIMITS__MAX_ORDER_NOTIONAL="5000",
             )
@@ -358,6 +368,50 @@ async def test_a_loss_halts_only_the_account_that_lost(tmp_path: Path) -> None:
         assert await reasons(risk, buy(PAPER, "0.001")) == []
         state = await risk.GetTradingState(risk_pb2.GetTradingStateRequest())
         assert state.trading_state.state == ACTIVE
+
+
+async def test_a_withdrawal_is_no_loss_and_does_not_halt_trading(tmp_path: Path) -> None:
+    """Transfers come with the cash the portfolio reports: the day's opening equity (and
+    the peak) move by them, so the daily-loss rule sees trading losses only."""
+    async with three_venues(tmp_path, portfolio_refresh_seconds="0.02") as stack:
+        risk, paper = stack.risk, stack.venues[PAPER]
+
+        async def paper_equity() -> Decimal:
+            request = risk_pb2.GetExposureRequest(account_id=PAPER)
+            return Decimal((await risk.GetExposure(request)).exposure.equity)
+
+        async def equity_becomes(amount: str) -> None:
+            for _ in range(1000):
+                if await paper_equity() == Decimal(amount):
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError(f"paper equity never became {amount}")
+
+        await risk.UpdateLimits(
+            risk_pb2.UpdateLimitsRequest(
+                limits=risk_pb2.Limits(daily_loss_limit="1000"),
+                update_mask=FieldMask(paths=["daily_loss_limit"]),
+            )
+        )
+        events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
+        await asyncio.sleep(0.1)
+        # 5,000 of the 10,000 withdrawn, then 2,000 deposited: no loss, no gain.
+        paper.cash, paper.net_transfers = "5000", "-5000"
+        await equity_becomes("5000")
+        assert await reasons(risk, buy(PAPER, "0.001")) == []
+        paper.cash, paper.net_transfers = "7000", "-3000"
+        await equity_becomes("7000")
+        # A real loss of 1,000 from the day's (shifted) 7,000 is what halts.
+        paper.cash = "6000"
+        breach = await next_event(events)
+        events.cancel()
+        assert (breach.type, breach.account_id) == (
+            risk_pb2.RISK_EVENT_TYPE_LIMIT_BREACHED,
+            PAPER,
+        )
+        assert [v.reason for v in breach.violations] == ["RISK_DAILY_LOSS"]
+        assert "daily loss 1000" in breach.message  # not 5000: the withdrawal is no loss
+        assert await reasons(risk, buy(PAPER, "0.001")) != []
 
 
 async def test_a_venue_the_portfolio_has_no_account_of_does_not_hold_readiness_back(
