@@ -10,7 +10,9 @@ explain it:
 - the same difference is seen on two checks in a row: a venue's balances lag its
   fills for a moment, a real transfer stays.
 Then it is booked (Ledger.book_transfers): a deposit where the venue holds more, a
-withdrawal where it holds less. Transfers move equity but not PnL; returns and drawdown
+withdrawal where it holds less: the quote currency to cash, another asset as a
+balance only (unvalued; a position in it is not adjusted, and a warning says so).
+Transfers move equity but not PnL; returns and drawdown
 are taken net of them (performance.py), and risk shifts its day-start equity and
 equity peak by them, so a withdrawal never halts trading.
 """
@@ -100,7 +102,16 @@ class TransferWatch:
             return
         del self._pending[account_id]
         booked = await self._ledger.book_transfers(account_id, difference, cursor)
+        quote = book.account.quote_currency
         for transfer in booked:
+            held = self._ledger.books[account_id].positions.get(f"{transfer.asset}/{quote}")
+            if transfer.value is None and held is not None and held.quantity:
+                # Booked as a balance only: the position (and so equity) still counts
+                # what the venue no longer holds, or misses what it received.
+                log.warning(
+                    "transfer of an asset held as a position: the position is not adjusted",
+                    extra={"account": account_id, "asset": transfer.asset},
+                )
             log.warning(
                 "transfer booked: %s",
                 "deposit" if transfer.amount > 0 else "withdrawal",
