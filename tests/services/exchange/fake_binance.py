@@ -36,7 +36,6 @@ RECORDED: dict[str, Any] = {
     "GET /api/v3/time": {"serverTime": 1},
     "GET /api/v3/ticker/24hr": DATA["ticker"],
     "GET /api/v3/depth": DATA["depth"],
-    "GET /api/v3/account": DATA["account"],
 }
 _UNKNOWN_ORDER = {"code": -2013, "msg": "Order does not exist."}
 HOUR_MS = 3_600_000
@@ -60,6 +59,13 @@ class FakeBinance(FakeVenue):
             symbol.update(symbol=f"{base}USDT", baseAsset=base)
             symbols.append(symbol)
         self.exchange_info = {**_NO_SYMBOLS, "symbols": symbols}
+        # The account's balances, settable: a deposit or withdrawal at the venue.
+        self.account: dict[str, Any] = copy.deepcopy(DATA["account"])
+
+    def set_balance(self, asset: str, free: str) -> None:
+        """What the venue holds of `asset` now (free, nothing locked)."""
+        balances = [b for b in self.account["balances"] if b["asset"] != asset]
+        self.account["balances"] = [*balances, {"asset": asset, "free": free, "locked": "0"}]
 
     def rate_limited(self) -> Response:
         return JSONResponse({"code": -1003, "msg": "Too many requests."}, status_code=429)
@@ -75,6 +81,8 @@ class FakeBinance(FakeVenue):
         query = {key: values[-1] for key, values in parse_qs(request.url.query).items()}
         if route == "GET /api/v3/exchangeInfo":
             return JSONResponse(self.exchange_info)
+        if route == "GET /api/v3/account":
+            return JSONResponse(self.account)
         if route in RECORDED:
             return JSONResponse(RECORDED[route])
         if route == "GET /api/v3/klines":
