@@ -3,7 +3,10 @@
 A request becomes an explicit window [start, end) of whole candles: with a start time,
 `limit` candles from it; without, the `limit` candles that closed last. Only closed
 candles are cached (the forming one still changes), so a window inside a span fetched
-before never goes to the venue again. A venue that keeps its candles in memory (the paper
+before never goes to the venue again. The span recorded as covered runs from the first
+candle the venue returned through its last: a span it did not return is never cached as
+empty (asked again next time), so a window reaching past the venue's last candle goes
+to the venue until the venue has it. A venue that keeps its candles in memory (the paper
 venue: its history is shifted onto the wall clock at every start, so a stored copy would
 go stale) says so with `candles_cached = False` and is asked every time.
 """
@@ -55,10 +58,17 @@ class CandleCache:
             if await repository.covered(session, **key, start_ms=start, end_ms=end):
                 return await repository.cached_candles(session, **key, start_ms=start, end_ms=end)
         fetched = await venue.candles(symbol, timeframe, start, limit)
-        closed = [c for c in fetched if start <= c.open_time_ms < end]
-        await self._writer.run(
-            lambda connection: repository.store_candles(
-                connection, **key, candles=closed, span=(start, end)
-            )
+        closed = sorted(
+            (c for c in fetched if start <= c.open_time_ms < end), key=lambda c: c.open_time_ms
         )
+        if closed:
+            # Covered: from the first candle the venue returned through the last one. What
+            # lies before or after (not returned: not listed yet, a venue lagging, a page
+            # cut short) is asked again next time, never cached as empty.
+            span = (closed[0].open_time_ms, closed[-1].open_time_ms + width)
+            await self._writer.run(
+                lambda connection: repository.store_candles(
+                    connection, **key, candles=closed, span=span
+                )
+            )
         return closed

@@ -109,13 +109,16 @@ def execution(e: Execution) -> common_pb2.Execution:
     )
 
 
-def venue(v: VenueInfo, starting_balances: Iterable[Balance] = ()) -> exchange_pb2.Venue:
+def venue(
+    v: VenueInfo, starting_balances: Iterable[Balance] = (), *, read_only: bool = False
+) -> exchange_pb2.Venue:
     return exchange_pb2.Venue(
         name=v.name,
         kind=KINDS[v.kind],
         exchange_id=v.exchange_id,
         available=v.available,
         starting_balances=[balance(b) for b in starting_balances],
+        read_only=read_only,
     )
 
 

@@ -78,7 +78,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
 
     async def ListVenues(self, request: ListVenuesRequest, context: Context) -> ListVenuesResponse:
         return ListVenuesResponse(
-            venues=[convert.venue(v.info, _starting_balances(v)) for v in self.venues]
+            venues=[
+                convert.venue(v.info, _starting_balances(v), read_only=_read_only(v))
+                for v in self.venues
+            ]
         )
 
     async def ListMarkets(
@@ -244,6 +247,11 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
 def _starting_balances(venue: Venue) -> list[Balance]:
     """The paper venue's configured starting holdings; none for ccxt venues."""
     return venue.account.starting_balances() if isinstance(venue, PaperVenue) else []
+
+
+def _read_only(venue: Venue) -> bool:
+    """A market-data-only venue (`trading = false`), as venue.require_trading sees it."""
+    return bool(getattr(venue, "read_only", False))
 
 
 def _require(field: str, value: str) -> None:

@@ -1,7 +1,7 @@
 """Equity snapshots: taken on a timer, read back downsampled.
 
 Every `snapshot_seconds` each account is marked to market (valuation.value_book) and
-its equity and cash appended to `equity_snapshots`. That series is what the equity
+its equity, cash and net transfers appended to `equity_snapshots`. That series is what the equity
 history and the performance figures are computed from.
 """
 
@@ -30,6 +30,8 @@ class EquityPoint:
     time: datetime
     equity: Decimal
     cash: Decimal
+    # The account's net transfers (deposits minus withdrawals) at that time.
+    net_transfers: Decimal = Decimal(0)
 
 
 class EquityRecorder:
@@ -52,7 +54,13 @@ class EquityRecorder:
         for account_id, book in list(self._ledger.books.items()):
             value = value_book(book, self._marks)
             rows.append(
-                {"account_id": account_id, "time": now, "equity": value.equity, "cash": value.cash}
+                {
+                    "account_id": account_id,
+                    "time": now,
+                    "equity": value.equity,
+                    "cash": value.cash,
+                    "net_transfers": book.net_transfers,
+                }
             )
         if rows:
             async with self._sessions.begin() as session:
@@ -81,7 +89,7 @@ async def equity_points(
     if end is not None:
         query = query.where(EquitySnapshotRow.time < end)
     rows = await session.scalars(query.order_by(EquitySnapshotRow.time, EquitySnapshotRow.id))
-    return [EquityPoint(row.time, row.equity, row.cash) for row in rows]
+    return [EquityPoint(row.time, row.equity, row.cash, row.net_transfers) for row in rows]
 
 
 def downsample(points: Sequence[EquityPoint], interval: timedelta) -> list[EquityPoint]:

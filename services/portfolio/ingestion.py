@@ -151,6 +151,8 @@ class ExecutionConsumer:
         self._stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
         self._ledger = ledger
         self._settings = settings
+        # Market-data-only venues, skipped (and logged once).
+        self._read_only: set[str] = set()
 
     async def run(self) -> None:
         """Consumes until cancelled, reconnecting with backoff."""
@@ -182,6 +184,12 @@ class ExecutionConsumer:
         )
         for venue in response.venues:
             book = self._ledger.book(venue.name)
+            if venue.read_only and book is None:
+                # Market data only (`trading = false`): no holdings to read, no fills.
+                if venue.name not in self._read_only:
+                    self._read_only.add(venue.name)
+                    log.info("market-data-only venue: no account", extra={"venue": venue.name})
+                continue
             if book is not None:
                 _check_unchanged(book.account, venue)
                 continue

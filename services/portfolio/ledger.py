@@ -39,6 +39,7 @@ from services.portfolio.storage.models import (
     OpeningPositionRow,
     PositionRow,
     RoundTripRow,
+    TransferRow,
 )
 
 # The cursor of ExchangeService.StreamExecutions.
@@ -63,6 +64,20 @@ class Book:
     # Moves on each commit that changes this account (and never back, even for a Book
     # replaced): answers built from the account stay valid while it stays the same.
     version: int = 0
+    # Deposits minus withdrawals booked (transfers.py), valued in the quote currency.
+    net_transfers: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A deposit (amount > 0) or withdrawal (< 0) booked from the venue's balances."""
+
+    account_id: str
+    asset: str
+    amount: Decimal
+    # In the quote currency; None for an asset booked as a balance only.
+    value: Decimal | None
+    time: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +176,13 @@ class Ledger:
             self.cursor = await session.scalar(
                 select(CursorRow.sequence).where(CursorRow.source == EXECUTIONS_SOURCE)
             )
+            for account_id, value in await session.execute(
+                select(TransferRow.account_id, TransferRow.value).where(
+                    TransferRow.value.is_not(None)
+                )
+            ):
+                if value is not None:
+                    self.books[account_id].net_transfers += value
 
     # -- writing -------------------------------------------------------------------
 
@@ -240,6 +262,48 @@ class Ledger:
             self._swap_in(batch, None)
         self._publish(batch)
         return True
+
+    async def book_transfers(
+        self, account_id: str, amounts: dict[str, Decimal], as_of_sequence: int
+    ) -> list[Transfer]:
+        """Books deposits (> 0) and withdrawals (< 0) found at the venue, in one
+        transaction: each asset's balance moves by its amount. The quote currency is
+        cash (valued at par, counted in `net_transfers`); another asset is booked as a
+        balance only, unvalued, as an asset no position holds (see valuation.py)."""
+        async with self._lock:
+            book = self.books[account_id]
+            quote = book.account.quote_currency
+            now = self._clock()
+            transfers = [
+                Transfer(account_id, asset, amount, amount if asset == quote else None, now)
+                for asset, amount in sorted(amounts.items())
+                if amount
+            ]
+            if not transfers:
+                return []
+            batch = _Batch()
+            balances = batch.balances[account_id] = dict(book.balances)
+            for transfer in transfers:
+                balances[transfer.asset] = balances.get(transfer.asset, ZERO) + transfer.amount
+            async with self._sessions.begin() as session:
+                await self._write(session, batch, None)
+                await session.execute(
+                    insert(TransferRow),
+                    [
+                        {
+                            "account_id": t.account_id,
+                            "asset": t.asset,
+                            "amount": t.amount,
+                            "value": t.value,
+                            "time": t.time,
+                            "as_of_sequence": as_of_sequence,
+                        }
+                        for t in transfers
+                    ],
+                )
+            book.net_transfers += sum((t.value for t in transfers if t.value is not None), ZERO)
+            self._swap_in(batch, None)
+        return transfers
 
     async def _commit(
         self, trades: Sequence[Trade], account_id: str | None, cursor: int | None, look_up: bool

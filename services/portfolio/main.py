@@ -1,7 +1,8 @@
 """Entry point of the portfolio service: `python -m services.portfolio`.
 
 The lifespan loads the ledger, then runs three background tasks beside the servicer:
-the executions consumer (ingestion), the marks feed and the equity snapshots.
+the executions consumer (ingestion), the transfer checks, the marks feed and the equity
+snapshots.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.portfolio.ledger import Ledger
 from services.portfolio.marks import MarkBook, MarkFeed
 from services.portfolio.servicer import PortfolioServicer
 from services.portfolio.settings import load_settings
+from services.portfolio.transfers import TransferWatch
 
 
 @asynccontextmanager
@@ -37,6 +39,14 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     jobs: list[Coroutine[Any, Any, None]] = [recorder.run(settings.equity.snapshot_seconds)]
     if settings.ingestion.enabled:
         jobs.append(ExecutionConsumer(channel, ledger, settings.ingestion).run())
+        if settings.ingestion.transfer_check_seconds:
+            watch = TransferWatch(
+                channel,
+                ledger,
+                every_seconds=settings.ingestion.transfer_check_seconds,
+                timeout=settings.ingestion.rpc_timeout_seconds,
+            )
+            jobs.append(watch.run())
     if settings.marks.enabled:
         ingestion = settings.ingestion
         jobs.append(

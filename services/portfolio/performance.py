@@ -9,6 +9,9 @@ Ratios are analytics (floats); the conventions are Freqtrade's where it has one:
   snapshot, if it never is).
 - Win rate and profit factor count round trips (flat to flat, or to a flip).
 - A ratio that is undefined (no trades, no losses, fewer than two days) is 0.
+- Returns and drawdown are net of flows: each point's equity less the transfers
+  (deposits minus withdrawals) booked since the first point, so a deposit is not a
+  gain and a withdrawal not a loss.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -65,6 +68,14 @@ def max_drawdown(points: Sequence[EquityPoint]) -> Drawdown:
     return Drawdown(deepest.depth, (recovered or points[-1].time) - since)
 
 
+def net_of_flows(points: Sequence[EquityPoint]) -> list[EquityPoint]:
+    """The points with the transfers booked since the first one taken out of equity."""
+    if not points:
+        return []
+    base = points[0].net_transfers
+    return [replace(p, equity=p.equity - (p.net_transfers - base)) for p in points]
+
+
 def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
     closes = [float(point.equity) for point in downsample(points, timedelta(days=1))]
     return [after / before - 1 for before, after in pairwise(closes) if before > 0]
@@ -96,6 +107,7 @@ def performance(points: Sequence[EquityPoint], round_trips: Sequence[Decimal]) -
     )
     if not points:
         return trades
+    points = net_of_flows(points)
     first, last = points[0].equity, points[-1].equity
     drawdown = max_drawdown(points)
     returns = daily_returns(points)

@@ -51,7 +51,7 @@ from services.portfolio.performance import performance
 from services.portfolio.responses import ResponseCache
 from services.portfolio.settings import PortfolioSettings
 from services.portfolio.storage import queries
-from services.portfolio.storage.models import FillRow, to_micros
+from services.portfolio.storage.models import FillRow, TransferRow, to_micros
 from services.portfolio.subscriptions import Subscription
 from services.portfolio.valuation import mark_for, value_book, value_position
 
@@ -150,6 +150,23 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
             next_page_token=_encode_token(f"{last.time.isoformat()}|{last.id}") if last else "",
         )
 
+    async def ListTransfers(
+        self, request: portfolio_pb2.ListTransfersRequest, context: Context
+    ) -> portfolio_pb2.ListTransfersResponse:
+        book = self._book(request.account_id)
+        page_size = _page_size(request.page_size)
+        before = _fill_cursor(request.page_token)
+        async with self.runtime.sessions() as session:
+            rows = await queries.list_transfers(
+                session, book.account.account_id, before=before, limit=page_size + 1
+            )
+        page = rows[:page_size]
+        last = page[-1] if page and len(rows) > page_size else None
+        return portfolio_pb2.ListTransfersResponse(
+            transfers=[_transfer(row) for row in page],
+            next_page_token=_encode_token(f"{last.time.isoformat()}|{last.id}") if last else "",
+        )
+
     async def GetPnL(self, request: GetPnLRequest, context: Context) -> GetPnLResponse:
         book = self._book(request.account_id)
         positions = dict(book.positions)
@@ -198,6 +215,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
                     time=_timestamp(point.time),
                     equity=decimal_text(point.equity),
                     cash=decimal_text(point.cash),
+                    net_transfers=decimal_text(point.net_transfers),
                 )
                 for point in points
             ]
@@ -334,6 +352,19 @@ def _portfolio(book: Book, marks: MarkBook) -> portfolio_pb2.Portfolio:
         fees=decimal_text(value.fees),
         # The ledger knows totals only; what open orders hold is the exchange's.
         balances=_balances(book.balances),
+        net_transfers=decimal_text(book.net_transfers),
+    )
+
+
+def _transfer(row: TransferRow) -> portfolio_pb2.Transfer:
+    return portfolio_pb2.Transfer(
+        transfer_id=str(row.id),
+        account_id=row.account_id,
+        asset=row.asset,
+        amount=decimal_text(row.amount),
+        value=decimal_text(row.value) if row.value is not None else "",
+        time=_timestamp(row.time),
+        as_of_sequence=row.as_of_sequence,
     )
 
 

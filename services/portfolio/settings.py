@@ -30,6 +30,9 @@ class IngestionSettings:
     # Deadline of ListVenues, GetBalances and GetTicker, asked on each (re)connect to
     # open the venues' accounts.
     rpc_timeout_seconds: float = 2.0
+    # Sandbox and live accounts are compared with their venue's balances this often;
+    # a difference no fill explains is booked as a transfer (transfers.py). 0: never.
+    transfer_check_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ def load_settings(runtime: Runtime) -> PortfolioSettings:
     ):
         if value <= 0:
             raise ConfigError(f"portfolio.{key}", "must be greater than 0")
+    if settings.ingestion.transfer_check_seconds < 0:
+        raise ConfigError("portfolio.ingestion.transfer_check_seconds", "must not be negative")
     if settings.ingestion.batch_linger_seconds < 0:
         raise ConfigError("portfolio.ingestion.batch_linger_seconds", "must not be negative")
     return settings

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 
-from common.errors import NotFound, Unavailable
+from common.errors import FailedPrecondition, NotFound, Unavailable
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 
@@ -59,9 +59,12 @@ def venue(
     name: str = "paper",
     kind: exchange_pb2.VenueKind.ValueType = exchange_pb2.VENUE_KIND_PAPER,
     starting: dict[str, str] | None = None,
+    *,
+    read_only: bool = False,
 ) -> exchange_pb2.Venue:
     """A venue as ListVenues gives it; a paper one with `starting` balances (default
-    10000 USDT, the scripted exchange's paper account)."""
+    10000 USDT, the scripted exchange's paper account); `read_only` for market data
+    only (`trading = false`)."""
     if starting is None:
         starting = {"USDT": "10000"} if kind == exchange_pb2.VENUE_KIND_PAPER else {}
     return exchange_pb2.Venue(
@@ -69,6 +72,7 @@ def venue(
         kind=kind,
         available=True,
         starting_balances=[balance(asset, total) for asset, total in starting.items()],
+        read_only=read_only,
     )
 
 
@@ -100,6 +104,10 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         # execution sequence they include.
         self.balances: dict[str, list[common_pb2.Balance]] = {}
         self.balances_as_of = 0
+        # The venue of every GetBalances call, in order.
+        self.balance_reads: list[str] = []
+        # What ListOrders answers per venue (the orders still open there).
+        self.open_orders: dict[str, list[common_pb2.Order]] = {}
         self.tickers: dict[tuple[str, str], exchange_pb2.Ticker] = {}
         # Keep streams open after the last execution, sending new ones as they come.
         self.follow = follow
@@ -173,11 +181,24 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
     async def GetBalances(  # noqa: N802
         self, request: exchange_pb2.GetBalancesRequest, _context: Any
     ) -> exchange_pb2.GetBalancesResponse:
+        self.balance_reads.append(request.venue)
+        if any(v.name == request.venue and v.read_only for v in self.venues):
+            raise FailedPrecondition(
+                f"venue {request.venue} is market data only", reason="VENUE_READ_ONLY"
+            )
         if request.venue not in self.balances:
             raise Unavailable(f"{request.venue} does not answer")
         return exchange_pb2.GetBalancesResponse(
             balances=self.balances[request.venue], as_of_sequence=self.balances_as_of
         )
+
+    async def ListOrders(  # noqa: N802
+        self, request: exchange_pb2.ListOrdersRequest, _context: Any
+    ) -> exchange_pb2.ListOrdersResponse:
+        orders = [
+            o for o in self.open_orders.get(request.venue, []) if o.status in request.statuses
+        ]
+        return exchange_pb2.ListOrdersResponse(orders=orders[: request.page_size or 100])
 
     async def GetTicker(  # noqa: N802
         self, request: exchange_pb2.GetTickerRequest, _context: Any

@@ -78,6 +78,8 @@ class RiskBook:
     equity_peak: Decimal = ZERO
     day: date | None = None
     day_start_equity: Decimal = ZERO
+    # The portfolio's net transfers (deposits minus withdrawals) as last applied.
+    transfers: Decimal = ZERO
     losing_streak: int = 0
     last_loss_time: datetime | None = None
     # Epoch seconds of approved submissions, oldest first.
@@ -190,6 +192,17 @@ class RiskBook:
         if self.day != today:
             self.day = today
             self.day_start_equity = equity
+
+    def apply_transfers(self, total: Decimal) -> None:
+        """The portfolio's net transfers are now `total`: the equity peak and the day's
+        opening equity move by the change, with the cash it brings, so a deposit is not
+        a gain and a withdrawal not a loss (the daily-loss and drawdown rules)."""
+        change = total - self.transfers
+        self.transfers = total
+        if change and self.day is not None:
+            self.day_start_equity += change
+        if change and self.equity_peak:
+            self.equity_peak += change
 
     def reset_portfolio(self, cash: Decimal, positions: dict[str, Position]) -> None:
         """Replaces cash and positions with a snapshot (no trade is counted)."""

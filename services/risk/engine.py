@@ -317,6 +317,28 @@ class RiskEngine:
             return
         account.book.open_orders[order_id] = rest
 
+    def report_unknown_outcome(
+        self, account_id: str, order_id: str, client_order_id: str, detail: str
+    ) -> None:
+        """The exchange says an order's outcome at the venue is still unknown past its
+        alert window: the operator is told (the order stays counted open)."""
+        message = (
+            f"account {account_id}: order {order_id} ({client_order_id}) outcome at the venue "
+            f"is still unknown ({detail}); it is counted open at its full size until settled. "
+            "Check the venue; do not place it again"
+        )
+        log.error(message, extra={"account_id": account_id, "order_id": order_id})
+        self.events.publish(
+            RiskEvent(
+                type=RiskEventType.ORDER_OUTCOME_UNKNOWN,
+                time=self.utc_now(),
+                message=message,
+                order_id=order_id,
+                client_order_id=client_order_id,
+                account_id=account_id,
+            )
+        )
+
     # --- the control path --------------------------------------------------------------
 
     async def set_trading_state(

@@ -27,6 +27,7 @@ class RiskEventType(Enum):
     LIMIT_BREACHED = 2
     TRADING_STATE_CHANGED = 3
     LIMITS_UPDATED = 4
+    ORDER_OUTCOME_UNKNOWN = 5
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,13 @@ with RISK_STATE_STALE (fail closed) until the feed has re-read its snapshot.
 
 - portfolio: GetPortfolio (cash), ListPositions, GetEquityHistory (the equity peak and
   the UTC day's opening equity), then StreamPositions; cash is re-read periodically.
+  The portfolio's net transfers (deposits, withdrawals) come with the cash: the peak
+  and the day's opening equity move by them (net of flows), so no transfer is a loss.
 - markets and orders: ListMarkets, ListOrders (open ones), then StreamOrderUpdates.
+  An order of unknown outcome (PENDING_NEW with VENUE_OUTCOME_UNKNOWN) may be live at
+  the venue: it counts open at its full size until the exchange settles it. Past its
+  alert window the exchange publishes the order again unchanged (same update_time):
+  risk then publishes an ORDER_OUTCOME_UNKNOWN event.
 - tickers: GetTicker for the symbols that matter, then StreamTickers.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,6 +48,11 @@ OPEN_STATUSES = (
     common_pb2.ORDER_STATUS_PENDING_CANCEL,
 )
 PAGE_SIZE = 1000
+# The reason an order PENDING_NEW carries while its outcome at the venue is unknown.
+OUTCOME_UNKNOWN = "VENUE_OUTCOME_UNKNOWN"
+# An unknown order listed at sync and then streamed unchanged within this many seconds
+# is an update that was in flight during the sync, not the exchange's alert.
+SYNC_RACE_SECONDS = 5.0
 
 
 def decimal_or_none(text: str) -> Decimal | None:
@@ -76,6 +88,9 @@ class Feeds:
         # Called for each account when it is first listed (the VaR guard hooks in).
         self.on_account = on_account
         self.accounts: dict[str, AccountFeeds] = {}
+        # Market-data-only venues (`read_only` in ListVenues): no book, no feeds, and
+        # readiness does not wait for them; their orders never reach risk.
+        self.read_only: set[str] = set()
 
     async def run(self) -> None:
         """Lists the venues until cancelled; every account's feeds run beside."""
@@ -92,11 +107,18 @@ class Feeds:
                     await asyncio.sleep(self.settings.retry_seconds)
                     continue
                 for venue in venues.venues:
-                    if venue.name not in self.accounts:
+                    if venue.read_only:
+                        self._skip_read_only(venue.name)
+                    elif venue.name not in self.accounts:
                         self._start(group, venue)
                 self.engine.accounts_listed = True
                 self.engine.note_sync()
                 await asyncio.sleep(self.settings.venues_refresh_seconds)
+
+    def _skip_read_only(self, name: str) -> None:
+        if name not in self.read_only:
+            self.read_only.add(name)
+            log.info("market-data-only venue: no risk account", extra={"account_id": name})
 
     def _start(self, group: asyncio.TaskGroup, venue: exchange_pb2.Venue) -> None:
         kind = VENUE_KINDS.get(venue.kind, "unknown")
@@ -130,6 +152,9 @@ class AccountFeeds:
         self.portfolio = portfolio
         self.exchange = exchange
         self.timeout = settings.rpc_timeout_seconds
+        # Orders of unknown outcome: their last update_time, whether it came from the
+        # stream, and when (monotonic) it was seen.
+        self._unknown: dict[str, tuple[datetime | None, bool, float]] = {}
 
     async def run(self) -> None:
         """Runs every feed until cancelled, each reconnecting on its own."""
@@ -227,6 +252,7 @@ class AccountFeeds:
     ) -> None:
         for position in positions:
             self._seed_mark(position)
+        self.book.apply_transfers(decimal_or_zero(portfolio.net_transfers))
         self.book.reset_portfolio(
             decimal_or_zero(portfolio.cash),
             {
@@ -273,7 +299,10 @@ class AccountFeeds:
         midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
         day_start: Decimal | None = None
         for point in response.points:
-            equity = Decimal(point.equity)
+            # As if every transfer since had been there already: net of flows.
+            equity = (
+                Decimal(point.equity) - decimal_or_zero(point.net_transfers) + self.book.transfers
+            )
             self.book.equity_peak = max(self.book.equity_peak, equity)
             if point.time.ToDatetime(UTC) <= midnight or day_start is None:
                 day_start = equity
@@ -295,6 +324,9 @@ class AccountFeeds:
             except grpc.aio.AioRpcError as error:
                 log.warning("cash refresh failed: %s", error.code().name)
                 continue
+            # Together: a transfer's cash comes with its shift of the day's opening
+            # equity and the peak, so it is never taken for a loss or a gain.
+            self.book.apply_transfers(decimal_or_zero(response.portfolio.net_transfers))
             self.book.cash = decimal_or_zero(response.portfolio.cash)
             await self.engine.after_equity_change(self.account)
 
@@ -312,8 +344,9 @@ class AccountFeeds:
             self.book.markets = {m.symbol: _market(m) for m in markets.markets}
             self.book.synced.add("markets")
             self.book.open_orders.clear()
+            self._unknown.clear()
             async for order in self._list_open_orders():
-                self._apply_order(order)
+                self._apply_order(order, streamed=False)
             self.book.synced.add("orders")
             await self.engine.after_equity_change(self.account)
             log.info(
@@ -321,7 +354,7 @@ class AccountFeeds:
                 extra={"account_id": self.account_id, "open_orders": len(self.book.open_orders)},
             )
             async for response in stream:
-                self._apply_order(response.order)
+                self._apply_order(response.order, streamed=True)
         finally:
             stream.cancel()
 
@@ -343,10 +376,20 @@ class AccountFeeds:
             if not token:
                 return
 
-    def _apply_order(self, order: common_pb2.Order) -> None:
+    def _apply_order(self, order: common_pb2.Order, *, streamed: bool) -> None:
         if order.venue and order.venue != self.venue:
             return
-        remaining = decimal_or_zero(order.quantity) - decimal_or_zero(order.filled_quantity)
+        unknown = (
+            order.status == common_pb2.ORDER_STATUS_PENDING_NEW
+            and OUTCOME_UNKNOWN in order.reject_reasons
+        )
+        if unknown:
+            # It may be live (even filled) at the venue: its full size counts.
+            remaining = decimal_or_zero(order.quantity)
+            self._note_unknown(order, streamed)
+        else:
+            self._unknown.pop(order.order_id, None)
+            remaining = decimal_or_zero(order.quantity) - decimal_or_zero(order.filled_quantity)
         if order.status not in OPEN_STATUSES or remaining <= 0:
             self.engine.apply_order(self.account_id, order.order_id, None)
             return
@@ -360,6 +403,27 @@ class AccountFeeds:
                 remaining=remaining,
                 price=decimal_or_none(order.price),
             ),
+        )
+
+    def _note_unknown(self, order: common_pb2.Order, streamed: bool) -> None:
+        """An order of unknown outcome streamed again unchanged is the exchange's alert
+        (its outcome is still unknown past the alert window): the operator is told."""
+        update_time = order.update_time.ToDatetime(UTC) if order.HasField("update_time") else None
+        now = time.monotonic()
+        seen = self._unknown.get(order.order_id)
+        self._unknown[order.order_id] = (update_time, streamed, now)
+        if not streamed or seen is None:
+            return
+        seen_time, seen_streamed, seen_at = seen
+        if seen_time != update_time:
+            return
+        if not seen_streamed and now - seen_at < SYNC_RACE_SECONDS:
+            return
+        self.engine.report_unknown_outcome(
+            self.account_id,
+            order.order_id,
+            order.client_order_id,
+            order.reject_message or "the venue has not confirmed nor denied it",
         )
 
     # --- tickers -------------------------------------------------------------------------

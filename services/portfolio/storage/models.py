@@ -172,6 +172,24 @@ class EquitySnapshotRow(Base):
     time: Mapped[datetime] = mapped_column(EpochMicros)
     equity: Mapped[Decimal] = mapped_column(DecimalText)
     cash: Mapped[Decimal] = mapped_column(DecimalText)
+    # The account's net transfers (deposits minus withdrawals) when it was taken.
+    net_transfers: Mapped[Decimal] = mapped_column(DecimalText, default=Decimal(0))
+
+
+class TransferRow(Base):
+    """A deposit (amount > 0) or withdrawal (< 0) found at the venue (transfers.py)."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (Index("ix_transfers_account_time", "account_id", "time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"))
+    asset: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal] = mapped_column(DecimalText)
+    # In the account's quote currency; None for an asset booked as a balance only.
+    value: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    time: Mapped[datetime] = mapped_column(EpochMicros)
+    as_of_sequence: Mapped[int] = mapped_column(BigInteger)
 
 
 metadata = Base.metadata

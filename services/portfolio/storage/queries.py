@@ -10,7 +10,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.portfolio.accounting import Side, Trade
-from services.portfolio.storage.models import FillRow, RoundTripRow
+from services.portfolio.storage.models import FillRow, RoundTripRow, TransferRow
 
 
 def _filtered(
@@ -48,6 +48,24 @@ async def list_fills(
             or_(FillRow.time < time, and_(FillRow.time == time, FillRow.id < row_id))
         )
     query = query.order_by(FillRow.time.desc(), FillRow.id.desc()).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def list_transfers(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 100,
+) -> Sequence[TransferRow]:
+    """Transfers newest first; `before` is the (time, id) of the last of the previous page."""
+    query = select(TransferRow).where(TransferRow.account_id == account_id)
+    if before is not None:
+        time, row_id = before
+        query = query.where(
+            or_(TransferRow.time < time, and_(TransferRow.time == time, TransferRow.id < row_id))
+        )
+    query = query.order_by(TransferRow.time.desc(), TransferRow.id.desc()).limit(limit)
     return (await session.scalars(query)).all()
 
 

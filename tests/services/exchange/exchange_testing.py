@@ -129,6 +129,8 @@ class Exchange:
 
     stub: exchange_pb2_grpc.ExchangeServiceAsyncStub
     servicer: ExchangeServicer
+    # Where it serves, for peers (the portfolio) to connect.
+    address: str = ""
 
     @property
     def paper(self) -> PaperVenue:
@@ -169,6 +171,6 @@ async def running_exchange(config: Config, migrated: Path | None = None) -> Asyn
                 serving(servicer, add) as address,
                 grpc.aio.insecure_channel(address) as channel,
             ):
-                yield Exchange(exchange_pb2_grpc.ExchangeServiceStub(channel), servicer)
+                yield Exchange(exchange_pb2_grpc.ExchangeServiceStub(channel), servicer, address)
     finally:
         await engine.dispose()

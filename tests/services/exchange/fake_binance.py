@@ -36,7 +36,6 @@ RECORDED: dict[str, Any] = {
     "GET /api/v3/time": {"serverTime": 1},
     "GET /api/v3/ticker/24hr": DATA["ticker"],
     "GET /api/v3/depth": DATA["depth"],
-    "GET /api/v3/account": DATA["account"],
 }
 _UNKNOWN_ORDER = {"code": -2013, "msg": "Order does not exist."}
 HOUR_MS = 3_600_000
@@ -46,6 +45,9 @@ HOUR_MS = 3_600_000
 class FakeBinance(FakeVenue):
     # Binance's real page limit is 1000; tests lower it to see paging.
     klines_page: int = 1000
+    # How many hour candles the venue has (from the recorded first one): fewer than a
+    # test asks for is a venue whose history ends early (or lags).
+    klines_count: int = 2000
     # More spot symbols like BTCUSDT (memory measurements: a venue's full list).
     extra_markets: int = 0
 
@@ -57,6 +59,13 @@ class FakeBinance(FakeVenue):
             symbol.update(symbol=f"{base}USDT", baseAsset=base)
             symbols.append(symbol)
         self.exchange_info = {**_NO_SYMBOLS, "symbols": symbols}
+        # The account's balances, settable: a deposit or withdrawal at the venue.
+        self.account: dict[str, Any] = copy.deepcopy(DATA["account"])
+
+    def set_balance(self, asset: str, free: str) -> None:
+        """What the venue holds of `asset` now (free, nothing locked)."""
+        balances = [b for b in self.account["balances"] if b["asset"] != asset]
+        self.account["balances"] = [*balances, {"asset": asset, "free": free, "locked": "0"}]
 
     def rate_limited(self) -> Response:
         return JSONResponse({"code": -1003, "msg": "Too many requests."}, status_code=429)
@@ -72,6 +81,8 @@ class FakeBinance(FakeVenue):
         query = {key: values[-1] for key, values in parse_qs(request.url.query).items()}
         if route == "GET /api/v3/exchangeInfo":
             return JSONResponse(self.exchange_info)
+        if route == "GET /api/v3/account":
+            return JSONResponse(self.account)
         if route in RECORDED:
             return JSONResponse(RECORDED[route])
         if route == "GET /api/v3/klines":
@@ -108,7 +119,7 @@ class FakeBinance(FakeVenue):
         start = int(query.get("startTime", first))
         limit = min(int(query.get("limit", 500)), self.klines_page)
         rows = []
-        for n in range(2000):
+        for n in range(self.klines_count):
             row = list(recorded[n % len(recorded)])
             row[0] = first + n * HOUR_MS
             row[6] = row[0] + HOUR_MS - 1

@@ -255,6 +255,26 @@ async def test_a_window_longer_than_a_venue_page_comes_whole(
     assert fake.calls[case.candles_route] > 1
 
 
+async def test_the_span_after_the_venues_last_candle_is_not_cached_as_empty(
+    start_exchange: StartExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with BINANCE.serving() as fake:
+        fake.klines_count = 10  # asked 20: the venue has 10 (it lags, or history ends)
+        async with start_exchange(**settings_of(BINANCE, fake, monkeypatch)) as exchange:
+            short = (await exchange.stub.GetCandles(_candles_request(BINANCE, 20))).candles
+            calls = fake.calls[BINANCE.candles_route]
+            # Inside what the venue returned: from the database.
+            inside = (await exchange.stub.GetCandles(_candles_request(BINANCE, 5))).candles
+            assert fake.calls[BINANCE.candles_route] == calls
+            fake.klines_count = 2000  # the venue has the rest now
+            whole = (await exchange.stub.GetCandles(_candles_request(BINANCE, 20))).candles
+
+    first = 1706630400000
+    assert [c.open_time.ToMilliseconds() for c in short] == [first + n * HOUR_MS for n in range(10)]
+    assert list(inside) == list(short[:5])
+    assert [c.open_time.ToMilliseconds() for c in whole] == [first + n * HOUR_MS for n in range(20)]
+
+
 async def test_an_unparsable_body_is_an_error_and_nothing_is_cached(
     case: Case, exchange: Exchange, fake: FakeVenue
 ) -> None:
@@ -633,7 +653,12 @@ async def test_a_market_data_only_venue_needs_no_keys_and_takes_no_orders(
             await exchange.stub.SubmitOrder(submit(case, client_order_id="ro1"))
         with pytest.raises(grpc.aio.AioRpcError) as balances_refused:
             await exchange.stub.GetBalances(exchange_pb2.GetBalancesRequest(venue=case.exchange_id))
+        listed = await exchange.stub.ListVenues(exchange_pb2.ListVenuesRequest())
 
+    # ListVenues says so: the portfolio opens no account for it and risk keeps no book.
+    read_only = {venue.name: venue.read_only for venue in listed.venues}
+    assert read_only[case.exchange_id] is True
+    assert not any(flag for name, flag in read_only.items() if name != case.exchange_id)
     assert ticker.ticker.last == case.last
     for refused in (order_refused.value, balances_refused.value):
         assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION

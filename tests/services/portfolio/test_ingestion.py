@@ -335,6 +335,29 @@ async def test_accounts_open_from_the_venues_holdings_before_any_fill(
     assert balances["binance-testnet"] == {"USDT": "-50", "BTC": "1"}
 
 
+async def test_a_market_data_only_venue_opens_no_account_and_is_not_asked_for_balances(
+    exchange: tuple[ScriptedExchange, str], portfolio: Portfolio
+) -> None:
+    scripted, _ = exchange
+    scripted.venues = [
+        venue("paper"),
+        venue("okx-data", exchange_pb2.VENUE_KIND_LIVE, read_only=True),
+        venue("binance-testnet", exchange_pb2.VENUE_KIND_SANDBOX),
+    ]
+    scripted.balances["binance-testnet"] = [balance("USDT", "50")]
+    scripted.executions = [execution(1), execution(2, venue="binance-testnet")]
+    # The stream ends after these (follow is off): each reconnect lists the venues again.
+    async with (
+        portfolio() as service,
+        grpc.aio.insecure_channel(service.address) as channel,
+    ):
+        await _until(lambda: _cursor(_database(service)) == 2 and len(scripted.requested_after) > 1)
+        stub = portfolio_pb2_grpc.PortfolioServiceStub(channel)
+        listed = await stub.ListAccounts(portfolio_pb2.ListAccountsRequest())
+    assert sorted(a.account_id for a in listed.accounts) == ["binance-testnet", "paper"]
+    assert scripted.balance_reads == ["binance-testnet"]
+
+
 async def test_an_exchange_without_max_batch_is_consumed_one_by_one(
     exchange: tuple[ScriptedExchange, str], portfolio: Portfolio
 ) -> None:

@@ -80,7 +80,7 @@ def test_account_opening_up_down_up_keeps_the_accounts(tmp_path: Path) -> None:
             connection.execute(statement)
     fills_before = _rows(path, "SELECT * FROM fills")
 
-    migrate.upgrade("portfolio", url)
+    migrate.upgrade("portfolio", url, "portfolio_0004_account_opening")
     assert _version(path) == "portfolio_0004_account_opening"
     assert _rows(
         path, "SELECT account_id, kind, opening_sequence, opening_holdings FROM accounts"
@@ -99,9 +99,44 @@ def test_account_opening_up_down_up_keeps_the_accounts(tmp_path: Path) -> None:
         ("paper", "paper"),
     ]
     assert _rows(path, "SELECT * FROM fills") == fills_before
-    migrate.upgrade("portfolio", url)
+    migrate.upgrade("portfolio", url, "portfolio_0004_account_opening")
     assert _rows(path, "SELECT account_id, opening_sequence FROM accounts ORDER BY account_id") == [
         ("binance", 0),
         ("paper", 0),
     ]
+    assert _rows(path, "SELECT * FROM fills") == fills_before
+
+
+def test_transfers_up_down_up_keeps_the_snapshots(tmp_path: Path) -> None:
+    """Snapshots from before 0005 had no transfers (0); down drops the transfers only."""
+    path = tmp_path / "portfolio.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade("portfolio", url, "portfolio_0003_performance")
+    snapshot = (
+        "INSERT INTO equity_snapshots (account_id, time, equity, cash) "
+        "VALUES ('paper', 2, '10000.5', '9925')"
+    )
+    with sqlite3.connect(path) as connection:
+        for statement in (ACCOUNT, FILL, POSITION, snapshot):
+            connection.execute(statement)
+    migrate.upgrade("portfolio", url, "portfolio_0004_account_opening")
+    fills_before = _rows(path, "SELECT * FROM fills")
+
+    migrate.upgrade("portfolio", url)
+    assert _version(path) == "portfolio_0005_transfers"
+    assert _rows(path, "SELECT equity, net_transfers FROM equity_snapshots") == [("10000.5", "0")]
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO transfers (account_id, asset, amount, value, time, as_of_sequence) "
+            "VALUES ('paper', 'USDT', '-250', '-250', 3, 7)"
+        )
+
+    migrate.downgrade("portfolio", url, "portfolio_0004_account_opening")
+    assert "transfers" not in str(_rows(path, "SELECT name FROM sqlite_master"))
+    assert _rows(path, "SELECT equity, cash FROM equity_snapshots") == [("10000.5", "9925")]
+    assert _rows(path, "SELECT * FROM fills") == fills_before
+
+    migrate.upgrade("portfolio", url)
+    assert _version(path) == "portfolio_0005_transfers"
+    assert _rows(path, "SELECT count(*) FROM transfers") == [(0,)]
     assert _rows(path, "SELECT * FROM fills") == fills_before

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,10 @@ BTC = "BTC/USDT"
 PAPER, OKX, KRAKEN = "paper", "okx-live", "kraken-live"
 # Listed by the exchange, never opened by the portfolio (its balances cannot be read).
 DATA_ONLY = "bybit-data"
+# Listed by the exchange as market data only (`trading = false`, read_only).
+READ_ONLY = "kucoin-data"
 KINDS = {
+    READ_ONLY: exchange_pb2.VENUE_KIND_LIVE,
     PAPER: exchange_pb2.VENUE_KIND_PAPER,
     OKX: exchange_pb2.VENUE_KIND_LIVE,
     KRAKEN: exchange_pb2.VENUE_KIND_LIVE,
@@ -47,6 +51,8 @@ class Venue:
 
     cash: str
     btc: str = "0"
+    # Deposits minus withdrawals, as the portfolio books them.
+    net_transfers: str = "0"
     bid: str = "49990"
     ask: str = "50010"
     tickers: asyncio.Queue[exchange_pb2.Ticker] = field(default_factory=asyncio.Queue)
@@ -55,13 +61,17 @@ class Venue:
 class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
     def __init__(self, venues: dict[str, Venue]) -> None:
         self.venues = venues
+        self.asked: set[str] = set()
 
     async def GetPortfolio(self, request: Any, context: Any) -> portfolio_pb2.GetPortfolioResponse:
+        self.asked.add(request.account_id)
         if request.account_id == DATA_ONLY:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no account")
         venue = self.venues[request.account_id]
         return portfolio_pb2.GetPortfolioResponse(
-            portfolio=portfolio_pb2.Portfolio(account_id=request.account_id, cash=venue.cash)
+            portfolio=portfolio_pb2.Portfolio(
+                account_id=request.account_id, cash=venue.cash, net_transfers=venue.net_transfers
+            )
         )
 
     async def ListPositions(
@@ -86,13 +96,18 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
 class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
     def __init__(self, venues: dict[str, Venue]) -> None:
         self.venues = venues
+        self.asked: set[str] = set()
 
     async def ListVenues(self, request: Any, context: Any) -> exchange_pb2.ListVenuesResponse:
         return exchange_pb2.ListVenuesResponse(
-            venues=[exchange_pb2.Venue(name=name, kind=KINDS[name]) for name in self.venues]
+            venues=[
+                exchange_pb2.Venue(name=name, kind=KINDS[name], read_only=name == READ_ONLY)
+                for name in self.venues
+            ]
         )
 
     async def ListMarkets(self, request: Any, context: Any) -> exchange_pb2.ListMarketsResponse:
+        self.asked.add(request.venue)
         assert request.venue in self.venues
         market = exchange_pb2.Market(
             symbol=BTC, base="BTC", quote="USDT", type=exchange_pb2.MARKET_TYPE_SPOT, active=True
@@ -125,13 +140,23 @@ class Stack:
     risk: risk_pb2_grpc.RiskServiceAsyncStub
     venues: dict[str, Venue]
     restart: Callable[[], Awaitable[risk_pb2_grpc.RiskServiceAsyncStub]]
+    # The venue accounts each peer was asked about.
+    portfolio_asked: set[str] = field(default_factory=set)
+    exchange_asked: set[str] = field(default_factory=set)
 
 
 @asynccontextmanager
-async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncIterator[Stack]:
+async def three_venues(
+    tmp_path: Path,
+    *,
+    data_only: bool = False,
+    read_only: bool = False,
+    portfolio_refresh_seconds: str = "5",
+) -> AsyncIterator[Stack]:
     """paper with 10,000 USDT; okx-live with 1,000 USDT and 0.1 BTC; kraken-live with
-    100 USDT (and `data_only`: a venue the portfolio has no account of). Default
-    limits: 5,000 USDT per order, no leverage limit."""
+    100 USDT (and `data_only`: a venue the portfolio has no account of; `read_only`: a
+    venue ListVenues says is market data only). Default limits: 5,000 USDT per order,
+    no leverage limit."""
     venues = {
         PAPER: Venue(cash="10000"),
         OKX: Venue(cash="1000", btc="0.1"),
@@ -139,6 +164,8 @@ async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncItera
     }
     if data_only:
         venues[DATA_ONLY] = Venue(cash="0")
+    if read_only:
+        venues[READ_ONLY] = Venue(cash="0")
     portfolio = ScriptedPortfolio(venues)  # type: ignore[abstract]
     exchange = ScriptedExchange(venues)  # type: ignore[abstract]
     async with AsyncExitStack() as stack:
@@ -155,6 +182,7 @@ async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncItera
                 EXCHANGE__ADDRESS=exchange_address,
                 RISK__GRACE_SECONDS="0",
                 RISK__FEEDS__RETRY_SECONDS="0.05",
+                RISK__FEEDS__PORTFOLIO_REFRESH_SECONDS=portfolio_refresh_seconds,
                 RISK__LIMITS__MAX_LEVERAGE="",
                 RISK__LIMITS__MAX_ORDER_NOTIONAL="5000",
             )
@@ -175,7 +203,7 @@ async def three_venues(tmp_path: Path, *, data_only: bool = False) -> AsyncItera
             return await start()
 
         try:
-            yield Stack(await start(), venues, restart)
+            yield Stack(await start(), venues, restart, portfolio.asked, exchange.asked)
         finally:
             await inner.aclose()
 
@@ -342,6 +370,50 @@ async def test_a_loss_halts_only_the_account_that_lost(tmp_path: Path) -> None:
         assert state.trading_state.state == ACTIVE
 
 
+async def test_a_withdrawal_is_no_loss_and_does_not_halt_trading(tmp_path: Path) -> None:
+    """Transfers come with the cash the portfolio reports: the day's opening equity (and
+    the peak) move by them, so the daily-loss rule sees trading losses only."""
+    async with three_venues(tmp_path, portfolio_refresh_seconds="0.02") as stack:
+        risk, paper = stack.risk, stack.venues[PAPER]
+
+        async def paper_equity() -> Decimal:
+            request = risk_pb2.GetExposureRequest(account_id=PAPER)
+            return Decimal((await risk.GetExposure(request)).exposure.equity)
+
+        async def equity_becomes(amount: str) -> None:
+            for _ in range(1000):
+                if await paper_equity() == Decimal(amount):
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError(f"paper equity never became {amount}")
+
+        await risk.UpdateLimits(
+            risk_pb2.UpdateLimitsRequest(
+                limits=risk_pb2.Limits(daily_loss_limit="1000"),
+                update_mask=FieldMask(paths=["daily_loss_limit"]),
+            )
+        )
+        events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
+        await asyncio.sleep(0.1)
+        # 5,000 of the 10,000 withdrawn, then 2,000 deposited: no loss, no gain.
+        paper.cash, paper.net_transfers = "5000", "-5000"
+        await equity_becomes("5000")
+        assert await reasons(risk, buy(PAPER, "0.001")) == []
+        paper.cash, paper.net_transfers = "7000", "-3000"
+        await equity_becomes("7000")
+        # A real loss of 1,000 from the day's (shifted) 7,000 is what halts.
+        paper.cash = "6000"
+        breach = await next_event(events)
+        events.cancel()
+        assert (breach.type, breach.account_id) == (
+            risk_pb2.RISK_EVENT_TYPE_LIMIT_BREACHED,
+            PAPER,
+        )
+        assert [v.reason for v in breach.violations] == ["RISK_DAILY_LOSS"]
+        assert "daily loss 1000" in breach.message  # not 5000: the withdrawal is no loss
+        assert await reasons(risk, buy(PAPER, "0.001")) != []
+
+
 async def test_a_venue_the_portfolio_has_no_account_of_does_not_hold_readiness_back(
     tmp_path: Path,
 ) -> None:
@@ -352,3 +424,19 @@ async def test_a_venue_the_portfolio_has_no_account_of_does_not_hold_readiness_b
         risk = stack.risk
         assert await reasons(risk, buy(PAPER, "0.001")) == []
         assert await reasons(risk, buy(DATA_ONLY, "0.001")) == ["RISK_STATE_STALE"]
+
+
+async def test_a_market_data_only_venue_has_no_risk_account(tmp_path: Path) -> None:
+    """A venue ListVenues marks read_only (`trading = false`) gets no book and no feeds:
+    readiness does not wait for it, and its orders (which the exchange refuses before
+    risk) name it as unknown to risk."""
+    async with three_venues(tmp_path, read_only=True) as stack:
+        risk = stack.risk
+        assert await reasons(risk, buy(PAPER, "0.001")) == []
+        assert await reasons(risk, buy(READ_ONLY, "0.001")) == ["RISK_UNKNOWN_ACCOUNT"]
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await risk.GetLimits(risk_pb2.GetLimitsRequest(account_id=READ_ONLY))
+        assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+        assert READ_ONLY not in stack.portfolio_asked | stack.exchange_asked
+        assert PAPER in stack.portfolio_asked
+        assert PAPER in stack.exchange_asked

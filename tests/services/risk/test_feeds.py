@@ -22,7 +22,7 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.risk.book import Side
 from services.risk.engine import RiskEngine
-from services.risk.events import EventHub
+from services.risk.events import EventHub, RiskEventType
 from services.risk.feeds import AccountFeeds, Feeds, mark_price
 from services.risk.limits import Limits
 from services.risk.settings import FeedSettings
@@ -150,6 +150,47 @@ async def test_order_updates_keep_the_open_orders(
     await exchange.updates.put(order("o-1", "1", "1", common_pb2.ORDER_STATUS_FILLED))
     await exchange.updates.put(order("o-2", "2", "0", common_pb2.ORDER_STATUS_CANCELED))
     await eventually(lambda: not book.open_orders)
+
+
+async def test_an_order_of_unknown_outcome_counts_open_and_its_alert_tells_the_operator(
+    feeds: tuple[AccountFeeds, Portfolio, Exchange],
+) -> None:
+    feed, _, exchange = feeds
+    book, events = feed.book, feed.engine.events
+    received: list[Any] = []
+
+    async def listen() -> None:
+        async for event in events.subscribe():
+            received.append(event)
+
+    listener = asyncio.create_task(listen())
+    await eventually(lambda: events.subscriber_count == 1)
+    unknown = order("o-9", "2", "0", common_pb2.ORDER_STATUS_PENDING_NEW)
+    unknown.client_order_id = "c-9"
+    unknown.reject_reasons.append("VENUE_OUTCOME_UNKNOWN")
+    unknown.update_time.CopyFrom(Timestamp(seconds=10))
+    await exchange.updates.put(unknown)
+    await eventually(lambda: "o-9" in book.open_orders)
+    # It may be live at the venue: its full size is open, beside o-1's 1.
+    assert book.open_quantity(BTC, Side.BUY) == D("3")
+    assert received == []  # first news of it: no alert yet
+    # Past the alert window the exchange publishes it again, unchanged.
+    await exchange.updates.put(unknown)
+    await eventually(lambda: len(received) == 1)
+    alert = received[0]
+    assert alert.type is RiskEventType.ORDER_OUTCOME_UNKNOWN
+    assert (alert.order_id, alert.client_order_id, alert.account_id) == ("o-9", "c-9", "paper")
+    # The venue answers: it rests, then is canceled; no further alert.
+    settled = order("o-9", "2", "0.5", common_pb2.ORDER_STATUS_PARTIALLY_FILLED)
+    settled.update_time.CopyFrom(Timestamp(seconds=20))
+    await exchange.updates.put(settled)
+    await eventually(lambda: book.open_quantity(BTC, Side.BUY) == D("2.5"))
+    await exchange.updates.put(settled)
+    await exchange.updates.put(order("o-9", "2", "0.5", common_pb2.ORDER_STATUS_CANCELED))
+    await eventually(lambda: "o-9" not in book.open_orders)
+    assert len(received) == 1
+    listener.cancel()
+    await asyncio.gather(listener, return_exceptions=True)
 
 
 async def test_position_updates_move_cash_and_count_losing_trades(

@@ -76,6 +76,7 @@ class Venue(_message.Message):
     EXCHANGE_ID_FIELD_NUMBER: _builtins.int
     AVAILABLE_FIELD_NUMBER: _builtins.int
     STARTING_BALANCES_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The name orders and requests use, e.g. "paper" or "binance-live"."""
     kind: Global___VenueKind.ValueType
@@ -83,6 +84,11 @@ class Venue(_message.Message):
     """The ccxt exchange id ("binance"); empty for the paper venue."""
     available: _builtins.bool
     """Whether the venue answers right now."""
+    read_only: _builtins.bool
+    """A market-data-only venue (`trading = false`): it takes no orders and has no account
+    (its trading RPCs and GetBalances answer FAILED_PRECONDITION VENUE_READ_ONLY), so the
+    portfolio opens no account for it and risk keeps no book.
+    """
     @_builtins.property
     def starting_balances(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Balance]:
         """Paper: the holdings the account started with (`[exchange.paper] balances`, the one
@@ -98,10 +104,11 @@ class Venue(_message.Message):
         exchange_id: _builtins.str = ...,
         available: _builtins.bool = ...,
         starting_balances: _abc.Iterable[_common_pb2.Balance] | None = ...,
+        read_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "exchange_id", b"exchange_id", "kind", b"kind", "name", b"name", "starting_balances", b"starting_balances"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "exchange_id", b"exchange_id", "kind", b"kind", "name", b"name", "read_only", b"read_only", "starting_balances", b"starting_balances"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

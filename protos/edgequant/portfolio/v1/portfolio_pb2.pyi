@@ -257,6 +257,7 @@ class Portfolio(_message.Message):
     FEES_FIELD_NUMBER: _builtins.int
     BALANCES_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    NET_TRANSFERS_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     quote_currency: _builtins.str
     equity: _builtins.str
@@ -266,6 +267,11 @@ class Portfolio(_message.Message):
     unrealized_pnl: _builtins.str
     realized_pnl: _builtins.str
     fees: _builtins.str
+    net_transfers: _builtins.str
+    """Decimal string, in quote_currency: deposits minus withdrawals since the account
+    opened (valued when booked). Equity moves with them; PnL and returns do not, and
+    risk shifts its day-start equity and equity peak by them.
+    """
     @_builtins.property
     def balances(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Balance]: ...
     @_builtins.property
@@ -283,10 +289,11 @@ class Portfolio(_message.Message):
         fees: _builtins.str = ...,
         balances: _abc.Iterable[_common_pb2.Balance] | None = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        net_transfers: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balances", b"balances", "cash", b"cash", "equity", b"equity", "fees", b"fees", "positions_value", b"positions_value", "quote_currency", b"quote_currency", "realized_pnl", b"realized_pnl", "time", b"time", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balances", b"balances", "cash", b"cash", "equity", b"equity", "fees", b"fees", "net_transfers", b"net_transfers", "positions_value", b"positions_value", "quote_currency", b"quote_currency", "realized_pnl", b"realized_pnl", "time", b"time", "unrealized_pnl", b"unrealized_pnl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -352,9 +359,14 @@ class EquityPoint(_message.Message):
     TIME_FIELD_NUMBER: _builtins.int
     EQUITY_FIELD_NUMBER: _builtins.int
     CASH_FIELD_NUMBER: _builtins.int
+    NET_TRANSFERS_FIELD_NUMBER: _builtins.int
     equity: _builtins.str
     """Decimal strings."""
     cash: _builtins.str
+    net_transfers: _builtins.str
+    """Decimal string: Portfolio.net_transfers at that time. Equity net of flows is
+    equity - net_transfers (returns and drawdown are computed on it).
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -363,10 +375,11 @@ class EquityPoint(_message.Message):
         time: _timestamp_pb2.Timestamp | None = ...,
         equity: _builtins.str = ...,
         cash: _builtins.str = ...,
+        net_transfers: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cash", b"cash", "equity", b"equity", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cash", b"cash", "equity", b"equity", "net_transfers", b"net_transfers", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -615,6 +628,102 @@ class ListFillsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListFillsResponse: _TypeAlias = ListFillsResponse  # noqa: Y015
+
+@_typing.final
+class Transfer(_message.Message):
+    """A deposit (amount > 0) or withdrawal (amount < 0) found at the venue: a difference
+    between the venue's balances and the ledger that fills do not explain, seen on two
+    checks in a row with no order open or of unknown outcome.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ASSET_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    AS_OF_SEQUENCE_FIELD_NUMBER: _builtins.int
+    transfer_id: _builtins.str
+    account_id: _builtins.str
+    asset: _builtins.str
+    amount: _builtins.str
+    """Decimal strings: the signed amount of `asset`, and its value in the account's quote
+    currency (empty for an asset booked as a balance only, not valued).
+    """
+    value: _builtins.str
+    as_of_sequence: _builtins.int
+    """The exchange's execution sequence the venue's balances included."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        transfer_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        asset: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        value: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        as_of_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "as_of_sequence", b"as_of_sequence", "asset", b"asset", "time", b"time", "transfer_id", b"transfer_id", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Transfer: _TypeAlias = Transfer  # noqa: Y015
+
+@_typing.final
+class ListTransfersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    page_size: _builtins.int
+    """0 means 100; at most 1000."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransfersRequest: _TypeAlias = ListTransfersRequest  # noqa: Y015
+
+@_typing.final
+class ListTransfersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSFERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def transfers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transfer]: ...
+    def __init__(
+        self,
+        *,
+        transfers: _abc.Iterable[Global___Transfer] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "transfers", b"transfers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransfersResponse: _TypeAlias = ListTransfersResponse  # noqa: Y015
 
 @_typing.final
 class GetPnLRequest(_message.Message):

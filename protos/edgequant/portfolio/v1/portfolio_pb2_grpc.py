@@ -54,6 +54,11 @@ class PortfolioServiceStub:
                 request_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsRequest.SerializeToString,
                 response_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsResponse.FromString,
                 _registered_method=True)
+        self.ListTransfers = channel.unary_unary(
+                '/edgequant.portfolio.v1.PortfolioService/ListTransfers',
+                request_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersRequest.SerializeToString,
+                response_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersResponse.FromString,
+                _registered_method=True)
         self.GetPnL = channel.unary_unary(
                 '/edgequant.portfolio.v1.PortfolioService/GetPnL',
                 request_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.GetPnLRequest.SerializeToString,
@@ -109,6 +114,14 @@ class PortfolioServiceServicer:
 
     def ListFills(self, request, context):
         """The fills ledger, newest first, paged, filtered by symbol and time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTransfers(self, request, context):
+        """Deposits and withdrawals found at the venue (differences from the ledger that no
+        fill explains), newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,6 +185,11 @@ def add_PortfolioServiceServicer_to_server(servicer, server):
                     servicer.ListFills,
                     request_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsRequest.FromString,
                     response_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsResponse.SerializeToString,
+            ),
+            'ListTransfers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransfers,
+                    request_deserializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersRequest.FromString,
+                    response_serializer=edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersResponse.SerializeToString,
             ),
             'GetPnL': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPnL,
@@ -307,6 +325,33 @@ class PortfolioService:
             '/edgequant.portfolio.v1.PortfolioService/ListFills',
             edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsRequest.SerializeToString,
             edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListFillsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransfers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgequant.portfolio.v1.PortfolioService/ListTransfers',
+            edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersRequest.SerializeToString,
+            edgequant_dot_portfolio_dot_v1_dot_portfolio__pb2.ListTransfersResponse.FromString,
             options,
             channel_credentials,
             insecure,

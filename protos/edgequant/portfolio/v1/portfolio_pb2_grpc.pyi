@@ -45,6 +45,10 @@ class PortfolioServiceStub:
     """
     ListFills: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListFillsRequest, _portfolio_pb2.ListFillsResponse]
     """The fills ledger, newest first, paged, filtered by symbol and time."""
+    ListTransfers: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.ListTransfersRequest, _portfolio_pb2.ListTransfersResponse]
+    """Deposits and withdrawals found at the venue (differences from the ledger that no
+    fill explains), newest first.
+    """
     GetPnL: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetPnLRequest, _portfolio_pb2.GetPnLResponse]
     """Realized and unrealized PnL and fees, per symbol and in total."""
     GetEquityHistory: _grpc.UnaryUnaryMultiCallable[_portfolio_pb2.GetEquityHistoryRequest, _portfolio_pb2.GetEquityHistoryResponse]
@@ -73,6 +77,10 @@ class PortfolioServiceAsyncStub(PortfolioServiceStub):
     """
     ListFills: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListFillsRequest, _portfolio_pb2.ListFillsResponse]  # type: ignore[assignment]
     """The fills ledger, newest first, paged, filtered by symbol and time."""
+    ListTransfers: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.ListTransfersRequest, _portfolio_pb2.ListTransfersResponse]  # type: ignore[assignment]
+    """Deposits and withdrawals found at the venue (differences from the ledger that no
+    fill explains), newest first.
+    """
     GetPnL: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetPnLRequest, _portfolio_pb2.GetPnLResponse]  # type: ignore[assignment]
     """Realized and unrealized PnL and fees, per symbol and in total."""
     GetEquityHistory: _aio.UnaryUnaryMultiCallable[_portfolio_pb2.GetEquityHistoryRequest, _portfolio_pb2.GetEquityHistoryResponse]  # type: ignore[assignment]
@@ -122,6 +130,16 @@ class PortfolioServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_portfolio_pb2.ListFillsResponse, _abc.Awaitable[_portfolio_pb2.ListFillsResponse]]:
         """The fills ledger, newest first, paged, filtered by symbol and time."""
+
+    @_abc_1.abstractmethod
+    def ListTransfers(
+        self,
+        request: _portfolio_pb2.ListTransfersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_portfolio_pb2.ListTransfersResponse, _abc.Awaitable[_portfolio_pb2.ListTransfersResponse]]:
+        """Deposits and withdrawals found at the venue (differences from the ledger that no
+        fill explains), newest first.
+        """
 
     @_abc_1.abstractmethod
     def GetPnL(

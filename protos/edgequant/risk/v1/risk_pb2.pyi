@@ -97,6 +97,11 @@ class _RiskEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskEve
     RISK_EVENT_TYPE_LIMIT_BREACHED: _RiskEventType.ValueType  # 2
     RISK_EVENT_TYPE_TRADING_STATE_CHANGED: _RiskEventType.ValueType  # 3
     RISK_EVENT_TYPE_LIMITS_UPDATED: _RiskEventType.ValueType  # 4
+    RISK_EVENT_TYPE_ORDER_OUTCOME_UNKNOWN: _RiskEventType.ValueType  # 5
+    """An order's outcome at the venue is still unknown past the exchange's alert window
+    (`unknown_alert_seconds`): it may be live, so risk counts it open at its full size.
+    order_id, client_order_id and account_id (the venue) name it.
+    """
 
 class RiskEventType(_RiskEventType, metaclass=_RiskEventTypeEnumTypeWrapper): ...
 
@@ -105,6 +110,11 @@ RISK_EVENT_TYPE_ORDER_DENIED: RiskEventType.ValueType  # 1
 RISK_EVENT_TYPE_LIMIT_BREACHED: RiskEventType.ValueType  # 2
 RISK_EVENT_TYPE_TRADING_STATE_CHANGED: RiskEventType.ValueType  # 3
 RISK_EVENT_TYPE_LIMITS_UPDATED: RiskEventType.ValueType  # 4
+RISK_EVENT_TYPE_ORDER_OUTCOME_UNKNOWN: RiskEventType.ValueType  # 5
+"""An order's outcome at the venue is still unknown past the exchange's alert window
+(`unknown_alert_seconds`): it may be live, so risk counts it open at its full size.
+order_id, client_order_id and account_id (the venue) name it.
+"""
 Global___RiskEventType: _TypeAlias = RiskEventType  # noqa: Y015
 
 @_typing.final
@@ -446,7 +456,7 @@ class RiskEvent(_message.Message):
     type: Global___RiskEventType.ValueType
     message: _builtins.str
     order_id: _builtins.str
-    """For denials: the order's ids."""
+    """For denials and orders of unknown outcome: the order's ids."""
     client_order_id: _builtins.str
     account_id: _builtins.str
     """The venue account the event concerns; empty for the global kill switch."""
