@@ -112,10 +112,6 @@ class AccountRisk:
     own_limits: bool
     trading_state: TradingStateChange
     var_estimate: VarEstimate | None = None
-    # The portfolio has no account of this id open (NOT_FOUND: a market-data-only venue,
-    # or one whose balances could not be read yet): its orders are denied as stale, and
-    # readiness does not wait for it.
-    unopened: bool = False
     # Breaches already acted on: a breach halts once, so an operator who resumes
     # (or moves to REDUCING to get out) is not overruled at the next price tick.
     breaches: set[str] = field(default_factory=set)
@@ -203,7 +199,7 @@ class RiskEngine:
     def note_sync(self) -> None:
         """Called by the feeds after each sync: readiness comes with the first moment
         every listed account's book is fresh (or its portfolio account is not open)."""
-        if self.accounts_listed and all(a.book.fresh or a.unopened for a in self.accounts.values()):
+        if self.accounts_listed and all(a.book.fresh for a in self.accounts.values()):
             self._synced.set()
 
     async def synced(self) -> None:

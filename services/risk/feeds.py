@@ -170,9 +170,11 @@ class AccountFeeds:
                 await feed()
                 log.warning("%s feed of %s ended; reconnecting", name, self.account_id)
             except grpc.aio.AioRpcError as error:
-                if name == "portfolio":
-                    self._note_unopened(error)
-                log.warning(
+                # A synced feed that dropped is worth a warning; one still connecting
+                # (peers starting, an account the portfolio is opening) is not.
+                dropped = all(source in self.book.synced for source in _SOURCES[name])
+                log.log(
+                    logging.WARNING if dropped else logging.INFO,
                     "%s feed of %s failed: %s %s; retrying",
                     name,
                     self.account_id,
@@ -183,14 +185,6 @@ class AccountFeeds:
                 for source in _SOURCES[name]:
                     self.book.synced.discard(source)
             await asyncio.sleep(self.settings.retry_seconds)
-
-    def _note_unopened(self, error: grpc.aio.AioRpcError) -> None:
-        """NOT_FOUND: the portfolio has not opened this account (a market-data-only
-        venue, or balances not readable yet); readiness stops waiting for it."""
-        unopened = error.code() is grpc.StatusCode.NOT_FOUND
-        if unopened != self.account.unopened:
-            self.account.unopened = unopened
-            self.engine.note_sync()
 
     # --- portfolio -----------------------------------------------------------------------
 
@@ -210,7 +204,6 @@ class AccountFeeds:
             await self._fetch_missing_marks()
             await self._load_equity_history()
             self.book.synced.add("portfolio")
-            self.account.unopened = False
             await self.engine.after_equity_change(self.account)
             log.info(
                 "portfolio synced",

@@ -152,6 +152,7 @@ async def three_venues(
     data_only: bool = False,
     read_only: bool = False,
     portfolio_refresh_seconds: str = "5",
+    ready_timeout_seconds: str = "60",
 ) -> AsyncIterator[Stack]:
     """paper with 10,000 USDT; okx-live with 1,000 USDT and 0.1 BTC; kraken-live with
     100 USDT (and `data_only`: a venue the portfolio has no account of; `read_only`: a
@@ -185,6 +186,7 @@ async def three_venues(
                 RISK__FEEDS__PORTFOLIO_REFRESH_SECONDS=portfolio_refresh_seconds,
                 RISK__LIMITS__MAX_LEVERAGE="",
                 RISK__LIMITS__MAX_ORDER_NOTIONAL="5000",
+                RISK__FEEDS__READY_TIMEOUT_SECONDS=ready_timeout_seconds,
             )
         )
         inner = AsyncExitStack()
@@ -414,13 +416,14 @@ async def test_a_withdrawal_is_no_loss_and_does_not_halt_trading(tmp_path: Path)
         assert await reasons(risk, buy(PAPER, "0.001")) != []
 
 
-async def test_a_venue_the_portfolio_has_no_account_of_does_not_hold_readiness_back(
+async def test_a_venue_the_portfolio_never_opens_holds_readiness_back_only_so_long(
     tmp_path: Path,
 ) -> None:
-    """A market-data-only venue (or one whose balances cannot be read yet): risk serves
-    (three_venues waits for SERVING, well before `ready_timeout_seconds`), the other
-    venues trade, and its own orders are denied as stale: risk cannot check them."""
-    async with three_venues(tmp_path, data_only=True) as stack:
+    """A tradable venue whose account the portfolio has not opened (NOT_FOUND: at start,
+    or its balances cannot be read) is waited for, since its first order must be checked
+    for real; after `ready_timeout_seconds` risk serves anyway, the other venues trade,
+    and that venue's orders are denied as stale: risk cannot check them."""
+    async with three_venues(tmp_path, data_only=True, ready_timeout_seconds="1") as stack:
         risk = stack.risk
         assert await reasons(risk, buy(PAPER, "0.001")) == []
         assert await reasons(risk, buy(DATA_ONLY, "0.001")) == ["RISK_STATE_STALE"]
