@@ -48,6 +48,36 @@ READY_WITHIN = 60.0
 QUANTITY = "0.0001"
 INVENTORY = "0.05"
 _sequence = itertools.count()
+# Every Python process of the stack writes each import to stderr (its supervisord log):
+# what an idle service has loaded, read from outside, without a hook in the service.
+IMPORT_PROFILE = {"PYTHONPROFILEIMPORTTIME": "1"}
+# What no idle process of the stack may hold: the engines and their arrays (backtest
+# workers and dataset imports load them in their own processes), ccxt without a ccxt
+# venue, alembic (migrations run in a child), and for the gateway the database layer.
+NOT_WHEN_IDLE = ("numpy", "pandas", "numba", "hftbacktest", "ccxt", "alembic", "mako")
+GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "sqlalchemy", "aiosqlite")
+
+
+def imported_modules(log: Path) -> set[str]:
+    """Top-level packages a process of the stack imported, from its log under
+    IMPORT_PROFILE (`-X importtime` lines: "import time: self | cumulative | name")."""
+    modules = set()
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name and not name.startswith("package"):
+                modules.add(name.split(".")[0])
+    return modules
+
+
+def unneeded_imports(config: Config) -> dict[str, list[str]]:
+    """Per program of a stack run with IMPORT_PROFILE, what it holds of NOT_WHEN_IDLE."""
+    found = {}
+    for name in PROGRAMS:
+        banned = GATEWAY_NOT_WHEN_IDLE if name == "gateway" else NOT_WHEN_IDLE
+        modules = imported_modules(config.log_dir / f"{name}.log")
+        found[name] = sorted(module for module in banned if module in modules)
+    return found
 
 
 def _side(number: int) -> str:
