@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,11 @@ SETTLE_SECONDS = sized(3.0, 0.5)
 # Idle is measured this long after the stack serves (lazy imports, timers, caches).
 IDLE_AFTER_SECONDS = sized(60.0, 2.0)
 SAMPLE_EVERY_SECONDS = 0.25
+# CPU per order: this many market orders straight to gRPC from LOAD_CLIENTS clients, then
+# CPU_SETTLE_SECONDS for the portfolio and risk to follow the last executions.
+CPU_ORDERS = sized(1000, 40)
+CPU_SETTLE_SECONDS = sized(2.0, 0.5)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 READY_WITHIN = 60.0
 # ~6 USDT, just above the venue's minimum notional; buys and sells in turn, sold from an
 # inventory so a sell never waits for risk to see the buy before it.
@@ -143,6 +149,35 @@ class _Peak:
             )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        # After the command name (in parentheses, may hold spaces): state is field 3.
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+async def _cpu_per_order(
+    stub: exchange_pb2_grpc.ExchangeServiceAsyncStub, pids: dict[str, int]
+) -> dict[str, float]:
+    """CPU ms each process spends per order over a steady load of CPU_ORDERS orders
+    (the executions' streams to the portfolio and risk, and the gateway idle, included)."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    remaining = CPU_ORDERS
+
+    async def client() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await stub.SubmitOrder(_order_request())
+
+    await asyncio.gather(*(client() for _ in range(LOAD_CLIENTS)))
+    await asyncio.sleep(CPU_SETTLE_SECONDS)
+    return {
+        name: (cpu_seconds(pid) - before[name]) * 1000 / CPU_ORDERS for name, pid in pids.items()
+    }
+
+
 def _children(pid: int) -> list[int]:
     """The child processes of `pid` (the backtest service's warm workers)."""
     children: list[int] = []
@@ -204,6 +239,7 @@ async def _measure(stack: Stack, ready_at: float) -> list[Row]:
         connection.close()
         peak = _Peak(pids)
         throughput = await _order_load(port, peak)
+        cpu = await _cpu_per_order(stub, pids)
 
     rows = []
     for way, latencies, baseline, baseline_name in (
@@ -219,6 +255,12 @@ async def _measure(stack: Stack, ready_at: float) -> list[Row]:
         Row(SECTION, f"orders/s through the gateway ({LOAD_CLIENTS} clients)", "orders/s",
             throughput)
     )  # fmt: skip
+    for name, milliseconds in cpu.items():
+        rows.append(
+            Row(SECTION, f"{name}: CPU per order ({CPU_ORDERS} orders, {LOAD_CLIENTS} clients)",
+                "ms", milliseconds)
+        )  # fmt: skip
+    rows.append(Row(SECTION, "stack: CPU per order, all processes", "ms", sum(cpu.values())))
     for name in (*PROGRAMS, "memmon", "supervisord"):
         for kind in ("rss", "pss", "uss"):
             rows.append(
