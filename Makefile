@@ -3,24 +3,48 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two sets, each with its own stamp: `make run` installs what the stack runs (the
+# runtime set), `make test` and the rest add the dev set on top.
 INSTALLED := $(VENV)/.installed
+RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 
-.PHONY: install run test lint protos baseline bench clean audit lock fuzz soak
+.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak
 
 install: $(INSTALLED)
+install-runtime: $(RUNTIME_INSTALLED)
 
+# Everything (runtime, dev tools, the peers the bench compares with), as pip constraints.
 LOCK := requirements.lock
+# What the device runs, every package pinned, nothing else: the base dependencies, ccxt
+# (always: a venue table can come from any config file or environment variable, and a
+# device switched to a live venue must not need a reinstall) and the tick engine as the
+# backtest workers use it (hftbacktest with numba, without its plotting and dataframe
+# dependencies, which it imports only for its stats reports). A subset of LOCK, same versions.
+RUNTIME_LOCK := requirements-runtime.lock
+RUNTIME_EXTRAS := ccxt
+# hftbacktest is installed without its declared dependencies (see RUNTIME_LOCK); this is
+# what its engine and its Binance converter import.
+TICK_ENGINE := hftbacktest numba
 
 # Reinstalls when the dependencies change; generated code is committed (see README).
-# The lock is a constraints file: exactly its versions, whatever PyPI has published since.
+# The runtime lock is installed as is (--no-deps: exactly its packages and versions).
+$(RUNTIME_INSTALLED): pyproject.toml $(RUNTIME_LOCK)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-deps --requirement $(RUNTIME_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# The full lock is a constraints file: exactly its versions, whatever PyPI has published
+# since. It holds the runtime set's versions too, so this also stands for the runtime set.
 $(INSTALLED): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --constraint $(LOCK) -e '.[dev]'
-	touch $@
+	touch $(RUNTIME_INSTALLED) $@
 
 # The whole stack under supervisord, paper venue, offline, in the foreground.
-run: $(INSTALLED)
+run: $(RUNTIME_INSTALLED)
 	$(PY) -m common.stack
 
 test: $(INSTALLED)
@@ -30,18 +54,27 @@ test: $(INSTALLED)
 # package the advisory service does not know is reported, not fatal.
 audit: $(INSTALLED)
 	$(VENV)/bin/pip-audit --requirement $(LOCK) --no-deps --disable-pip --progress-spinner off
+	$(VENV)/bin/pip-audit --requirement $(RUNTIME_LOCK) --no-deps --disable-pip --progress-spinner off
 
-# Re-resolves pyproject.toml's ranges in a scratch venv and rewrites the lock; review the
+# Re-resolves pyproject.toml's ranges in a scratch venv and rewrites both locks (the
+# runtime one from a second venv constrained by the first: same versions); review the
 # diff, then `make audit test`.
 lock:
-	rm -rf .lock-venv
+	rm -rf .lock-venv .lock-runtime-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
 	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
 	head -3 $(LOCK) > $(LOCK).new
 	.lock-venv/bin/python -m pip freeze --exclude-editable >> $(LOCK).new
 	mv $(LOCK).new $(LOCK)
-	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-runtime-venv
+	.lock-runtime-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-runtime-venv/bin/python -m pip install --quiet --constraint $(LOCK) -e '.[$(RUNTIME_EXTRAS)]' $(filter-out hftbacktest,$(TICK_ENGINE))
+	.lock-runtime-venv/bin/python -m pip install --quiet --constraint $(LOCK) --no-deps hftbacktest
+	head -6 $(RUNTIME_LOCK) > $(RUNTIME_LOCK).new
+	.lock-runtime-venv/bin/python -m pip freeze --exclude-editable >> $(RUNTIME_LOCK).new
+	mv $(RUNTIME_LOCK).new $(RUNTIME_LOCK)
+	rm -rf .lock-venv .lock-runtime-venv
 
 # The gRPC fuzz test at full size: every boundary case of every RPC, more random input,
 # and schemathesis with more examples per operation (make test runs a sample).
@@ -76,4 +109,4 @@ bench: $(INSTALLED)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .lock-venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .lock-venv .lock-runtime-venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,12 @@
-"""The whole stack as `make run` runs it (supervisord, paper venue, real risk hop): each
-process's RSS idle and under an order load, and an order's round trip straight to gRPC
-and through the gateway.
+"""The whole stack as `make run` runs it (supervisord, paper venue, real risk hop): what
+each process costs in memory (RSS, PSS, USS from smaps_rollup) idle after a minute and at
+peak under an order load, the stack's PSS beside its floor (bench.floor: supervisord,
+memmon and as many bare grpc.aio + SQLAlchemy processes), what an idle process has
+imported that it does not need, and an order's round trip straight to gRPC and through
+the gateway.
+
+PSS is what the device pays: a shared library's pages split among the processes that
+map them. RSS counts them in full in each (budgets stay RSS: memmon enforces them).
 
 The round trips are sequential market orders (exchange -> RiskService.CheckOrder ->
 paper venue -> SQLite outbox; portfolio and risk follow the executions meanwhile). The
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -25,12 +32,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.floor import Floor, floor_parts, measure_floor
 from bench.gateway import TOKEN
 from bench.http import HttpConnection, raw_request
 from bench.report import Row, percentile
 from bench.section import ample_account, prepare_flat_account, sized
 from common.config import SERVICE_NAMES, Config
-from common.memory import MIB, rss_bytes
+from common.memory import MIB, Footprint, footprint
 from common.stack import PROGRAMS
 from common.testing import Stack, isolated_config, running_stack
 from edgequant.common.v1 import common_pb2
@@ -42,12 +50,50 @@ ROUND_TRIPS = sized(300, 20)
 LOAD_CLIENTS = 8
 LOAD_SECONDS = sized(5.0, 1.0)
 SETTLE_SECONDS = sized(3.0, 0.5)
+# Idle is measured this long after the stack serves (lazy imports, timers, caches).
+IDLE_AFTER_SECONDS = sized(60.0, 2.0)
+SAMPLE_EVERY_SECONDS = 0.25
+# CPU per order: this many market orders straight to gRPC from LOAD_CLIENTS clients, then
+# CPU_SETTLE_SECONDS for the portfolio and risk to follow the last executions.
+CPU_ORDERS = sized(1000, 40)
+CPU_SETTLE_SECONDS = sized(2.0, 0.5)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 READY_WITHIN = 60.0
 # ~6 USDT, just above the venue's minimum notional; buys and sells in turn, sold from an
 # inventory so a sell never waits for risk to see the buy before it.
 QUANTITY = "0.0001"
 INVENTORY = "0.05"
 _sequence = itertools.count()
+# Every Python process of the stack writes each import to stderr (its supervisord log):
+# what an idle service has loaded, read from outside, without a hook in the service.
+IMPORT_PROFILE = {"PYTHONPROFILEIMPORTTIME": "1"}
+# What no idle process of the stack may hold: the engines and their arrays (backtest
+# workers and dataset imports load them in their own processes), ccxt without a ccxt
+# venue, alembic (migrations run in a child), and for the gateway the database layer.
+NOT_WHEN_IDLE = ("numpy", "pandas", "numba", "hftbacktest", "ccxt", "alembic", "mako")
+GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "sqlalchemy", "aiosqlite")
+
+
+def imported_modules(log: Path) -> set[str]:
+    """Top-level packages a process of the stack imported, from its log under
+    IMPORT_PROFILE (`-X importtime` lines: "import time: self | cumulative | name")."""
+    modules = set()
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name and not name.startswith("package"):
+                modules.add(name.split(".")[0])
+    return modules
+
+
+def unneeded_imports(config: Config) -> dict[str, list[str]]:
+    """Per program of a stack run with IMPORT_PROFILE, what it holds of NOT_WHEN_IDLE."""
+    found = {}
+    for name in PROGRAMS:
+        banned = GATEWAY_NOT_WHEN_IDLE if name == "gateway" else NOT_WHEN_IDLE
+        modules = imported_modules(config.log_dir / f"{name}.log")
+        found[name] = sorted(module for module in banned if module in modules)
+    return found
 
 
 def _side(number: int) -> str:
@@ -88,17 +134,59 @@ async def _latencies(call: Callable[[], Awaitable[object]], count: int) -> list[
     return latencies
 
 
-class _PeakRss:
+class _Peak:
+    """The highest RSS, PSS and USS each process reached while sampled."""
+
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
-        self.peak = {name: 0 for name in pids}
+        self.peak = {name: Footprint(0, 0, 0) for name in pids}
 
     def sample(self) -> None:
         for name, pid in self.pids.items():
-            self.peak[name] = max(self.peak[name], rss_bytes(pid))
+            now, high = footprint(pid), self.peak[name]
+            self.peak[name] = Footprint(
+                max(now.rss, high.rss), max(now.pss, high.pss), max(now.uss, high.uss)
+            )
 
 
-async def _order_load(port: int, rss: _PeakRss) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        # After the command name (in parentheses, may hold spaces): state is field 3.
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+async def _cpu_per_order(
+    stub: exchange_pb2_grpc.ExchangeServiceAsyncStub, pids: dict[str, int]
+) -> dict[str, float]:
+    """CPU ms each process spends per order over a steady load of CPU_ORDERS orders
+    (the executions' streams to the portfolio and risk, and the gateway idle, included)."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    remaining = CPU_ORDERS
+
+    async def client() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await stub.SubmitOrder(_order_request())
+
+    await asyncio.gather(*(client() for _ in range(LOAD_CLIENTS)))
+    await asyncio.sleep(CPU_SETTLE_SECONDS)
+    return {
+        name: (cpu_seconds(pid) - before[name]) * 1000 / CPU_ORDERS for name, pid in pids.items()
+    }
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (the backtest service's warm workers)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
+async def _order_load(port: int, peak: _Peak) -> float:
     """Orders per second through the gateway from LOAD_CLIENTS keep-alive clients."""
     connections = [await HttpConnection.open(port) for _ in range(LOAD_CLIENTS)]
     done = 0
@@ -112,19 +200,19 @@ async def _order_load(port: int, rss: _PeakRss) -> float:
 
     async def sampler() -> None:
         while time.perf_counter() < deadline:
-            rss.sample()
-            await asyncio.sleep(0.1)
+            peak.sample()
+            await asyncio.sleep(SAMPLE_EVERY_SECONDS)
 
     started = time.perf_counter()
     await asyncio.gather(sampler(), *(client(connection) for connection in connections))
     elapsed = time.perf_counter() - started
     for connection in connections:
         connection.close()
-    rss.sample()
+    peak.sample()
     return done / elapsed
 
 
-async def _measure(stack: Stack) -> list[Row]:
+async def _measure(stack: Stack, ready_at: float) -> list[Row]:
     config = stack.config
     port = config.gateway.port
     async with grpc.aio.insecure_channel(config.exchange.address) as channel:
@@ -132,9 +220,12 @@ async def _measure(stack: Stack) -> list[Row]:
             channel
         )
         await prepare_flat_account(config, QUANTITY, INVENTORY, LOAD_CLIENTS, READY_WITHIN)
-        await asyncio.sleep(SETTLE_SECONDS)
+        await asyncio.sleep(max(SETTLE_SECONDS, ready_at + IDLE_AFTER_SECONDS - time.monotonic()))
         pids = {name: program.pid for name, program in stack.programs().items()}
-        idle = {name: rss_bytes(pid) / MIB for name, pid in pids.items()}
+        pids["supervisord"] = stack.process.pid
+        idle = {name: footprint(pid) for name, pid in pids.items()}
+        workers = [footprint(pid) for pid in _children(pids["backtest"])]
+        unneeded = unneeded_imports(config)
 
         checker = health_pb2_grpc.HealthStub(channel)
         check = health_pb2.HealthCheckRequest()
@@ -146,8 +237,9 @@ async def _measure(stack: Stack) -> list[Row]:
             ROUND_TRIPS,
         )
         connection.close()
-        rss = _PeakRss(pids)
-        throughput = await _order_load(port, rss)
+        peak = _Peak(pids)
+        throughput = await _order_load(port, peak)
+        cpu = await _cpu_per_order(stub, pids)
 
     rows = []
     for way, latencies, baseline, baseline_name in (
@@ -163,30 +255,71 @@ async def _measure(stack: Stack) -> list[Row]:
         Row(SECTION, f"orders/s through the gateway ({LOAD_CLIENTS} clients)", "orders/s",
             throughput)
     )  # fmt: skip
-    for name in PROGRAMS:
-        rows.append(Row(SECTION, f"{name}: idle RSS in the stack", "MiB", idle[name]))
+    for name, milliseconds in cpu.items():
         rows.append(
-            Row(
-                SECTION,
-                f"{name}: peak RSS under the order load",
-                "MiB",
-                rss.peak[name] / MIB,
-                target=f"<= {_budget(config, name)} (budget)",
+            Row(SECTION, f"{name}: CPU per order ({CPU_ORDERS} orders, {LOAD_CLIENTS} clients)",
+                "ms", milliseconds)
+        )  # fmt: skip
+    rows.append(Row(SECTION, "stack: CPU per order, all processes", "ms", sum(cpu.values())))
+    for name in (*PROGRAMS, "memmon", "supervisord"):
+        for kind in ("rss", "pss", "uss"):
+            rows.append(
+                Row(SECTION, f"{name}: idle {kind.upper()}", "MiB", getattr(idle[name], kind) / MIB)
             )
-        )
+        for kind in ("rss", "pss", "uss"):
+            target = f"<= {_soft_limit(config, name):.0f} (soft limit)" if kind == "rss" else ""
+            value = getattr(peak.peak[name], kind) / MIB
+            rows.append(Row(SECTION, f"{name}: peak {kind.upper()} under the order load", "MiB",
+                            value, target=target if name in PROGRAMS else ""))  # fmt: skip
+    for name in PROGRAMS:
+        found = unneeded[name]
+        listed = f" ({', '.join(found)})" if found else ""
+        rows.append(
+            Row(SECTION, f"{name}: unneeded packages imported when idle{listed}", "packages",
+                len(found), target="0")
+        )  # fmt: skip
+    rows.append(
+        Row(SECTION, "backtest: warm workers when idle (measured apart)", "processes",
+            len(workers))
+    )  # fmt: skip
+    if workers:
+        rows.append(
+            Row(SECTION, "backtest: warm workers' PSS when idle", "MiB",
+                sum(worker.pss for worker in workers) / MIB)
+        )  # fmt: skip
     return rows
 
 
-def _budget(config: Config, name: str) -> int:
+def _floor_rows(idle_pss: float, floor: Floor, parts: dict[str, Footprint]) -> list[Row]:
+    name = f"floor: supervisord, memmon, {len(floor.bare)} bare grpc.aio + SQLAlchemy"
+    rows = [
+        Row(SECTION, "stack: idle PSS, all processes (supervisord and memmon included)",
+            "MiB", idle_pss, floor.pss / MIB, name, f"<= {floor.pss / MIB + 15:.0f} (floor + 15)"),
+        Row(SECTION, "floor: supervisord PSS", "MiB", floor.supervisord.pss / MIB),
+        Row(SECTION, "floor: memmon PSS", "MiB", floor.memmon.pss / MIB),
+        Row(SECTION, "floor: one bare grpc.aio + SQLAlchemy process, PSS in the floor", "MiB",
+            floor.bare[0].pss / MIB),
+    ]  # fmt: skip
+    for part, measured in parts.items():
+        for kind in ("rss", "pss", "uss"):
+            rows.append(
+                Row(SECTION, f"alone: {part}, {kind.upper()}", "MiB", getattr(measured, kind) / MIB)
+            )
+    return rows
+
+
+def _soft_limit(config: Config, name: str) -> float:
     if name in SERVICE_NAMES:
-        return config.service(name).memory_budget_mib
-    return config.gateway.memory_budget_mib
+        settings = config.service(name)
+        return settings.memory_budget_mib * settings.soft_limit_ratio
+    return float(config.gateway.memory_budget_mib)  # the gateway has no soft limit
 
 
 async def run() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="edgequant-bench-stack-") as directory:
+        root = Path(directory)
         environment = isolated_config(
-            Path(directory),
+            root / "stack",
             GATEWAY__AUTH__TOKENS=f"bench:{digest(TOKEN)}:read+trade",
             GATEWAY__LIMITS__RATE_PER_SECOND="1000000",
             GATEWAY__LIMITS__BURST="1000000",
@@ -195,8 +328,14 @@ async def run() -> list[Row]:
             RISK__LIMITS__MAX_ORDERS_PER_SECOND="0",
             RISK__LIMITS__MAX_ORDERS_PER_MINUTE="0",
         )
+        environment.update(IMPORT_PROFILE)
         async with running_stack(environment, within=READY_WITHIN) as stack:
-            return await _measure(stack)
+            rows = await _measure(stack, time.monotonic())
+        idle_pss = sum(row.value for row in rows if row.measure.endswith(": idle PSS"))
+        # After the stack has stopped: PSS splits shared pages among whoever maps them.
+        floor = await measure_floor(root / "floor", len(PROGRAMS), SETTLE_SECONDS)
+        parts = await floor_parts(root / "parts", SETTLE_SECONDS)
+        return rows + _floor_rows(idle_pss, floor, parts)
 
 
 if __name__ == "__main__":  # `python -m bench.stack`: this section alone

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from google.protobuf.duration_pb2 import Duration
 
@@ -22,19 +23,24 @@ from common.wire import timestamp, timestamp_ms
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
-from services.backtest import export, paging
-from services.backtest.bars.metrics import FLOAT_METRICS
+from services.backtest import paging
+from services.backtest.bars.metric_names import FLOAT_METRICS
 from services.backtest.bars.settings import BarSettings, Calendar, EndOfData, FillTiming, Sizing
 from services.backtest.datasets.exchange import fetch_candles
 from services.backtest.datasets.store import Chunk, DatasetStore, ImportRequest
 from services.backtest.datasets.timeframes import TIMEFRAMES as DATASET_TIMEFRAMES
 from services.backtest.jobs import manager as jobs
-from services.backtest.jobs import requests, results
+from services.backtest.jobs import requests
 from services.backtest.jobs.spec import TickSettings
 from services.backtest.storage.models import DatasetRow, JobRow, RunRow
 from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
 from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.tick.strategies import TICK_STRATEGIES
+
+if TYPE_CHECKING:
+    # numpy: a run's arrays are read only for a request that asks for them (GetResult's
+    # details, ExportResult); the idle server never loads numpy.
+    from services.backtest.jobs import results
 
 FORMATS = {
     pb.DATASET_FORMAT_CSV: "csv",
@@ -337,8 +343,12 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
                 f"keeps those of its best runs: {', '.join(str(r.run_index) for r in ranked)})",
                 reason="RUN_DETAILS_NOT_KEPT",
             )
+        from services.backtest import export  # noqa: PLC0415 - numpy, on demand
+        from services.backtest.jobs import results  # noqa: PLC0415 - numpy, on demand
+
         stored = await asyncio.to_thread(results.load, self.jobs.results_dir / run.file_name)
         table = EXPORT_TABLES[request.table]
+
         text, rows = await asyncio.to_thread(export.to_csv, stored, table)
         return pb.ExportResultResponse(
             content_type="text/csv",
@@ -383,6 +393,8 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
                 for r in ranked
             )
         if run.file_name:
+            from services.backtest.jobs import results  # noqa: PLC0415 - numpy, on demand
+
             stored = await asyncio.to_thread(results.load, self.jobs.results_dir / run.file_name)
             _fill_details(response, stored, offset, limit, max_points)
         return response
@@ -395,6 +407,8 @@ def _fill_details(
     limit: int,
     max_points: int,
 ) -> None:
+    from services.backtest.jobs import results  # noqa: PLC0415 - numpy, on demand
+
     trades = results.trade_page(stored, offset, limit)
     for k in range(len(trades["pnl"])):
         direction = int(trades["direction"][k])

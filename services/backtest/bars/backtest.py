@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from services.backtest.bars import metrics
 from services.backtest.bars.candles import Candles
 from services.backtest.bars.engine import BarResult, simulate
+from services.backtest.bars.metric_names import Metrics
 from services.backtest.bars.settings import BarSettings
 from services.backtest.strategies.base import StrategyDefinition
 
@@ -15,7 +16,7 @@ from services.backtest.strategies.base import StrategyDefinition
 @dataclass(frozen=True)
 class BarRun:
     result: BarResult
-    metrics: metrics.Metrics
+    metrics: Metrics
 
 
 def run_bar_backtest(

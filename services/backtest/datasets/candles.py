@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from services.backtest.bars.candles import COLUMNS, BoolArray, FloatArray, IntArray
+from services.backtest.datasets.problems import MalformedDataset
 from services.backtest.datasets.timeframes import MONTH, TIMEFRAME_MS, month_numbers, timeframe_of
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -36,21 +37,6 @@ class CheckedCandles:
     matrix: FloatArray
     timeframe: str
     gaps: tuple[Gap, ...]
-
-
-class MalformedDataset(ValueError):
-    """The file is not a valid dataset: fix the named problem and import again.
-
-    Plain (no gRPC) so that it crosses from the import process; the server turns it into
-    INVALID_ARGUMENT with a violation on `field`."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(field, problem)
-        self.field = field
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.problem}"
 
 
 def _decompress(content: bytes) -> bytes:

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import FieldViolation, InvalidArgument, NotFound
-from services.backtest.datasets.candles import MalformedDataset
 from services.backtest.datasets.importer import Imported, ImportJob, run_import
+from services.backtest.datasets.problems import MalformedDataset
 from services.backtest.storage.models import DatasetRow
 
 CANDLE_FORMATS = ("csv", "freqtrade_json")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from services.backtest.datasets.candles import MalformedDataset
+from services.backtest.datasets.problems import MalformedDataset
 
 # hftbacktest's event records (a structured array).
 Events = npt.NDArray[np.void]

@@ -8,9 +8,10 @@ proto's enum spells them TIMEFRAME_1M (minute) and TIMEFRAME_1MO (month); see
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from services.backtest.bars.candles import BoolArray, IntArray
+if TYPE_CHECKING:  # the server reads the names only; numpy is for month_numbers' callers
+    from services.backtest.bars.candles import BoolArray, IntArray
 
 MINUTE_MS = 60_000
 DAY_MS = 1440 * MINUTE_MS
@@ -47,4 +48,4 @@ def month_numbers(time_ms: IntArray) -> tuple[IntArray, BoolArray]:
     """Months since 1970-01 of each time, and whether it is a month's first instant."""
     moments = time_ms.astype("datetime64[ms]")
     months = moments.astype("datetime64[M]")
-    return months.astype(np.int64), months.astype("datetime64[ms]") == moments
+    return months.astype("int64"), months.astype("datetime64[ms]") == moments

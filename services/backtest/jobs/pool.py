@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from services.backtest.jobs.worker import serve
-
 # How long a retired worker may take to exit by itself before it is killed.
 EXIT_GRACE_SECONDS = 2.0
+
+
+def _serve(pipe: Connection) -> None:
+    """A worker's entry point. The worker module (numpy, the engines) is imported in the
+    worker only: spawn pickles this function by name, and the server never loads numpy."""
+    from services.backtest.jobs.worker import serve  # noqa: PLC0415 - worker side only
+
+    serve(pipe)
 
 
 @dataclass(eq=False)
@@ -110,7 +116,7 @@ class WorkerPool:
     def _start(self) -> PooledWorker:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=serve, args=(theirs,), name="backtest-worker", daemon=True
+            target=_serve, args=(theirs,), name="backtest-worker", daemon=True
         )
         process.start()
         theirs.close()

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from common.errors import FieldViolation, InvalidArgument
-from services.backtest.bars import metrics
+from services.backtest.bars import metric_names
 from services.backtest.bars.settings import BarSettings, Sizing
 from services.backtest.jobs.spec import Run, TickSettings
 from services.backtest.storage.models import DatasetRow
@@ -134,8 +134,9 @@ def expand_runs(
 def check_rank_by(rank_by: str) -> str:
     if not rank_by:
         return DEFAULT_RANK_BY
-    if rank_by not in metrics.RANKABLE:
-        _raise([FieldViolation("sweep.rank_by", f"must be one of {', '.join(metrics.RANKABLE)}")])
+    if rank_by not in metric_names.RANKABLE:
+        choices = ", ".join(metric_names.RANKABLE)
+        _raise([FieldViolation("sweep.rank_by", f"must be one of {choices}")])
     return rank_by
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from services.backtest.bars.candles import Candles, FloatArray
+if TYPE_CHECKING:  # numpy: the server lists and checks strategies, only workers run them
+    from services.backtest.bars.candles import Candles, FloatArray
 
 ParameterKind = Literal["int", "float", "bool"]
-SignalFunction = Callable[..., FloatArray]
+SignalFunction = Callable[..., "FloatArray"]
 
 
 class UnknownStrategy(LookupError):

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
-from services.backtest.strategies.builtin import BUILTINS
+from services.backtest.strategies.schemas import BUILTINS
 
 log = logging.getLogger("edgequant.backtest.strategies")
 

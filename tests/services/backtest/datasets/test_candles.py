@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from services.backtest.datasets.candles import (
-    MalformedDataset,
     check,
     parse_csv,
     parse_freqtrade_json,
 )
+from services.backtest.datasets.problems import MalformedDataset
 
 DATA = Path(__file__).parents[1] / "data"
 

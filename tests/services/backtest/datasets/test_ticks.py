@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.backtest.datasets.candles import MalformedDataset
+from services.backtest.datasets.problems import MalformedDataset
 from services.backtest.datasets.ticks import EVENT_FIELDS, check, read_npz
 
 EVENT_DTYPE = np.dtype(
