@@ -272,6 +272,13 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
+    def stack_overrides(self) -> dict[str, str]:
+        """`isolated_config` overrides that give every service a new database of its own."""
+        return {
+            f"{name.upper()}__DATABASE_URL": self.create_database(f"{name}{self._databases + 1}")
+            for name in SERVICE_NAMES
+        }
+
 
 def postgres_unavailable_reason() -> str | None:
     """Why a PostgreSQL server cannot be started here, or None when it can."""
