@@ -33,7 +33,6 @@ from sqlalchemy import (
     func,
     inspect,
     select,
-    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -139,9 +138,7 @@ def _ordered(table: Table, connection: AsyncConnection) -> Any:
     (strings bytewise: SQLite's BINARY, PostgreSQL's "C")."""
     keys = list(table.primary_key.columns) or list(table.columns)
     postgres = connection.dialect.name == "postgresql"
-    order = [
-        key.collate("C") if postgres and isinstance(key.type, String) else key for key in keys
-    ]
+    order = [key.collate("C") if postgres and isinstance(key.type, String) else key for key in keys]
     return select(table).order_by(*order)
 
 
@@ -186,13 +183,11 @@ def _advance_sequences(connection: Connection, metadata: MetaData) -> None:
         for column in table.primary_key.columns:
             if not isinstance(column.type, Integer) or column.autoincrement is False:
                 continue
+            highest = func.max(column)
             connection.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence(:table, :column), max_id) "
-                    f'FROM (SELECT max("{column.name}") AS max_id FROM "{table.name}") AS ids '
-                    "WHERE max_id IS NOT NULL"
-                ),
-                {"table": table.name, "column": column.name},
+                select(func.setval(func.pg_get_serial_sequence(table.name, column.name), highest))
+                .select_from(table)
+                .having(highest.is_not(None))
             )
 
 

@@ -83,7 +83,7 @@ def test_one_migration_set_builds_the_models_on_postgresql(service: str, postgre
             differences = await connection.run_sync(
                 lambda sync: compare_metadata(MigrationContext.configure(sync), models.metadata)
             )
-            versions = (await connection.execute(text("SELECT version_num FROM alembic_version")))
+            versions = await connection.execute(text("SELECT version_num FROM alembic_version"))
             head = [row[0] for row in versions]
         await engine.dispose()
         return differences, head

@@ -1,5 +1,5 @@
-"""The ledger on a real, migrated database (a SQLite file, and PostgreSQL): exactly-once appends, one transaction per
-batch, and a restart that reads back the same state."""
+"""The ledger on a real, migrated database (a SQLite file, and PostgreSQL): exactly-once
+appends, one transaction per batch, and a restart that reads back the same state."""
 
 from __future__ import annotations
 
