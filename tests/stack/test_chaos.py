@@ -351,7 +351,9 @@ def _trade(row: tuple[str, str, str, str, str, str, str, str, int]) -> Trade:
 
 def _assert_databases_intact(config: Config) -> None:
     if not config.database_url("exchange").startswith("sqlite"):
-        return  # PRAGMA integrity_check is SQLite's; PostgreSQL has no files of ours
+        # On PostgreSQL no service fell back to a file; integrity_check is SQLite's own.
+        assert not list(Path(config.var_dir).glob("*.db"))
+        return
     databases = sorted(Path(config.var_dir).glob("*.db"))
     assert {path.stem for path in databases} >= set(SERVICE_NAMES)
     for path in databases:
