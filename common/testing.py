@@ -215,14 +215,16 @@ def postgres_bin_dir() -> Path | None:
 
 class PostgresServer:
     """A throwaway PostgreSQL server: initdb and pg_ctl in a temp dir, on a free port of
-    loopback, trust authentication, durability off (fsync) since the data dies with it.
+    loopback, trust authentication. Durability off (fsync, synchronous commit) since the
+    data dies with it, unless `durable` (PostgreSQL's defaults, for measurements).
 
     As root, its programs run as the package's `postgres` user (runuser); otherwise as
     the current user.
     """
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="edgequant-pg-"))
         self._as_postgres: list[str] = []
@@ -249,9 +251,10 @@ class PostgresServer:
         )  # fmt: skip
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             "pg_ctl", "-D", str(self.data_dir), "-l", str(self.directory / "server.log"),
             "-o", options, "-w", "-t", "60", "start",
