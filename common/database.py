@@ -32,7 +32,13 @@ SQLITE_PRAGMAS = (
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return _create_async_engine(url, pool_pre_ping=True)
+        try:
+            return _create_async_engine(url, pool_pre_ping=True)
+        except ModuleNotFoundError as missing:
+            raise StartupError(
+                f"{parsed.drivername}: the driver {missing.name} is not installed "
+                "(pip install 'edgequant[postgres]' for postgresql+asyncpg)"
+            ) from None
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = _create_async_engine(url)
