@@ -32,7 +32,13 @@ SQLITE_PRAGMAS = (
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return _create_async_engine(url, pool_pre_ping=True)
+        try:
+            return _create_async_engine(url, pool_pre_ping=True)
+        except ModuleNotFoundError as missing:
+            raise StartupError(
+                f"{parsed.drivername}: the driver {missing.name} is not installed "
+                "(pip install 'edgequant[postgres]' for postgresql+asyncpg)"
+            ) from None
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = _create_async_engine(url)
@@ -53,16 +59,18 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 async def upgrade_in_child(service: str, database_url: str) -> None:
     """Runs `upgrade` in a child process; raises StartupError if it fails."""
+    # The URL goes through stdin, not argv: a password in it would show in `ps`.
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "common.migrate",
         service,
-        database_url,
+        "-",
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await child.communicate()
+    output, _ = await child.communicate(database_url.encode() + b"\n")
     if child.returncode != 0:
         last_line = output.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise StartupError(f"{service}: database migration failed: {last_line[0]}")

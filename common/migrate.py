@@ -1,4 +1,5 @@
-"""Alembic migrations of a service's database: `python -m common.migrate SERVICE URL [REVISION]`.
+"""Alembic migrations of a service's database: `python -m common.migrate SERVICE URL [REVISION]`
+(URL `-` reads it from stdin).
 
 Services run this in a child process at start (common.database.upgrade_in_child).
 """
@@ -39,6 +40,8 @@ def downgrade(service: str, database_url: str, revision: str) -> None:
 
 def main() -> None:
     service, database_url, *revision = sys.argv[1:]
+    if database_url == "-":  # from stdin (upgrade_in_child): kept out of the process list
+        database_url = sys.stdin.readline().strip()
     upgrade(service, database_url, *revision)
 
 

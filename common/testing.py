@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 from collections.abc import AsyncIterator, Callable
@@ -191,3 +194,105 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+# Debian's postgresql package puts the server's programs here (not on PATH).
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+# The unprivileged user the package creates: PostgreSQL refuses to run as root.
+POSTGRES_USER = "postgres"
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest installed PostgreSQL's bin directory with initdb and pg_ctl, or None."""
+    candidates = [
+        path
+        for path in Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/"))
+        if (path / "initdb").exists() and (path / "pg_ctl").exists()
+    ]
+    candidates.sort(key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0)
+    return candidates[-1] if candidates else None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server: initdb and pg_ctl in a temp dir, on a free port of
+    loopback, trust authentication. Durability off (fsync, synchronous commit) since the
+    data dies with it, unless `durable` (PostgreSQL's defaults, for measurements).
+
+    As root, its programs run as the package's `postgres` user (runuser); otherwise as
+    the current user.
+    """
+
+    def __init__(self, bin_dir: Path, durable: bool = False) -> None:
+        self.bin_dir = bin_dir
+        self.durable = durable
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="edgequant-pg-"))
+        self._as_postgres: list[str] = []
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(POSTGRES_USER)
+            os.chown(self.directory, entry.pw_uid, entry.pw_gid)
+            self._as_postgres = ["runuser", "-u", POSTGRES_USER, "--"]
+        self._databases = 0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    def _run(self, program: str, *arguments: str) -> None:
+        command = [*self._as_postgres, str(self.bin_dir / program), *arguments]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{program} failed: {result.stdout}{result.stderr}".strip())
+
+    def start(self) -> None:
+        self._run(
+            "initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust",
+            "-E", "UTF8", "--no-sync",
+        )  # fmt: skip
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+            " -c max_connections=200"
+        )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.directory / "server.log"),
+            "-o", options, "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def create_database(self, name: str = "") -> str:
+        """A new empty database; returns its SQLAlchemy URL (asyncpg)."""
+        self._databases += 1
+        name = name or f"db{self._databases}"
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return self.url(name)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stack_overrides(self) -> dict[str, str]:
+        """`isolated_config` overrides that give every service a new database of its own."""
+        return {
+            f"{name.upper()}__DATABASE_URL": self.create_database(f"{name}{self._databases + 1}")
+            for name in SERVICE_NAMES
+        }
+
+
+def postgres_unavailable_reason() -> str | None:
+    """Why a PostgreSQL server cannot be started here, or None when it can."""
+    if postgres_bin_dir() is None:
+        return (
+            f"PostgreSQL server binaries not found ({POSTGRES_BIN_GLOB}/initdb): "
+            "apt-get install postgresql (.ci/run does)"
+        )
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(POSTGRES_USER)
+        except KeyError:
+            return f"running as root and no '{POSTGRES_USER}' user to run PostgreSQL as"
+    return None

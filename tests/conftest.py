@@ -1,8 +1,10 @@
-"""Fixtures shared by every test: an isolated config (temp dir, free ports), services."""
+"""Fixtures shared by every test: an isolated config (temp dir, free ports), services, and
+a real PostgreSQL server for the tests that run on it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -10,7 +12,12 @@ import pytest
 
 from common.config import Config, load_config
 from common.server import RunningService, running
-from common.testing import isolated_config
+from common.testing import (
+    PostgresServer,
+    isolated_config,
+    postgres_bin_dir,
+    postgres_unavailable_reason,
+)
 from services.registry import SPECS
 
 
@@ -30,3 +37,35 @@ async def services(config: Config) -> AsyncIterator[list[RunningService]]:
     """The four services, serving in this process on free ports."""
     async with AsyncExitStack() as stack:
         yield [await stack.enter_async_context(running(spec, config)) for spec in SPECS]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test on the PostgreSQL server is marked so (`-m postgres` selects them all).
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (initdb + pg_ctl in a temp dir, on a free
+    port); skips, naming why, where its binaries are absent (CI installs them)."""
+    reason = postgres_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)  # .ci/run installs it: a test that cannot run fails
+        pytest.skip(reason)
+    bin_dir = postgres_bin_dir()
+    assert bin_dir is not None
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database of its own on the session's server."""
+    return postgres_server.create_database()

@@ -10,6 +10,7 @@ import asyncio
 import importlib
 
 from alembic import context
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
 from sqlalchemy.engine import Connection
 
 from common.database import create_engine
@@ -24,7 +25,20 @@ def _run(connection: Connection) -> None:
     # Batch mode lets SQLite alter tables (it copies them); other databases ignore it.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
+        _create_version_table(connection)
         context.run_migrations()
+
+
+def _create_version_table(connection: Connection) -> None:
+    """Alembic's own version table has VARCHAR(32), shorter than our revision ids
+    ("backtest_0003_calendars_liquidation"): SQLite ignores the length, PostgreSQL does
+    not. Created first with room to spare, Alembic finds it and uses it as it is."""
+    Table(
+        "alembic_version",
+        MetaData(),
+        Column("version_num", String(128), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    ).create(connection, checkfirst=True)
 
 
 async def _run_online() -> None:

@@ -1,11 +1,17 @@
-"""Each service's migrations on a real SQLite file: up, down, up; pragmas applied."""
+"""Each service's migrations on a real SQLite file and a real PostgreSQL server: up, down,
+up; pragmas applied."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from common import migrate
@@ -62,3 +68,31 @@ async def test_sqlite_pragmas(tmp_path: Path) -> None:
         "busy_timeout": 5000,
         "foreign_keys": 1,
     }
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_one_migration_set_builds_the_models_on_postgresql(service: str, postgres_url: str) -> None:
+    """The same revisions SQLite runs (batch mode) build on PostgreSQL exactly what the
+    models declare, and go down to nothing and up again."""
+    migrate.upgrade(service, postgres_url)
+    models = importlib.import_module(f"services.{service}.storage.models")
+
+    async def differences_and_version() -> tuple[list[Any], list[str]]:
+        engine = create_engine(postgres_url)
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), models.metadata)
+            )
+            versions = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            head = [row[0] for row in versions]
+        await engine.dispose()
+        return differences, head
+
+    differences, head = asyncio.run(differences_and_version())
+    assert differences == []
+    assert len(head) == 1
+    assert head[0].startswith(f"{service}_")
+    migrate.downgrade(service, postgres_url, "base")
+    assert asyncio.run(differences_and_version())[1] == []
+    migrate.upgrade(service, postgres_url)
+    assert asyncio.run(differences_and_version())[1] == head

@@ -18,6 +18,9 @@ again before the next kill. Then:
 - positions (ListPositions and the positions table) equal a replay of the fills with
   the portfolio's own accounting;
 - every SQLite database passes PRAGMA integrity_check.
+
+EDGEQUANT_TEST_DATABASE=postgres runs the same on a real PostgreSQL server (a database
+per service; the files check is SQLite's own and is left out there).
 """
 
 from __future__ import annotations
@@ -31,16 +34,21 @@ import subprocess
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from common.config import SERVICE_NAMES, Config
+from common.database import create_engine
 from common.testing import wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -67,11 +75,16 @@ SERVICE_DECIMALS = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
 
 
 @pytest.fixture
-def environment(environment: dict[str, str]) -> dict[str, str]:
+def environment(environment: dict[str, str], request: pytest.FixtureRequest) -> dict[str, str]:
     """Gateway tokens, and risk limits that let the steady load through (the defaults,
     10 orders/s and 300/min, are a live account's; the test is about faults)."""
+    databases: dict[str, str] = {}
+    if os.environ.get("EDGEQUANT_TEST_DATABASE") == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        databases = {f"EDGEQUANT_{key}": url for key, url in server.stack_overrides().items()}
     return {
         **environment,
+        **databases,
         "EDGEQUANT_GATEWAY__AUTH__TOKENS": token_entries(),
         "EDGEQUANT_RISK__LIMITS__MAX_ORDERS_PER_SECOND": "1000",
         "EDGEQUANT_RISK__LIMITS__MAX_ORDERS_PER_MINUTE": "100000",
@@ -209,7 +222,7 @@ async def _assert_exchange_holds_each_accepted_order_once(config: Config, traffi
         listed = Counter(order.client_order_id for order in await _all_orders(exchange))
     assert all(listed[client_order_id] == 1 for client_order_id in accepted), listed
     with _read_only(config, "exchange") as database:
-        rows = database.execute("SELECT client_order_id, order_id, status FROM orders").fetchall()
+        rows = database.rows("SELECT client_order_id, order_id, status FROM orders")
     stored = Counter(client_order_id for client_order_id, _, _ in rows)
     assert all(stored[client_order_id] == 1 for client_order_id in accepted)
     assert {c: o for c, o, _ in rows if c in accepted} == accepted
@@ -239,27 +252,24 @@ async def _all_orders(
 async def _wait_for_portfolio_to_catch_up(config: Config) -> None:
     async def caught_up() -> bool:
         with _read_only(config, "exchange") as exchange:
-            (last,) = exchange.execute(
-                "SELECT coalesce(max(sequence), 0) FROM executions"
-            ).fetchone()
+            [(last,)] = exchange.rows("SELECT coalesce(max(sequence), 0) FROM executions")
         with _read_only(config, "portfolio") as portfolio:
-            row = portfolio.execute(
-                "SELECT sequence FROM ingestion_cursors WHERE source = ?", (EXECUTIONS_SOURCE,)
-            ).fetchone()
-        return row is not None and row[0] == last
+            rows = portfolio.rows(
+                "SELECT sequence FROM ingestion_cursors WHERE source = :source",
+                source=EXECUTIONS_SOURCE,
+            )
+        return bool(rows) and rows[0][0] == last
 
     await until(caught_up, within=30, what="the portfolio applying every execution")
 
 
 def _assert_each_execution_in_the_ledger_once(config: Config) -> None:
     with _read_only(config, "exchange") as exchange:
-        executions = exchange.execute(
+        executions = exchange.rows(
             "SELECT sequence, venue, trade_id FROM executions ORDER BY sequence"
-        ).fetchall()
+        )
     with _read_only(config, "portfolio") as portfolio:
-        fills = portfolio.execute(
-            "SELECT sequence, venue, trade_id FROM fills WHERE sequence > 0"
-        ).fetchall()
+        fills = portfolio.rows("SELECT sequence, venue, trade_id FROM fills WHERE sequence > 0")
     assert executions, "no execution at all: the load did not trade"
     assert [row[0] for row in executions] == list(range(1, len(executions) + 1))
     assert Counter((venue, trade) for _, venue, trade in executions).most_common(1)[0][1] == 1
@@ -270,7 +280,7 @@ def _assert_each_execution_in_the_ledger_once(config: Config) -> None:
 def _assert_accepted_orders_filled_in_the_outbox(config: Config, traffic: Traffic) -> None:
     """Each accepted (FILLED) market order's executions add up to its quantity."""
     with _read_only(config, "exchange") as exchange:
-        rows = exchange.execute("SELECT order_id, quantity FROM executions").fetchall()
+        rows = exchange.rows("SELECT order_id, quantity FROM executions")
     executed: defaultdict[str, Decimal] = defaultdict(Decimal)
     for order_id, quantity in rows:
         executed[order_id] += Decimal(quantity)
@@ -281,13 +291,13 @@ def _assert_accepted_orders_filled_in_the_outbox(config: Config, traffic: Traffi
 
 async def _assert_positions_replay_the_ledger(config: Config) -> None:
     with _read_only(config, "portfolio") as portfolio:
-        rows = portfolio.execute(
+        rows = portfolio.rows(
             "SELECT venue, trade_id, symbol, side, quantity, price, fee, fee_currency, time "
             "FROM fills WHERE account_id = 'paper' ORDER BY sequence, id"
-        ).fetchall()
+        )
         stored = {
             symbol: (Decimal(quantity), Decimal(average), Decimal(realized), Decimal(fees))
-            for symbol, quantity, average, realized, fees in portfolio.execute(
+            for symbol, quantity, average, realized, fees in portfolio.rows(
                 "SELECT symbol, quantity, average_price, realized_pnl, fees FROM positions "
                 "WHERE account_id = 'paper'"
             )
@@ -295,7 +305,7 @@ async def _assert_positions_replay_the_ledger(config: Config) -> None:
         # The holdings the account opened with (1 BTC at the mark) start the positions.
         opening = {
             symbol: (Decimal(quantity), Decimal(price))
-            for symbol, quantity, price in portfolio.execute(
+            for symbol, quantity, price in portfolio.rows(
                 "SELECT symbol, quantity, price FROM opening_positions WHERE account_id = 'paper'"
             )
         }
@@ -340,6 +350,10 @@ def _trade(row: tuple[str, str, str, str, str, str, str, str, int]) -> Trade:
 
 
 def _assert_databases_intact(config: Config) -> None:
+    if not config.database_url("exchange").startswith("sqlite"):
+        # On PostgreSQL no service fell back to a file; integrity_check is SQLite's own.
+        assert not list(Path(config.var_dir).glob("*.db"))
+        return
     databases = sorted(Path(config.var_dir).glob("*.db"))
     assert {path.stem for path in databases} >= set(SERVICE_NAMES)
     for path in databases:
@@ -347,11 +361,37 @@ def _assert_databases_intact(config: Config) -> None:
             assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)], path
 
 
+class _Database:
+    """A service's database read from this test: its SQLite file read-only, or its
+    PostgreSQL database (through a sync engine over the async driver, off the loop)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def rows(self, sql: str, **parameters: object) -> list[tuple[Any, ...]]:
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite":
+            location = f"file:{parsed.database}?mode=ro"
+            with closing(sqlite3.connect(location, uri=True, timeout=5)) as database:
+                return list(database.execute(sql, parameters))
+        with ThreadPoolExecutor(1) as thread:
+            return thread.submit(asyncio.run, self._postgres_rows(sql, parameters)).result()
+
+    async def _postgres_rows(
+        self, sql: str, parameters: dict[str, object]
+    ) -> list[tuple[Any, ...]]:
+        engine = create_engine(self.url)
+        try:
+            async with engine.connect() as connection:
+                result = await connection.execute(text(sql), parameters)
+                return [tuple(row) for row in result]
+        finally:
+            await engine.dispose()
+
+
 @contextmanager
-def _read_only(config: Config, service: str) -> Iterator[sqlite3.Connection]:
-    path = config.var_dir / f"{service}.db"
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as database:
-        yield database
+def _read_only(config: Config, service: str) -> Iterator[_Database]:
+    yield _Database(config.database_url(service))
 
 
 def _report(outages: list[Outage], traffic: Traffic) -> None:

@@ -4,15 +4,18 @@ executions outbox -> portfolio, each a real process under supervisord."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from common.config import SERVICE_NAMES, Config
-from common.testing import wait_until_serving
+from common.testing import isolated_config, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -52,6 +55,15 @@ async def _submit_once_risk_is_ready(
                 raise
         await asyncio.sleep(0.5)
     raise AssertionError("risk never became ready")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def environment(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The stack on SQLite files (the default), and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return isolated_config(tmp_path)
+    server = request.getfixturevalue("postgres_server")
+    return isolated_config(tmp_path, **server.stack_overrides())
 
 
 async def test_a_market_order_reaches_the_ledger_and_the_risk_book(
@@ -96,3 +108,6 @@ async def test_a_market_order_reaches_the_ledger_and_the_risk_book(
         assert seen["BTC/USDT"] == Decimal("1.01")
         fills = await portfolio.ListFills(portfolio_pb2.ListFillsRequest(account_id="paper"))
         assert [fill.trade_id for fill in fills.fills] == [execution.trade_id]
+    # Where the stack ran on PostgreSQL, no service fell back to a SQLite file.
+    if config.database_url("exchange").startswith("postgresql"):
+        assert not any(name.endswith(".db") for name in os.listdir(config.var_dir))

@@ -339,3 +339,32 @@ async def test_a_watcher_slower_than_the_job_still_sees_it_end(tmp_path: Path) -
 
 async def _rest(rows: AsyncIterator[Any]) -> list[Any]:
     return [row async for row in rows]
+
+
+async def test_on_postgresql_datasets_jobs_sweeps_and_results_are_stored_as_on_sqlite(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The same single run and sweep on both databases give the same results and rankings."""
+    answers: list[tuple[pb.GetResultResponse, pb.GetResultResponse, int, int]] = []
+    for name, url in (("sqlite", ""), ("postgres", postgres_url)):
+        (tmp_path / name).mkdir()
+        async with _serve(tmp_path / name, BACKTEST__DATABASE_URL=url) as backtest:
+            single = await _result(backtest, await _run(backtest, fast=10, slow=30))
+            sweep = pb.Sweep(grids=[pb.ParameterGrid(name="fast", values=[5, 10])])
+            submitted = await backtest.stub.SubmitBacktest(
+                pb.SubmitBacktestRequest(
+                    dataset_id=backtest.dataset_id, strategy="sma_cross", sweep=sweep
+                )
+            )
+            assert (await _events(backtest, submitted.job.job_id))[-1].HasField("result")
+            swept = await _result(backtest, submitted.job.job_id)
+            jobs = await backtest.stub.ListJobs(pb.ListJobsRequest())
+            datasets = await backtest.stub.ListDatasets(pb.ListDatasetsRequest())
+            for result in (single, swept):
+                result.ClearField("job_id")
+            answers.append((single, swept, len(jobs.jobs), len(datasets.datasets)))
+    on_sqlite, on_postgres = answers
+    assert on_postgres == on_sqlite
+    assert on_postgres[2:] == (2, 1)
+    assert len(on_postgres[0].trades) > 0
+    assert len(on_postgres[1].ranking) == 2

@@ -1,8 +1,9 @@
-"""The ledger on a real, migrated SQLite file: exactly-once appends, one transaction per
-batch, and a restart that reads back the same state."""
+"""The ledger on a real, migrated database (a SQLite file, and PostgreSQL): exactly-once
+appends, one transaction per batch, and a restart that reads back the same state."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common import migrate
 from common.database import create_engine, session_factory, upgrade_in_child
 from services.portfolio.accounting import Side, Trade
 from services.portfolio.accounts import AccountKind, Opening, OpeningPosition
@@ -40,10 +42,17 @@ def trade(n: int, side: str, quantity: str, price: str, **extra: Any) -> Trade:
     return Trade(**fields)
 
 
-@pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'portfolio.db'}"
-    await upgrade_in_child("portfolio", url)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def sessions(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        # Alembic's environment runs its own event loop: not on this one.
+        await asyncio.to_thread(migrate.upgrade, "portfolio", url)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'portfolio.db'}"
+        await upgrade_in_child("portfolio", url)
     engine = create_engine(url)
     yield session_factory(engine)
     await engine.dispose()

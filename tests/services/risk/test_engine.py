@@ -4,6 +4,7 @@ changes are published."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -35,11 +36,19 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-async def repository(migrated: Path, tmp_path: Path) -> AsyncIterator[RiskRepository]:
-    path = tmp_path / "risk.db"
-    shutil.copyfile(migrated, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def repository(
+    request: pytest.FixtureRequest, migrated: Path, tmp_path: Path
+) -> AsyncIterator[RiskRepository]:
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        # Alembic's environment runs its own event loop: not on this one.
+        await asyncio.to_thread(migrate.upgrade, "risk", url)
+    else:
+        path = tmp_path / "risk.db"
+        shutil.copyfile(migrated, path)
+        url = f"sqlite+aiosqlite:///{path}"
+    engine = create_engine(url)
     yield RiskRepository(session_factory(engine))
     await engine.dispose()
 

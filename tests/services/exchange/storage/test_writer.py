@@ -3,6 +3,7 @@ database file (the checkpoint) off the event loop, so nothing is left only in th
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -84,3 +85,28 @@ async def test_a_failed_transaction_commits_nothing(database: Path) -> None:
 
     with sqlite3.connect(database) as reader:
         assert reader.execute("SELECT count(*) FROM candle_ranges").fetchone() == (0,)
+
+
+async def test_on_postgresql_the_writer_commits_through_the_async_engine(
+    postgres_url: str,
+) -> None:
+    # Alembic's environment runs its own event loop: not on this one.
+    await asyncio.to_thread(migrate.upgrade, "exchange", postgres_url)
+    engine = create_engine(postgres_url)
+    writer = Writer(postgres_url, engine)
+
+    def half_then_fail(connection: Connection) -> None:
+        _insert_range(100)(connection)
+        raise RuntimeError("the venue said no")
+
+    try:
+        for number in range(3):
+            await writer.run(_insert_range(number))
+        with pytest.raises(RuntimeError):
+            await writer.run(half_then_fail)
+        async with engine.connect() as reader:
+            starts = (await reader.execute(text("SELECT start_ms FROM candle_ranges"))).scalars()
+            assert sorted(starts) == [0, 1, 2]
+    finally:
+        writer.close()
+        await engine.dispose()
