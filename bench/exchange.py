@@ -192,6 +192,7 @@ async def _ccxt_rss(root: Path) -> float:
         root,
         **{
             f"{venue}EXCHANGE_ID": "binance",
+            f"{venue}TRADING": "false",  # market data only: no keys needed
             f"{venue}API_URL": f"http://127.0.0.1:{free_port()}",
         },
     )

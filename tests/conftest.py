@@ -17,6 +17,7 @@ from common.testing import (
     isolated_config,
     postgres_bin_dir,
     postgres_unavailable_reason,
+    wait_until_serving,
 )
 from services.registry import SPECS
 
@@ -34,9 +35,13 @@ def config(environment: dict[str, str]) -> Config:
 
 @pytest.fixture
 async def services(config: Config) -> AsyncIterator[list[RunningService]]:
-    """The four services, serving in this process on free ports."""
+    """The four services, serving in this process on free ports (risk reports SERVING
+    once its accounts have synced with the other three)."""
     async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(running(spec, config)) for spec in SPECS]
+        started = [await stack.enter_async_context(running(spec, config)) for spec in SPECS]
+        for service in started:
+            await wait_until_serving(service.address)
+        yield started
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
