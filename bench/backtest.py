@@ -112,8 +112,9 @@ def ours(columns_file: str, spawned_at: float) -> dict[str, float]:
     }
 
 
-def backtesting_py(rows_file: str) -> dict[str, float]:
-    """backtesting.py's own SmaCross (its docs' example, long-only), on the same candles."""
+def _backtesting_py_sma_cross(rows_file: str) -> Any:
+    """A backtesting.py Backtest of its own SmaCross (its docs' example, long-only) on the
+    bench's candles, ready to run()."""
     import pandas as pd
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
@@ -139,10 +140,16 @@ def backtesting_py(rows_file: str) -> dict[str, float]:
             elif crossover(self.slow, self.fast):
                 self.position.close()
 
+    return Backtest(frame, SmaCross, cash=10_000, finalize_trades=True)
+
+
+def backtesting_py(rows_file: str) -> dict[str, float]:
+    """backtesting.py's SmaCross on the same candles: one run."""
+    backtest = _backtesting_py_sma_cross(rows_file)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stats = Backtest(frame, SmaCross, cash=10_000, finalize_trades=True).run()
+        stats = backtest.run()
     return {
         "run": time.perf_counter() - started,
         "trades": float(stats["# Trades"]),
@@ -152,41 +159,17 @@ def backtesting_py(rows_file: str) -> dict[str, float]:
 
 def backtesting_py_small(rows_file: str, repeats: int) -> list[float]:
     """backtesting.py's SmaCross on small data, timed `repeats` times in one warm process
-    (the frame built once; each sample is Backtest(...).run()), its progress bar off."""
+    (the frame built once; each sample is run()), its progress bar off."""
     import os
 
     os.environ["TQDM_DISABLE"] = "1"
-    import pandas as pd
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-
-    rows = np.load(rows_file)
-    frame = pd.DataFrame(
-        rows[:, 1:6],
-        columns=["Open", "High", "Low", "Close", "Volume"],
-        index=pd.to_datetime(rows[:, 0], unit="ms"),
-    )
-
-    def sma(values: Any, window: int) -> Any:
-        return pd.Series(values).rolling(window).mean()
-
-    class SmaCross(Strategy):  # type: ignore[misc]
-        def init(self) -> None:
-            self.fast = self.I(sma, self.data.Close, 10)
-            self.slow = self.I(sma, self.data.Close, 30)
-
-        def next(self) -> None:
-            if crossover(self.fast, self.slow):
-                self.buy()
-            elif crossover(self.slow, self.fast):
-                self.position.close()
-
+    backtest = _backtesting_py_sma_cross(rows_file)
     samples = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(repeats + 1):  # the first (imports, caches) is not counted
             started = time.perf_counter()
-            Backtest(frame, SmaCross, cash=10_000, finalize_trades=True).run()
+            backtest.run()
             samples.append(time.perf_counter() - started)
     return samples[1:]
 
