@@ -23,10 +23,10 @@ from typing import Any
 
 from bench.exchange import ApprovingRisk
 from bench.report import Row, percentile
-from bench.section import sized
+from bench.section import service_process, sized
 from common.config import load_config
 from common.memory import MIB, rss_bytes
-from common.testing import isolated_config, serving, wait_until_serving
+from common.testing import isolated_config, serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.risk.v1 import risk_pb2_grpc
@@ -84,17 +84,11 @@ async def _exchange(
     )
     environment.update({f"BENCH_{kind.upper()}_{k}": v for k, v in credentials.items()})
     config = load_config(environment)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.exchange", env=environment,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        await wait_until_serving(config.exchange.address, within=120)
-        async with _channel(config.exchange.address) as stub:
-            yield process, stub
-    finally:
-        process.terminate()
-        await process.wait()
+    async with (
+        service_process("exchange", environment, within=120) as process,
+        _channel(config.exchange.address) as stub,
+    ):
+        yield process, stub
 
 
 @asynccontextmanager

@@ -12,7 +12,6 @@ the difference is what validation, the risk hop, SQLite and the fill model cost.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.report import Row, percentile
-from bench.section import SectionFailed, ample_account, reason, sized
+from bench.section import SectionFailed, ample_account, cpu_seconds, reason, service_process, sized
 from bench.startup import BARE_SERVER
 from common.config import load_config
 from common.memory import MIB, rss_bytes
@@ -132,13 +131,8 @@ async def _exchange(root: Path) -> tuple[list[float], int, list[float], float, f
     async with serving(approving, risk_pb2_grpc.add_RiskServiceServicer_to_server) as risk:
         environment = isolated_config(root, RISK__ADDRESS=risk, **ample_account())
         config = load_config(environment)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.exchange", env=environment,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            address = config.exchange.address
-            await wait_until_serving(address)
+        address = config.exchange.address
+        async with service_process("exchange", environment) as process:
             await asyncio.sleep(SETTLE_SECONDS)
             idle_rss = rss_bytes(process.pid) / MIB
             async with grpc.aio.insecure_channel(address) as channel:
@@ -166,9 +160,6 @@ async def _exchange(root: Path) -> tuple[list[float], int, list[float], float, f
                 throughput = await _throughput(lambda: stub.GetTicker(ticker))
             loaded_rss = rss_bytes(process.pid) / MIB
             return latencies, failed, gentle, throughput, idle_rss, loaded_rss
-        finally:
-            process.terminate()
-            await process.wait()
 
 
 async def _check_balances(stub: exchange_pb2_grpc.ExchangeServiceAsyncStub) -> None:
@@ -196,18 +187,9 @@ async def _ccxt_rss(root: Path) -> float:
             f"{venue}API_URL": f"http://127.0.0.1:{free_port()}",
         },
     )
-    config = load_config(environment)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.exchange", env=environment,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        await wait_until_serving(config.exchange.address)
+    async with service_process("exchange", environment) as process:
         await asyncio.sleep(SETTLE_SECONDS)
         return rss_bytes(process.pid) / MIB
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def _sequential_ms(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
@@ -219,21 +201,11 @@ async def _sequential_ms(call: Callable[[], Awaitable[object]], count: int) -> l
     return latencies
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _paper_history(root: Path) -> list[Row]:
     """GetCandles over the bundled 30 days at 1m, page by page, beside GetTicker; RSS."""
     environment = isolated_config(root)
     config = load_config(environment)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.exchange", env=environment,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        await wait_until_serving(config.exchange.address)
+    async with service_process("exchange", environment) as process:
         await asyncio.sleep(2.0)
         rss = rss_bytes(process.pid) / MIB
         async with grpc.aio.insecure_channel(config.exchange.address) as channel:
@@ -266,9 +238,6 @@ async def _paper_history(root: Path) -> list[Row]:
             Row("exchange", "RSS paper, 3 markets, 31-day history loaded, idle", "MiB", rss,
                 target="<= 81.6 (85% of 96)"),
         ]  # fmt: skip
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def _paper_live(root: Path) -> list[Row]:
@@ -283,12 +252,7 @@ async def _paper_live(root: Path) -> list[Row]:
             EXCHANGE__PAPER__LIVE_POLL_SECONDS="0.05",
         )
         config = load_config(environment)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.exchange", env=environment,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            await wait_until_serving(config.exchange.address)
+        async with service_process("exchange", environment) as process:
             await asyncio.sleep(3.0)
             async with grpc.aio.insecure_channel(config.exchange.address) as channel:
                 stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
@@ -296,18 +260,15 @@ async def _paper_live(root: Path) -> list[Row]:
                     exchange_pb2.StreamTickersRequest(venue="paper-live", symbols=["BTC/USDT"])
                 )
                 await stream.read()
-                cpu_before, began = _cpu_seconds(process.pid), time.perf_counter()
+                cpu_before, began = cpu_seconds(process.pid), time.perf_counter()
                 messages = 0
                 while time.perf_counter() - began < LIVE_STREAM_SECONDS:
                     await stream.read()
                     messages += 1
                 elapsed = time.perf_counter() - began
-                cpu = (_cpu_seconds(process.pid) - cpu_before) / elapsed * 100
+                cpu = (cpu_seconds(process.pid) - cpu_before) / elapsed * 100
                 stream.cancel()
             rss = rss_bytes(process.pid) / MIB
-        finally:
-            process.terminate()
-            await process.wait()
     return [
         Row("exchange", "paper-live StreamTickers, fake venue polled every 50 ms", "msg/s",
             messages / elapsed),

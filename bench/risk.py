@@ -37,7 +37,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bench.report import Row
-from bench.section import sized
+from bench.section import service_process, sized
 from bench.startup import BARE_SERVER
 from common.config import load_config, parse_settings
 from common.database import create_engine, session_factory
@@ -206,11 +206,7 @@ async def _monte_carlo_var(root: Path) -> MonteCarloFigures:
             root, PORTFOLIO__ADDRESS=portfolio, EXCHANGE__ADDRESS=exchange
         )
         address = load_config(environment).risk.address
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.risk", env=environment, stderr=subprocess.DEVNULL
-        )
-        try:
-            await wait_until_serving(address)
+        async with service_process("risk", environment) as process:
             async with grpc.aio.insecure_channel(address) as channel:
                 risk = risk_pb2_grpc.RiskServiceStub(channel)
                 await _until_approved(risk)
@@ -229,9 +225,6 @@ async def _monte_carlo_var(root: Path) -> MonteCarloFigures:
                 await call
                 seconds = time.perf_counter() - started
             return MonteCarloFigures(seconds, idle / MIB, (peak - idle) / MIB)
-        finally:
-            process.terminate()
-            await process.wait()
 
 
 async def _throughput(call: Callable[[], Awaitable[Any]]) -> float:
@@ -282,16 +275,7 @@ async def _risk_throughput(root: Path) -> tuple[float, float, int]:
             root, PORTFOLIO__ADDRESS=portfolio, EXCHANGE__ADDRESS=exchange, **LIMITS
         )
         address = load_config(environment).risk.address
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.risk",
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            await wait_until_serving(address)
+        async with service_process("risk", environment) as process:
             async with grpc.aio.insecure_channel(address) as channel:
                 risk = risk_pb2_grpc.RiskServiceStub(channel)
                 await _until_approved(risk)
@@ -299,9 +283,6 @@ async def _risk_throughput(root: Path) -> tuple[float, float, int]:
                 rate = await _throughput(lambda: risk.CheckOrder(REQUEST))
                 approved = (await risk.CheckOrder(REQUEST)).decision == risk_pb2.DECISION_APPROVE
             return rate, rss_bytes(process.pid) / MIB, int(approved)
-        finally:
-            process.terminate()
-            await process.wait()
 
 
 async def _until_approved(risk: Any, within: float = 30.0) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -16,7 +18,8 @@ import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
-from common.config import Config
+from common.config import Config, load_config
+from common.testing import wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -29,6 +32,7 @@ AMPLE_BALANCES = {"USDT": "10000000", "BTC": "100"}
 SYMBOL = "BTC/USDT"
 ZERO = Decimal(0)
 T = TypeVar("T")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # Registers ErrorInfo, BadRequest, ... so a Status's details print as JSON.
 _DETAILS = error_details_pb2
@@ -36,6 +40,34 @@ _DETAILS = error_details_pb2
 
 def sized(full: T, tiny: T) -> T:
     return tiny if TINY else full
+
+
+@asynccontextmanager
+async def service_process(
+    name: str, environment: dict[str, str], within: float = 30.0
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m services.<name>` on `environment`'s config, its output discarded: yields
+    the process once it reports SERVING, and stops it after."""
+    address = load_config(environment).service(name).address
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", f"services.{name}", env=environment,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_until_serving(address, within=within)
+        yield process
+    finally:
+        if process.returncode is None:  # it may have stopped by itself (a failed start)
+            process.terminate()
+        await process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        # After the command name (in parentheses, may hold spaces): state is field 3.
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def ample_account() -> dict[str, str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +35,7 @@ from bench.floor import Floor, floor_parts, measure_floor
 from bench.gateway import TOKEN
 from bench.http import HttpConnection, raw_request
 from bench.report import Row, percentile
-from bench.section import ample_account, prepare_flat_account, sized
+from bench.section import ample_account, cpu_seconds, prepare_flat_account, sized
 from common.config import SERVICE_NAMES, Config
 from common.memory import MIB, Footprint, footprint
 from common.stack import PROGRAMS
@@ -57,7 +56,6 @@ SAMPLE_EVERY_SECONDS = 0.25
 # CPU_SETTLE_SECONDS for the portfolio and risk to follow the last executions.
 CPU_ORDERS = sized(1000, 40)
 CPU_SETTLE_SECONDS = sized(2.0, 0.5)
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 READY_WITHIN = 60.0
 # ~6 USDT, just above the venue's minimum notional; buys and sells in turn, sold from an
 # inventory so a sell never waits for risk to see the buy before it.
@@ -147,14 +145,6 @@ class _Peak:
             self.peak[name] = Footprint(
                 max(now.rss, high.rss), max(now.pss, high.pss), max(now.uss, high.uss)
             )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat", "rb") as stat:
-        # After the command name (in parentheses, may hold spaces): state is field 3.
-        fields = stat.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 async def _cpu_per_order(
