@@ -1,0 +1,110 @@
+"""Fan-out of one producer's items to many stream subscribers: one rule for every stream.
+
+`publish` never blocks and never awaits, so a hot path (an order, a risk check) can
+publish. Each subscriber has a bounded queue; one that falls that far behind is cut:
+its stream ends with ABORTED, reason STREAM_OVERFLOW, after the items it already
+holds. Nothing is ever dropped silently: the subscriber knows it missed items,
+re-reads the current state with the List RPC its error message names, and
+subscribes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Generic, TypeVar
+
+from common.errors import Aborted
+
+T = TypeVar("T")
+log = logging.getLogger("edgequant.fanout")
+
+DEFAULT_QUEUE_SIZE = 1024
+
+
+class _Cut:
+    """Queued after a subscriber's last item when it overflowed."""
+
+
+_CUT = _Cut()
+
+
+class Fanout(Generic[T]):
+    """`publish(item)` to every current subscriber of `subscribe()`.
+
+    `what` names the stream and `resync` says how to catch up; both go into the
+    STREAM_OVERFLOW error a cut subscriber receives.
+    """
+
+    def __init__(self, what: str, resync: str, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.what = what
+        self.resync = resync
+        self.queue_size = queue_size
+        self._queues: set[asyncio.Queue[T | _Cut]] = set()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._queues)
+
+    def publish(self, item: T) -> None:
+        for queue in list(self._queues):
+            if queue.qsize() >= self.queue_size:
+                self._cut(queue)
+            else:
+                queue.put_nowait(item)
+
+    async def subscribe(self, accept: Callable[[T], bool] | None = None) -> AsyncIterator[T]:
+        """Every item published from now on (that `accept` takes), until the caller stops.
+
+        Registration happens at the first `__anext__`: a caller that must not miss an
+        item published right after subscribing uses `subscribed()` instead.
+        """
+        async with self.subscribed(accept) as items:
+            async for item in items:
+                yield item
+
+    def subscribed(self, accept: Callable[[T], bool] | None = None) -> _Subscription[T]:
+        """A context manager registered on entry, yielding the subscriber's items."""
+        return _Subscription(self, accept)
+
+    def _register(self) -> asyncio.Queue[T | _Cut]:
+        # One slot more than the limit, for the cut marker.
+        queue: asyncio.Queue[T | _Cut] = asyncio.Queue(self.queue_size + 1)
+        self._queues.add(queue)
+        return queue
+
+    def _unregister(self, queue: asyncio.Queue[T | _Cut]) -> None:
+        self._queues.discard(queue)
+
+    def _cut(self, queue: asyncio.Queue[T | _Cut]) -> None:
+        self._queues.discard(queue)
+        queue.put_nowait(_CUT)
+        log.warning("stream subscriber fell behind and was cut", extra={"stream": self.what})
+
+
+class _Subscription(Generic[T]):
+    def __init__(self, fanout: Fanout[T], accept: Callable[[T], bool] | None) -> None:
+        self._fanout = fanout
+        self._accept = accept
+        self._queue: asyncio.Queue[T | _Cut] | None = None
+
+    async def __aenter__(self) -> AsyncIterator[T]:
+        self._queue = self._fanout._register()
+        return self._items(self._queue)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._queue is not None:
+            self._fanout._unregister(self._queue)
+
+    async def _items(self, queue: asyncio.Queue[T | _Cut]) -> AsyncIterator[T]:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _Cut):
+                raise Aborted(
+                    f"this {self._fanout.what} stream fell behind and was cut: "
+                    f"{self._fanout.resync}, then subscribe again",
+                    reason="STREAM_OVERFLOW",
+                )
+            if self._accept is None or self._accept(item):
+                yield item
