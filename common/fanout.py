@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 from common.errors import Aborted
+from common.reasons import CommonReason
 
 T = TypeVar("T")
 log = logging.getLogger("edgequant.fanout")
@@ -104,7 +105,7 @@ class _Subscription(Generic[T]):
                 raise Aborted(
                     f"this {self._fanout.what} stream fell behind and was cut: "
                     f"{self._fanout.resync}, then subscribe again",
-                    reason="STREAM_OVERFLOW",
+                    reason=CommonReason.STREAM_OVERFLOW,
                 )
             if self._accept is None or self._accept(item):
                 yield item
