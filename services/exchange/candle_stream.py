@@ -211,6 +211,7 @@ class CandleLoop:
     async def _catch_up_remote(self, closed_end: int) -> None:
         """Publishes what the venue has of [cursor, closed_end), oldest first, stopping at
         the first bar it has not published (unless a newer bar shows it never will)."""
+        newer_seen = False
         while self.cursor < closed_end:
             wanted = min((closed_end - self.cursor) // self.width + 1, MAX_LIMIT)
             rows = sorted(
@@ -218,6 +219,19 @@ class CandleLoop:
                 key=lambda c: c.open_time_ms,
             )
             self.reconnect.connected()
+            if not rows:
+                if newer_seen:
+                    # A newer bar was out before this read and the cursor's still is not:
+                    # venues publish in order, so it never will be.
+                    self._skipped(self.cursor, self.cursor + self.width)
+                    self.cursor += self.width
+                    newer_seen = False
+                    continue
+                if await self._newer_shows():
+                    newer_seen = True
+                    continue  # read the cursor's bar again: it may have come meanwhile
+                return
+            newer_seen = False
             progressed = False
             for candle in rows:
                 if self.cursor <= candle.open_time_ms < closed_end:
@@ -232,6 +246,14 @@ class CandleLoop:
                 progressed = True
             if not progressed or len(rows) < wanted:
                 return
+
+    async def _newer_shows(self) -> bool:
+        """Whether the venue has a bar after the cursor's missing one. Asked apart: a
+        venue's reads from a `since` it has no bar at can come back empty however much
+        follows it (the ccxt venue then asks ever smaller windows from that point)."""
+        after = self.cursor + self.width
+        rows = await self.venue.candles(self.symbol, self.timeframe, after, 2)
+        return any(c.open_time_ms >= after for c in rows)
 
     def _skipped(self, start_ms: int, end_ms: int) -> None:
         log.info(
