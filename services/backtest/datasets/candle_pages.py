@@ -26,7 +26,7 @@ from common.validation import Violations
 from common.wire import decimal_text
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.common.v1 import common_pb2
-from services.backtest.datasets.store import DatasetStore
+from services.backtest.datasets.store import DatasetNotFound, DatasetStore
 
 PAGE_KIND = "dataset_candles"
 # A chart wants many candles at once; a page of 5,000 is ~0.8 MB of JSON.
@@ -66,7 +66,12 @@ async def list_candles(store: DatasetStore, request: pb.ListDatasetCandlesReques
         raise InvalidArgument(
             [FieldViolation("dataset_id", f"{row.kind} dataset: only candle datasets have candles")]
         )
-    return await asyncio.to_thread(read_candles, store.file(row), query)
+    try:
+        return await asyncio.to_thread(read_candles, store.file(row), query)
+    except FileNotFoundError:  # deleted since it was looked up
+        raise DatasetNotFound(
+            f"no dataset {query.dataset_id!r}", reason="DATASET_NOT_FOUND"
+        ) from None
 
 
 def read_query(
