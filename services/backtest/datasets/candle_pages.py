@@ -134,15 +134,15 @@ def _candle(row: list[float]) -> common_pb2.Candle:
     stamp.FromMilliseconds(int(time_ms))
     return common_pb2.Candle(
         open_time=stamp,
-        open=_text(opening),
-        high=_text(high),
-        low=_text(low),
-        close=_text(close),
-        volume=_text(volume),
+        open=float_text(opening),
+        high=float_text(high),
+        low=float_text(low),
+        close=float_text(close),
+        volume=float_text(volume),
     )
 
 
-def _text(value: float) -> str:
+def float_text(value: float) -> str:
     """decimal_text of the shortest text that reads back as the same float (its repr)."""
     text = repr(value)
     if "e" in text or "n" in text or value == 0:  # exponent, nan, inf, or -0.0
