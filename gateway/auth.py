@@ -7,8 +7,11 @@ a set of scopes and an optional expiry.
 
 Scopes are explicit, not a hierarchy (an admin token that should trade lists both):
 - read:  RPCs that change nothing: every GET binding, and RPCs named as queries
-         (Check..., Compute..., Run... : CheckOrder, ComputeVaR, RunStressTest);
-- trade: the other RPCs of ExchangeService (SubmitOrder, CancelOrder, CancelAllOrders);
+         (Compute..., Run... : ComputeVaR, RunStressTest);
+- trade: the other RPCs of ExchangeService (SubmitOrder, CancelOrder, CancelAllOrders),
+         and RiskService.CheckOrder: a real check counts in the account's order-rate
+         windows, reserves exposure and may publish a denial, so a read token must not
+         spend a trader's budget (the order ticket's pre-check sends `dry_run`);
 - admin: every other RPC that changes state (UpdateLimits, SetTradingState,
          ImportDataset, DeleteDataset, SubmitBacktest, CancelJob, ImportFills).
 A new RPC gets its scope by the same rule, without gateway code.
@@ -44,8 +47,10 @@ log = logging.getLogger("edgequant.gateway.auth")
 
 READ, TRADE, ADMIN = "read", "trade", "admin"
 SCOPES = (READ, TRADE, ADMIN)
-_QUERY_VERBS = ("Get", "List", "Stream", "Check", "Compute", "Run")
+_QUERY_VERBS = ("Get", "List", "Stream", "Compute", "Run")
 _TRADING_SERVICE = "exchange"
+# Outside ExchangeService, the RPCs that act on a trading budget (see the docstring).
+_TRADING_RPCS = frozenset({"edgequant.risk.v1.RiskService.CheckOrder"})
 
 
 def required_scope(binding: Binding) -> str:
@@ -53,7 +58,9 @@ def required_scope(binding: Binding) -> str:
     name = str(binding.rpc.method.name)
     if binding.http_method == "GET" or name.startswith(_QUERY_VERBS):
         return READ
-    return TRADE if binding.rpc.service == _TRADING_SERVICE else ADMIN
+    if binding.rpc.service == _TRADING_SERVICE or binding.rpc.full_name in _TRADING_RPCS:
+        return TRADE
+    return ADMIN
 
 
 @dataclass(frozen=True)
