@@ -48,9 +48,9 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
-from services.risk.candles import CandleSource
+from services.risk.closes import CloseSource
 from services.risk.engine import RiskEngine
-from services.risk.events import EventHub
+from services.risk.events import risk_events
 from services.risk.limits import RawLimits
 from services.risk.main import default_limits
 from services.risk.portfolio_var import PortfolioVar
@@ -340,7 +340,7 @@ async def _check_order_handler_times() -> HandlerTimes:
         limits=default_limits(parse_settings(RawLimits, configured, "risk.limits.")),
         trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),  # untouched by CheckOrder
-        events=EventHub(),
+        events=risk_events(),
     )
     engine.add_account("paper", "paper", book)
     engine.accounts_listed = True
@@ -348,7 +348,7 @@ async def _check_order_handler_times() -> HandlerTimes:
         servicer = RiskServicer(
             engine,
             engine.events,
-            PortfolioVar(CandleSource(nowhere, 1.0), MemoryGuard(96, 0.85)),
+            PortfolioVar(CloseSource(nowhere, 1.0), MemoryGuard(96, 0.85)),
             VarSettings(),
             "paper",
         )

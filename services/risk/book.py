@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 ZERO = Decimal(0)
 # How far back submission times are kept (the longest rate window), and at most how
@@ -24,9 +24,9 @@ MAX_TRACKED_SUBMISSIONS = 10_000
 SOURCES = frozenset({"portfolio", "markets", "orders", "tickers"})
 
 
-class Side(Enum):
-    BUY = 1
-    SELL = 2
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
 
     @property
     def sign(self) -> int:

@@ -17,7 +17,8 @@ from common import migrate
 from common.database import create_engine, session_factory
 from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
 from services.risk.engine import AccountRisk, RiskEngine
-from services.risk.events import EventHub, RiskEvent, RiskEventType
+from common.fanout import Fanout
+from services.risk.events import RiskEvent, RiskEventType, risk_events
 from services.risk.limits import Limits
 from services.risk.rules import OrderIntent
 from services.risk.storage.repository import RiskRepository
@@ -65,7 +66,7 @@ def make_engine(repository: RiskRepository, limits: Limits) -> RiskEngine:
         limits=limits,
         trading_state=initial_state(datetime.fromtimestamp(NOW, UTC)),
         repository=repository,
-        events=EventHub(),
+        events=risk_events(),
         clock=lambda: NOW,
     )
     engine.add_account(PAPER, "paper", book)
@@ -81,9 +82,9 @@ def state_of(engine: RiskEngine) -> TradingState:
     return paper(engine).trading_state.state
 
 
-class RecordingHub(EventHub):
+class RecordingHub(Fanout[RiskEvent]):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__("risk event", "")
         self.published: list[RiskEvent] = []
 
     def publish(self, event: RiskEvent) -> None:

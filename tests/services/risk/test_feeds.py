@@ -22,7 +22,7 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.risk.book import Side
 from services.risk.engine import RiskEngine
-from services.risk.events import EventHub, RiskEventType
+from services.risk.events import RiskEventType, risk_events
 from services.risk.feeds import AccountFeeds, Feeds, mark_price
 from services.risk.limits import Limits
 from services.risk.settings import FeedSettings
@@ -118,7 +118,7 @@ async def feeds(tmp_path: Path) -> AsyncIterator[tuple[AccountFeeds, Portfolio, 
         limits=Limits(),
         trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),
-        events=EventHub(),
+        events=risk_events(),
     )
     async with (
         serving(portfolio, portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server) as p,
