@@ -10,7 +10,7 @@ transaction committed: work is done on copies, swapped in after the commit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -295,9 +295,7 @@ class Ledger:
         await transaction.save_positions(batch.positions)
         await transaction.save_balances(batch.balances)
         if cursor is not None and cursor != self.cursor:
-            await transaction.save_cursor(
-                EXECUTIONS_SOURCE, cursor, stored=self.cursor is not None
-            )
+            await transaction.save_cursor(EXECUTIONS_SOURCE, cursor, stored=self.cursor is not None)
 
     def _swap_in(self, batch: _Batch, cursor: int | None) -> None:
         self.books.update(batch.new_books)

@@ -12,6 +12,7 @@ import grpc
 
 from common import timeframes
 from common.errors import Unavailable
+from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.risk.reasons import Reason
 
@@ -39,7 +40,7 @@ class CloseSource:
                 exchange_pb2.GetCandlesRequest(
                     venue=venue,
                     symbol=symbol,
-                    timeframe=timeframes.to_proto(timeframe),
+                    timeframe=common_pb2.Timeframe.ValueType(timeframes.to_proto(timeframe)),
                     limit=limit,
                 ),
                 timeout=self.timeout,

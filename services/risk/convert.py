@@ -171,7 +171,9 @@ def var_request(request: risk_pb2.ComputeVaRRequest, settings: VarSettings) -> V
         "must be VAR_METHOD_HISTORICAL, VAR_METHOD_PARAMETRIC or VAR_METHOD_MONTE_CARLO",
     )
     violations.raise_if_any()
-    assert horizon is not None and method is not None  # else a violation was raised
+    # Else a violation was raised.
+    assert horizon is not None
+    assert method is not None
     return VarRequest(
         method=method,
         confidence=confidence,
@@ -229,7 +231,11 @@ def limits_to_proto(limits: Limits) -> risk_pb2.Limits:
             )
             for symbol, (quantity, notional) in raw.symbol_limits.items()
         },
-        **{spec.name: getattr(raw, spec.name) for spec in fields(RawLimits) if spec.name not in _SHAPED},
+        **{
+            spec.name: getattr(raw, spec.name)
+            for spec in fields(RawLimits)
+            if spec.name not in _SHAPED
+        },
     )
     if raw.loss_cooldown_seconds:
         message.loss_cooldown.FromTimedelta(timedelta(seconds=raw.loss_cooldown_seconds))

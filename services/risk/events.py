@@ -43,6 +43,4 @@ RiskEvents = Fanout[RiskEvent]
 
 def risk_events(queue_size: int = DEFAULT_QUEUE_SIZE) -> RiskEvents:
     """The fan-out of the risk events to StreamRiskEvents subscribers."""
-    return Fanout(
-        "risk event", "read GetTradingState (and GetLimits) again", queue_size=queue_size
-    )
+    return Fanout("risk event", "read GetTradingState (and GetLimits) again", queue_size=queue_size)

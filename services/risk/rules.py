@@ -22,7 +22,6 @@ from services.risk.reasons import Reason
 from services.risk.trading_state import TradingState
 
 
-
 @dataclass(frozen=True)
 class Violation:
     reason: Reason
@@ -98,7 +97,8 @@ def check_order(
     if state is TradingState.HALTED:
         violations.append(
             Violation(
-                Reason.RISK_TRADING_HALTED, f"trading is halted{state_scope}: every new order is denied"
+                Reason.RISK_TRADING_HALTED,
+                f"trading is halted{state_scope}: every new order is denied",
             )
         )
     if not book.fresh:
@@ -162,13 +162,18 @@ def positive_amounts(check: Check) -> Iterator[Violation]:
     order = check.order
     if order.quantity <= 0:
         yield Violation(
-            Reason.RISK_INVALID_QUANTITY, "quantity must be greater than 0", actual=str(order.quantity)
+            Reason.RISK_INVALID_QUANTITY,
+            "quantity must be greater than 0",
+            actual=str(order.quantity),
         )
     if order.price is not None and order.price <= 0:
-        yield Violation(Reason.RISK_INVALID_PRICE, "price must be greater than 0", actual=str(order.price))
+        yield Violation(
+            Reason.RISK_INVALID_PRICE, "price must be greater than 0", actual=str(order.price)
+        )
     if check.mark is None and order.price is None:
         yield Violation(
-            Reason.RISK_NO_MARK_PRICE, f"no mark price for {order.symbol}: a market order cannot be valued"
+            Reason.RISK_NO_MARK_PRICE,
+            f"no mark price for {order.symbol}: a market order cannot be valued",
         )
 
 
@@ -217,7 +222,10 @@ def order_notional(check: Check) -> Iterator[Violation]:
     ]
     if floors and notional < max(floors):
         yield Violation(
-            Reason.RISK_MIN_NOTIONAL, "order value is below the minimum", str(max(floors)), str(notional)
+            Reason.RISK_MIN_NOTIONAL,
+            "order value is below the minimum",
+            str(max(floors)),
+            str(notional),
         )
     ceiling = check.limits.max_order_notional
     if ceiling is not None and notional >= ceiling:
@@ -269,7 +277,10 @@ def exposure_limits(check: Check) -> Iterator[Violation]:
         equity = check.equity
         if equity <= 0:
             yield Violation(
-                Reason.RISK_MAX_LEVERAGE, "equity is not positive", str(limits.max_leverage), str(equity)
+                Reason.RISK_MAX_LEVERAGE,
+                "equity is not positive",
+                str(limits.max_leverage),
+                str(equity),
             )
         elif (leverage := gross / equity) >= limits.max_leverage:
             yield Violation(

@@ -109,9 +109,7 @@ class PortfolioRepository:
                 )
             ):
                 accounts[account_id].last_prices[symbol] = price
-            cursors = {
-                row.source: row.sequence for row in await session.scalars(select(CursorRow))
-            }
+            cursors = {row.source: row.sequence for row in await session.scalars(select(CursorRow))}
             for account_id, value in await session.execute(
                 select(TransferRow.account_id, TransferRow.value).where(
                     TransferRow.value.is_not(None)
@@ -152,7 +150,10 @@ class PortfolioRepository:
             )
         query = query.order_by(FillRow.time.desc(), FillRow.id.desc()).limit(limit)
         async with self.sessions() as session:
-            return [StoredFill(row.id, row.account_id, _trade(row)) for row in await session.scalars(query)]
+            return [
+                StoredFill(row.id, row.account_id, _trade(row))
+                for row in await session.scalars(query)
+            ]
 
     async def list_transfers(
         self,
@@ -309,7 +310,7 @@ class LedgerTransaction:
         await _upsert(self._session, PositionRow, rows, self._stored_positions, "symbol")
 
     async def save_balances(self, balances: dict[str, dict[str, Decimal]]) -> None:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"account_id": account_id, "asset": asset, "total": total}
             for account_id, totals in balances.items()
             for asset, total in totals.items()
@@ -317,7 +318,9 @@ class LedgerTransaction:
         self.new_balances.update((row["account_id"], row["asset"]) for row in rows)
         await _upsert(self._session, BalanceRow, rows, self._stored_balances, "asset")
 
-    async def add_openings(self, account_id: str, openings: dict[str, tuple[Decimal, Decimal]]) -> None:
+    async def add_openings(
+        self, account_id: str, openings: dict[str, tuple[Decimal, Decimal]]
+    ) -> None:
         """The positions an account opened with: (quantity, price) per symbol."""
         if openings:
             await self._session.execute(
@@ -391,12 +394,12 @@ async def _upsert(
 
 
 def _filtered(
-    query: Select[tuple[FillRow]],
+    query: Select[FillRow],
     account_id: str,
     symbol: str = "",
     start: datetime | None = None,
     end: datetime | None = None,
-) -> Select[tuple[FillRow]]:
+) -> Select[FillRow]:
     query = query.where(FillRow.account_id == account_id)
     if symbol:
         query = query.where(FillRow.symbol == symbol)

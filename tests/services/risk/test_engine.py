@@ -15,9 +15,9 @@ import pytest
 
 from common import migrate
 from common.database import create_engine, session_factory
+from common.fanout import Fanout
 from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
 from services.risk.engine import AccountRisk, RiskEngine
-from common.fanout import Fanout
 from services.risk.events import RiskEvent, RiskEventType, risk_events
 from services.risk.limits import Limits
 from services.risk.rules import OrderIntent

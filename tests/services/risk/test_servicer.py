@@ -376,7 +376,7 @@ async def test_kill_switch_audit_trail_events_and_restart(tmp_path: Path) -> Non
         risk = stack.risk
         await synced(risk)
         events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
-        await asyncio.sleep(0.1)  # let the subscription reach the server
+        await events.initial_metadata()  # the server sends its headers once subscribed
 
         halted = await risk.SetTradingState(
             risk_pb2.SetTradingStateRequest(
@@ -440,7 +440,7 @@ async def test_a_breach_of_the_daily_loss_limit_halts_trading(tmp_path: Path) ->
             )
         )
         events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
-        await asyncio.sleep(0.1)
+        await events.initial_metadata()  # subscribed
         # ETH halves: 10 ETH lose 0.5 BTC of the day's 12.
         await stack.exchange.ticker_updates.put(ticker(ETH, "0.0499", "0.0501"))
         breach = await next_event(events)
