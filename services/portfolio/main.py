@@ -21,6 +21,7 @@ from services.portfolio.equity import EquityRecorder
 from services.portfolio.ingestion import ExecutionConsumer
 from services.portfolio.ledger import Ledger
 from services.portfolio.marks import MarkBook
+from services.portfolio.reports import Reports
 from services.portfolio.servicer import PortfolioServicer
 from services.portfolio.settings import load_settings
 from services.portfolio.storage.repository import PortfolioRepository
@@ -37,7 +38,8 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     marks = MarkBook()
     recorder = EquityRecorder(repository, ledger, marks)
     channel = peer_channel(runtime.config.exchange.address, runtime.config.grpc)
-    servicer = PortfolioServicer(runtime, ledger, marks, settings, repository)
+    reports = Reports(ledger, marks, repository, runtime.memory)
+    servicer = PortfolioServicer(ledger, marks, reports)
     jobs: list[Coroutine[Any, Any, None]] = [recorder.run(settings.equity.snapshot_seconds)]
     if settings.ingestion.enabled:
         jobs.append(ExecutionConsumer(channel, ledger, settings.ingestion).run())

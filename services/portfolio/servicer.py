@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from common.paging import page_token, read_page
-from common.service import Context, Runtime
+from common.service import Context
 from common.validation import Violations
 from common.wire import timestamp
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -42,27 +42,14 @@ from services.portfolio.ledger import AccountBook, Ledger, PositionChange
 from services.portfolio.marks import MarkBook
 from services.portfolio.reports import Reports
 from services.portfolio.responses import ResponseCache
-from services.portfolio.settings import PortfolioSettings
-from services.portfolio.storage.repository import PortfolioRepository
 from services.portfolio.valuation import mark_for
 
 
 class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
-    def __init__(
-        self,
-        runtime: Runtime,
-        ledger: Ledger,
-        marks: MarkBook,
-        settings: PortfolioSettings,
-        repository: PortfolioRepository | None = None,
-    ) -> None:
-        self.runtime = runtime
+    def __init__(self, ledger: Ledger, marks: MarkBook, reports: Reports) -> None:
         self.ledger = ledger
         self.marks = marks
-        self.settings = settings
-        self.reports = Reports(
-            ledger, marks, repository or PortfolioRepository(runtime.sessions), runtime.memory
-        )
+        self.reports = reports
         # The last rendering of each position, reused while the ledger holds the same
         # Position object (a commit replaces it, never mutates it) and the mark is unchanged.
         self._rendered: dict[tuple[str, str], tuple[Position, Decimal, portfolio_pb2.Position]] = {}

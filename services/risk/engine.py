@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from common.errors import AlreadyExists, NotFound
+from common.wire import decimal_text
 from services.risk.book import ZERO, OpenOrder, RiskBook
 from services.risk.events import RiskEvent, RiskEvents, RiskEventType
 from services.risk.limits import Limits
@@ -433,8 +434,8 @@ class RiskEngine:
                 Violation(
                     Reason.RISK_DAILY_LOSS,
                     f"daily loss {loss} reached the limit {limits.daily_loss_limit}",
-                    str(limits.daily_loss_limit),
-                    str(loss),
+                    decimal_text(limits.daily_loss_limit),
+                    decimal_text(loss),
                 )
             )
         drawdown = book.drawdown()
@@ -444,8 +445,8 @@ class RiskEngine:
                     Reason.RISK_MAX_DRAWDOWN,
                     f"drawdown {drawdown:.4f} from the equity peak {book.equity_peak} "
                     f"reached the limit {limits.max_drawdown}",
-                    str(limits.max_drawdown),
-                    str(drawdown),
+                    decimal_text(limits.max_drawdown),
+                    decimal_text(drawdown),
                 )
             )
         return breaches

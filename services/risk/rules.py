@@ -16,6 +16,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import NamedTuple
 
+from common.wire import decimal_text
 from services.risk.book import ZERO, Market, RiskBook, Side
 from services.risk.limits import Limits
 from services.risk.reasons import Reason
@@ -117,7 +118,7 @@ def check_order(
             Violation(
                 Reason.RISK_REDUCING_ONLY,
                 f"trading is REDUCING{state_scope}: only orders that reduce a position pass",
-                actual=str(check.position),
+                actual=decimal_text(check.position),
             )
         )
     for rule in RULES:
@@ -164,11 +165,13 @@ def positive_amounts(check: Check) -> Iterator[Violation]:
         yield Violation(
             Reason.RISK_INVALID_QUANTITY,
             "quantity must be greater than 0",
-            actual=str(order.quantity),
+            actual=decimal_text(order.quantity),
         )
     if order.price is not None and order.price <= 0:
         yield Violation(
-            Reason.RISK_INVALID_PRICE, "price must be greater than 0", actual=str(order.price)
+            Reason.RISK_INVALID_PRICE,
+            "price must be greater than 0",
+            actual=decimal_text(order.price),
         )
     if check.mark is None and order.price is None:
         yield Violation(
@@ -185,29 +188,29 @@ def precision(check: Check) -> Iterator[Violation]:
         yield Violation(
             Reason.RISK_PRECISION,
             "quantity is not a multiple of the market's quantity step",
-            str(market.quantity_increment),
-            str(order.quantity),
+            decimal_text(market.quantity_increment),
+            decimal_text(order.quantity),
         )
     if market.price_increment and order.price is not None and order.price % market.price_increment:
         yield Violation(
             Reason.RISK_PRECISION,
             "price is not a multiple of the market's price step",
-            str(market.price_increment),
-            str(order.price),
+            decimal_text(market.price_increment),
+            decimal_text(order.price),
         )
     if market.min_quantity is not None and order.quantity < market.min_quantity:
         yield Violation(
             Reason.RISK_MIN_QUANTITY,
             "quantity is below the market's minimum",
-            str(market.min_quantity),
-            str(order.quantity),
+            decimal_text(market.min_quantity),
+            decimal_text(order.quantity),
         )
     if market.max_quantity is not None and order.quantity > market.max_quantity:
         yield Violation(
             Reason.RISK_MAX_QUANTITY,
             "quantity is above the market's maximum",
-            str(market.max_quantity),
-            str(order.quantity),
+            decimal_text(market.max_quantity),
+            decimal_text(order.quantity),
         )
 
 
@@ -224,13 +227,16 @@ def order_notional(check: Check) -> Iterator[Violation]:
         yield Violation(
             Reason.RISK_MIN_NOTIONAL,
             "order value is below the minimum",
-            str(max(floors)),
-            str(notional),
+            decimal_text(max(floors)),
+            decimal_text(notional),
         )
     ceiling = check.limits.max_order_notional
     if ceiling is not None and notional >= ceiling:
         yield Violation(
-            Reason.RISK_MAX_NOTIONAL, "order value reaches the maximum", str(ceiling), str(notional)
+            Reason.RISK_MAX_NOTIONAL,
+            "order value reaches the maximum",
+            decimal_text(ceiling),
+            decimal_text(notional),
         )
 
 
@@ -244,8 +250,8 @@ def position_limits(check: Check) -> Iterator[Violation]:
         yield Violation(
             Reason.RISK_MAX_POSITION,
             f"{symbol} position (with open orders) would reach the quantity limit",
-            str(quantity_limit),
-            str(size),
+            decimal_text(quantity_limit),
+            decimal_text(size),
         )
     notional_limit = check.limits.position_notional_limit(symbol)
     if notional_limit is not None and check.price is not None:
@@ -254,8 +260,8 @@ def position_limits(check: Check) -> Iterator[Violation]:
             yield Violation(
                 Reason.RISK_MAX_POSITION,
                 f"{symbol} position value (with open orders) would reach the notional limit",
-                str(notional_limit),
-                str(notional),
+                decimal_text(notional_limit),
+                decimal_text(notional),
             )
 
 
@@ -270,8 +276,8 @@ def exposure_limits(check: Check) -> Iterator[Violation]:
         yield Violation(
             Reason.RISK_MAX_GROSS_EXPOSURE,
             "gross exposure (positions and open orders) would reach the limit",
-            str(limits.max_gross_exposure),
-            str(gross),
+            decimal_text(limits.max_gross_exposure),
+            decimal_text(gross),
         )
     if limits.max_leverage is not None:
         equity = check.equity
@@ -279,15 +285,15 @@ def exposure_limits(check: Check) -> Iterator[Violation]:
             yield Violation(
                 Reason.RISK_MAX_LEVERAGE,
                 "equity is not positive",
-                str(limits.max_leverage),
-                str(equity),
+                decimal_text(limits.max_leverage),
+                decimal_text(equity),
             )
         elif (leverage := gross / equity) >= limits.max_leverage:
             yield Violation(
                 Reason.RISK_MAX_LEVERAGE,
                 "leverage (gross exposure over equity) would reach the limit",
-                str(limits.max_leverage),
-                str(leverage.quantize(Decimal("0.0001"))),
+                decimal_text(limits.max_leverage),
+                decimal_text(leverage.quantize(Decimal("0.0001"))),
             )
 
 
@@ -329,8 +335,8 @@ def price_band(check: Check) -> Iterator[Violation]:
         yield Violation(
             Reason.RISK_PRICE_BAND,
             f"price {price} is {deviation:.2%} from the mark {mark}",
-            str(band),
-            str(deviation.quantize(Decimal("0.000001"))),
+            decimal_text(band),
+            decimal_text(deviation.quantize(Decimal("0.000001"))),
         )
 
 
@@ -343,8 +349,8 @@ def reduce_only(check: Check) -> Iterator[Violation]:
         yield Violation(
             Reason.RISK_REDUCE_ONLY,
             "a reduce-only order must not open, increase or flip the position",
-            str(abs(check.position)),
-            str(order.quantity),
+            decimal_text(abs(check.position)),
+            decimal_text(order.quantity),
         )
 
 
@@ -359,8 +365,8 @@ def balance(check: Check) -> Iterator[Violation]:
             yield Violation(
                 Reason.RISK_INSUFFICIENT_BALANCE,
                 f"{check.market.quote} needed by open buy orders and this one exceeds the cash",
-                str(book.cash),
-                str(needed),
+                decimal_text(book.cash),
+                decimal_text(needed),
             )
     else:
         needed = book.open_quantity(order.symbol, Side.SELL) + order.quantity
@@ -368,8 +374,8 @@ def balance(check: Check) -> Iterator[Violation]:
             yield Violation(
                 Reason.RISK_INSUFFICIENT_BALANCE,
                 f"{check.market.base} needed by open sell orders and this one exceeds the holding",
-                str(check.position),
-                str(needed),
+                decimal_text(check.position),
+                decimal_text(needed),
             )
 
 
@@ -383,8 +389,8 @@ def loss_limits(check: Check) -> Iterator[Violation]:
             yield Violation(
                 Reason.RISK_DAILY_LOSS,
                 "the day's loss has reached the limit: only reducing orders pass",
-                str(limits.daily_loss_limit),
-                str(loss),
+                decimal_text(limits.daily_loss_limit),
+                decimal_text(loss),
             )
     if limits.max_drawdown is not None:
         drawdown = book.drawdown(check.equity)
@@ -392,8 +398,8 @@ def loss_limits(check: Check) -> Iterator[Violation]:
             yield Violation(
                 Reason.RISK_MAX_DRAWDOWN,
                 "drawdown from the equity peak has reached the limit",
-                str(limits.max_drawdown),
-                str(drawdown.quantize(Decimal("0.000001"))),
+                decimal_text(limits.max_drawdown),
+                decimal_text(drawdown.quantize(Decimal("0.000001"))),
             )
 
 
@@ -426,14 +432,14 @@ def max_var(check: Check, var_estimate: VarEstimate | None) -> Iterator[Violatio
         yield Violation(
             Reason.RISK_MAX_VAR,
             "the portfolio's VaR cannot be estimated yet (no return history): retry shortly",
-            str(limit),
+            decimal_text(limit),
         )
     elif limit is not None and projected >= limit:
         yield Violation(
             Reason.RISK_MAX_VAR,
             "the portfolio's one-day 99% VaR with this order would reach the limit",
-            str(limit),
-            str(projected),
+            decimal_text(limit),
+            decimal_text(projected),
         )
 
 

@@ -264,7 +264,7 @@ async def test_each_venue_is_checked_against_its_own_account(tmp_path: Path) -> 
         exposure = (await risk.GetExposure(risk_pb2.GetExposureRequest(account_id=OKX))).exposure
         assert (exposure.account_id, exposure.equity) == (OKX, "6000")
         total = (await risk.GetExposure(risk_pb2.GetExposureRequest())).exposure
-        assert total.equity == "16100.0"  # 10,000 + 6,000 + 100
+        assert total.equity == "16100"  # 10,000 + 6,000 + 100
         assert [(row.account_id, row.symbol) for row in total.symbols] == [(OKX, BTC)]
 
 
