@@ -63,7 +63,7 @@ class AccountBook:
     # Moves on each commit that changes this account (and never back, even for a book
     # replaced): answers built from the account stay valid while it stays the same.
     version: int = 0
-    # Deposits minus withdrawals booked (transfers.py), valued in the quote currency.
+    # Deposits minus withdrawals booked (transfer_watch.py), valued in the quote currency.
     net_transfers: Decimal = ZERO
 
 

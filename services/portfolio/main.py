@@ -26,7 +26,7 @@ from services.portfolio.servicer import PortfolioServicer
 from services.portfolio.settings import load_settings
 from services.portfolio.storage.repository import PortfolioRepository
 from services.portfolio.ticker_feed import MarkFeed
-from services.portfolio.transfers import TransferWatch
+from services.portfolio.transfer_watch import TransferWatch
 
 
 @asynccontextmanager

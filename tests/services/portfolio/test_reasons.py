@@ -4,6 +4,7 @@ from common.reasons), and each member is given somewhere."""
 from __future__ import annotations
 
 import ast
+from enum import StrEnum
 from pathlib import Path
 
 from common.reasons import CommonReason
@@ -11,7 +12,7 @@ from services.portfolio.reasons import Reason
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVICE = ROOT / "services" / "portfolio"
-REGISTRIES = {"Reason": Reason, "CommonReason": CommonReason}
+REGISTRIES: dict[str, type[StrEnum]] = {"Reason": Reason, "CommonReason": CommonReason}
 
 
 def modules() -> list[Path]:
@@ -30,10 +31,15 @@ def test_every_reason_given_is_a_registry_member() -> None:
             if not isinstance(node, ast.keyword) or node.arg != "reason":
                 continue
             value = node.value
+            registry = (
+                REGISTRIES.get(value.value.id)
+                if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name)
+                else None
+            )
             registered = (
-                isinstance(value, ast.Attribute)
-                and isinstance(value.value, ast.Name)
-                and value.attr in REGISTRIES.get(value.value.id, {}).__members__
+                registry is not None
+                and isinstance(value, ast.Attribute)
+                and value.attr in registry.__members__
             )
             if not registered:
                 wrong.append(f"{path.relative_to(ROOT)}:{value.lineno}")

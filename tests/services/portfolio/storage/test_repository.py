@@ -155,7 +155,7 @@ async def test_transfers_list_newest_first_with_their_ids(
     async with repository.transaction() as transaction:
         await transaction.add_transfers(transfers)
     listed = await repository.list_transfers("paper", limit=2)
-    assert [(t.amount, t.as_of_sequence) for t in listed] == [(3, 3), (2, 2)]
+    assert [(t.amount, t.as_of_sequence) for t in listed] == [(Decimal(3), 3), (Decimal(2), 2)]
     assert all(t.transfer_id > 0 for t in listed)
     last = listed[-1]
     rest = await repository.list_transfers("paper", before=(last.time, last.transfer_id))

@@ -1,4 +1,5 @@
-"""Transfers: deposits and withdrawals found by comparing the venue with the ledger.
+"""The transfer watch, a client of the exchange: deposits and withdrawals found by
+comparing the venue with the ledger.
 
 For each sandbox and live account, every `transfer_check_seconds`, GetBalances is
 compared with the ledger's balances. A difference counts only when nothing else can
