@@ -205,6 +205,9 @@ class AccountFeeds:
             portfolio_pb2.StreamPositionsRequest(account_id=account)
         )
         try:
+            # The portfolio sends its headers once subscribed: no change made after the
+            # snapshot below is read can be missed.
+            await stream.initial_metadata()
             portfolio = (
                 await self.portfolio.GetPortfolio(
                     portfolio_pb2.GetPortfolioRequest(account_id=account), timeout=self.timeout

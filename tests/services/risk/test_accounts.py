@@ -89,6 +89,7 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
         return portfolio_pb2.GetEquityHistoryResponse()
 
     async def StreamPositions(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        await context.send_initial_metadata(())  # subscribed, as the real portfolio says
         await asyncio.Event().wait()
         yield  # pragma: no cover
 

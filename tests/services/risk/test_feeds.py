@@ -47,6 +47,7 @@ class Portfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
         return portfolio_pb2.GetEquityHistoryResponse()
 
     async def StreamPositions(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        await context.send_initial_metadata(())  # subscribed, as the real portfolio says
         while (item := await self.updates.get()) is not END:
             yield portfolio_pb2.StreamPositionsResponse(position=item)
 

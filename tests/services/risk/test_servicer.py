@@ -79,6 +79,7 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
     async def StreamPositions(
         self, request: Any, context: Any
     ) -> AsyncIterator[portfolio_pb2.StreamPositionsResponse]:
+        await context.send_initial_metadata(())  # subscribed, as the real portfolio says
         while True:
             position = await self.updates.get()
             self.positions[position.symbol] = position
