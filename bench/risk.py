@@ -47,7 +47,7 @@ from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
+from services.risk.book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.closes import CloseSource
 from services.risk.engine import RiskEngine
 from services.risk.events import risk_events
@@ -327,7 +327,8 @@ async def _check_order_handler_times() -> HandlerTimes:
         marks={SYMBOL: D("60000")},
         positions={SYMBOL: Position(quantity=D("0.5"), cost_basis=D("29000"))},
         open_orders={
-            f"o-{i}": OpenOrder(f"o-{i}", SYMBOL, Side.BUY, D("0.01"), D("59000")) for i in range(3)
+            f"o-{i}": OpenOrder(f"o-{i}", SYMBOL, OrderSide.BUY, D("0.01"), D("59000"))
+            for i in range(3)
         },
         cash=D("100000"),
         synced=set(SOURCES),

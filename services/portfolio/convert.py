@@ -18,7 +18,7 @@ from common.validation import Violations
 from common.wire import decimal_text, timestamp
 from edgequant.common.v1 import common_pb2
 from edgequant.portfolio.v1 import portfolio_pb2
-from services.portfolio.accounting import CostMethod, Position, Side
+from services.portfolio.accounting import CostMethod, Position, TradeSide
 from services.portfolio.accounts import AccountKind, EquityPoint, Transfer, parse_holdings
 from services.portfolio.ledger import AccountBook
 from services.portfolio.marks import MarkBook
@@ -32,7 +32,7 @@ KINDS = {
     AccountKind.SANDBOX: portfolio_pb2.ACCOUNT_KIND_SANDBOX,
     AccountKind.LIVE: portfolio_pb2.ACCOUNT_KIND_LIVE,
 }
-SIDES = {Side.BUY: common_pb2.SIDE_BUY, Side.SELL: common_pb2.SIDE_SELL}
+SIDES = {TradeSide.BUY: common_pb2.SIDE_BUY, TradeSide.SELL: common_pb2.SIDE_SELL}
 LIQUIDITY = {"maker": common_pb2.LIQUIDITY_MAKER, "taker": common_pb2.LIQUIDITY_TAKER}
 COST_METHOD_OF: dict[int, CostMethod] = {
     portfolio_pb2.COST_BASIS_METHOD_UNSPECIFIED: CostMethod.AVERAGE_COST,

@@ -22,7 +22,7 @@ from common.reconnect import Reconnect
 from common.validation import Violations
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-from services.portfolio.accounting import ZERO, Side, Trade
+from services.portfolio.accounting import ZERO, Trade, TradeSide
 from services.portfolio.accounts import (
     Account,
     AccountKind,
@@ -36,7 +36,7 @@ from services.portfolio.ticker_feed import mark_of
 
 log = logging.getLogger("edgequant.portfolio.ingestion")
 
-_SIDES = {common_pb2.SIDE_BUY: Side.BUY, common_pb2.SIDE_SELL: Side.SELL}
+_SIDES = {common_pb2.SIDE_BUY: TradeSide.BUY, common_pb2.SIDE_SELL: TradeSide.SELL}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIQUIDITY = {common_pb2.LIQUIDITY_MAKER: "maker", common_pb2.LIQUIDITY_TAKER: "taker"}
 _KINDS = {

@@ -24,13 +24,13 @@ MAX_TRACKED_SUBMISSIONS = 10_000
 SOURCES = frozenset({"portfolio", "markets", "orders", "tickers"})
 
 
-class Side(StrEnum):
+class OrderSide(StrEnum):
     BUY = "buy"
     SELL = "sell"
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return 1 if self is OrderSide.BUY else -1
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class OpenOrder:
 
     order_id: str
     symbol: str
-    side: Side
+    side: OrderSide
     remaining: Decimal
     # None for a market order not yet filled: valued at the mark.
     price: Decimal | None
@@ -119,7 +119,7 @@ class RiskBook:
     def equity(self) -> Decimal:
         return self.cash + self.positions_value
 
-    def open_quantity(self, symbol: str, side: Side) -> Decimal:
+    def open_quantity(self, symbol: str, side: OrderSide) -> Decimal:
         return sum(
             (
                 o.remaining
@@ -136,7 +136,11 @@ class RiskBook:
     def open_buy_notional(self) -> Decimal:
         """Cash the open buy orders will spend if they fill."""
         return sum(
-            (self.open_order_notional(o) for o in self.open_orders.values() if o.side is Side.BUY),
+            (
+                self.open_order_notional(o)
+                for o in self.open_orders.values()
+                if o.side is OrderSide.BUY
+            ),
             ZERO,
         )
 

@@ -18,7 +18,7 @@ from common.validation import Violations
 from common.wire import decimal_text, timestamp
 from edgequant.common.v1 import common_pb2
 from edgequant.risk.v1 import risk_pb2
-from services.risk.book import Side
+from services.risk.book import OrderSide
 from services.risk.closes import VAR_TIMEFRAMES
 from services.risk.engine import Exposure
 from services.risk.events import RiskEvent, RiskEventType
@@ -36,7 +36,7 @@ MIN_SIMULATIONS = 100
 DEFAULT_CONFIDENCE = 0.99
 ONE_DAY = timedelta(days=1)
 
-SIDE_OF = {common_pb2.SIDE_BUY: Side.BUY, common_pb2.SIDE_SELL: Side.SELL}
+SIDE_OF = {common_pb2.SIDE_BUY: OrderSide.BUY, common_pb2.SIDE_SELL: OrderSide.SELL}
 TRADING_STATES = {
     TradingState.ACTIVE: risk_pb2.TRADING_STATE_ACTIVE,
     TradingState.REDUCING: risk_pb2.TRADING_STATE_REDUCING,

@@ -36,7 +36,7 @@ from common.reconnect import DEFAULT_MAX_SECONDS, Reconnect
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from services.risk.book import ZERO, Market, OpenOrder, Position, Side
+from services.risk.book import ZERO, Market, OpenOrder, OrderSide, Position
 from services.risk.engine import AccountRisk, RiskEngine
 from services.risk.settings import FeedSettings
 
@@ -402,7 +402,7 @@ class AccountFeeds:
             OpenOrder(
                 order_id=order.order_id,
                 symbol=order.symbol,
-                side=Side.BUY if order.side == common_pb2.SIDE_BUY else Side.SELL,
+                side=OrderSide.BUY if order.side == common_pb2.SIDE_BUY else OrderSide.SELL,
                 remaining=remaining,
                 price=decimal_or_none(order.price),
             ),

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from common.wire import decimal_text
-from services.risk.book import ZERO, Market, RiskBook, Side
+from services.risk.book import ZERO, Market, OrderSide, RiskBook
 from services.risk.limits import Limits
 from services.risk.reasons import Reason
 from services.risk.trading_state import TradingState
@@ -35,7 +35,7 @@ class OrderIntent(NamedTuple):
     """An order as CheckOrder sees it (a NamedTuple: immutable and cheap to build)."""
 
     symbol: str
-    side: Side
+    side: OrderSide
     quantity: Decimal
     # The limit price; None for a market order (checked at the mark).
     price: Decimal | None
@@ -359,7 +359,7 @@ def balance(check: Check) -> Iterator[Violation]:
     order, book = check.order, check.book
     if check.market is None or not check.market.spot or check.price is None:
         return
-    if order.side is Side.BUY:
+    if order.side is OrderSide.BUY:
         needed = book.open_buy_notional() + check.notional
         if needed > book.cash:
             yield Violation(
@@ -369,7 +369,7 @@ def balance(check: Check) -> Iterator[Violation]:
                 decimal_text(needed),
             )
     else:
-        needed = book.open_quantity(order.symbol, Side.SELL) + order.quantity
+        needed = book.open_quantity(order.symbol, OrderSide.SELL) + order.quantity
         if needed > check.position:
             yield Violation(
                 Reason.RISK_INSUFFICIENT_BALANCE,

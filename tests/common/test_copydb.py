@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from common import migrate
 from common.copydb import _metadata
 from common.database import create_engine, session_factory
-from services.portfolio.accounting import Side, Trade
+from services.portfolio.accounting import Trade, TradeSide
 from services.portfolio.accounts import AccountKind, Opening
 from services.portfolio.ledger import Ledger
 from services.portfolio.settings import LedgerSettings
@@ -32,7 +32,7 @@ def _trade(n: int, side: str, quantity: str, price: str) -> Trade:
         venue="paper",
         trade_id=f"t-{n}",
         symbol="BTC/USDT",
-        side=Side(side),
+        side=TradeSide(side),
         quantity=Decimal(quantity),
         price=Decimal(price),
         fee=Decimal("0.1"),

@@ -24,8 +24,8 @@ from services.portfolio.accounting import (
     AverageCost,
     Position,
     RoundTrip,
-    Side,
     Trade,
+    TradeSide,
 )
 from services.portfolio.accounts import Account, AccountKind, EquityPoint, Transfer
 from services.portfolio.storage.models import (
@@ -427,7 +427,7 @@ def _trade(row: FillRow) -> Trade:
         venue=row.venue,
         trade_id=row.trade_id,
         symbol=row.symbol,
-        side=Side(row.side),
+        side=TradeSide(row.side),
         quantity=row.quantity,
         price=row.price,
         fee=row.fee,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common import migrate
 from common.database import create_engine, session_factory, upgrade_in_child
-from services.portfolio.accounting import Side, Trade
+from services.portfolio.accounting import Trade, TradeSide
 from services.portfolio.accounts import AccountKind, Opening, OpeningPosition
 from services.portfolio.ledger import Ledger
 from services.portfolio.settings import LedgerSettings
@@ -31,7 +31,7 @@ def trade(n: int, side: str, quantity: str, price: str, **extra: Any) -> Trade:
         "venue": "paper",
         "trade_id": f"t-{n}",
         "symbol": "BTC/USDT",
-        "side": Side(side),
+        "side": TradeSide(side),
         "quantity": Decimal(quantity),
         "price": Decimal(price),
         "fee": Decimal("0.1"),

@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.portfolio.accounting import Position, Side, Trade, balance_changes
+from services.portfolio.accounting import Position, Trade, TradeSide, balance_changes
 from services.portfolio.accounts import Account, AccountKind
 from services.portfolio.ledger import AccountBook
 from services.portfolio.marks import MarkBook
@@ -32,7 +32,7 @@ def test_equity_identity_over_random_fills() -> None:
             venue="paper",
             trade_id=str(n),
             symbol=symbol,
-            side=rng.choice([Side.BUY, Side.SELL]),
+            side=rng.choice([TradeSide.BUY, TradeSide.SELL]),
             quantity=Decimal(rng.randint(1, 300)) / 100,
             price=price,
             fee=Decimal("0.001") if fee_in_base else Decimal("0.05"),

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common import migrate
 from common.database import create_engine, session_factory, upgrade_in_child
-from services.portfolio.accounting import AverageCost, Position, RoundTrip, Side, Trade
+from services.portfolio.accounting import AverageCost, Position, RoundTrip, Trade, TradeSide
 from services.portfolio.accounts import Account, AccountKind, EquityPoint, Transfer
 from services.portfolio.storage.repository import DuplicateFill, PortfolioRepository
 
@@ -29,7 +29,7 @@ def trade(n: int, side: str = "buy", price: str = "100", *, symbol: str = "BTC/U
         venue="paper",
         trade_id=f"t-{n}",
         symbol=symbol,
-        side=Side(side),
+        side=TradeSide(side),
         quantity=Decimal("0.00000001"),  # the smallest step: stored exactly
         price=Decimal(price),
         fee=Decimal("0.1"),
