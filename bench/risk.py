@@ -47,13 +47,13 @@ from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.risk.book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.closes import CloseSource
 from services.risk.engine import RiskEngine
 from services.risk.events import risk_events
 from services.risk.limits import RawLimits
 from services.risk.main import default_limits
 from services.risk.portfolio_var import PortfolioVar
+from services.risk.risk_book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.servicer import RiskServicer
 from services.risk.settings import VarSettings
 from services.risk.storage.repository import RiskRepository

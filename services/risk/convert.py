@@ -18,12 +18,12 @@ from common.validation import Violations
 from common.wire import decimal_text, timestamp
 from edgequant.common.v1 import common_pb2
 from edgequant.risk.v1 import risk_pb2
-from services.risk.book import OrderSide
 from services.risk.closes import VAR_TIMEFRAMES
 from services.risk.engine import Exposure
 from services.risk.events import RiskEvent, RiskEventType
 from services.risk.limits import Limits, RawLimits, to_raw
 from services.risk.portfolio_var import VarRequest
+from services.risk.risk_book import OrderSide
 from services.risk.rules import OrderIntent, Violation
 from services.risk.settings import VarSettings
 from services.risk.stress import PriceShock, StressResult

@@ -32,10 +32,10 @@ from typing import TypeVar
 
 from common.errors import AlreadyExists, NotFound
 from common.wire import decimal_text
-from services.risk.book import ZERO, OpenOrder, RiskBook
 from services.risk.events import RiskEvent, RiskEvents, RiskEventType
 from services.risk.limits import Limits
 from services.risk.reasons import Reason
+from services.risk.risk_book import ZERO, OpenOrder, RiskBook
 from services.risk.rules import (
     OrderIntent,
     VarEstimate,

@@ -36,8 +36,8 @@ from common.reconnect import DEFAULT_MAX_SECONDS, Reconnect
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from services.risk.book import ZERO, Market, OpenOrder, OrderSide, Position
 from services.risk.engine import AccountRisk, RiskEngine
+from services.risk.risk_book import ZERO, Market, OpenOrder, OrderSide, Position
 from services.risk.settings import FeedSettings
 
 log = logging.getLogger("edgequant.risk.feeds")

@@ -16,9 +16,9 @@ from datetime import timedelta
 from common.errors import FailedPrecondition
 from common.memory import MemoryGuard
 from services.risk import var
-from services.risk.book import RiskBook
 from services.risk.closes import CloseSource, candle_length
 from services.risk.reasons import Reason
+from services.risk.risk_book import RiskBook
 from services.risk.settings import VarSettings
 
 

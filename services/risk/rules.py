@@ -17,9 +17,9 @@ from functools import cached_property
 from typing import NamedTuple
 
 from common.wire import decimal_text
-from services.risk.book import ZERO, Market, OrderSide, RiskBook
 from services.risk.limits import Limits
 from services.risk.reasons import Reason
+from services.risk.risk_book import ZERO, Market, OrderSide, RiskBook
 from services.risk.trading_state import TradingState
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from common.errors import FailedPrecondition
-from services.risk.book import ZERO, RiskBook
 from services.risk.reasons import Reason
+from services.risk.risk_book import ZERO, RiskBook
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from typing import Any
 
 from common.errors import Unavailable
 from common.reconnect import Reconnect
-from services.risk.book import RiskBook
 from services.risk.closes import CloseSource, candle_length
 from services.risk.engine import AccountRisk
+from services.risk.risk_book import RiskBook
 from services.risk.rules import Check
 from services.risk.settings import VarSettings
 from services.risk.var import Returns, aligned_returns, percentile_loss

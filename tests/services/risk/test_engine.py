@@ -16,10 +16,10 @@ import pytest
 from common import migrate
 from common.database import create_engine, session_factory
 from common.fanout import Fanout
-from services.risk.book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.engine import AccountRisk, RiskEngine
 from services.risk.events import RiskEvent, RiskEventType, risk_events
 from services.risk.limits import Limits
+from services.risk.risk_book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.rules import OrderIntent
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import TradingState, initial_state

@@ -20,11 +20,11 @@ from common.testing import serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from services.risk.book import OrderSide
 from services.risk.engine import RiskEngine
 from services.risk.events import RiskEventType, risk_events
 from services.risk.feeds import AccountFeeds, Feeds, mark_price
 from services.risk.limits import Limits
+from services.risk.risk_book import OrderSide
 from services.risk.settings import FeedSettings
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import initial_state

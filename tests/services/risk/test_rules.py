@@ -9,8 +9,8 @@ from decimal import Decimal as D  # noqa: N817 - amounts read better short
 
 import pytest
 
-from services.risk.book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.limits import Limits, SymbolLimits
+from services.risk.risk_book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.rules import OrderIntent, check_order
 from services.risk.trading_state import TradingState
 

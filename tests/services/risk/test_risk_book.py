@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal as D  # noqa: N817 - amounts read better short
 
-from services.risk.book import SOURCES, OpenOrder, OrderSide, Position, RiskBook
+from services.risk.risk_book import SOURCES, OpenOrder, OrderSide, Position, RiskBook
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

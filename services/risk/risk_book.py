@@ -1,4 +1,4 @@
-"""The risk book: everything CheckOrder needs, kept in memory.
+"""The risk book (RiskBook): one venue account as CheckOrder sees it, kept in memory.
 
 Positions, cash and equity (with its peak and the UTC day's opening value) come from
 the portfolio service; markets, marks and open orders from the exchange; submission
