@@ -32,14 +32,12 @@ from decimal import Decimal
 from typing import TypeVar
 
 from common.errors import AlreadyExists, NotFound
-from services.risk.book import ZERO, OpenOrder, RiskBook
-from services.risk.events import EventHub, RiskEvent, RiskEventType
+from common.wire import decimal_text
+from services.risk.events import RiskEvent, RiskEvents, RiskEventType
 from services.risk.limits import Limits
+from services.risk.reasons import Reason
+from services.risk.risk_book import ZERO, OpenOrder, RiskBook
 from services.risk.rules import (
-    RISK_DAILY_LOSS,
-    RISK_MAX_DRAWDOWN,
-    RISK_STATE_STALE,
-    RISK_UNKNOWN_ACCOUNT,
     OrderIntent,
     VarEstimate,
     Violation,
@@ -136,7 +134,7 @@ class RiskEngine:
         limits: Limits,
         trading_state: TradingStateChange,
         repository: RiskRepository,
-        events: EventHub,
+        events: RiskEvents,
         account_limits: dict[str, Limits] | None = None,
         account_states: dict[str, TradingStateChange] | None = None,
         clock: Callable[[], float] = time.time,
@@ -186,13 +184,13 @@ class RiskEngine:
         return account
 
     def account(self, account_id: str) -> AccountRisk:
-        """A known account; NOT_FOUND (RISK_UNKNOWN_ACCOUNT) names the known ones."""
+        """A known account; NOT_FOUND (Reason.RISK_UNKNOWN_ACCOUNT) names the known ones."""
         account = self.accounts.get(account_id)
         if account is None:
             raise NotFound(
                 f"risk knows no venue account {account_id[:60]!r}; known: "
                 f"{', '.join(sorted(self.accounts)) or 'none yet'}",
-                reason=RISK_UNKNOWN_ACCOUNT,
+                reason=Reason.RISK_UNKNOWN_ACCOUNT,
                 metadata={"account_id": account_id[:60]},
             )
         return account
@@ -231,7 +229,7 @@ class RiskEngine:
                     raise AlreadyExists(
                         f"order_id {order.order_id!r} was checked already, with other "
                         "parameters: each order needs its own id",
-                        reason="ORDER_ID_REUSED",
+                        reason=Reason.ORDER_ID_REUSED,
                     )
                 return list(decided.violations)
         violations = self._decide(order, account_id)
@@ -306,11 +304,11 @@ class RiskEngine:
     def _unknown_account(self, account_id: str) -> Violation:
         if not self.accounts_listed:
             return Violation(
-                RISK_STATE_STALE,
+                Reason.RISK_STATE_STALE,
                 "risk has not listed the exchange's venues yet: orders are denied until it has",
             )
         return Violation(
-            RISK_UNKNOWN_ACCOUNT,
+            Reason.RISK_UNKNOWN_ACCOUNT,
             f"venue {account_id[:60]!r} is no venue account risk knows (known: "
             f"{', '.join(sorted(self.accounts)) or 'none'}); its orders cannot be checked",
             actual=account_id[:60],
@@ -453,21 +451,21 @@ class RiskEngine:
         if limits.daily_loss_limit is not None and loss >= limits.daily_loss_limit:
             breaches.append(
                 Violation(
-                    RISK_DAILY_LOSS,
+                    Reason.RISK_DAILY_LOSS,
                     f"daily loss {loss} reached the limit {limits.daily_loss_limit}",
-                    str(limits.daily_loss_limit),
-                    str(loss),
+                    decimal_text(limits.daily_loss_limit),
+                    decimal_text(loss),
                 )
             )
         drawdown = book.drawdown()
         if limits.max_drawdown is not None and drawdown >= limits.max_drawdown:
             breaches.append(
                 Violation(
-                    RISK_MAX_DRAWDOWN,
+                    Reason.RISK_MAX_DRAWDOWN,
                     f"drawdown {drawdown:.4f} from the equity peak {book.equity_peak} "
                     f"reached the limit {limits.max_drawdown}",
-                    str(limits.max_drawdown),
-                    str(drawdown),
+                    decimal_text(limits.max_drawdown),
+                    decimal_text(drawdown),
                 )
             )
         return breaches

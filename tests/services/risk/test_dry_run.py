@@ -7,8 +7,8 @@ from decimal import Decimal as D  # noqa: N817 - amounts read better short
 from pathlib import Path
 
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.risk.book import OpenOrder, Side
 from services.risk.limits import Limits
+from services.risk.risk_book import OpenOrder, OrderSide
 from services.risk.rules import OrderIntent
 from services.risk.storage.repository import RiskRepository
 from tests.services.risk.test_engine import (  # noqa: F401 - fixtures
@@ -87,12 +87,12 @@ async def test_a_dry_run_of_an_order_reported_open_is_not_counted_against_itself
     of it is not denied by its own reservation, and leaves it open as it found it."""
     engine = make_engine(repository, Limits(max_open_orders=1))
     published = record_events(engine)
-    resting = OpenOrder("o-1", BTC, Side.BUY, D("0.1"), D("50000"))
+    resting = OpenOrder("o-1", BTC, OrderSide.BUY, D("0.1"), D("50000"))
     engine.apply_order(PAPER, "o-1", resting)
-    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-1")
+    order = OrderIntent(BTC, OrderSide.BUY, D("0.1"), D("50000"), order_id="o-1")
     assert engine.preview(order, PAPER) == []
     assert paper(engine).book.open_orders == {"o-1": resting}
-    another = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-2")
+    another = OrderIntent(BTC, OrderSide.BUY, D("0.1"), D("50000"), order_id="o-2")
     assert [v.reason for v in engine.preview(another, PAPER)] == ["RISK_MAX_OPEN_ORDERS"]
     assert published == []
     # The real check of o-1 is evaluated afresh, not answered from the dry runs.
