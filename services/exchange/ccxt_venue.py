@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from common import timeframes
 from common.config import ConfigError
 from common.errors import (
     DeadlineExceeded,
@@ -39,6 +40,7 @@ from common.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from common.reconnect import DEFAULT_MAX_SECONDS, Reconnect
 from services.exchange import ccxt_errors, ccxt_loader
 from services.exchange.markets import (
     Balance,
@@ -48,12 +50,12 @@ from services.exchange.markets import (
     Ticker,
     VenueInfo,
     VenueKind,
-    timeframe_ms,
 )
 from services.exchange.orders import Fill, Liquidity, Order, OrderStatus, OrderType
+from services.exchange.reasons import Reason
 from services.exchange.settings import CcxtVenueSettings
-from services.exchange.signal import Signal
 from services.exchange.venue import ReportSink, VenueReport
+from services.exchange.wakeup import Wakeup
 
 # Only the configured exchanges' modules are imported (ccxt_loader: ~50 MiB less).
 ccxt_async = ccxt_loader.async_support()
@@ -100,7 +102,7 @@ _DEFAULT_CANDLE_PAGE = 100
 class OutcomeUnknown(DeadlineExceeded):
     """A create whose outcome is unknown: the venue may or may not hold the order."""
 
-    reason = "VENUE_OUTCOME_UNKNOWN"
+    reason = Reason.VENUE_OUTCOME_UNKNOWN
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -160,7 +162,7 @@ class CcxtVenue:
         kind = VenueKind.SANDBOX if settings.sandbox else VenueKind.LIVE
         self.info = VenueInfo(name, kind, settings.exchange_id, available=True)
         self.read_only = not settings.trading
-        self.tickers_changed = Signal()
+        self.tickers_changed = Wakeup()
         self.order_poll_seconds = settings.order_poll_seconds
         exchange_class = getattr(ccxt_async, settings.exchange_id, None)
         if exchange_class is None:
@@ -346,25 +348,30 @@ class CcxtVenue:
 
     async def _poll_tickers(self) -> None:
         """One poll per period for every subscriber of every symbol watched lately (one
-        fetch_tickers call where the venue has it); subscribers then read the cache."""
+        fetch_tickers call where the venue has it); subscribers then read the cache. A
+        failing venue is polled less often (common.reconnect's backoff) until it answers."""
         period = self.settings.ticker_poll_seconds
-        while True:
-            await asyncio.sleep(period)
-            horizon = time.monotonic() - 3 * period
-            symbols = sorted(s for s, seen in self._watched.items() if seen >= horizon)
-            for symbol in set(self._watched) - set(symbols):
-                del self._watched[symbol]
-                self._tickers.pop(symbol, None)
-            if symbols:
-                try:
+        reconnect = Reconnect(
+            f"{self.info.name} tickers",
+            initial_seconds=period,
+            max_seconds=max(period, DEFAULT_MAX_SECONDS),
+            retried=(EdgeQuantError,),
+        )
+
+        async def poll() -> None:
+            while True:
+                await asyncio.sleep(period)
+                horizon = time.monotonic() - 3 * period
+                symbols = sorted(s for s, seen in self._watched.items() if seen >= horizon)
+                for symbol in set(self._watched) - set(symbols):
+                    del self._watched[symbol]
+                    self._tickers.pop(symbol, None)
+                if symbols:
                     await self._refresh_tickers(symbols)
-                except EdgeQuantError as error:
-                    log.warning(
-                        "ticker poll failed",
-                        extra={"venue": self.info.name, "reason": error.reason},
-                    )
-                    continue
-            self.tickers_changed.notify()
+                    reconnect.connected()
+                self.tickers_changed.notify()
+
+        await reconnect.forever(poll)
 
     async def _refresh_tickers(self, symbols: list[str]) -> None:
         if self.client.has.get("fetchTickers") is True:
@@ -414,7 +421,7 @@ class CcxtVenue:
         below what they declare); an empty page, or the present, ends the span. A venue
         that returns the newest of a window asked too big (OKX's history) is asked again
         for smaller windows, so no span it did not return is taken for empty."""
-        width = timeframe_ms(timeframe)
+        width = timeframes.milliseconds(timeframe)
         if since_ms is None:
             since_ms = (self.clock_ms() // width - limit) * width
         page = self.candle_page()
@@ -467,7 +474,7 @@ class CcxtVenue:
         if self.read_only:
             raise FailedPrecondition(
                 f"venue {self.info.name} is market data only (trading = false)",
-                reason="VENUE_READ_ONLY",
+                reason=Reason.VENUE_READ_ONLY,
             )
 
     # -- orders --------------------------------------------------------------------------
@@ -551,7 +558,7 @@ class CcxtVenue:
                 raise FailedPrecondition(
                     f"order {order.order_id} is not known to {self.info.name} yet; its "
                     "outcome is being reconciled",
-                    reason="VENUE_OUTCOME_UNKNOWN",
+                    reason=Reason.VENUE_OUTCOME_UNKNOWN,
                 )
             if not found.status.is_open:
                 return found
