@@ -43,7 +43,7 @@ from edgequant.exchange.v1.exchange_pb2 import (
     SubmitOrderResponse,
 )
 from services.exchange import convert
-from services.exchange.candles import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
+from services.exchange.candle_cache import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
 from services.exchange.markets import Balance
 from services.exchange.orderflow import OrderFlow
 from services.exchange.outbox import Outbox

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.backtest.datasets.candles import check, parse_csv
+from services.backtest.datasets.candle_files import check, parse_csv
 from services.backtest.datasets.problems import MalformedDataset
 from services.backtest.datasets.timeframes import timeframe_of
 
