@@ -7,7 +7,7 @@ STREAM_OVERFLOW (never a silent drop): it re-reads with ListOrders and subscribe
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from common.fanout import DEFAULT_QUEUE_SIZE, Fanout
 from services.exchange.orders import Order
@@ -27,7 +27,7 @@ class OrderUpdates:
         # A snapshot: the order flow keeps changing its own object.
         self.fanout.publish(copy.copy(order))
 
-    async def follow(self, venue: str = "") -> AsyncIterator[Order]:
+    async def follow(self, venue: str = "") -> AsyncGenerator[Order, None]:
         """Every order change from now on (on `venue`, or on every venue when empty)."""
         async with self.fanout.subscribed(lambda order: not venue or order.venue == venue) as items:
             async for order in items:
