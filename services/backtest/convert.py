@@ -28,7 +28,7 @@ from services.backtest.strategies.base import StrategyDefinition
 from services.backtest.submission import Submission
 
 if TYPE_CHECKING:
-    from services.backtest.results import RunDetails
+    from services.backtest.results import RunResult
 
 # Page-token kinds (common.paging refuses one listing's token in another).
 DATASETS_PAGE, JOBS_PAGE, TRADES_PAGE = "datasets", "jobs", "trades"
@@ -290,9 +290,8 @@ def metrics(run: RunRow) -> pb.Metrics:
     return message
 
 
-def result(
-    job_row: JobRow, run: RunRow, ranked: list[RunRow], details: RunDetails | None
-) -> pb.GetResultResponse:
+def result(read: RunResult) -> pb.GetResultResponse:
+    job_row, run, ranked, details = read.job, read.run, read.ranked, read.details
     response = pb.GetResultResponse(
         job_id=job_row.job_id,
         run_index=run.run_index,

@@ -29,6 +29,16 @@ class RunDetails:
 
 
 @dataclass(frozen=True)
+class RunResult:
+    """A succeeded job's run: its metrics (the run), the job's runs ranked, its details."""
+
+    job: JobRow
+    run: RunRow
+    ranked: list[RunRow]
+    details: RunDetails | None
+
+
+@dataclass(frozen=True)
 class Export:
     file_name: str
     csv: str
@@ -38,6 +48,13 @@ class Export:
 class ResultReader:
     def __init__(self, manager: jobs.JobManager) -> None:
         self.jobs = manager
+
+    async def result(
+        self, job: JobRow, run_index: int, page: paging.Page, max_points: int
+    ) -> RunResult:
+        """The run a request names, with a page of its trades and its equity sample."""
+        run, ranked = await self.run_of(job, run_index)
+        return RunResult(job, run, ranked, await self.details(run, page, max_points))
 
     async def run_of(self, job: JobRow, run_index: int) -> tuple[RunRow, list[RunRow]]:
         """The run a request names (0: the single run, or the sweep's best), and the

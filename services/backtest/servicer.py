@@ -20,7 +20,6 @@ from services.backtest.datasets.intake import DatasetIntakes
 from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs import manager as jobs
 from services.backtest.results import ResultReader
-from services.backtest.storage.models import JobRow
 from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.submission import Submitter
 from services.backtest.tick.strategies import TICK_STRATEGIES
@@ -115,7 +114,8 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             yield pb.StreamJobResponse(progress=convert.job(row))
             if row.state == jobs.SUCCEEDED:
                 first_page = paging.Page(paging.DEFAULT_PAGE_SIZE)
-                yield pb.StreamJobResponse(result=await self._result(row, 0, first_page, 0))
+                result = await self.results.result(row, 0, first_page, 0)
+                yield pb.StreamJobResponse(result=convert.result(result))
 
     async def GetResult(
         self, request: pb.GetResultRequest, context: Context
@@ -129,7 +129,8 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         )
         problems.raise_if_any()
         job = await self.jobs.get(request.job_id)
-        return await self._result(job, request.run_index, page, request.max_equity_points)
+        result = await self.results.result(job, request.run_index, page, request.max_equity_points)
+        return convert.result(result)
 
     async def ExportResult(
         self, request: pb.ExportResultRequest, context: Context
@@ -142,13 +143,6 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         return pb.ExportResultResponse(
             content_type="text/csv", file_name=export.file_name, csv=export.csv, rows=export.rows
         )
-
-    async def _result(
-        self, job: JobRow, run_index: int, page: paging.Page, max_points: int
-    ) -> pb.GetResultResponse:
-        run, ranked = await self.results.run_of(job, run_index)
-        details = await self.results.details(run, page, max_points)
-        return convert.result(job, run, ranked, details)
 
 
 def _page(page_size: int, page_token: str, kind: str) -> paging.Page:
