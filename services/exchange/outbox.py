@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.exchange.orders import Execution
-from services.exchange.signal import Signal
 from services.exchange.storage import repository
+from services.exchange.wakeup import Wakeup
 
 PAGE = 500
 
@@ -25,7 +25,7 @@ class Outbox:
         self._sessions = sessions
         self.writing = asyncio.Lock()
         self.last_sequence = 0
-        self.appended = Signal()
+        self.appended = Wakeup()
 
     async def load(self) -> None:
         async with self._sessions() as session:
