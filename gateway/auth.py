@@ -70,6 +70,9 @@ class Principal:
 
     name: str
     rate_key: str
+    # What the token may do and until when (auth off: every scope, no expiry).
+    scopes: frozenset[str] = frozenset(SCOPES)
+    expires: datetime | None = None
 
 
 def digest(token: str) -> str:
@@ -159,7 +162,12 @@ class Authenticator:
                 f"token {token.name!r} lacks the {scope!r} scope this call needs",
                 headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             )
-        return Principal(name=token.name, rate_key=f"token:{token.name}")
+        return Principal(
+            name=token.name,
+            rate_key=f"token:{token.name}",
+            scopes=token.scopes,
+            expires=token.expires,
+        )
 
     def _find(self, presented: str) -> Token | None:
         """Compares with every digest (no early exit), so timing says nothing."""
