@@ -8,7 +8,8 @@ state and its account's; a breach of an account's daily loss or drawdown limit h
 that account only. An order on a venue risk does not know is denied
 RISK_UNKNOWN_ACCOUNT.
 
-CheckOrder calls `check` (synchronous, no I/O). It is idempotent per order id: the
+CheckOrder calls `check` (synchronous, no I/O), or `preview` for a dry run, which
+answers the same and changes nothing. `check` is idempotent per order id: the
 exchange retries a check that failed UNAVAILABLE, and a repeat gets the first answer
 without counting the order again in the rate windows, the reservations or the events.
 The order feed calls `apply_order`; an order under check is never counted as one of
@@ -238,31 +239,49 @@ class RiskEngine:
             _remember(self._decisions, order.order_id, Decision(fingerprint, tuple(violations)))
         return violations
 
+    def preview(self, order: OrderIntent, account_id: str) -> list[Violation]:
+        """What `check` would answer for the order now, changing nothing: no rate window,
+        no reservation, no event, no decision remembered under its id (CheckOrder's
+        dry_run: the web UI's pre-check before it submits)."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            return [self._unknown_account(account_id)]
+        # The order itself, if already reported open, is not one of the orders it is
+        # checked against (as in `_decide`); put back before anything else can run.
+        reported = account.book.open_orders.pop(order.order_id, None) if order.order_id else None
+        try:
+            return self._evaluate(order, account, self.clock())
+        finally:
+            if reported is not None:
+                account.book.open_orders[order.order_id] = reported
+
+    def _evaluate(self, order: OrderIntent, account: AccountRisk, now: float) -> list[Violation]:
+        state = self.effective_state(account)
+        return check_order(
+            order,
+            account.book,
+            account.limits,
+            state=state.state,
+            now=now,
+            var_estimate=account.var_estimate,
+            state_scope=""
+            if state.state is TradingState.ACTIVE
+            else f" on account {account.account_id}"
+            if state.account_id
+            else " globally",
+        )
+
     def _decide(self, order: OrderIntent, account_id: str) -> list[Violation]:
         now = self.clock()
         account = self.accounts.get(account_id)
         if account is None:
             violations = [self._unknown_account(account_id)]
         else:
-            book = account.book
             if order.order_id:
                 # The exchange reports an order (PENDING_NEW) before it asks for the
                 # check, and the report may arrive first: that is this order, not another.
-                book.open_orders.pop(order.order_id, None)
-            state = self.effective_state(account)
-            violations = check_order(
-                order,
-                book,
-                account.limits,
-                state=state.state,
-                now=now,
-                var_estimate=account.var_estimate,
-                state_scope=""
-                if state.state is TradingState.ACTIVE
-                else f" on account {account_id}"
-                if state.account_id
-                else " globally",
-            )
+                account.book.open_orders.pop(order.order_id, None)
+            violations = self._evaluate(order, account, now)
         if violations:
             self.events.publish(
                 RiskEvent(

@@ -110,9 +110,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         return self.engine.account(account_id or self.default_account)
 
     async def CheckOrder(self, request: CheckOrderRequest, context: Context) -> CheckOrderResponse:
-        violations = self.engine.check(
-            self._order_intent(request), request.venue or self.default_account
-        )
+        check = self.engine.preview if request.dry_run else self.engine.check
+        violations = check(self._order_intent(request), request.venue or self.default_account)
         if not violations:
             return _APPROVED
         return CheckOrderResponse(
