@@ -6,6 +6,7 @@ The fixtures (conftest.py) fail a test on any console error or foreign request."
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -48,11 +49,12 @@ def test_log_in_and_the_overview_shows_data(ui: Watched, ui_stack: UiStack) -> N
     ui.shot("overview-desktop-light")
 
 
-def _limit_price_far_below(page: Page) -> str:
+def _limit_price_below(page: Page) -> str:
     book = page.get_by_test_id("order-book")
     expect(book.locator("tr.bid").first).to_be_visible(timeout=30_000)
     best_bid = Decimal(book.locator("tr.bid td").first.inner_text().strip())
-    return str((best_bid / 2).quantize(Decimal(1)))
+    # Inside the risk price band, far enough below the bid not to fill during the test.
+    return str((best_bid * Decimal("0.97")).quantize(Decimal(1)))
 
 
 def _ticket(page: Page, quantity: str, price: str) -> None:
@@ -65,8 +67,10 @@ def _ticket(page: Page, quantity: str, price: str) -> None:
 def test_place_and_cancel_a_paper_order(ui: Watched, ui_stack: UiStack) -> None:
     ui.log_in(ui_stack.token)
     ui.page.get_by_role("link", name="Trade").click()
-    expect(ui.page.get_by_test_id("candle-count")).not_to_contain_text("0 candles", timeout=30_000)
-    price = _limit_price_far_below(ui.page)
+    expect(ui.page.get_by_test_id("candle-count")).to_contain_text(
+        re.compile(r"^[1-9]\d* candles"), timeout=30_000
+    )
+    price = _limit_price_below(ui.page)
     _ticket(ui.page, "0.001", price)
     expect(ui.page.get_by_test_id("precheck")).to_contain_text("APPROVE")
     ui.page.get_by_test_id("submit").click()
@@ -83,7 +87,7 @@ def test_place_and_cancel_a_paper_order(ui: Watched, ui_stack: UiStack) -> None:
 def test_the_kill_switch_denies_the_next_order_and_is_lifted(ui: Watched, ui_stack: UiStack) -> None:
     ui.log_in(ui_stack.token)
     ui.page.get_by_role("link", name="Trade").click()
-    price = _limit_price_far_below(ui.page)
+    price = _limit_price_below(ui.page)
     ui.page.get_by_test_id("kill-switch").click()
     ui.page.get_by_test_id("kill-reason").fill("e2e: halt")
     ui.page.get_by_test_id("kill-confirm").click()
