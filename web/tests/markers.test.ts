@@ -20,3 +20,11 @@ describe('fillsToMarkers', () => {
     expect(fillsToMarkers([{ side: 'SIDE_BUY', quantity: '1', price: '1', time: '' }], 60)).toEqual([])
   })
 })
+
+describe('fillsToMarkers with many fills', () => {
+  it('labels only side once there are more fills than it labels', () => {
+    const fills = Array.from({ length: 3 }, (_, index) => ({ side: 'SIDE_BUY', quantity: '1', price: '2', time: `2026-01-01T00:0${index}:00Z` }))
+    expect(fillsToMarkers(fills, 60, 2).map((marker) => marker.text)).toEqual(['B', 'B', 'B'])
+    expect(fillsToMarkers(fills, 60, 3)[0].text).toBe('B 1 @ 2')
+  })
+})

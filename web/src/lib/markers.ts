@@ -9,7 +9,9 @@ export interface FillLike {
 
 /** The account's fills as chart markers on the candle each fell in (`timeframeSeconds`
  * buckets), buys below in green, sells above in red, time-ordered as the chart needs. */
-export function fillsToMarkers(fills: FillLike[], timeframeSeconds: number): SeriesMarker<Time>[] {
+export function fillsToMarkers(fills: FillLike[], timeframeSeconds: number, maxLabelled = 20): SeriesMarker<Time>[] {
+  // Many labels overlap into noise: past `maxLabelled` fills the arrows say only B or S.
+  const labelled = fills.length <= maxLabelled
   return fills
     .map((fill) => ({ fill, seconds: Math.floor(Date.parse(fill.time) / 1000) }))
     .filter(({ seconds }) => Number.isFinite(seconds))
@@ -21,7 +23,7 @@ export function fillsToMarkers(fills: FillLike[], timeframeSeconds: number): Ser
         position: buy ? 'belowBar' : 'aboveBar',
         color: buy ? '#26a69a' : '#ef5350',
         shape: buy ? 'arrowUp' : 'arrowDown',
-        text: `${buy ? 'B' : 'S'} ${fill.quantity} @ ${fill.price}`,
+        text: labelled ? `${buy ? 'B' : 'S'} ${fill.quantity} @ ${fill.price}` : buy ? 'B' : 'S',
       } satisfies SeriesMarker<Time>
     })
 }
