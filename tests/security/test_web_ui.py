@@ -53,10 +53,11 @@ async def test_root_is_the_page_with_the_ui_csp_and_never_cached(
     assert csp == ui.CSP
     # Only this origin (and the chart's one attribution style hash): no inline script,
     # no other host, no framing.
-    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp and "http" not in csp
+    for loophole in ("'unsafe-inline'", "'unsafe-eval'", "http", "*", "data: ;"):
+        assert loophole not in csp
     assert "frame-ancestors 'none'" in csp
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert b"<script" in response.content and b"src=\"/assets/" in response.content
+    assert b'<script type="module" crossorigin src="/assets/' in response.content
 
 
 async def test_every_built_asset_is_served_immutable_with_its_type(
@@ -89,7 +90,17 @@ async def test_page_navigations_fall_back_to_the_page_but_files_and_api_clients_
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/nowhere", "/v1/orders", "/v1", "/docs/nowhere", "/healthz", "/metrics", "/openapi.json", "/docs"]
+    "path",
+    [
+        "/v1/nowhere",
+        "/v1/orders",
+        "/v1",
+        "/docs/nowhere",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    ],
 )
 async def test_the_fallback_never_answers_the_apis_paths(
     client: httpx.AsyncClient, path: str
@@ -133,8 +144,8 @@ async def test_nothing_outside_the_build_is_served(
     response = await _raw_get(client, raw_path, accept="*/*")
     body = response.content
     assert response.status_code in (400, 404), (raw_path, response.status_code)
-    assert b"BUILD_DIR" not in body and b"root:" not in body and b"[project]" not in body
-    assert b"source_sha256" not in body
+    for secret in (b"BUILD_DIR", b"root:", b"[project]", b"source_sha256"):
+        assert secret not in body
 
 
 def test_a_symlink_out_of_the_build_is_not_followed(tmp_path: Path) -> None:

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
 
 from common.testing import isolated_config
 from gateway.auth import digest
@@ -30,9 +38,9 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TOKEN = "eq-web-ui-test-token"
-DESKTOP = {"width": 1366, "height": 900}
-PHONE = {"width": 390, "height": 844}
+TOKEN = "eq-web-ui-test-token"  # noqa: S105 (a test stack's own token)
+DESKTOP: ViewportSize = {"width": 1366, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,10 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     url = f"http://127.0.0.1:{port}"
     log = (directory / "stack.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "common.stack"], env=environment, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "common.stack"],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120

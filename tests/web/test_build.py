@@ -31,9 +31,9 @@ def source_hash(web: Path) -> tuple[str, int]:
 def test_the_committed_build_is_from_the_current_sources() -> None:
     manifest = json.loads((ui.BUILD_DIR / ui.MANIFEST).read_text())
     expected, count = source_hash(WEB)
-    assert manifest["source_sha256"] == expected and manifest["sources"] == count, (
-        "gateway/webui/ is stale: run `make web` and commit gateway/webui/"
-    )
+    stale = "gateway/webui/ is stale: run `make web` and commit gateway/webui/"
+    assert manifest["sources"] == count, stale
+    assert manifest["source_sha256"] == expected, stale
     built = sorted(path.name for path in (ui.BUILD_DIR / "assets").iterdir())
     assert built == manifest["assets"], "gateway/webui/assets/ holds files the build did not make"
 
@@ -41,9 +41,15 @@ def test_the_committed_build_is_from_the_current_sources() -> None:
 def test_the_build_is_small() -> None:
     """Initial JS (what index.html loads) <= 150 KB gzip; the whole build <= 1 MiB."""
     index = (ui.BUILD_DIR / ui.INDEX).read_text()
-    initial = [name for name in json.loads((ui.BUILD_DIR / ui.MANIFEST).read_text())["assets"] if f"/assets/{name}" in index and name.endswith(".js")]
+    initial = [
+        name
+        for name in json.loads((ui.BUILD_DIR / ui.MANIFEST).read_text())["assets"]
+        if f"/assets/{name}" in index and name.endswith(".js")
+    ]
     assert initial
-    initial_gzip = sum(len(gzip.compress((ui.BUILD_DIR / "assets" / name).read_bytes(), 9)) for name in initial)
+    initial_gzip = sum(
+        len(gzip.compress((ui.BUILD_DIR / "assets" / name).read_bytes(), 9)) for name in initial
+    )
     assert initial_gzip <= 150_000
     total = sum(path.stat().st_size for path in ui.BUILD_DIR.rglob("*") if path.is_file())
     assert total <= 1024 * 1024

@@ -84,7 +84,9 @@ def test_place_and_cancel_a_paper_order(ui: Watched, ui_stack: UiStack) -> None:
     expect(ui.page.get_by_test_id("last-order")).to_contain_text("CANCELED")
 
 
-def test_the_kill_switch_denies_the_next_order_and_is_lifted(ui: Watched, ui_stack: UiStack) -> None:
+def test_the_kill_switch_denies_the_next_order_and_is_lifted(
+    ui: Watched, ui_stack: UiStack
+) -> None:
     ui.log_in(ui_stack.token)
     ui.page.get_by_role("link", name="Trade").click()
     price = _limit_price_below(ui.page)
