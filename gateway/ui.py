@@ -8,15 +8,18 @@ committed, installed with the package), served at `/` on the API's own origin.
   /docs: those keep their own answers (an unknown API path stays a google.rpc.Status 404).
 - A file is served only if its resolved path lies inside the build directory.
 - UI responses carry their own CSP ('self' only); the API's stays as it is.
+- Files are read once and kept (the whole build is a few hundred KiB): no file I/O or
+  worker threads per request, which a phone's reloads would otherwise cost in RSS.
 """
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 BUILD_DIR = Path(__file__).resolve().parent / "webui"
 INDEX = "index.html"
@@ -75,32 +78,41 @@ class WebUi:
         self.fallback = fallback
         self.build_dir = build_dir
         self.available = (build_dir / INDEX).is_file()
+        self._assets = (build_dir / "assets").resolve()
+        self._files: dict[Path, bytes] = {}
 
-    def _index(self) -> Response:
-        return FileResponse(
-            self.build_dir / INDEX,
-            media_type="text/html; charset=utf-8",
-            headers={"Cache-Control": NO_STORE, "Content-Security-Policy": CSP},
-        )
+    def _read(self, path: Path) -> bytes:
+        content = self._files.get(path)
+        if content is None:
+            content = self._files[path] = path.read_bytes()
+        return content
+
+    def _index(self, request: Request) -> Response:
+        return self._file(request, (self.build_dir / INDEX).resolve(), NO_STORE)
+
+    def _file(self, request: Request, path: Path, cache: str) -> Response:
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if media_type.startswith("text/") or media_type.endswith("javascript"):
+            media_type += "; charset=utf-8"
+        content = self._read(path)
+        headers = {"Cache-Control": cache, "Content-Security-Policy": CSP}
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(content))
+            return Response(b"", media_type=media_type, headers=headers)
+        return Response(content, media_type=media_type, headers=headers)
 
     async def __call__(self, request: Request) -> Response:
         path = request.url.path
         if not self.available or request.method not in ("GET", "HEAD") or excluded(path):
             return await self.fallback(request)
         if path == "/":
-            return self._index()
+            return self._index(request)
         found = _file_in_build(self.build_dir, path)
         if found is not None:
             if found.name == INDEX:
-                return self._index()
-            hashed = found.parent == (self.build_dir / "assets").resolve()
-            return FileResponse(
-                found,
-                headers={
-                    "Cache-Control": IMMUTABLE if hashed else NO_CACHE,
-                    "Content-Security-Policy": CSP,
-                },
-            )
+                return self._index(request)
+            hashed = found.parent == self._assets
+            return self._file(request, found, IMMUTABLE if hashed else NO_CACHE)
         if _wants_page(request):
-            return self._index()
+            return self._index(request)
         return await self.fallback(request)
