@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 
-.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak web web-test web-lint
+.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak cert web web-test web-lint
 
 install: $(INSTALLED)
 install-runtime: $(RUNTIME_INSTALLED)
@@ -70,6 +70,12 @@ web-lint: $(WEB_MODULES)
 # Vitest, then the Python suite (which drives Debian's chromium through the UI, tests/web).
 test: $(INSTALLED) web-test
 	$(PY) -m pytest
+
+# A certificate for the gateway's HTTPS on the LAN, for this device's name and addresses:
+# var/tls/ (ca.crt to trust on phones; README "HTTPS on the LAN"). Re-run when an address
+# changes: the same CA signs the new one. Python's cryptography (in the runtime lock), else openssl.
+cert: $(RUNTIME_INSTALLED)
+	$(PY) scripts/make_cert.py
 
 # Known vulnerabilities of the locked versions (PyPI's advisory data). Not --strict: a
 # package the advisory service does not know is reported, not fatal.

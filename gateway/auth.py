@@ -35,10 +35,10 @@ from typing import Any
 
 import grpc
 
-from common.config import PROJECT_ROOT, ConfigError
+from common.config import ConfigError
 from gateway.bindings import Binding
 from gateway.errors import GatewayError
-from gateway.settings import AuthSettings
+from gateway.settings import AuthSettings, resolve
 
 log = logging.getLogger("edgequant.gateway.auth")
 
@@ -85,7 +85,7 @@ class TokenStore:
     def __init__(self, settings: AuthSettings) -> None:
         """Raises ConfigError (a bad entry or file stops the start)."""
         self._entries = [_from_entry(entry) for entry in settings.tokens]
-        self._path = _resolve(settings.tokens_file) if settings.tokens_file else None
+        self._path = resolve(settings.tokens_file) if settings.tokens_file else None
         self._stamp = _stamp(self._path) if self._path else None
         self._tokens = self._load()
         if settings.enabled and not self._tokens:
@@ -199,11 +199,6 @@ def _unauthenticated(reason: str, message: str) -> GatewayError:
 def load_tokens(settings: AuthSettings) -> list[Token]:
     """Tokens from the secrets file and the `tokens` setting; raises ConfigError."""
     return list(TokenStore(settings).tokens())
-
-
-def _resolve(path: str) -> Path:
-    resolved = Path(path)
-    return resolved if resolved.is_absolute() else PROJECT_ROOT / resolved
 
 
 def _from_entry(entry: str) -> Token:

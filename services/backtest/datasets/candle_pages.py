@@ -26,7 +26,7 @@ from common.validation import Violations
 from common.wire import decimal_text
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.common.v1 import common_pb2
-from services.backtest.datasets.store import DatasetStore
+from services.backtest.datasets.store import DatasetNotFound, DatasetStore
 
 PAGE_KIND = "dataset_candles"
 # A chart wants many candles at once; a page of 5,000 is ~0.8 MB of JSON.
@@ -66,7 +66,12 @@ async def list_candles(store: DatasetStore, request: pb.ListDatasetCandlesReques
         raise InvalidArgument(
             [FieldViolation("dataset_id", f"{row.kind} dataset: only candle datasets have candles")]
         )
-    return await asyncio.to_thread(read_candles, store.file(row), query)
+    try:
+        return await asyncio.to_thread(read_candles, store.file(row), query)
+    except FileNotFoundError:  # deleted since it was looked up
+        raise DatasetNotFound(
+            f"no dataset {query.dataset_id!r}", reason="DATASET_NOT_FOUND"
+        ) from None
 
 
 def read_query(
@@ -129,17 +134,22 @@ def _candle(row: list[float]) -> common_pb2.Candle:
     stamp.FromMilliseconds(int(time_ms))
     return common_pb2.Candle(
         open_time=stamp,
-        open=_text(opening),
-        high=_text(high),
-        low=_text(low),
-        close=_text(close),
-        volume=_text(volume),
+        open=float_text(opening),
+        high=float_text(high),
+        low=float_text(low),
+        close=float_text(close),
+        volume=float_text(volume),
     )
 
 
-def _text(value: float) -> str:
-    # repr is the shortest text that reads back as the same float.
-    return decimal_text(Decimal(repr(value))) if math.isfinite(value) else ""
+def float_text(value: float) -> str:
+    """decimal_text of the shortest text that reads back as the same float (its repr)."""
+    text = repr(value)
+    if "e" in text or "n" in text or value == 0:  # exponent, nan, inf, or -0.0
+        return decimal_text(Decimal(text)) if math.isfinite(value) else ""
+    # A plain repr has a point and no trailing zeros but a lone ".0": the common case,
+    # without Decimal (a page of 5,000 candles is 30,000 numbers).
+    return text.removesuffix(".0")
 
 
 def _ms(stamp: Timestamp | None, field: str, problems: Violations) -> int | None:

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.paging import page_token
 from common.wire import decimal_text
 from edgequant.backtest.v1 import backtest_pb2 as pb
+from services.backtest.datasets.candle_pages import float_text
 from tests.services.backtest.test_servicer import _error_info, _serve
 
 if TYPE_CHECKING:
@@ -194,3 +195,21 @@ async def test_an_unknown_dataset_is_not_found(served: tuple[Stub, pb.Dataset]) 
         )
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert _error_info(raised.value)[0].reason == "DATASET_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("stored", "wire"),
+    [
+        (100.0, "100"),
+        (0.1, "0.1"),
+        (-2.5, "-2.5"),
+        (0.0, "0"),
+        (-0.0, "0"),
+        (1e-05, "0.00001"),
+        (1.5e-07, "0.00000015"),
+        (1e22, "10000000000000000000000"),
+        (64123.45, "64123.45"),
+    ],
+)
+def test_stored_floats_are_plain_decimal_strings(stored: float, wire: str) -> None:
+    assert float_text(stored) == wire

@@ -7,6 +7,19 @@ from decimal import Decimal as D  # noqa: N817 - amounts read better short
 from pathlib import Path
 
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
+from services.risk.book import OpenOrder, Side
+from services.risk.limits import Limits
+from services.risk.rules import OrderIntent
+from services.risk.storage.repository import RiskRepository
+from tests.services.risk.test_engine import (  # noqa: F401 - fixtures
+    BTC,
+    PAPER,
+    make_engine,
+    migrated,
+    paper,
+    record_events,
+    repository,
+)
 from tests.services.risk.test_order_checks import denials, eth_open_notional, subscribed_events
 from tests.services.risk.test_servicer import buy, eventually, reasons, risk_stack
 
@@ -65,3 +78,22 @@ async def test_a_dry_run_answers_the_verdict_and_changes_nothing(tmp_path: Path)
         assert await denials(events, 1) == ["d-2"]
         events.cancel()
         assert await eth_open_notional(risk) == resting + D("0.1")
+
+
+async def test_a_dry_run_of_an_order_reported_open_is_not_counted_against_itself(
+    repository: RiskRepository,  # noqa: F811 - the fixture imported above
+) -> None:
+    """The exchange may report an order before it is checked (as for `check`): a dry run
+    of it is not denied by its own reservation, and leaves it open as it found it."""
+    engine = make_engine(repository, Limits(max_open_orders=1))
+    published = record_events(engine)
+    resting = OpenOrder("o-1", BTC, Side.BUY, D("0.1"), D("50000"))
+    engine.apply_order(PAPER, "o-1", resting)
+    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-1")
+    assert engine.preview(order, PAPER) == []
+    assert paper(engine).book.open_orders == {"o-1": resting}
+    another = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-2")
+    assert [v.reason for v in engine.preview(another, PAPER)] == ["RISK_MAX_OPEN_ORDERS"]
+    assert published == []
+    # The real check of o-1 is evaluated afresh, not answered from the dry runs.
+    assert engine.check(order, PAPER) == []
