@@ -16,7 +16,7 @@ from tests.web.conftest import DESKTOP, PHONE, UiStack, Watched, watch
 
 pytestmark = pytest.mark.stack
 
-PAGES = ["/", "/trade", "/orders", "/risk", "/backtest", "/activity", "/about"]
+PAGES = ["/", "/trade", "/orders", "/risk", "/backtest", "/runners", "/activity", "/about"]
 FOCUSABLE = (
     "a[href]:visible, button:not([disabled]):visible, input:not([disabled]):visible, "
     "select:not([disabled]):visible, [tabindex='0']:visible"

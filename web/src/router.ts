@@ -8,9 +8,9 @@ export const routes: RouteRecordRaw[] = [
   { path: '/orders', name: 'orders', component: () => import('./pages/OrdersPage.vue'), meta: { title: 'Orders & fills' } },
   { path: '/risk', name: 'risk', component: () => import('./pages/RiskPage.vue'), meta: { title: 'Risk' } },
   { path: '/backtest', name: 'backtest', component: () => import('./pages/BacktestPage.vue'), meta: { title: 'Backtest' } },
-  // SLOT: Runners (StrategyService, /v1/runners...) goes here once the strategy runner's
-  // proto lands: { path: '/runners', name: 'runners', component: () => import('./pages/RunnersPage.vue') },
-  // and one entry in NAV below.
+  // The strategy runner's page: in the navigation only when the gateway has its routes
+  // (lib/features.ts); the page says so itself if reached without them.
+  { path: '/runners', name: 'runners', component: () => import('./pages/RunnersPage.vue'), meta: { title: 'Runners', feature: 'runners' } },
   { path: '/activity', name: 'activity', component: () => import('./pages/ActivityPage.vue'), meta: { title: 'Activity' } },
   { path: '/about', name: 'about', component: () => import('./pages/AboutPage.vue'), meta: { title: 'About' } },
   { path: '/:unknown(.*)*', redirect: '/' },

@@ -19,6 +19,8 @@ export const ACTIONS = {
   deleteDataset: 'admin',
   submitBacktest: 'admin',
   cancelJob: 'admin',
+  // StrategyService: every RPC that changes state is admin (gateway/auth.py's rule).
+  manageRunners: 'admin',
 } as const satisfies Record<string, Scope>
 
 export type Action = keyof typeof ACTIONS
