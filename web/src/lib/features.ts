@@ -13,3 +13,8 @@ export function apiPaths(): Promise<Set<string>> {
 export async function hasRunners(): Promise<boolean> {
   return (await apiPaths()).has('/v1/runners')
 }
+
+/** ExchangeService.StreamCandles (closed candles as they close), from the strategy runner's work. */
+export async function hasStreamCandles(): Promise<boolean> {
+  return [...(await apiPaths())].some((path) => path.includes('/candles/') && path.endsWith(':stream'))
+}
