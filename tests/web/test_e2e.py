@@ -125,6 +125,15 @@ def test_a_small_backtest_and_a_sweep_show_their_results(ui: Watched, ui_stack: 
     expect(table.locator("tbody tr")).to_have_count(4, timeout=120_000)
     expect(ui.page.get_by_test_id("heatmap")).to_be_visible()
     ui.shot("backtest-sweep")
+    # The single run beside the sweep's best: both jobs' metrics side by side.
+    jobs = ui.page.get_by_test_id("jobs")
+    expect(jobs.locator("tbody tr")).to_have_count(2)
+    for row in range(2):
+        jobs.locator("tbody tr").nth(row).get_by_role("checkbox").check()
+    ui.page.get_by_role("button", name="Compare 2 runs").click()
+    compare = ui.page.get_by_test_id("compare")
+    expect(compare.locator("thead th")).to_have_count(3)
+    expect(compare).to_contain_text("Sharpe")
 
 
 def _tab_through(page: Page) -> list[str]:

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { formatDecimal, signOf } from '../src/lib/decimal'
-import { orderBody } from '../src/lib/orders'
+import { orderBody, toCsv } from '../src/lib/orders'
 
 describe('formatDecimal', () => {
   it('rounds on the digits of the string, never through a float', () => {
@@ -45,5 +45,12 @@ describe('orderBody', () => {
     expect(body).not.toHaveProperty('price')
     expect(body).not.toHaveProperty('post_only')
     expect(body.reduce_only).toBe(true)
+  })
+})
+
+describe('toCsv', () => {
+  it('quotes what needs quoting and keeps decimal strings as they are', () => {
+    const csv = toCsv([{ symbol: 'BTC/USDT', price: '25000.10', note: 'a "b", c' }, { symbol: 'ETH/USDT' }], ['symbol', 'price', 'note'])
+    expect(csv).toBe('symbol,price,note\r\nBTC/USDT,25000.10,"a ""b"", c"\r\nETH/USDT,,\r\n')
   })
 })
