@@ -5,7 +5,7 @@ the stack as `make run` starts it (temp dir, free ports).
 - build: initial JS (what index.html loads) gzipped, and the whole committed build;
 - Overview ready: navigation start to the DOM marker that every panel has data
   (`data-ready="true"`), beside /docs (Swagger UI) showing its operations, same run;
-- chart: a dataset of N candles (a random walk, 1-minute bars) drawn by the Backtest page
+- chart (medians of REPEATS): a dataset of N candles (a random walk, 1-minute bars) drawn by the Backtest page
   (its TimeChart's `chart-draw:` performance measure, from series creation to the paint)
   beside lightweight-charts alone in a bare page drawing the same candles the same way;
 - gateway RSS: after API calls only, and again after serving every page of the UI.
@@ -217,7 +217,11 @@ async def _measure(stack: Stack) -> list[Row]:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             try:
                 overview, docs = await _page_timings(browser, stack.gateway_url)
-                ours, library = await _chart_timings(browser, stack.gateway_url, rows)
+                charts = [
+                    await _chart_timings(browser, stack.gateway_url, rows) for _ in range(REPEATS)
+                ]
+                ours = statistics.median(page for page, _ in charts)
+                library = statistics.median(bare for _, bare in charts)
             finally:
                 await browser.close()
         await asyncio.sleep(1)
