@@ -6,7 +6,8 @@ the stack as `make run` starts it (temp dir, free ports).
 - Overview ready: navigation start to the DOM marker that every panel has data
   (`data-ready="true"`), beside /docs (Swagger UI) showing its operations, same run;
 - chart (medians of REPEATS): a dataset of N candles (a random walk, 1-minute bars)
-  drawn by the Backtest page (its TimeChart's `chart-draw:` performance measure, from series creation to the paint)
+  drawn by the Backtest page (its TimeChart's `chart-draw:` performance measure, from
+  series creation to the paint)
   beside lightweight-charts alone in a bare page drawing the same candles the same way;
 - gateway RSS: after API calls only, and again after serving every page of the UI.
 """
