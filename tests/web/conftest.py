@@ -39,6 +39,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 TOKEN = "eq-web-ui-test-token"  # noqa: S105 (a test stack's own token)
+READ_TOKEN = "eq-web-ui-reader"  # noqa: S105
 DESKTOP: ViewportSize = {"width": 1366, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -66,7 +67,9 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     directory = tmp_path_factory.mktemp("stack")
     environment = isolated_config(
         directory,
-        GATEWAY__AUTH__TOKENS=f"web-ui:{digest(TOKEN)}:read+trade+admin",
+        GATEWAY__AUTH__TOKENS=(
+            f"web-ui:{digest(TOKEN)}:read+trade+admin,web-reader:{digest(READ_TOKEN)}:read"
+        ),
         GATEWAY__LIMITS__RATE_PER_SECOND="1000",
         GATEWAY__LIMITS__BURST="2000",
     )

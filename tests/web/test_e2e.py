@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.conftest import DESKTOP, PHONE, UiStack, Watched, watch
+from tests.web.conftest import DESKTOP, PHONE, READ_TOKEN, UiStack, Watched, watch
 
 pytestmark = pytest.mark.stack
 
@@ -47,6 +47,23 @@ def test_log_in_and_the_overview_shows_data(ui: Watched, ui_stack: UiStack) -> N
     assert ui.page.evaluate("localStorage.getItem('edgequant.token')") is None
     assert ui_stack.token not in ui.page.url
     ui.shot("overview-desktop-light")
+
+
+def test_a_read_only_token_sees_everything_and_changes_nothing(
+    ui: Watched, ui_stack: UiStack
+) -> None:
+    ui.log_in(READ_TOKEN)
+    expect(ui.page.get_by_test_id("who")).to_contain_text("web-reader (read)")
+    expect(ui.page.get_by_test_id("kill-switch")).to_be_disabled()
+    ui.page.get_by_role("link", name="Trade").click()
+    price = _limit_price_below(ui.page)
+    _ticket(ui.page, "0.001", price)
+    # The pre-check is a read; sending the order needs the trade scope.
+    expect(ui.page.get_by_test_id("precheck")).to_contain_text("APPROVE")
+    expect(ui.page.get_by_test_id("submit")).to_be_disabled()
+    ui.page.get_by_role("link", name="Backtest").click()
+    expect(ui.page.get_by_test_id("import")).to_be_disabled()
+    expect(ui.page.get_by_test_id("run")).to_be_disabled()
 
 
 def _limit_price_below(page: Page) -> str:
