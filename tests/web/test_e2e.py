@@ -121,6 +121,9 @@ def test_the_kill_switch_denies_the_next_order_and_is_lifted(
     expect(ui.page.get_by_test_id("trading-state")).to_have_text("ACTIVE")
     ui.page.get_by_test_id("check").click()
     expect(ui.page.get_by_test_id("precheck")).to_contain_text("APPROVE")
+    # Both changes in the merged live feed.
+    ui.page.get_by_role("link", name="Activity").click()
+    expect(ui.page.get_by_test_id("activity").locator("li.risk")).to_have_count(2)
 
 
 def test_a_small_backtest_and_a_sweep_show_their_results(ui: Watched, ui_stack: UiStack) -> None:
