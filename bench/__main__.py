@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import backtest, exchange, gateway, portfolio, risk, stack, startup
+from bench import backtest, exchange, gateway, portfolio, risk, stack, startup, web
 from bench.report import machine, table, update_readme, write
 from bench.runner import Section, run_sections, soak_rows
 from bench.section import TINY
@@ -28,6 +28,7 @@ SECTIONS: dict[str, Section] = {
     "portfolio": portfolio.run,
     "backtest": backtest.run,
     "gateway": gateway.run,
+    "web": web.run,
 }
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
