@@ -8,7 +8,8 @@ describe('scope gating', () => {
   const admin = { name: 'a', scopes: ['admin'], expires_at: null }
 
   it('enables a control only with its RPC scope; scopes are not a hierarchy', () => {
-    expect(can(reader, 'checkOrder')).toBe(true)
+    expect(can(reader, 'checkOrder')).toBe(false)
+    expect(can(trader, 'checkOrder')).toBe(true)
     expect(can(reader, 'submitOrder')).toBe(false)
     expect(can(trader, 'submitOrder')).toBe(true)
     expect(can(trader, 'setTradingState')).toBe(false)

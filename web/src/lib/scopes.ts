@@ -12,7 +12,8 @@ export interface WhoAmI {
 export const ACTIONS = {
   submitOrder: 'trade',
   cancelOrder: 'trade',
-  checkOrder: 'read',
+  // A real check spends the account's order-rate budget: trade, even for the dry run.
+  checkOrder: 'trade',
   setTradingState: 'admin',
   updateLimits: 'admin',
   importDataset: 'admin',
