@@ -14,6 +14,7 @@ from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs.manager import JobManager
 from services.backtest.servicer import BacktestServicer
 from services.backtest.settings import BacktestSettings, Paths
+from services.backtest.storage.jobs import JobRepository
 from services.backtest.strategies.catalog import StrategyCatalog
 
 
@@ -29,7 +30,14 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
     )
     strategies_dir = Path(settings.jobs.strategies_dir) if settings.jobs.strategies_dir else None
     datasets = DatasetStore(runtime.sessions, paths.datasets, import_dir)
-    manager = JobManager(runtime.sessions, datasets, paths.results, settings.jobs, runtime.memory)
+    manager = JobManager(
+        JobRepository(runtime.sessions),
+        datasets,
+        paths.results,
+        settings.jobs,
+        runtime.memory,
+        cluster=settings.cluster,
+    )
     await manager.start()
     try:
         yield BacktestServicer(

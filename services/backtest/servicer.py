@@ -29,10 +29,11 @@ from services.backtest.bars.settings import BarSettings, Calendar, EndOfData, Fi
 from services.backtest.datasets.exchange import fetch_candles
 from services.backtest.datasets.store import Chunk, DatasetStore, ImportRequest
 from services.backtest.datasets.timeframes import TIMEFRAMES as DATASET_TIMEFRAMES
+from services.backtest.jobs import admission
 from services.backtest.jobs import manager as jobs
-from services.backtest.jobs import requests
+from services.backtest.jobs.records import Job, RunResult
 from services.backtest.jobs.spec import TickSettings
-from services.backtest.storage.models import DatasetRow, JobRow, RunRow
+from services.backtest.storage.models import DatasetRow
 from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
 from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.tick.strategies import TICK_STRATEGIES
@@ -244,10 +245,10 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         violations: list[FieldViolation] = []
         engine = "tick" if request.engine == pb.ENGINE_TICK else "bar"
         strategy = self._strategy_named(request.strategy, engine, violations)
-        bar = requests.check_bar_settings(_bar_settings(request.bar_settings), violations)
+        bar = admission.check_bar_settings(_bar_settings(request.bar_settings), violations)
         if request.bar_settings.end_of_data not in END_OF_DATA:
             violations.append(FieldViolation("bar_settings.end_of_data", "unknown value"))
-        tick = requests.check_tick_settings(_tick_settings(request.tick_settings), violations)
+        tick = admission.check_tick_settings(_tick_settings(request.tick_settings), violations)
         grid: dict[str, list[float]] = {}
         for position, parameter_grid in enumerate(request.sweep.grids):
             if parameter_grid.name in grid:
@@ -259,7 +260,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         dataset = await self.datasets.get(request.dataset_id)
         bar = replace(bar, calendar=Calendar(dataset.calendar or "continuous"))
         row = await self.jobs.submit(
-            requests.SubmitRequest(
+            admission.SubmitRequest(
                 dataset_id=request.dataset_id,
                 engine=engine,
                 strategy=strategy.name,
@@ -357,7 +358,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
             rows=rows,
         )
 
-    async def _run_of(self, job: JobRow, run_index: int) -> tuple[RunRow, list[RunRow]]:
+    async def _run_of(self, job: Job, run_index: int) -> tuple[RunResult, list[RunResult]]:
         """The run a request names (0: the single run, or the sweep's best), and the
         job's runs ranked."""
         ranked = await self.jobs.runs(job.job_id, job.rank_by)
@@ -372,7 +373,7 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         return run, ranked
 
     async def _result(
-        self, job: JobRow, run_index: int, page_size: int, page_token: str, max_points: int
+        self, job: Job, run_index: int, page_size: int, page_token: str, max_points: int
     ) -> pb.GetResultResponse:
         if job.state != jobs.SUCCEEDED:
             raise _not_ready(job)
@@ -439,7 +440,7 @@ def _fill_details(
     )
 
 
-def _not_ready(job: JobRow) -> Exception:
+def _not_ready(job: Job) -> Exception:
     detail = f": {job.error}" if job.error else ""
     return FailedPrecondition(
         f"job {job.job_id} is {job.state}{detail}; results exist once it has succeeded",
@@ -551,7 +552,7 @@ def _dataset(row: DatasetRow) -> pb.Dataset:
     )
 
 
-def _job(row: JobRow) -> pb.Job:
+def _job(row: Job) -> pb.Job:
     job = pb.Job(
         job_id=row.job_id,
         state=STATES[row.state],
@@ -572,7 +573,7 @@ def _job(row: JobRow) -> pb.Job:
     return job
 
 
-def _metrics(run: RunRow) -> pb.Metrics:
+def _metrics(run: RunResult) -> pb.Metrics:
     duration = Duration()
     duration.FromMilliseconds(run.max_drawdown_duration_ms)
     values: Mapping[str, float] = {name: getattr(run, name) for name in FLOAT_METRICS}
