@@ -8,7 +8,7 @@ update cost more than a small sweep's runs themselves.
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, desc, select
@@ -21,6 +21,7 @@ _JOBS: Table = JobRow.__table__  # type: ignore[assignment]
 _RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 _JOB_FIELDS = tuple(field.name for field in fields(Job))
 _RUN_FIELDS = tuple(field.name for field in fields(RunResult))
+_TIMES = ("submit_time", "start_time", "end_time")
 
 
 class JobRepository:
@@ -98,7 +99,8 @@ class JobRepository:
 
 async def _write_job(session: AsyncSession, job_id: str, values: dict[str, Any]) -> dict[str, Any]:
     values = {name: value for name, value in values.items() if value is not None}
-    await session.execute(_JOBS.update().where(_JOBS.c.job_id == job_id).values(**values))
+    if values:
+        await session.execute(_JOBS.update().where(_JOBS.c.job_id == job_id).values(**values))
     return values
 
 
@@ -134,4 +136,14 @@ async def _prune(
 
 
 def _job(mapping: Any) -> Job:
-    return Job(**{name: mapping[name] for name in _JOB_FIELDS})
+    values = {name: mapping[name] for name in _JOB_FIELDS}
+    for name in _TIMES:
+        values[name] = _utc(values[name])
+    return Job(**values)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands times back without their zone; they were written in UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
