@@ -116,11 +116,6 @@ async def _workers_joined(address: str, count: int) -> None:
         await client.wait_for_workers(count, timeout=GUARD_SECONDS)
 
 
-async def _on_scheduler(address: str, function: Any) -> Any:
-    async with distributed.Client(address, asynchronous=True, timeout=GUARD_SECONDS) as client:
-        return await client.run_on_scheduler(function)
-
-
 def _sweep_tasks(dask_scheduler: Any) -> dict[str, int]:
     """The scheduler's tasks of EdgeQuant sweeps, and how many a worker is processing."""
     ours = [key for key in dask_scheduler.tasks if str(key).startswith("edgequant-")]
@@ -210,21 +205,23 @@ async def _progressed(stub: Stub, job_id: str) -> None:
 
 @pytest.mark.cluster
 async def test_cancel_mid_sweep_frees_the_cluster_workers(tmp_path: Path, cluster: Cluster) -> None:
-    async with _serve(tmp_path, BACKTEST__CLUSTER__SCHEDULER=cluster.address) as (stub, data):
-        sweep = pb.Sweep(
-            grids=[pb.ParameterGrid(name="seconds", values=[0.3 + k / 1000 for k in range(24)])]
-        )
+    async with (
+        _serve(tmp_path, BACKTEST__CLUSTER__SCHEDULER=cluster.address) as (stub, data),
+        distributed.Client(cluster.address, asynchronous=True, timeout=GUARD_SECONDS) as client,
+    ):
+        values = [0.3 + k / 1000 for k in range(24)]
+        sweep = pb.Sweep(grids=[pb.ParameterGrid(name="seconds", values=values)])
         job_id = await _submit(stub, data, "slow", sweep)
         await asyncio.wait_for(_progressed(stub, job_id), GUARD_SECONDS)
-        during = await _on_scheduler(cluster.address, _sweep_tasks)
+        during = await client.run_on_scheduler(_sweep_tasks)
 
         cancelled = await stub.CancelJob(pb.CancelJobRequest(job_id=job_id))
-        after = await _on_scheduler(cluster.address, _sweep_tasks)
-        for _ in range(int(GUARD_SECONDS / 0.1)):  # the scheduler forgets them in its time
+        after = await client.run_on_scheduler(_sweep_tasks)
+        for _ in range(int(GUARD_SECONDS / 0.05)):  # the scheduler forgets them in its time
             if after == {"tasks": 0, "processing": 0}:
                 break
-            await asyncio.sleep(0.1)
-            after = await _on_scheduler(cluster.address, _sweep_tasks)
+            await asyncio.sleep(0.05)
+            after = await client.run_on_scheduler(_sweep_tasks)
 
     assert during["tasks"] > 0
     assert cancelled.job.state == pb.JOB_STATE_CANCELLED
