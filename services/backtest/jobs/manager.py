@@ -218,9 +218,10 @@ class JobManager:
         return job
 
     async def _backend_for(self, spec: JobSpec) -> tuple[Backend, str]:
-        """A sweep goes to the cluster when one is configured (single runs stay local:
-        one run gains nothing from a cluster); the note says when it fell back."""
-        if self.cluster is None or not spec.is_sweep:
+        """A bar sweep goes to the cluster when one is configured; single runs (one run
+        gains nothing from a cluster) and tick jobs (their engine's numba compile would
+        be paid on every cluster worker) stay local. The note says when it fell back."""
+        if self.cluster is None or not spec.is_sweep or spec.engine != "bar":
             return self.local, ""
         try:
             await self.cluster.check()
