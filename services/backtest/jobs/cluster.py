@@ -4,10 +4,11 @@ The worker process that receives a `Task` with a `cluster` becomes the cluster's
 client: it loads the dataset and scatters it to the cluster's workers once (every run
 reads that one copy), ships the user strategy module's source with the sweep (the
 cluster's workers load it from there; a module they cannot load fails the sweep with
-an error naming it), submits the runs in chunks (each chunk keeps its best runs'
-details, as a local worker does) and reports every finished run in the same messages
-as a local worker. Dask retries a chunk whose worker was lost (and, `RETRIES` times, one
-that raised). SIGTERM (cancel, the memory watchdog, a stop) cancels the sweep's tasks on
+an error naming it), submits the runs in chunks (which send back numbers only),
+reports every finished run in the same messages as a local worker, and at the end has
+the details (curve and trades) of the sweep's best runs computed once more, for those
+runs alone. Dask retries a chunk whose worker was lost (and, `RETRIES` times, one that
+raised). SIGTERM (cancel, the memory watchdog, a stop) cancels the sweep's tasks on
 the cluster before the process goes.
 
 The cluster's workers run this module too: EdgeQuant must be installed there, same
@@ -50,8 +51,10 @@ from services.backtest.strategies.catalog import StrategyCatalog, load_user_stra
 CONNECT_SECONDS = 5.0
 # Times Dask reruns a chunk that raised (a lost worker's chunks are rescheduled anyway).
 RETRIES = 2
-# Chunks per cluster worker thread: enough to balance, few enough that a small run's
-# scheduling cost stays below its own.
+# A sweep is cut into at least this many chunks (and at least CHUNKS_PER_THREAD per
+# cluster worker thread): progress comes per chunk, and a lost worker loses only its
+# chunk; a chunk's scheduling (~ms) stays far below its runs' time.
+MIN_CHUNKS = 50
 CHUNKS_PER_THREAD = 4
 
 
@@ -75,12 +78,10 @@ class StrategySource:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class ChunkOutcome:
-    # (run index, parameters, metrics) of every run of the chunk.
-    runs: tuple[tuple[int, dict[str, float], dict[str, float]], ...]
-    # The chunk's best runs (up to keep_details), thinned: (score, -index, stored).
-    best: tuple[tuple[float, int, results.StoredRun], ...]
+# What a chunk sends back per run: (run index, parameters, metrics). Only numbers: the
+# details (curve and trades) of the sweep's best runs are computed again at the end, for
+# those runs alone, rather than shipped for every chunk's best.
+Measured = tuple[int, dict[str, float], dict[str, float]]
 
 
 def run_on_cluster(
@@ -178,7 +179,8 @@ def _sweep(
     wanted = set(task.run_indices)
     selected = [run for run in spec.runs if run.index in wanted]
     threads = sum(client.nthreads().values()) or 1
-    for number, chunk in enumerate(_chunks(selected, threads * CHUNKS_PER_THREAD)):
+    chunks = max(MIN_CHUNKS, threads * CHUNKS_PER_THREAD)
+    for number, chunk in enumerate(_chunks(selected, chunks)):
         futures.append(
             client.submit(
                 run_chunk,
@@ -192,22 +194,37 @@ def _sweep(
             )
         )
     send(Progress(0.0, "submitted"))
-    best: list[tuple[float, int, results.StoredRun]] = []
+    # The best keep_details runs by the ranking metric (ties: the lower index), as the
+    # service ranks them: a min-heap of (score, -index).
+    best: list[tuple[float, int]] = []
     done = 0
     for future in as_completed(futures):
-        outcome: ChunkOutcome = future.result()
-        for index, parameters, metrics in outcome.runs:
+        measured: tuple[Measured, ...] = future.result()
+        for index, parameters, metrics in measured:
             send(RunFinished(index, parameters, metrics, ""))
-        for kept in outcome.best:
-            heapq.heappush(best, kept)
+            heapq.heappush(best, (float(metrics[spec.rank_by]), -index))
             if len(best) > spec.keep_details:
                 heapq.heappop(best)
-        done += len(outcome.runs)
+        done += len(measured)
         send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
-    for _, negative_index, stored in best:
-        file_name = f"{spec.job_id}/run-{-negative_index}.npz"
+    best_indices = {-negative_index for _, negative_index in best}
+    kept = tuple(run for run in selected if run.index in best_indices)
+    details = client.submit(
+        run_details,
+        spec,
+        kept,
+        dataset,
+        source,
+        key=f"edgequant-{spec.job_id}-details",
+        retries=RETRIES,
+        pure=False,
+    )
+    futures.append(details)
+    stored_runs: tuple[tuple[int, results.StoredRun], ...] = details.result()
+    for index, stored in stored_runs:
+        file_name = f"{spec.job_id}/run-{index}.npz"
         results.save(Path(task.results_dir) / file_name, stored)
-        send(DetailsKept(-negative_index, file_name))
+        send(DetailsKept(index, file_name))
     send(TaskDone())
 
 
@@ -261,20 +278,35 @@ def load_check(name: str, source: StrategySource | None) -> str:
 
 def run_chunk(
     spec: JobSpec, chunk: tuple[Run, ...], columns: Any, source: StrategySource | None
-) -> ChunkOutcome:
+) -> tuple[Measured, ...]:
+    """On a cluster worker: the chunk's runs, measured."""
+    candles = Candles.from_columns(columns)
+    strategy = strategy_on_worker(spec.strategy, source)
+    measured = []
+    for run in chunk:
+        metrics = run_bar_backtest(candles, strategy, run.parameters, spec.bar).metrics
+        values = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__}
+        measured.append((run.index, run.parameters, values))
+    return tuple(measured)
+
+
+def run_details(
+    spec: JobSpec, runs: tuple[Run, ...], columns: Any, source: StrategySource | None
+) -> tuple[tuple[int, results.StoredRun], ...]:
+    """On a cluster worker: the curve and trades of the sweep's best runs (the engine is
+    deterministic: the same runs give the same details), thinned as stored."""
     from services.backtest.jobs.worker import stored_bar_run  # noqa: PLC0415 - no cycle
 
     candles = Candles.from_columns(columns)
     strategy = strategy_on_worker(spec.strategy, source)
-    measured = []
-    best: list[tuple[float, int, results.StoredRun]] = []
-    for run in chunk:
-        outcome = run_bar_backtest(candles, strategy, run.parameters, spec.bar)
-        metrics = outcome.metrics
-        values = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__}
-        measured.append((run.index, run.parameters, values))
-        score = float(values[spec.rank_by])
-        heapq.heappush(best, (score, -run.index, results.thinned(stored_bar_run(candles, outcome))))
-        if len(best) > spec.keep_details:
-            heapq.heappop(best)
-    return ChunkOutcome(tuple(measured), tuple(best))
+    return tuple(
+        (
+            run.index,
+            results.thinned(
+                stored_bar_run(
+                    candles, run_bar_backtest(candles, strategy, run.parameters, spec.bar)
+                )
+            ),
+        )
+        for run in runs
+    )
