@@ -209,22 +209,27 @@ def _sweep(
         send(Progress(done / len(selected), f"{done}/{len(selected)} runs"))
     best_indices = {-negative_index for _, negative_index in best}
     kept = tuple(run for run in selected if run.index in best_indices)
-    details = client.submit(
-        run_details,
-        spec,
-        kept,
-        dataset,
-        source,
-        key=f"edgequant-{spec.job_id}-details",
-        retries=RETRIES,
-        pure=False,
-    )
-    futures.append(details)
-    stored_runs: tuple[tuple[int, results.StoredRun], ...] = details.result()
-    for index, stored in stored_runs:
-        file_name = f"{spec.job_id}/run-{index}.npz"
-        results.save(Path(task.results_dir) / file_name, stored)
-        send(DetailsKept(index, file_name))
+    # One task per run: the details spread over the cluster's workers.
+    details = [
+        client.submit(
+            run_details,
+            spec,
+            (run,),
+            dataset,
+            source,
+            key=f"edgequant-{spec.job_id}-details-{run.index}",
+            retries=RETRIES,
+            pure=False,
+        )
+        for run in kept
+    ]
+    futures += details
+    for future in details:
+        stored_runs: tuple[tuple[int, results.StoredRun], ...] = future.result()
+        for index, stored in stored_runs:
+            file_name = f"{spec.job_id}/run-{index}.npz"
+            results.save(Path(task.results_dir) / file_name, stored)
+            send(DetailsKept(index, file_name))
     send(TaskDone())
 
 
