@@ -17,11 +17,13 @@ install-runtime: $(RUNTIME_INSTALLED)
 LOCK := requirements.lock
 # What the device runs, every package pinned, nothing else: the base dependencies, ccxt
 # (always: a venue table can come from any config file or environment variable, and a
-# device switched to a live venue must not need a reinstall) and the tick engine as the
+# device switched to a live venue must not need a reinstall), Dask's client (the cluster
+# extra, for the same reason: `[backtest.cluster]`; only a sweep's driving worker imports
+# it) and the tick engine as the
 # backtest workers use it (hftbacktest with numba, without its plotting and dataframe
 # dependencies, which it imports only for its stats reports). A subset of LOCK, same versions.
 RUNTIME_LOCK := requirements-runtime.lock
-RUNTIME_EXTRAS := ccxt
+RUNTIME_EXTRAS := ccxt,cluster
 # hftbacktest is installed without its declared dependencies (see RUNTIME_LOCK); this is
 # what its engine and its Binance converter import.
 TICK_ENGINE := hftbacktest numba
