@@ -31,6 +31,7 @@ from common.errors import StartupError
 from common.interceptors import ServiceInterceptor
 from common.logs import configure_logging
 from common.memory import MIB, MemoryGuard
+from common.metrics import ServiceMetrics, serving_metrics
 from common.service import Readiness, Runtime, ServiceSpec
 
 log = logging.getLogger("edgequant.server")
@@ -45,6 +46,8 @@ class RunningService:
     # The bound address: with port 0 configured, the port the OS chose.
     address: str
     runtime: Runtime
+    # Where GET /metrics answers (host:port), "" when off.
+    metrics_address: str = ""
 
 
 def server_options(settings: ServiceSettings, grpc_settings: GrpcSettings) -> ChannelOptions:
@@ -73,10 +76,14 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
         engine=engine,
         sessions=session_factory(engine),
         memory=MemoryGuard(settings.memory_budget_mib, settings.soft_limit_ratio),
+        metrics=ServiceMetrics(spec.name),
     )
     try:
-        async with spec.lifespan(runtime) as servicer:
-            interceptor = ServiceInterceptor()
+        async with (
+            spec.lifespan(runtime) as servicer,
+            serving_metrics(runtime.metrics, settings.metrics_address) as metrics_address,
+        ):
+            interceptor = ServiceInterceptor(runtime.metrics)
             server = grpc.aio.server(
                 interceptors=[interceptor],
                 options=server_options(settings, config.grpc),
@@ -99,7 +106,9 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
                 _serving_when_ready(servicer, health_servicer, spec), name=f"{spec.name}-ready"
             )
             try:
-                yield RunningService(spec=spec, address=address, runtime=runtime)
+                yield RunningService(
+                    spec=spec, address=address, runtime=runtime, metrics_address=metrics_address
+                )
             finally:
                 readiness.cancel()
                 await asyncio.gather(readiness, return_exceptions=True)

@@ -44,11 +44,36 @@ async def services(config: Config) -> AsyncIterator[list[RunningService]]:
         yield started
 
 
+# `slow` (make test-fast leaves them out; make test runs them): tests under these folders,
+# with these markers, or using these fixtures.
+SLOW_FOLDERS = ("stack", "bench", "fuzz", "deploy")
+SLOW_MARKERS = ("stack", "bench", "postgres")
+SLOW_FIXTURES = (
+    "services",  # the four services in this process, risk synced with the others
+    "postgres_server",
+)
+# Whole-stack and bench tests run for minutes by design; the rest get the default timeout.
+LONG_TIMEOUT_SECONDS = 900
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A test on the PostgreSQL server is marked so (`-m postgres` selects them all).
+    tests = Path(__file__).parent
     for item in items:
-        if "postgres_server" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        # A test on the PostgreSQL server is marked so (`-m postgres` selects them all).
+        if "postgres_server" in fixtures:
             item.add_marker(pytest.mark.postgres)
+        folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
+        if (
+            folder in SLOW_FOLDERS
+            or any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+            or any(name in fixtures for name in SLOW_FIXTURES)
+        ):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("timeout") is None and (
+            item.get_closest_marker("stack") or item.get_closest_marker("bench")
+        ):
+            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT_SECONDS))
 
 
 @pytest.fixture(scope="session")

@@ -6,20 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from common.config import parse_settings
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
 from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs.manager import JobManager
 from services.backtest.servicer import BacktestServicer
-from services.backtest.settings import BacktestSettings, Paths
+from services.backtest.settings import Paths, load_settings
 from services.backtest.strategies.catalog import StrategyCatalog
 
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
-    settings = parse_settings(BacktestSettings, runtime.settings.extensions, "backtest.")
+    settings = load_settings(runtime)
     paths = Paths(runtime.config.var_dir / "backtest")
     paths.make()
     import_dir = (

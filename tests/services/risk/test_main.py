@@ -13,7 +13,8 @@ from common.config import ConfigError, load_config
 from common.service import Runtime
 from common.testing import isolated_config
 from services.risk.limits import RawLimits
-from services.risk.main import default_limits, load_settings
+from services.risk.main import default_limits
+from services.risk.settings import load_settings
 
 
 def runtime_for(tmp_path: Path, **overrides: str) -> Runtime:
