@@ -170,7 +170,8 @@ async def serving_metrics(metrics: ServiceMetrics, address: str) -> AsyncIterato
         )
     except OSError as error:
         raise StartupError(
-            f"{metrics.service}: cannot serve metrics on {address}: {error.strerror}"
+            f"{metrics.service}: cannot serve metrics on {address}: the address is in use"
+            f" or invalid ({error.strerror or error})"
         ) from None
     bound = server.sockets[0].getsockname()[1]
     try:

@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -79,10 +79,7 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
         metrics=ServiceMetrics(spec.name),
     )
     try:
-        async with (
-            spec.lifespan(runtime) as servicer,
-            serving_metrics(runtime.metrics, settings.metrics_address) as metrics_address,
-        ):
+        async with spec.lifespan(runtime) as servicer, AsyncExitStack() as exits:
             interceptor = ServiceInterceptor(runtime.metrics)
             server = grpc.aio.server(
                 interceptors=[interceptor],
@@ -96,6 +93,10 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
                 [spec.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server
             )
             address = _bind(server, spec.name, settings.address)
+            # After the gRPC port: a second copy fails on that, with its one clear line.
+            metrics_address = await exits.enter_async_context(
+                serving_metrics(runtime.metrics, settings.metrics_address)
+            )
             names = ("", spec.full_name)
             # Before the start: grpc's health servicer says SERVING for "" by default.
             status = NOT_SERVING if isinstance(servicer, Readiness) else SERVING

@@ -32,6 +32,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     settings = load_settings(runtime)
     ledger = Ledger(runtime.sessions, settings.ledger)
     await ledger.load()
+    runtime.metrics.stream_sequence("executions", "applied", lambda: ledger.cursor or 0)
     marks = MarkBook()
     recorder = EquityRecorder(runtime.sessions, ledger, marks)
     channel = peer_channel(runtime.config.exchange.address, runtime.config.grpc)
