@@ -109,7 +109,6 @@ LONG_TIMEOUT_SECONDS = 900
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    tests = Path(__file__).parent
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         # A test on the PostgreSQL server is marked so (`-m postgres` selects them all).
