@@ -35,6 +35,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from common.channels import ping_policy_options
 from common.config import DEFAULT_CONFIG, SERVICE_NAMES, Config, GrpcSettings, load_config
 from common.interceptors import ServiceInterceptor
+from common.service import Runtime
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -71,6 +72,13 @@ def isolated_config(directory: Path, **overrides: str) -> dict[str, str]:
     environment["EDGEQUANT_CONFIG"] = str(path)
     environment.update({f"EDGEQUANT_{key}": value for key, value in overrides.items()})
     return environment
+
+
+def settings_runtime(config: Config, name: str) -> Runtime:
+    """A Runtime carrying only `config` and service `name`'s settings: what a service's
+    `load_settings(runtime)` reads. It has no engine, sessions or memory guard (None), so
+    nothing but a settings loader may be given it."""
+    return Runtime(name, config, config.service(name), None, None, None)  # type: ignore[arg-type]
 
 
 async def health_status(address: str, service: str = "", deadline: float = 1.0) -> int | None:

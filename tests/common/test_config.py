@@ -4,8 +4,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Annotated, cast
+from typing import Annotated
 
 import pytest
 
@@ -21,8 +20,7 @@ from common.config import (
     load_config,
     parse_settings,
 )
-from common.service import Runtime
-from common.testing import isolated_config
+from common.testing import isolated_config, settings_runtime
 from gateway import settings as gateway_settings
 from services.backtest import settings as backtest_settings
 from services.exchange import settings as exchange_settings
@@ -194,8 +192,7 @@ def _loaded(name: str, environment: dict[str, str]) -> object:
         "portfolio": portfolio_settings.load_settings,
         "risk": risk_settings.load_settings,
     }[name]
-    # The loaders read only the runtime's settings.
-    return loader(cast(Runtime, SimpleNamespace(settings=config.service(name))))
+    return loader(settings_runtime(config, name))
 
 
 @pytest.mark.parametrize(
