@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import xmlrpc.client
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +161,17 @@ async def serving(
         await server.stop(None)
 
 
+@contextlib.contextmanager
+def supervisor_rpc(socket_path: Path) -> Iterator[Any]:
+    """supervisord's XML-RPC interface (what supervisorctl uses) on its Unix socket, for
+    one block: the connection is closed after it (no ResourceWarning). One per thread."""
+    transport = SupervisorTransport(None, None, f"unix://{socket_path}")
+    try:
+        yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    finally:
+        transport.close()
+
+
 @dataclass(frozen=True)
 class Stack:
     """A stack started by `running_stack`: its config, environment and supervisord."""
@@ -175,11 +186,8 @@ class Stack:
 
     def programs(self) -> dict[str, ProgramState]:
         """Each supervisord program's pid and start time (a restart changes both)."""
-        socket_url = f"unix://{self.config.var_dir / 'supervisor.sock'}"
-        proxy = xmlrpc.client.ServerProxy(
-            "http://127.0.0.1", transport=SupervisorTransport(None, None, socket_url)
-        )
-        infos: list[dict[str, Any]] = proxy.supervisor.getAllProcessInfo()  # type: ignore[assignment]
+        with supervisor_rpc(self.config.var_dir / "supervisor.sock") as supervisor:
+            infos: list[dict[str, Any]] = supervisor.getAllProcessInfo()
         return {
             info["name"]: ProgramState(
                 pid=int(info["pid"]), started=int(info["start"]), state=str(info["statename"])
