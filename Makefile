@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 
-.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak cert web web-test web-lint
+.PHONY: install install-runtime run test test-fast lint protos baseline bench clean audit lock fuzz soak cert web web-test web-lint
 
 install: $(INSTALLED)
 install-runtime: $(RUNTIME_INSTALLED)
@@ -78,6 +78,12 @@ test: $(INSTALLED) web-test
 # changes: the same CA signs the new one. Python's cryptography (in the runtime lock), else openssl.
 cert: $(RUNTIME_INSTALLED)
 	$(PY) scripts/make_cert.py
+
+# The edit-run loop: every test but the `slow` ones (whole stacks, real service processes,
+# PostgreSQL, the bench and fuzz runs; tests/conftest.py marks them), in under a minute.
+# `make test` still runs them all.
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not slow" -q
 
 # Known vulnerabilities of the locked versions (PyPI's advisory data). Not --strict: a
 # package the advisory service does not know is reported, not fatal.

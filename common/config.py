@@ -8,6 +8,12 @@ Layers, later wins:
 
 The result is validated against the dataclasses below; the first bad value stops the
 start with one line naming its key (`config error: risk.address: ...`).
+
+Settings are checked one way: a dataclass declares each field's bounds in its type,
+`max_workers: Annotated[int, AtLeast(1)] = 2` (or the aliases `PositiveInt`,
+`NonNegativeFloat`, ...), and `parse_settings` enforces them for every table it parses,
+the services' own sub-tables included. A service's settings.py declares; its one
+`load_settings` adds only the checks that span fields.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 from common.errors import StartupError
 
@@ -29,6 +35,61 @@ SERVICE_NAMES = ("exchange", "portfolio", "risk", "backtest")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _Settings = TypeVar("_Settings")
+
+
+@dataclass(frozen=True)
+class Above:
+    """The value must be greater than `bound` (`Above(0)`: a positive number)."""
+
+    bound: float
+
+    def problem(self, value: float) -> str | None:
+        return None if value > self.bound else f"must be greater than {self.bound:g}, got {value}"
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """The value must be `bound` or more (`AtLeast(0)`: not negative)."""
+
+    bound: float
+
+    def problem(self, value: float) -> str | None:
+        return None if value >= self.bound else f"must be at least {self.bound:g}, got {value}"
+
+
+@dataclass(frozen=True)
+class AtMost:
+    bound: float
+
+    def problem(self, value: float) -> str | None:
+        return None if value <= self.bound else f"must be at most {self.bound:g}, got {value}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """The value must be one of `choices` (text settings with a fixed vocabulary)."""
+
+    choices: tuple[str, ...]
+
+    def problem(self, value: str) -> str | None:
+        if value in self.choices:
+            return None
+        return f"must be one of {', '.join(self.choices)}, got {value!r}"
+
+
+@dataclass(frozen=True)
+class NotEmpty:
+    def problem(self, value: str) -> str | None:
+        return None if value else "must not be empty"
+
+
+Constraint = Above | AtLeast | AtMost | OneOf | NotEmpty
+
+# The bounds most settings need, by name.
+PositiveInt = Annotated[int, Above(0)]
+PositiveFloat = Annotated[float, Above(0)]
+NonNegativeInt = Annotated[int, AtLeast(0)]
+NonNegativeFloat = Annotated[float, AtLeast(0)]
 
 
 class ConfigError(StartupError):
@@ -49,12 +110,15 @@ class ServiceSettings:
     database_url: str
     # RSS budget: memmon restarts the process above it; expensive work is
     # refused above `soft_limit_ratio` of it.
-    memory_budget_mib: int
-    soft_limit_ratio: float
-    max_concurrent_rpcs: int
-    max_message_mib: int
+    memory_budget_mib: PositiveInt
+    soft_limit_ratio: Annotated[float, Above(0), AtMost(1)]
+    max_concurrent_rpcs: PositiveInt
+    max_message_mib: PositiveInt
     # On SIGTERM, in-flight RPCs get this long to finish.
-    grace_seconds: float
+    grace_seconds: NonNegativeFloat
+    # Prometheus text at GET /metrics (common.metrics), host:port on loopback like
+    # `address`; empty: off.
+    metrics_address: str = ""
     # The section's sub-tables (`[exchange.paper]`), raw: each service parses its own
     # with `parse_settings` at start.
     extensions: Mapping[str, Any] = field(default_factory=dict)
@@ -62,11 +126,11 @@ class ServiceSettings:
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    host: str
-    port: int
-    memory_budget_mib: int
+    host: Annotated[str, NotEmpty()]
+    port: Annotated[int, AtLeast(0), AtMost(65535)]
+    memory_budget_mib: PositiveInt
     # How long /healthz waits for each service's health check.
-    health_timeout_seconds: float
+    health_timeout_seconds: PositiveFloat
     # The section's sub-tables (`[gateway.auth]`), raw: the gateway parses them at start.
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
@@ -83,17 +147,18 @@ class GrpcSettings:
     forgiven `max_ping_strikes` times, then gets GOAWAY `too_many_pings`.
     """
 
-    keepalive_time_seconds: float
-    keepalive_timeout_seconds: float
-    min_ping_interval_seconds: float
-    max_ping_strikes: int
+    # gRPC core sends a client's pings at most once a second, whatever this says.
+    keepalive_time_seconds: Annotated[float, AtLeast(1)]
+    keepalive_timeout_seconds: PositiveFloat
+    min_ping_interval_seconds: PositiveFloat
+    max_ping_strikes: NonNegativeInt
 
 
 @dataclass(frozen=True)
 class Config:
     # Relative paths are taken from the project root, wherever the process starts.
     var_dir: Path
-    log_level: str
+    log_level: Annotated[str, OneOf(LOG_LEVELS)]
     grpc: GrpcSettings
     exchange: ServiceSettings
     portfolio: ServiceSettings
@@ -165,11 +230,10 @@ def _validate(raw: Mapping[str, Any]) -> Config:
     config = parse_settings(Config, raw, prefix="")
     if not config.var_dir.is_absolute():
         config = replace(config, var_dir=PROJECT_ROOT / config.var_dir)
-    if config.log_level not in LOG_LEVELS:
-        raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
     for name in SERVICE_NAMES:
-        _check_service(name, config.service(name))
-    _check_gateway(config.gateway)
+        _check_address(f"{name}.address", config.service(name).address)
+        if metrics_address := config.service(name).metrics_address:
+            _check_address(f"{name}.metrics_address", metrics_address, unix=False)
     _check_grpc(config.grpc)
     return config
 
@@ -177,14 +241,15 @@ def _validate(raw: Mapping[str, Any]) -> Config:
 def parse_settings(cls: type[_Settings], raw: Mapping[str, Any], prefix: str) -> _Settings:
     """Instantiates dataclass `cls` from a TOML table, converting and checking each field.
 
-    Fields may be str, int, float, bool, Path, tuple[str, ...] or nested dataclasses; a
-    field with a default may be left out. `prefix` is the table's dotted key, so errors
+    Fields may be str, int, float, bool, Path, tuple[str, ...] or nested dataclasses,
+    each optionally `Annotated` with constraints (`AtLeast(1)`), which are enforced here;
+    a field with a default may be left out. `prefix` is the table's dotted key, so errors
     name the full key. Services parse their own sub-tables (`[exchange.paper]`, found
     in `ServiceSettings.extensions`) with this at start.
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(prefix.rstrip(".") or "config", "must be a table")
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls, include_extras=True)
     declared = {spec.name: spec for spec in fields(cls)}  # type: ignore[arg-type]
     extensions: dict[str, Any] = {}
     for key, value in raw.items():
@@ -205,7 +270,25 @@ def parse_settings(cls: type[_Settings], raw: Mapping[str, Any], prefix: str) ->
     return cls(**values)
 
 
-def _convert(key: str, kind: Any, value: Any) -> Any:  # noqa: PLR0911 - one return per type
+def constraints_of(kind: Any) -> tuple[Any, tuple[Constraint, ...]]:
+    """A field's base type and the constraints its `Annotated` type declares."""
+    if get_origin(kind) is Annotated:
+        base, *extras = get_args(kind)
+        return base, tuple(extra for extra in extras if isinstance(extra, Constraint))
+    return kind, ()
+
+
+def _convert(key: str, kind: Any, value: Any) -> Any:
+    base, constraints = constraints_of(kind)
+    converted = _convert_base(key, base, value)
+    for constraint in constraints:
+        problem = constraint.problem(converted)
+        if problem is not None:
+            raise ConfigError(key, problem)
+    return converted
+
+
+def _convert_base(key: str, kind: Any, value: Any) -> Any:  # noqa: PLR0911 - one return per type
     if is_dataclass(kind):
         return parse_settings(kind, value, prefix=f"{key}.")  # type: ignore[arg-type]
     if kind is bool:
@@ -230,39 +313,8 @@ def _convert(key: str, kind: Any, value: Any) -> Any:  # noqa: PLR0911 - one ret
     raise ConfigError(key, f"expected {name}, got {value!r}")
 
 
-def _check_service(name: str, settings: ServiceSettings) -> None:
-    _check_address(f"{name}.address", settings.address)
-    _check_positive(f"{name}.memory_budget_mib", settings.memory_budget_mib)
-    _check_positive(f"{name}.max_concurrent_rpcs", settings.max_concurrent_rpcs)
-    _check_positive(f"{name}.max_message_mib", settings.max_message_mib)
-    if not 0 < settings.soft_limit_ratio <= 1:
-        raise ConfigError(f"{name}.soft_limit_ratio", "must be in (0, 1]")
-    if settings.grace_seconds < 0:
-        raise ConfigError(f"{name}.grace_seconds", "must not be negative")
-
-
-def _check_gateway(settings: GatewaySettings) -> None:
-    if not settings.host:
-        raise ConfigError("gateway.host", "must not be empty")
-    if not 0 <= settings.port <= 65535:
-        raise ConfigError("gateway.port", "must be a port number 0-65535")
-    _check_positive("gateway.memory_budget_mib", settings.memory_budget_mib)
-    _check_positive("gateway.health_timeout_seconds", settings.health_timeout_seconds)
-
-
-# gRPC core sends a client's pings at most once a second, whatever keepalive_time says.
-MIN_KEEPALIVE_TIME_SECONDS = 1.0
-
-
 def _check_grpc(settings: GrpcSettings) -> None:
-    if settings.keepalive_time_seconds < MIN_KEEPALIVE_TIME_SECONDS:
-        raise ConfigError(
-            "grpc.keepalive_time_seconds",
-            f"must be at least {MIN_KEEPALIVE_TIME_SECONDS} (gRPC pings at most once a second), "
-            f"got {settings.keepalive_time_seconds}",
-        )
-    _check_positive("grpc.keepalive_timeout_seconds", settings.keepalive_timeout_seconds)
-    _check_positive("grpc.min_ping_interval_seconds", settings.min_ping_interval_seconds)
+    """The one check across [grpc]'s fields; each field's own bounds are declared."""
     if settings.min_ping_interval_seconds > settings.keepalive_time_seconds:
         raise ConfigError(
             "grpc.min_ping_interval_seconds",
@@ -270,18 +322,11 @@ def _check_grpc(settings: GrpcSettings) -> None:
             f"too_many_pings to our own clients ({settings.min_ping_interval_seconds} > "
             f"{settings.keepalive_time_seconds})",
         )
-    if settings.max_ping_strikes < 0:
-        raise ConfigError("grpc.max_ping_strikes", "must not be negative")
 
 
-def _check_positive(key: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(key, f"must be greater than 0, got {value}")
-
-
-def _check_address(key: str, address: str) -> None:
+def _check_address(key: str, address: str, unix: bool = True) -> None:
     """gRPC ports bind to loopback (or a Unix socket): only the gateway faces the LAN."""
-    if address.startswith("unix:"):
+    if unix and address.startswith("unix:"):
         if len(address) == len("unix:"):
             raise ConfigError(key, "unix: needs a socket path")
         return

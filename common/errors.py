@@ -15,6 +15,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from common.reasons import CommonReason
+
 DOMAIN = "edgequant"
 
 
@@ -160,7 +162,7 @@ def to_status(error: EdgeQuantError) -> status_pb2.Status:
 
 def internal_status(message: str = "internal error") -> status_pb2.Status:
     """The status for a bug: no detail of the failure leaves the process."""
-    info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=DOMAIN)
+    info = error_details_pb2.ErrorInfo(reason=CommonReason.INTERNAL, domain=DOMAIN)
     return status_pb2.Status(code=code_pb2.INTERNAL, message=message, details=[_pack(info)])
 
 
@@ -168,7 +170,7 @@ def not_yet_implemented(rpc: str, issue: int) -> Unimplemented:
     """The answer of an RPC whose implementation lands with a later issue."""
     return Unimplemented(
         f"{rpc} is not implemented yet (issue #{issue})",
-        reason="NOT_YET_IMPLEMENTED",
+        reason=CommonReason.NOT_YET_IMPLEMENTED,
         metadata={"rpc": rpc, "issue": str(issue)},
     )
 

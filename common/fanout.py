@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from common.errors import Aborted
 from common.reasons import CommonReason
@@ -22,6 +23,12 @@ T = TypeVar("T")
 log = logging.getLogger("edgequant.fanout")
 
 DEFAULT_QUEUE_SIZE = 1024
+# Every fan-out of the process, for its metrics (common.metrics reads them at a scrape).
+_LIVE: weakref.WeakSet[Fanout[Any]] = weakref.WeakSet()
+
+
+def live_fanouts() -> list[Fanout[Any]]:
+    return list(_LIVE)
 
 
 class _Cut:
@@ -42,7 +49,10 @@ class Fanout(Generic[T]):
         self.what = what
         self.resync = resync
         self.queue_size = queue_size
+        # Subscribers cut for falling behind, since the start.
+        self.cuts = 0
         self._queues: set[asyncio.Queue[T | _Cut]] = set()
+        _LIVE.add(self)
 
     @property
     def subscriber_count(self) -> int:
@@ -80,6 +90,7 @@ class Fanout(Generic[T]):
 
     def _cut(self, queue: asyncio.Queue[T | _Cut]) -> None:
         self._queues.discard(queue)
+        self.cuts += 1
         queue.put_nowait(_CUT)
         log.warning("stream subscriber fell behind and was cut", extra={"stream": self.what})
 

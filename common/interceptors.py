@@ -1,4 +1,5 @@
-"""The server interceptor every service runs: request id, error translation, access log.
+"""The server interceptor every service runs: request id, error translation, access log,
+and the RPC metrics (common.metrics: count by method and code, latency).
 
 Servicers raise `EdgeQuantError`s; this is where they become a `google.rpc.Status` on
 the wire (grpc-status-details-bin), so no servicer builds a status by hand. Any other
@@ -31,6 +32,8 @@ from common.errors import (
     to_status,
 )
 from common.logs import request_id
+from common.metrics import ServiceMetrics
+from common.reasons import CommonReason
 
 log = logging.getLogger("edgequant.rpc")
 
@@ -58,8 +61,9 @@ class LiveStreams:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
+    def __init__(self, metrics: ServiceMetrics | None = None) -> None:
         self.streams = LiveStreams()
+        self.metrics = metrics
 
     async def intercept_service(
         self,
@@ -74,13 +78,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method, rid),
+                _wrap_unary(handler.unary_unary, method, rid, self.metrics),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method, rid, self._streams_of(method)),
+                _wrap_stream(
+                    handler.unary_stream, method, rid, self._streams_of(method), self.metrics
+                ),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -113,7 +119,7 @@ def _check_decoded(request: Any) -> None:
     if isinstance(request, _Undecodable):
         raise InvalidArgument(
             [FieldViolation("request", "is not a valid protobuf message of this RPC's type")],
-            reason="MALFORMED_REQUEST",
+            reason=CommonReason.MALFORMED_REQUEST,
         )
 
 
@@ -124,7 +130,9 @@ def _request_id(metadata: Any) -> str:
     return uuid.uuid4().hex
 
 
-def _wrap_unary(behavior: Behavior, method: str, rid: str) -> Behavior:
+def _wrap_unary(
+    behavior: Behavior, method: str, rid: str, metrics: ServiceMetrics | None
+) -> Behavior:
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         request_id.set(rid)
         started = time.perf_counter()
@@ -134,12 +142,18 @@ def _wrap_unary(behavior: Behavior, method: str, rid: str) -> Behavior:
         except Exception as error:
             await _abort(context, method, error)
         finally:
-            _log_access(method, context, started)
+            _finished(method, context, started, metrics)
 
     return unary
 
 
-def _wrap_stream(behavior: Behavior, method: str, rid: str, live: LiveStreams | None) -> Behavior:
+def _wrap_stream(
+    behavior: Behavior,
+    method: str,
+    rid: str,
+    live: LiveStreams | None,
+    metrics: ServiceMetrics | None,
+) -> Behavior:
     """Accepts both shapes of streaming handler: an async iterator of responses, or a
     coroutine that writes them itself (as grpc.health.v1's Watch does)."""
 
@@ -166,7 +180,7 @@ def _wrap_stream(behavior: Behavior, method: str, rid: str, live: LiveStreams | 
         finally:
             if live is not None and task is not None:
                 live.tasks.discard(task)
-            _log_access(method, context, started)
+            _finished(method, context, started, metrics)
 
     return stream
 
@@ -184,17 +198,23 @@ async def _abort(
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
-def _log_access(method: str, context: grpc.aio.ServicerContext[Any, Any], started: float) -> None:
-    """Failed RPCs at INFO, successful ones at DEBUG (the hot path stays quiet)."""
+def _finished(
+    method: str,
+    context: grpc.aio.ServicerContext[Any, Any],
+    started: float,
+    metrics: ServiceMetrics | None,
+) -> None:
+    """Counts the RPC; logs failed ones at INFO, successful ones at DEBUG (the hot path
+    stays quiet)."""
+    seconds = time.perf_counter() - started
     code = context.code() or grpc.StatusCode.OK
+    code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    if metrics is not None:
+        metrics.rpc(method, code_name, seconds)
     level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
     if log.isEnabledFor(level):
         log.log(
             level,
             "rpc",
-            extra={
-                "method": method,
-                "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            },
+            extra={"method": method, "code": code_name, "duration_ms": round(seconds * 1000, 3)},
         )

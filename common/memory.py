@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from common.errors import ResourceExhausted
+from common.reasons import CommonReason
 
 MIB = 1024 * 1024
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -62,7 +63,7 @@ class MemoryGuard:
             raise ResourceExhausted(
                 f"{work} refused: it would bring memory to {projected // MIB} MiB, over the "
                 f"soft limit of {self.soft_limit_bytes // MIB} MiB; retry later or ask for less",
-                reason="MEMORY_BUDGET",
+                reason=CommonReason.MEMORY_BUDGET,
                 metadata={
                     "projected_mib": str(projected // MIB),
                     "soft_limit_mib": str(self.soft_limit_bytes // MIB),

@@ -11,5 +11,13 @@ from enum import StrEnum
 
 
 class CommonReason(StrEnum):
+    # A bug: nothing of the failure leaves the process (its log has the traceback).
+    INTERNAL = "INTERNAL"
+    # The request's bytes are not a protobuf message of the RPC's type.
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"
+    # The work would take the process over its memory soft limit: retry later or ask for less.
+    MEMORY_BUDGET = "MEMORY_BUDGET"
+    # The RPC lands with a later issue (metadata names it).
+    NOT_YET_IMPLEMENTED = "NOT_YET_IMPLEMENTED"
     # A stream subscriber fell behind and was cut: re-read the state, then resubscribe.
     STREAM_OVERFLOW = "STREAM_OVERFLOW"

@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -31,6 +31,7 @@ from common.errors import StartupError
 from common.interceptors import ServiceInterceptor
 from common.logs import configure_logging
 from common.memory import MIB, MemoryGuard
+from common.metrics import ServiceMetrics, serving_metrics
 from common.service import Readiness, Runtime, ServiceSpec
 
 log = logging.getLogger("edgequant.server")
@@ -45,6 +46,8 @@ class RunningService:
     # The bound address: with port 0 configured, the port the OS chose.
     address: str
     runtime: Runtime
+    # Where GET /metrics answers (host:port), "" when off.
+    metrics_address: str = ""
 
 
 def server_options(settings: ServiceSettings, grpc_settings: GrpcSettings) -> ChannelOptions:
@@ -73,10 +76,11 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
         engine=engine,
         sessions=session_factory(engine),
         memory=MemoryGuard(settings.memory_budget_mib, settings.soft_limit_ratio),
+        metrics=ServiceMetrics(spec.name),
     )
     try:
-        async with spec.lifespan(runtime) as servicer:
-            interceptor = ServiceInterceptor()
+        async with spec.lifespan(runtime) as servicer, AsyncExitStack() as exits:
+            interceptor = ServiceInterceptor(runtime.metrics)
             server = grpc.aio.server(
                 interceptors=[interceptor],
                 options=server_options(settings, config.grpc),
@@ -89,6 +93,10 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
                 [spec.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME], server
             )
             address = _bind(server, spec.name, settings.address)
+            # After the gRPC port: a second copy fails on that, with its one clear line.
+            metrics_address = await exits.enter_async_context(
+                serving_metrics(runtime.metrics, settings.metrics_address)
+            )
             names = ("", spec.full_name)
             # Before the start: grpc's health servicer says SERVING for "" by default.
             status = NOT_SERVING if isinstance(servicer, Readiness) else SERVING
@@ -99,7 +107,9 @@ async def running(spec: ServiceSpec, config: Config) -> AsyncIterator[RunningSer
                 _serving_when_ready(servicer, health_servicer, spec), name=f"{spec.name}-ready"
             )
             try:
-                yield RunningService(spec=spec, address=address, runtime=runtime)
+                yield RunningService(
+                    spec=spec, address=address, runtime=runtime, metrics_address=metrics_address
+                )
             finally:
                 readiness.cancel()
                 await asyncio.gather(readiness, return_exceptions=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import grpc
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from common.config import Config, ServiceSettings
 from common.memory import MemoryGuard
+from common.metrics import ServiceMetrics
 
 # What a servicer method receives besides the request.
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -32,6 +33,9 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     memory: MemoryGuard
+    # The service's Prometheus registry: a lifespan registers its queue depths and
+    # sequences here with one call each (common.metrics).
+    metrics: ServiceMetrics = field(default_factory=lambda: ServiceMetrics(""))
 
 
 @runtime_checkable

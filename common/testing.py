@@ -1,5 +1,5 @@
-"""Support for tests and benchmarks: free ports, isolated configs, waiting for SERVING,
-and scripted peers served over real gRPC.
+"""Support for tests and benchmarks: free ports, isolated configs, waiting for SERVING
+(and for any condition), and scripted peers served over real gRPC.
 
 Nothing here is used by the services themselves. Every helper keeps a run off the
 default ports and out of var/: a config written by `isolated_config` puts the var
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import pwd
 import shutil
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import time
 import xmlrpc.client
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from common.channels import ping_policy_options
 from common.config import DEFAULT_CONFIG, SERVICE_NAMES, Config, GrpcSettings, load_config
 from common.interceptors import ServiceInterceptor
+from common.service import Runtime
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -54,7 +56,11 @@ def isolated_config(directory: Path, **overrides: str) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     lines = [f'var_dir = "{directory / "var"}"']
     for name in SERVICE_NAMES:
-        lines += [f"[{name}]", f'address = "127.0.0.1:{free_port()}"']
+        lines += [
+            f"[{name}]",
+            f'address = "127.0.0.1:{free_port()}"',
+            f'metrics_address = "127.0.0.1:{free_port()}"',
+        ]
     lines += ["[gateway]", f"port = {free_port()}"]
     # Never the developer's configs/tokens.toml: a test stack has its own tokens file.
     lines += ["[gateway.auth]", f'tokens_file = "{directory / "tokens.toml"}"']
@@ -66,6 +72,13 @@ def isolated_config(directory: Path, **overrides: str) -> dict[str, str]:
     environment["EDGEQUANT_CONFIG"] = str(path)
     environment.update({f"EDGEQUANT_{key}": value for key, value in overrides.items()})
     return environment
+
+
+def settings_runtime(config: Config, name: str) -> Runtime:
+    """A Runtime carrying only `config` and service `name`'s settings: what a service's
+    `load_settings(runtime)` reads. It has no engine, sessions or memory guard (None), so
+    nothing but a settings loader may be given it."""
+    return Runtime(name, config, config.service(name), None, None, None)  # type: ignore[arg-type]
 
 
 async def health_status(address: str, service: str = "", deadline: float = 1.0) -> int | None:
@@ -89,6 +102,39 @@ async def wait_until_serving(address: str, within: float = 30.0) -> float:
             return time.perf_counter() - started
         await asyncio.sleep(0.02)
     raise TimeoutError(f"{address} did not report SERVING within {within} s")
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]],
+    within: float = 30.0,
+    what: str = "condition",
+    interval: float = 0.01,
+) -> None:
+    """Polls `check` (a plain or an async predicate) until it holds; fails the test
+    naming `what` when it still does not after `within` seconds. For state with no event
+    to wait on (a process table, a row another task writes); a subscriber is waited for
+    through its stream, never by polling or sleeping."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        outcome = check()
+        if await outcome if inspect.isawaitable(outcome) else outcome:
+            return
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what} not reached within {within} s")
+        await asyncio.sleep(interval)
+
+
+async def wait_until_healthy(url: str, within: float = 30.0) -> None:
+    """Polls an HTTP health URL (the gateway's /healthz) until it answers 200."""
+
+    async def healthy() -> bool:
+        with contextlib.suppress(httpx.TransportError):
+            return (await client.get(url)).status_code == 200
+        return False
+
+    async with httpx.AsyncClient(timeout=2) as client:
+        await eventually(healthy, within, what=f"{url} answering 200", interval=0.1)
 
 
 @asynccontextmanager
@@ -115,6 +161,17 @@ async def serving(
         await server.stop(None)
 
 
+@contextlib.contextmanager
+def supervisor_rpc(socket_path: Path) -> Iterator[Any]:
+    """supervisord's XML-RPC interface (what supervisorctl uses) on its Unix socket, for
+    one block: the connection is closed after it (no ResourceWarning). One per thread."""
+    transport = SupervisorTransport(None, None, f"unix://{socket_path}")
+    try:
+        yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    finally:
+        transport.close()
+
+
 @dataclass(frozen=True)
 class Stack:
     """A stack started by `running_stack`: its config, environment and supervisord."""
@@ -129,11 +186,8 @@ class Stack:
 
     def programs(self) -> dict[str, ProgramState]:
         """Each supervisord program's pid and start time (a restart changes both)."""
-        socket_url = f"unix://{self.config.var_dir / 'supervisor.sock'}"
-        proxy = xmlrpc.client.ServerProxy(
-            "http://127.0.0.1", transport=SupervisorTransport(None, None, socket_url)
-        )
-        infos: list[dict[str, Any]] = proxy.supervisor.getAllProcessInfo()  # type: ignore[assignment]
+        with supervisor_rpc(self.config.var_dir / "supervisor.sock") as supervisor:
+            infos: list[dict[str, Any]] = supervisor.getAllProcessInfo()
         return {
             info["name"]: ProgramState(
                 pid=int(info["pid"]), started=int(info["start"]), state=str(info["statename"])
@@ -168,21 +222,10 @@ async def running_stack(
         for name in SERVICE_NAMES:
             await wait_until_serving(config.service(name).address, within=within)
         stack = Stack(config=config, environment=environment, process=process)
-        await _wait_for_healthz(f"{stack.gateway_url}/healthz", within)
+        await wait_until_healthy(f"{stack.gateway_url}/healthz", within)
         yield stack
     finally:
         _stop(process)
-
-
-async def _wait_for_healthz(url: str, within: float) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer 200 within {within} s")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

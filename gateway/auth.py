@@ -41,6 +41,7 @@ import grpc
 from common.config import ConfigError
 from gateway.bindings import Binding
 from gateway.errors import GatewayError
+from gateway.reasons import Reason
 from gateway.settings import AuthSettings, resolve
 
 log = logging.getLogger("edgequant.gateway.auth")
@@ -156,16 +157,16 @@ class Authenticator:
             return Principal(name="anonymous", rate_key=f"client:{client}")
         presented = _bearer(authorization) if authorization else query_token
         if not presented:
-            raise _unauthenticated("MISSING_TOKEN", "a bearer token is required")
+            raise _unauthenticated(Reason.MISSING_TOKEN, "a bearer token is required")
         token = self._find(presented)
         if token is None:
-            raise _unauthenticated("INVALID_TOKEN", "the bearer token is not valid")
+            raise _unauthenticated(Reason.INVALID_TOKEN, "the bearer token is not valid")
         if token.expires is not None and token.expires <= datetime.now(UTC):
-            raise _unauthenticated("TOKEN_EXPIRED", f"token {token.name!r} has expired")
+            raise _unauthenticated(Reason.TOKEN_EXPIRED, f"token {token.name!r} has expired")
         if scope not in token.scopes:
             raise GatewayError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                "INSUFFICIENT_SCOPE",
+                Reason.INSUFFICIENT_SCOPE,
                 f"token {token.name!r} lacks the {scope!r} scope this call needs",
                 headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             )
@@ -194,9 +195,9 @@ def _bearer(authorization: str) -> str | None:
     return value.strip() or None
 
 
-def _unauthenticated(reason: str, message: str) -> GatewayError:
+def _unauthenticated(reason: Reason, message: str) -> GatewayError:
     challenge = 'Bearer realm="edgequant"'
-    if reason != "MISSING_TOKEN":
+    if reason != Reason.MISSING_TOKEN:
         challenge += ', error="invalid_token"'
     return GatewayError(
         grpc.StatusCode.UNAUTHENTICATED, reason, message, headers={"WWW-Authenticate": challenge}

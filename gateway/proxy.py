@@ -21,6 +21,7 @@ from gateway.bindings import Binding
 from gateway.errors import JSON, GatewayError, error_response, status_of_rpc_error, status_response
 from gateway.observability import ROUTE_KEY
 from gateway.ratelimit import RateLimiter
+from gateway.reasons import Reason
 from gateway.routing import Router
 from gateway.settings import Settings
 from gateway.streaming import Streams, stream_response
@@ -133,7 +134,7 @@ class RpcProxy:
 def _too_large(limit: int) -> GatewayError:
     return GatewayError(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
-        "BODY_TOO_LARGE",
+        Reason.BODY_TOO_LARGE,
         f"the request body is over {limit} bytes",
         http_status=413,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import grpc
 
 from gateway.errors import GatewayError
+from gateway.reasons import Reason
 
 # Buckets idle long enough to be full again are dropped, so the map stays small.
 _PRUNE_EVERY = 1024
@@ -44,7 +45,7 @@ class RateLimiter:
             retry_after = max(1, math.ceil((1 - bucket.tokens) / self.rate))
             raise GatewayError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "RATE_LIMITED",
+                Reason.RATE_LIMITED,
                 f"over {self.rate:g} requests/s (burst {self.burst}): retry in {retry_after} s",
                 headers={"Retry-After": str(retry_after)},
             )

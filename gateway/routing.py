@@ -8,6 +8,7 @@ import grpc
 
 from gateway.bindings import Binding
 from gateway.errors import GatewayError
+from gateway.reasons import Reason
 from gateway.templates import ANY, Variable
 
 
@@ -38,9 +39,11 @@ class Router:
         if allowed:
             raise GatewayError(
                 grpc.StatusCode.UNIMPLEMENTED,
-                "METHOD_NOT_ALLOWED",
+                Reason.METHOD_NOT_ALLOWED,
                 f"{http_method} is not bound to {raw_path}; use {', '.join(sorted(allowed))}",
                 http_status=405,
                 headers={"Allow": ", ".join(sorted(allowed))},
             )
-        raise GatewayError(grpc.StatusCode.NOT_FOUND, "NO_ROUTE", f"no RPC is bound to {raw_path}")
+        raise GatewayError(
+            grpc.StatusCode.NOT_FOUND, Reason.NO_ROUTE, f"no RPC is bound to {raw_path}"
+        )

@@ -1,7 +1,8 @@
 """The gateway's own settings: the sub-tables of `[gateway]` in configs/default.toml.
 
-Parsed once at start with `common.config.parse_settings`, so a bad value stops the
-start with one line naming its key (`config error: gateway.limits.burst: ...`).
+Parsed once at start with `common.config.parse_settings`, which enforces the bounds each
+field declares in its type, so a bad value stops the start with one line naming its key
+(`config error: gateway.limits.burst: ...`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.config import PROJECT_ROOT, ConfigError, GatewaySettings, parse_settings
+from common.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    GatewaySettings,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    parse_settings,
+)
 
 
 @dataclass(frozen=True)
@@ -37,26 +46,26 @@ class AuthSettings:
 class CorsSettings:
     # Origins the browser may call from ("http://192.168.1.20:3000"); empty: none.
     allow_origins: tuple[str, ...] = ()
-    max_age_seconds: int = 600
+    max_age_seconds: NonNegativeInt = 600
 
 
 @dataclass(frozen=True)
 class LimitSettings:
     # Larger bodies get 413 before they are read whole.
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: PositiveInt = 1_048_576
     # Per token (per client address with auth off): a token bucket.
-    rate_per_second: float = 50.0
-    burst: int = 100
+    rate_per_second: PositiveFloat = 50.0
+    burst: PositiveInt = 100
 
 
 @dataclass(frozen=True)
 class CallSettings:
     # The gRPC deadline when the request sets none (grpc-timeout header); unary RPCs.
-    default_timeout_seconds: float = 30.0
+    default_timeout_seconds: PositiveFloat = 30.0
     # A client's grpc-timeout is capped at this.
-    max_timeout_seconds: float = 300.0
+    max_timeout_seconds: PositiveFloat = 300.0
     # SSE comment lines keep idle streams (and proxies) alive.
-    heartbeat_seconds: float = 15.0
+    heartbeat_seconds: PositiveFloat = 15.0
 
 
 @dataclass(frozen=True)
@@ -99,16 +108,7 @@ def settings_of(gateway: GatewaySettings) -> Settings:
 
 
 def _check(gateway: GatewaySettings, settings: Settings) -> None:
-    for key, value in (
-        ("gateway.limits.max_body_bytes", settings.limits.max_body_bytes),
-        ("gateway.limits.rate_per_second", settings.limits.rate_per_second),
-        ("gateway.limits.burst", settings.limits.burst),
-        ("gateway.calls.default_timeout_seconds", settings.calls.default_timeout_seconds),
-        ("gateway.calls.max_timeout_seconds", settings.calls.max_timeout_seconds),
-        ("gateway.calls.heartbeat_seconds", settings.calls.heartbeat_seconds),
-    ):
-        if value <= 0:
-            raise ConfigError(key, f"must be greater than 0, got {value}")
+    """The checks a field's type cannot declare."""
     for origin in settings.cors.allow_origins:
         if origin == "*":
             raise ConfigError("gateway.cors.allow_origins", "list the origins; '*' is refused")

@@ -30,6 +30,7 @@ from google.protobuf.message import Message
 
 from common.errors import FieldViolation, InvalidArgument
 from gateway.bindings import Binding, field_at
+from gateway.reasons import Reason
 
 # Messages with their own JSON form (a string, number or free object): leaves.
 _WELL_KNOWN_PREFIX = "google.protobuf."
@@ -100,7 +101,7 @@ def _json_body(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidArgument(
-            [FieldViolation("body", f"not valid JSON: {error}")], reason="MALFORMED_JSON"
+            [FieldViolation("body", f"not valid JSON: {error}")], reason=Reason.MALFORMED_JSON
         ) from None
 
 

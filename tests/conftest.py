@@ -44,11 +44,89 @@ async def services(config: Config) -> AsyncIterator[list[RunningService]]:
         yield started
 
 
+# `slow` (make test-fast leaves them out; make test runs them): tests under these folders,
+# with these markers, or using these fixtures.
+SLOW_FOLDERS = ("stack", "bench", "fuzz", "deploy")
+# Modules whose tests start real services (migrations in a child process, then a server),
+# worker processes or subprocesses, or compile the tick engine: seconds each.
+SLOW_MODULES = (
+    "common/test_channels.py",  # SIGSTOPs real peers, holds channels past ping windows
+    "common/test_config.py::test_bad_value_stops_the_start_with_one_line",  # 3 processes
+    "common/test_copydb.py",
+    "common/test_database.py",
+    "common/test_memory.py",  # measures a child process
+    "common/test_metrics.py::test_a_services_metrics_count_its_rpcs_by_method_and_code",
+    "common/test_metrics.py::test_only_get_metrics_is_answered",
+    "common/test_server.py",
+    "common/test_stack.py",
+    "contract/test_buf.py",
+    "contract/test_codegen.py",  # regenerates every _pb2 with grpcio-tools
+    "gateway/test_gateway_main.py",
+    "gateway/test_keepalive.py",
+    "security/test_stack_exposure.py",
+    "security/test_sql_parameters.py",
+    "services/test_account_truth.py",
+    "services/backtest/test_edges_api.py",
+    "services/backtest/test_jobs.py",
+    "services/backtest/test_servicer.py",
+    "services/backtest/tick/test_runner.py",  # numba compiles the tick engine
+    "services/exchange/paper/test_paper_settings.py",
+    "services/exchange/paper/test_paper_stack.py",
+    "services/exchange/paper/test_paper_time.py",
+    "services/exchange/paper/test_replay_invariants.py",
+    "services/exchange/paper/test_restart.py",
+    "services/exchange/test_account_opening.py",
+    "services/exchange/test_ccxt_venue.py",
+    "services/exchange/test_halts.py",
+    "services/exchange/test_main.py",
+    "services/exchange/test_orderflow.py",
+    "services/exchange/test_outbox.py",
+    "services/exchange/test_venue_transfers.py",
+    "services/portfolio/test_ingestion.py",
+    "services/portfolio/test_ledger.py",
+    "services/portfolio/test_servicer.py",
+    "services/portfolio/test_transfers.py",
+    "services/risk/test_accounts.py",
+    "services/risk/test_servicer.py",
+    "services/risk/test_order_checks.py",
+    "services/risk/test_var.py::test_monte_carlo_memory_does_not_grow_with_the_paths",
+    "services/exchange/paper/test_markets.py",  # a month of history, the replay's loop seam
+    "services/exchange/paper/test_live.py::test_offline_the_exchange_keeps_the_replay",
+    "services/backtest/bars/test_engine.py::test_sma_cross_matches_backtesting_py",
+    # Debian's chromium renders the page.
+    "gateway/test_docs.py::test_the_documentation_page_renders_every_operation_offline",
+    "gateway/test_streaming.py::test_an_event_source_in_chromium_receives_streamed_tickers",
+)
+SLOW_MARKERS = ("stack", "bench", "postgres")
+SLOW_FIXTURES = (
+    "services",  # the four services in this process, risk synced with the others
+    "postgres_server",
+    "start_exchange",  # a real exchange service (tests/services/exchange/conftest.py)
+    "portfolio",  # a real portfolio service (tests/services/portfolio/conftest.py)
+)
+# Whole-stack and bench tests run for minutes by design; the rest get the default timeout.
+LONG_TIMEOUT_SECONDS = 900
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A test on the PostgreSQL server is marked so (`-m postgres` selects them all).
     for item in items:
-        if "postgres_server" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        # A test on the PostgreSQL server is marked so (`-m postgres` selects them all).
+        if "postgres_server" in fixtures:
             item.add_marker(pytest.mark.postgres)
+        relative = item.nodeid.removeprefix("tests/")
+        folder = relative.split("/")[0]
+        if (
+            folder in SLOW_FOLDERS
+            or any(relative.startswith(module) for module in SLOW_MODULES)
+            or any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+            or any(name in fixtures for name in SLOW_FIXTURES)
+        ):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("timeout") is None and (
+            item.get_closest_marker("stack") or item.get_closest_marker("bench")
+        ):
+            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT_SECONDS))
 
 
 @pytest.fixture(scope="session")

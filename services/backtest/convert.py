@@ -353,8 +353,8 @@ def candle_query(request: pb.ListDatasetCandlesRequest) -> candle_pages.CandleQu
         kind=candle_pages.PAGE_KIND,
         problems=problems,
         key_length=2,
-        default_size=candle_pages.DEFAULT_PAGE_SIZE,
-        max_size=candle_pages.MAX_PAGE_SIZE,
+        default_size=candle_pages.DEFAULT_CANDLES,
+        max_size=candle_pages.MAX_CANDLES,
     )
     after_ms = None
     if page.after is not None:

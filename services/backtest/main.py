@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from common.config import parse_settings
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
@@ -15,14 +14,15 @@ from services.backtest.datasets.intake import DatasetIntakes
 from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs.manager import JobManager
 from services.backtest.servicer import BacktestServicer
-from services.backtest.settings import BacktestSettings, Paths
+from services.backtest.settings import Paths, load_settings
+from services.backtest.storage.datasets import DatasetRepository
 from services.backtest.storage.jobs import JobRepository
 from services.backtest.strategies.catalog import StrategyCatalog
 
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
-    settings = parse_settings(BacktestSettings, runtime.settings.extensions, "backtest.")
+    settings = load_settings(runtime)
     paths = Paths(runtime.config.var_dir / "backtest")
     paths.make()
     import_dir = (
@@ -31,7 +31,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
         else (paths.root / "import")
     )
     strategies_dir = Path(settings.jobs.strategies_dir) if settings.jobs.strategies_dir else None
-    datasets = DatasetStore(runtime.sessions, paths.datasets, import_dir)
+    datasets = DatasetStore(DatasetRepository(runtime.sessions), paths.datasets, import_dir)
     exchange_address, grpc_settings = runtime.config.exchange.address, runtime.config.grpc
 
     async def fetch(venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> bytes:

@@ -1,14 +1,28 @@
 """The backtest service's own settings: `[backtest.jobs]`, `[backtest.datasets]` and
-`[backtest.cluster]`."""
+`[backtest.cluster]`.
+
+Each field's bounds are declared in its type and enforced by `parse_settings`: a bad
+value stops the start naming its key (`config error: backtest.jobs.max_workers: ...`).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from common.config import ConfigError
+from common.config import (
+    ConfigError,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    parse_settings,
+)
+
+if TYPE_CHECKING:  # workers import these settings and need not load the server's modules
+    from common.service import Runtime
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 
@@ -16,19 +30,20 @@ LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 @dataclass(frozen=True)
 class JobSettings:
     # Worker processes at once, across jobs (a sweep uses several), busy and warm together.
-    max_workers: int = 2
+    # 0 would leave every job queued for ever.
+    max_workers: PositiveInt = 2
     # A worker is kept warm this long after its last job, for the next one (a fresh
     # worker costs ~120 ms of spawn and imports); 0: a fresh worker for every job.
-    idle_seconds: float = 60.0
+    idle_seconds: NonNegativeFloat = 60.0
     # RSS budget of one worker; a job estimated above it is refused, a worker passing it
     # is stopped and its job fails.
-    worker_budget_mib: int = 768
+    worker_budget_mib: PositiveInt = 768
     # Directory of user strategy modules (*.py); empty: built-ins only.
     strategies_dir: str = ""
     # Largest parameter grid a sweep may ask for.
-    max_sweep_runs: int = 10_000
+    max_sweep_runs: PositiveInt = 10_000
     # A sweep keeps the equity curve and trades of this many of its best runs.
-    sweep_details_kept: int = 10
+    sweep_details_kept: NonNegativeInt = 10
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,11 @@ class BacktestSettings:
     jobs: JobSettings = field(default_factory=JobSettings)
     datasets: DatasetSettings = field(default_factory=DatasetSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+
+
+def load_settings(runtime: Runtime) -> BacktestSettings:
+    """Parses `[backtest.*]`; a bad value raises ConfigError naming the key."""
+    return parse_settings(BacktestSettings, runtime.settings.extensions, "backtest.")
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[ExchangeServicer]:
     risk = RiskGate(runtime.config.risk.address, settings.risk, runtime.config.grpc)
     outbox = Outbox(runtime.sessions)
     await outbox.load()
+    runtime.metrics.stream_sequence("executions", "published", lambda: outbox.last_sequence)
     updates = OrderUpdates()
     writer = Writer(runtime.config.database_url(runtime.name), runtime.engine)
     flow = OrderFlow(

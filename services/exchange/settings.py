@@ -1,13 +1,31 @@
-"""The exchange's own settings: the `[exchange.*]` sub-tables of configs/default.toml."""
+"""The exchange's own settings: the `[exchange.*]` sub-tables of configs/default.toml.
+
+Each field's bounds are declared in its type and enforced by `parse_settings`; the
+checks below are those a type cannot say (decimal strings, files, names across tables).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from common.config import PROJECT_ROOT, ConfigError, ServiceSettings, parse_settings
+from common.config import (
+    PROJECT_ROOT,
+    AtLeast,
+    ConfigError,
+    NonNegativeFloat,
+    NonNegativeInt,
+    NotEmpty,
+    PositiveFloat,
+    PositiveInt,
+    ServiceSettings,
+    parse_settings,
+)
+
+# A count of price ticks or book levels: one at least.
+Ticks = Annotated[int, AtLeast(1)]
 
 
 @dataclass(frozen=True)
@@ -30,9 +48,9 @@ class PaperMarketSettings:
     # trade's price is the best level on the side it took from, the other side is
     # `book_spread_ticks` away; `book_levels` levels a side, `book_step_ticks` apart,
     # `book_level_quantity` each. Replaced at every trade.
-    book_spread_ticks: int = 1
-    book_levels: int = 20
-    book_step_ticks: int = 1
+    book_spread_ticks: Ticks = 1
+    book_levels: Ticks = 20
+    book_step_ticks: Ticks = 1
     book_level_quantity: str = "1"
 
 
@@ -49,7 +67,7 @@ class PaperSettings:
     # The first market's bundled 1-minute past; empty: none.
     history: Path = Path("services/exchange/data/paper/history-btcusdt-1m.txt.gz")
     # Replay pace: 1.0 is real time, 10.0 ten times faster; 0 stops the clock (tests step it).
-    speed: float = 1.0
+    speed: NonNegativeFloat = 1.0
     maker_fee: str = "0.001"
     taker_fee: str = "0.001"
     price_increment: str = "0.01"
@@ -57,9 +75,9 @@ class PaperSettings:
     min_notional: str = "5"
     # Order entry latency: every order reaches the simulated matching engine this late,
     # plus a jitter drawn from a generator seeded with `seed` (deterministic).
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0
-    seed: int = 42
+    latency_ms: NonNegativeFloat = 0.0
+    latency_jitter_ms: NonNegativeFloat = 0.0
+    seed: NonNegativeInt = 42
     # Starting balances, "ASSET=amount"; the account is rebuilt from them and the
     # executions at every start.
     balances: tuple[str, ...] = ("USDT=100000", "BTC=1")
@@ -72,9 +90,9 @@ class PaperSettings:
     # Overrides ccxt's REST base URL (tests point it at a fake venue on 127.0.0.1).
     live_api_url: str = ""
     # The book, new trades and the 24h ticker are polled this often per symbol.
-    live_poll_seconds: float = 1.0
-    live_book_depth: int = 20
-    live_timeout_ms: int = 10000
+    live_poll_seconds: PositiveFloat = 1.0
+    live_book_depth: PositiveInt = 20
+    live_timeout_ms: PositiveInt = 10000
 
 
 @dataclass(frozen=True)
@@ -82,17 +100,17 @@ class RiskClientSettings:
     """[exchange.risk]: the pre-trade check every order passes (fail closed)."""
 
     # How long SubmitOrder waits for RiskService.CheckOrder before rejecting the order.
-    check_timeout_seconds: float = 0.25
+    check_timeout_seconds: PositiveFloat = 0.25
     # Reconnect backoff of the StreamRiskEvents subscription (HALTED cancels open orders).
-    reconnect_min_seconds: float = 0.2
-    reconnect_max_seconds: float = 5.0
+    reconnect_min_seconds: PositiveFloat = 0.2
+    reconnect_max_seconds: PositiveFloat = 5.0
 
 
 @dataclass(frozen=True)
 class CcxtVenueSettings:
     """[exchange.venues.<name>]: one ccxt exchange, live or sandbox."""
 
-    exchange_id: str
+    exchange_id: Annotated[str, NotEmpty()]
     sandbox: bool = True
     # false: market data only (tickers, books, candles): no keys needed, and the trading
     # RPCs answer FAILED_PRECONDITION VENUE_READ_ONLY.
@@ -110,10 +128,10 @@ class CcxtVenueSettings:
     wallet_address_env: str = ""
     token_env: str = ""
     secrets_file: str = ""
-    timeout_ms: int = 10000
+    timeout_ms: PositiveInt = 10000
     # Reads (tickers, books, candles, balances, orders) are retried this many times.
-    read_retries: int = 3
-    retry_backoff_seconds: float = 0.5
+    read_retries: NonNegativeInt = 3
+    retry_backoff_seconds: NonNegativeFloat = 0.5
     # Overrides ccxt's REST base URLs (tests point it at a fake venue on 127.0.0.1).
     api_url: str = ""
     # Market types listed and tradable: spot by default; "swap", "future", "option" only
@@ -123,17 +141,17 @@ class CcxtVenueSettings:
     # market of `market_types` (a venue with thousands needs a bigger memory budget).
     symbols: tuple[str, ...] = ()
     # StreamTickers: one REST poll of the venue per period, shared by every subscriber.
-    ticker_poll_seconds: float = 2.0
+    ticker_poll_seconds: PositiveFloat = 2.0
     # Open orders are looked up this often for fills and cancels made at the venue, and
     # orders whose outcome is unknown are looked up by client order id.
-    order_poll_seconds: float = 5.0
+    order_poll_seconds: PositiveFloat = 5.0
     # An order still unknown after this long is reported to the operator (an ERROR log
     # and an order update) and looked up every `unknown_slow_poll_seconds` from then on.
-    unknown_alert_seconds: float = 300.0
-    unknown_slow_poll_seconds: float = 60.0
+    unknown_alert_seconds: PositiveFloat = 300.0
+    unknown_slow_poll_seconds: PositiveFloat = 60.0
     # RSS this venue adds to the exchange's budget (memmon's limit is [exchange]
     # memory_budget_mib plus every venue's): ccxt and the markets kept.
-    memory_budget_mib: int = 64
+    memory_budget_mib: PositiveInt = 64
 
     def credential_env(self, snake_name: str) -> str:
         return str(getattr(self, f"{snake_name}_env", ""))
@@ -154,8 +172,11 @@ def load_settings(service: ServiceSettings) -> ExchangeSettings:
         raise ConfigError(f"exchange.{sorted(unknown)[0]}", "unknown table")
     paper = _parse_paper(extensions.get("paper", {}))
     risk = parse_settings(RiskClientSettings, extensions.get("risk", {}), "exchange.risk.")
-    if risk.check_timeout_seconds <= 0:
-        raise ConfigError("exchange.risk.check_timeout_seconds", "must be greater than 0")
+    if risk.reconnect_max_seconds < risk.reconnect_min_seconds:
+        raise ConfigError(
+            "exchange.risk.reconnect_max_seconds",
+            "must be at least exchange.risk.reconnect_min_seconds",
+        )
     venues = {
         name: parse_settings(CcxtVenueSettings, table, f"exchange.venues.{name}.")
         for name, table in _tables(extensions.get("venues", {}), "exchange.venues").items()
@@ -180,11 +201,6 @@ def _check_venue(name: str, venue: CcxtVenueSettings) -> None:
     unknown = [t for t in venue.market_types if t not in MARKET_TYPES]
     if unknown or not venue.market_types:
         raise ConfigError(f"{prefix}market_types", f"must name some of {', '.join(MARKET_TYPES)}")
-    if venue.memory_budget_mib <= 0:
-        raise ConfigError(f"{prefix}memory_budget_mib", "must be greater than 0")
-    for key in ("ticker_poll_seconds", "order_poll_seconds", "unknown_slow_poll_seconds"):
-        if getattr(venue, key) <= 0:
-            raise ConfigError(f"{prefix}{key}", "must be greater than 0")
 
 
 def _tables(raw: Any, key: str) -> dict[str, Any]:
@@ -213,45 +229,21 @@ def _parse_paper(raw: Any) -> PaperSettings:
     return paper
 
 
-def _check_paper(paper: PaperSettings) -> None:  # noqa: PLR0912 - one check per key
+def _check_paper(paper: PaperSettings) -> None:
     for name in ("maker_fee", "taker_fee", "price_increment", "quantity_increment", "min_notional"):
         parse_decimal(f"exchange.paper.{name}", getattr(paper, name))
     parse_balances(paper.balances)
-    if paper.speed < 0:
-        raise ConfigError("exchange.paper.speed", "must not be negative")
-    if paper.latency_ms < 0 or paper.latency_jitter_ms < 0:
-        raise ConfigError("exchange.paper.latency_ms", "latency must not be negative")
     _check_file("exchange.paper.dataset", paper.dataset)
     if paper.history != Path(""):
         _check_file("exchange.paper.history", paper.history)
     symbols = {paper.symbol}
     for market in paper.markets:
-        key = f"exchange.paper.markets.{market.symbol.replace('/', '-')}"
         if market.symbol in symbols:
-            raise ConfigError(key, f"{market.symbol} is already a paper market")
+            raise ConfigError(_market_key(market), f"{market.symbol} is already a paper market")
         symbols.add(market.symbol)
-        for name in ("price_increment", "quantity_increment", "min_notional"):
-            if (
-                parse_decimal(f"{key}.{name}", getattr(market, name)) == 0
-                and name != "min_notional"
-            ):
-                raise ConfigError(f"{key}.{name}", "must be greater than 0")
-        for name in ("maker_fee", "taker_fee"):
-            if getattr(market, name):
-                parse_decimal(f"{key}.{name}", getattr(market, name))
-        if parse_decimal(f"{key}.book_level_quantity", market.book_level_quantity) == 0:
-            raise ConfigError(f"{key}.book_level_quantity", "must be greater than 0")
-        for name in ("book_spread_ticks", "book_levels", "book_step_ticks"):
-            if getattr(market, name) < 1:
-                raise ConfigError(f"{key}.{name}", "must be at least 1")
-        _check_file(f"{key}.dataset", market.dataset)
-        if market.history != Path(""):
-            _check_file(f"{key}.history", market.history)
-    if paper.source:
-        if paper.live_poll_seconds <= 0:
-            raise ConfigError("exchange.paper.live_poll_seconds", "must be greater than 0")
-        if not paper.live_symbols:
-            raise ConfigError("exchange.paper.live_symbols", "name at least one symbol")
+        _check_market(market)
+    if paper.source and not paper.live_symbols:
+        raise ConfigError("exchange.paper.live_symbols", "name at least one symbol")
 
 
 def _market_key(market: PaperMarketSettings) -> str:
@@ -267,9 +259,6 @@ def _check_market(market: PaperMarketSettings) -> None:
     for name in ("maker_fee", "taker_fee"):
         if getattr(market, name):
             parse_decimal(f"{key}.{name}", getattr(market, name))
-    for name in ("book_spread_ticks", "book_levels", "book_step_ticks"):
-        if getattr(market, name) < 1:
-            raise ConfigError(f"{key}.{name}", "must be at least 1")
     _check_file(f"{key}.dataset", market.dataset)
     if market.history != Path(""):
         _check_file(f"{key}.history", market.history)

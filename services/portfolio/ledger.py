@@ -295,7 +295,9 @@ class Ledger:
         await transaction.save_positions(batch.positions)
         await transaction.save_balances(batch.balances)
         if cursor is not None and cursor != self.cursor:
-            await transaction.save_cursor(EXECUTIONS_SOURCE, cursor, stored=self.cursor is not None)
+            await transaction.save_sequence(
+                EXECUTIONS_SOURCE, cursor, stored=self.cursor is not None
+            )
 
     def _swap_in(self, batch: _Batch, cursor: int | None) -> None:
         self.books.update(batch.new_books)

@@ -35,6 +35,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     repository = PortfolioRepository(runtime.sessions)
     ledger = Ledger(repository, settings.ledger)
     await ledger.load()
+    runtime.metrics.stream_sequence("executions", "applied", lambda: ledger.cursor or 0)
     marks = MarkBook()
     recorder = EquityRecorder(repository, ledger, marks)
     channel = peer_channel(runtime.config.exchange.address, runtime.config.grpc)

@@ -15,29 +15,22 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from common.channels import peer_channel
-from common.config import ConfigError, parse_settings
+from common.config import ConfigError
 from common.errors import InvalidArgument
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from common.validation import Violations
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.risk.closes import VAR_TIMEFRAMES, CloseSource
+from services.risk.closes import CloseSource
 from services.risk.engine import AccountRisk, RiskEngine, load_trading_state
 from services.risk.events import risk_events
 from services.risk.feeds import Feeds
 from services.risk.limits import Limits, RawLimits, validate_limits
 from services.risk.portfolio_var import PortfolioVar
 from services.risk.servicer import RiskServicer
-from services.risk.settings import RiskSettings
+from services.risk.settings import load_settings
 from services.risk.storage.repository import RiskRepository
 from services.risk.var_guard import VarGuard
-
-
-def load_settings(runtime: Runtime) -> RiskSettings:
-    settings = parse_settings(RiskSettings, runtime.settings.extensions, "risk.")
-    if settings.var.timeframe not in VAR_TIMEFRAMES:
-        raise ConfigError("risk.var.timeframe", f"must be one of {', '.join(VAR_TIMEFRAMES)}")
-    return settings
 
 
 def default_limits(defaults: RawLimits) -> Limits:

@@ -4,9 +4,14 @@ configs/default.toml, parsed at start (a bad value stops the start naming the ke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
-from common.config import ConfigError
+from common import timeframes
+from common.config import AtLeast, ConfigError, NotEmpty, OneOf, PositiveFloat, parse_settings
 from services.risk.limits import RawLimits
+
+if TYPE_CHECKING:
+    from common.service import Runtime
 
 
 @dataclass(frozen=True)
@@ -14,41 +19,34 @@ class FeedSettings:
     # Every venue the exchange lists is a venue account risk checks, with its own book,
     # limits and trading state. This one is what ComputeVaR, RunStressTest and a
     # CheckOrder without a venue mean when they name no account.
-    account_id: str = "paper"
+    account_id: Annotated[str, NotEmpty()] = "paper"
     # How often the exchange's venues are listed again (a venue added is picked up).
-    venues_refresh_seconds: float = 30.0
+    venues_refresh_seconds: PositiveFloat = 30.0
     # Health says NOT_SERVING until every account has synced once, or this long at most
     # (a venue that cannot be reached must not keep the others from trading: its own
     # orders stay denied RISK_STATE_STALE).
-    ready_timeout_seconds: float = 60.0
+    ready_timeout_seconds: PositiveFloat = 60.0
     # Wait between attempts to reach a peer whose stream ended or failed.
-    retry_seconds: float = 1.0
+    retry_seconds: PositiveFloat = 1.0
     # Cash and equity are re-read from the portfolio this often (fees, transfers).
-    portfolio_refresh_seconds: float = 5.0
+    portfolio_refresh_seconds: PositiveFloat = 5.0
     # Deadline of each snapshot RPC to a peer.
-    rpc_timeout_seconds: float = 5.0
+    rpc_timeout_seconds: PositiveFloat = 5.0
 
 
 @dataclass(frozen=True)
 class VarSettings:
     # Candles of the returns behind the max_var rule and ComputeVaR's default.
-    timeframe: str = "1h"
-    lookback: int = 500
+    # Fixed-length timeframes only: returns need evenly spaced closes.
+    timeframe: Annotated[str, OneOf(tuple(timeframes.FIXED_MS))] = "1h"
+    lookback: Annotated[int, AtLeast(2)] = 500
     # Fewer returns than this and VaR is not estimated: ComputeVaR answers
     # FAILED_PRECONDITION (VAR_INSUFFICIENT_HISTORY) and the max_var rule denies.
-    min_observations: int = 30
+    min_observations: Annotated[int, AtLeast(2)] = 30
     # How often the max_var rule's return history is re-read from the exchange.
-    refresh_seconds: float = 300.0
+    refresh_seconds: PositiveFloat = 300.0
     # Monte Carlo paths at most (memory stays bounded; time grows with the paths).
-    max_simulations: int = 1_000_000
-
-    def __post_init__(self) -> None:
-        if self.min_observations < 2:
-            raise ConfigError("risk.var.min_observations", "must be at least 2")
-        if self.lookback < self.min_observations:
-            raise ConfigError("risk.var.lookback", "must be at least risk.var.min_observations")
-        if self.max_simulations < 100:
-            raise ConfigError("risk.var.max_simulations", "must be at least 100")
+    max_simulations: Annotated[int, AtLeast(100)] = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -57,3 +55,11 @@ class RiskSettings:
     # The limits of a fresh install, until UpdateLimits stores others. Empty or 0: none.
     limits: RawLimits = field(default_factory=RawLimits)
     var: VarSettings = field(default_factory=VarSettings)
+
+
+def load_settings(runtime: Runtime) -> RiskSettings:
+    """Parses `[risk.*]`; a bad value raises ConfigError naming the key."""
+    settings = parse_settings(RiskSettings, runtime.settings.extensions, "risk.")
+    if settings.var.lookback < settings.var.min_observations:
+        raise ConfigError("risk.var.lookback", "must be at least risk.var.min_observations")
+    return settings

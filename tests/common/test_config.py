@@ -4,10 +4,28 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 
-from common.config import PROJECT_ROOT, ConfigError, load_config, parse_settings
+from common.config import (
+    PROJECT_ROOT,
+    Above,
+    AtLeast,
+    AtMost,
+    ConfigError,
+    NonNegativeFloat,
+    OneOf,
+    PositiveInt,
+    load_config,
+    parse_settings,
+)
+from common.testing import isolated_config, settings_runtime
+from gateway import settings as gateway_settings
+from services.backtest import settings as backtest_settings
+from services.exchange import settings as exchange_settings
+from services.portfolio import settings as portfolio_settings
+from services.risk import settings as risk_settings
 
 
 def test_defaults_come_from_default_toml() -> None:
@@ -124,3 +142,101 @@ def test_service_sub_table_errors_name_the_key(
         parse_settings(PaperSettings, table, "exchange.paper.")
     assert raised.value.key == key
     assert problem in str(raised.value)
+
+
+@dataclass(frozen=True)
+class BoundedSettings:
+    workers: Annotated[int, AtLeast(1)] = 2
+    budget_mib: PositiveInt = 64
+    delay_seconds: NonNegativeFloat = 0.5
+    ratio: Annotated[float, Above(0), AtMost(1)] = 0.5
+    mode: Annotated[str, OneOf(("fast", "safe"))] = "safe"
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "problem"),
+    [
+        ({"workers": 0}, "svc.pool.workers", "must be at least 1, got 0"),
+        ({"budget_mib": "-64"}, "svc.pool.budget_mib", "must be greater than 0, got -64"),
+        ({"delay_seconds": -0.1}, "svc.pool.delay_seconds", "must be at least 0, got -0.1"),
+        ({"ratio": 1.5}, "svc.pool.ratio", "must be at most 1, got 1.5"),
+        ({"ratio": 0}, "svc.pool.ratio", "must be greater than 0, got 0.0"),
+        ({"mode": "slow"}, "svc.pool.mode", "must be one of fast, safe, got 'slow'"),
+    ],
+)
+def test_declared_bounds_are_enforced_naming_the_full_key(
+    table: dict[str, object], key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(BoundedSettings, table, "svc.pool.")
+    assert raised.value.key == key
+    assert str(raised.value) == f"config error: {key}: {problem}"
+
+
+def test_values_within_their_bounds_parse() -> None:
+    table = {"workers": "1", "budget_mib": 1, "delay_seconds": 0, "ratio": 1, "mode": "fast"}
+    assert parse_settings(BoundedSettings, table, "svc.pool.") == BoundedSettings(
+        workers=1, budget_mib=1, delay_seconds=0.0, ratio=1.0, mode="fast"
+    )
+
+
+def _loaded(name: str, environment: dict[str, str]) -> object:
+    """The service's settings, read by its own loader from `environment`."""
+    config = load_config(environment)
+    if name == "exchange":
+        return exchange_settings.load_settings(config.exchange)
+    if name == "gateway":
+        return gateway_settings.settings_of(config.gateway)
+    loader = {
+        "backtest": backtest_settings.load_settings,
+        "portfolio": portfolio_settings.load_settings,
+        "risk": risk_settings.load_settings,
+    }[name]
+    return loader(settings_runtime(config, name))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        # A pool of no workers would leave every job queued for ever.
+        ("BACKTEST__JOBS__MAX_WORKERS", "0", "backtest.jobs.max_workers"),
+        ("BACKTEST__JOBS__WORKER_BUDGET_MIB", "-768", "backtest.jobs.worker_budget_mib"),
+        ("BACKTEST__JOBS__WORKER_BUDGET_MIB", "0", "backtest.jobs.worker_budget_mib"),
+        ("BACKTEST__JOBS__IDLE_SECONDS", "-1", "backtest.jobs.idle_seconds"),
+        ("BACKTEST__MEMORY_BUDGET_MIB", "0", "backtest.memory_budget_mib"),
+        ("RISK__FEEDS__RETRY_SECONDS", "-1", "risk.feeds.retry_seconds"),
+        ("RISK__FEEDS__RPC_TIMEOUT_SECONDS", "0", "risk.feeds.rpc_timeout_seconds"),
+        ("RISK__FEEDS__READY_TIMEOUT_SECONDS", "-5", "risk.feeds.ready_timeout_seconds"),
+        ("RISK__VAR__TIMEFRAME", "1M", "risk.var.timeframe"),  # a month has no fixed length
+        ("RISK__GRACE_SECONDS", "-1", "risk.grace_seconds"),
+        (
+            "PORTFOLIO__INGESTION__BATCH_LINGER_SECONDS",
+            "-0.01",
+            "portfolio.ingestion.batch_linger_seconds",
+        ),
+        (
+            "PORTFOLIO__INGESTION__BACKOFF_MAX_SECONDS",
+            "0.1",
+            "portfolio.ingestion.backoff_max_seconds",
+        ),
+        ("EXCHANGE__RISK__CHECK_TIMEOUT_SECONDS", "0", "exchange.risk.check_timeout_seconds"),
+        ("EXCHANGE__RISK__RECONNECT_MIN_SECONDS", "-0.2", "exchange.risk.reconnect_min_seconds"),
+        ("EXCHANGE__PAPER__LATENCY_JITTER_MS", "-1", "exchange.paper.latency_jitter_ms"),
+        ("GATEWAY__LIMITS__BURST", "0", "gateway.limits.burst"),
+        ("GATEWAY__CALLS__HEARTBEAT_SECONDS", "-15", "gateway.calls.heartbeat_seconds"),
+        ("GATEWAY__HEALTH_TIMEOUT_SECONDS", "0", "gateway.health_timeout_seconds"),
+    ],
+)
+def test_each_loader_rejects_a_value_out_of_bounds(
+    tmp_path: Path, variable: str, value: str, key: str
+) -> None:
+    name = variable.split("__", maxsplit=1)[0].lower()
+    environment = isolated_config(tmp_path, **{variable: value})
+    with pytest.raises(ConfigError) as raised:
+        _loaded(name, environment)
+    assert raised.value.key == key
+
+
+@pytest.mark.parametrize("name", ["exchange", "portfolio", "risk", "backtest", "gateway"])
+def test_the_default_config_is_within_every_bound(tmp_path: Path, name: str) -> None:
+    assert _loaded(name, isolated_config(tmp_path)) is not None

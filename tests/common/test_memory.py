@@ -44,15 +44,14 @@ def test_footprint_counts_private_pages_in_uss_and_pss() -> None:
 def test_footprint_splits_what_a_process_shares_with_another() -> None:
     # Two interpreters map the same libpython and extension files: each pays a part of
     # those pages in PSS, all of them in RSS, none in USS.
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", "import sys, time; print('up', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == b"up\n"
-        measured = footprint(child.pid)
-        assert measured.uss < measured.pss < measured.rss
-    finally:
-        child.kill()
-        child.wait()
+    ) as child:  # closes its pipe: no ResourceWarning
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == b"up\n"
+            measured = footprint(child.pid)
+            assert measured.uss < measured.pss < measured.rss
+        finally:
+            child.kill()

@@ -187,7 +187,12 @@ async def test_every_listening_socket_is_on_loopback(exposed: Exposed) -> None:
     listening = _listening_sockets(pids)
     ports = {port for _address, port in listening}
     config = exposed.stack.config
-    expected = {int(config.service(name).address.rpartition(":")[2]) for name in SERVICE_NAMES}
+    expected = {
+        int(address.rpartition(":")[2])
+        for name in SERVICE_NAMES
+        # The gRPC port and the Prometheus one (common.metrics).
+        for address in (config.service(name).address, config.service(name).metrics_address)
+    }
     assert expected | {config.gateway.port} <= ports
     exposed_sockets = [(str(a), p) for a, p in listening if not a.is_loopback]
     assert exposed_sockets == []

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-import xmlrpc.client
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from supervisor.xmlrpc import SupervisorTransport
+
+from common.testing import supervisor_rpc
 
 # Every request's client-side deadline, and the gRPC deadline the gateway is asked to
 # keep (grpc-timeout): an answer, even a 504, must come before the client gives up.
@@ -47,16 +46,16 @@ class Supervisor:
     """supervisord's XML-RPC interface on its Unix socket (what supervisorctl uses)."""
 
     def __init__(self, socket_path: Path) -> None:
-        self._url = f"unix://{socket_path}"
+        self._socket_path = socket_path
 
-    def _proxy(self) -> Any:
-        # One proxy per call: the transport keeps a connection that threads must not share.
-        transport = SupervisorTransport(None, None, self._url)
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    def _process_info(self, name: str) -> dict[str, Any]:
+        # One connection per call: the transport's connection must not be shared by threads.
+        with supervisor_rpc(self._socket_path) as supervisor:
+            info: dict[str, Any] = supervisor.getProcessInfo(name)
+            return info
 
     async def process_info(self, name: str) -> dict[str, Any]:
-        info: dict[str, Any] = await asyncio.to_thread(lambda: self._proxy().getProcessInfo(name))
-        return info
+        return await asyncio.to_thread(self._process_info, name)
 
     async def pid(self, name: str) -> int:
         return int((await self.process_info(name))["pid"])
@@ -224,11 +223,3 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return document if isinstance(document, dict) else {}
-
-
-async def until(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {within} s")
-        await asyncio.sleep(0.1)

@@ -49,7 +49,7 @@ from sqlalchemy.engine import make_url
 
 from common.config import SERVICE_NAMES, Config
 from common.database import create_engine
-from common.testing import wait_until_serving
+from common.testing import eventually, wait_until_healthy, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -57,7 +57,7 @@ from gateway.testing import TOKENS, token_entries
 from services.portfolio.accounting import CostMethod, Trade, TradeSide, replay
 from services.portfolio.ledger import EXECUTIONS_SOURCE
 from services.portfolio.storage.models import from_micros
-from tests.stack.chaos_testing import PROBES, Supervisor, Traffic, until
+from tests.stack.chaos_testing import PROBES, Supervisor, Traffic
 
 pytestmark = pytest.mark.stack
 
@@ -156,7 +156,7 @@ async def _kill_and_recover(
 
 async def _wait_until_program_serves(program: str, config: Config) -> None:
     if program == "gateway":
-        await _wait_for_gateway(f"http://127.0.0.1:{config.gateway.port}")
+        await wait_until_healthy(f"http://127.0.0.1:{config.gateway.port}/healthz")
     else:
         await wait_until_serving(config.service(program).address, within=30)
 
@@ -164,18 +164,7 @@ async def _wait_until_program_serves(program: str, config: Config) -> None:
 async def _wait_for_stack(config: Config, gateway_url: str) -> None:
     for name in SERVICE_NAMES:
         await wait_until_serving(config.service(name).address, within=60)
-    await _wait_for_gateway(gateway_url)
-
-
-async def _wait_for_gateway(url: str) -> None:
-    async def healthy() -> bool:
-        async with httpx.AsyncClient() as client:
-            try:
-                return (await client.get(f"{url}/healthz", timeout=2)).status_code == 200
-            except httpx.TransportError:
-                return False
-
-    await until(healthy, within=30, what="gateway /healthz 200")
+    await wait_until_healthy(f"{gateway_url}/healthz")
 
 
 def _stop(stack: subprocess.Popen[str]) -> None:
@@ -260,7 +249,9 @@ async def _wait_for_portfolio_to_catch_up(config: Config) -> None:
             )
         return bool(rows) and rows[0][0] == last
 
-    await until(caught_up, within=30, what="the portfolio applying every execution")
+    await eventually(
+        caught_up, within=30, what="the portfolio applying every execution", interval=0.1
+    )
 
 
 def _assert_each_execution_in_the_ledger_once(config: Config) -> None:

@@ -7,15 +7,13 @@ Agreement is read through each service's own API (tests/stack/account_testing.py
 
 from __future__ import annotations
 
-import xmlrpc.client
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from supervisor.xmlrpc import SupervisorTransport
 
-from common.testing import Stack, isolated_config, running_stack, wait_until_serving
+from common.testing import Stack, isolated_config, running_stack, supervisor_rpc, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.portfolio.v1 import portfolio_pb2
 from tests.stack.account_testing import CONFIGURED, all_agree, connected, market
@@ -32,12 +30,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
 
 
 def _restart(stack: Stack, program: str) -> None:
-    socket_url = f"unix://{stack.config.var_dir / 'supervisor.sock'}"
-    proxy = xmlrpc.client.ServerProxy(
-        "http://127.0.0.1", transport=SupervisorTransport(None, None, socket_url)
-    )
-    proxy.supervisor.stopProcess(program)
-    proxy.supervisor.startProcess(program)
+    with supervisor_rpc(stack.config.var_dir / "supervisor.sock") as supervisor:
+        supervisor.stopProcess(program)
+        supervisor.startProcess(program)
 
 
 async def test_exchange_portfolio_and_risk_agree_on_the_paper_account(stack: Stack) -> None:

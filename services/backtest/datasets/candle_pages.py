@@ -19,8 +19,8 @@ from services.backtest.reasons import Reason
 
 PAGE_KIND = "dataset_candles"
 # A chart wants many candles at once; a page of 5,000 is ~0.8 MB of JSON.
-DEFAULT_PAGE_SIZE = 1000
-MAX_PAGE_SIZE = 5000
+DEFAULT_CANDLES = 1000
+MAX_CANDLES = 5000
 
 # (open time ms, open, high, low, close, volume), as stored: float64, the engines' form.
 CandleRow = tuple[float, float, float, float, float, float]

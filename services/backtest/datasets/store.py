@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Never
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from common.errors import FieldViolation, InvalidArgument, NotFound
 from common.validation import Violations
 from services.backtest.datasets.dataset import Dataset
@@ -75,11 +73,11 @@ class DatasetNotFound(NotFound):
 class DatasetStore:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        repository: DatasetRepository,
         directory: Path,
         import_dir: Path,
     ) -> None:
-        self.repository = DatasetRepository(sessions)
+        self.repository = repository
         self.directory = directory
         self.import_dir = import_dir
         # Chunked uploads being assembled: <directory>/uploads/<upload id>.part

@@ -348,8 +348,8 @@ class LedgerTransaction:
                 ],
             )
 
-    async def save_cursor(self, source: str, sequence: int, *, stored: bool) -> None:
-        """Moves a stream's cursor; `stored` says whether the source has one already."""
+    async def save_sequence(self, source: str, sequence: int, *, stored: bool) -> None:
+        """Records the last sequence applied from a stream; `stored`: the source has one already."""
         if stored:
             await self._session.execute(
                 update(CursorRow).where(CursorRow.source == source).values(sequence=sequence)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import multiprocessing
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ import grpc
 from common.config import load_config
 from common.server import running
 from common.service import Runtime
+from common.testing import eventually as _until
 from common.testing import isolated_config
 from edgequant.backtest.v1 import backtest_pb2 as pb
 from edgequant.backtest.v1 import backtest_pb2_grpc
@@ -128,15 +129,6 @@ async def _serve(tmp_path: Path, **overrides: str) -> AsyncIterator[Backtest]:
 
 async def _guarded(awaitable: Awaitable[Any]) -> Any:
     return await asyncio.wait_for(awaitable, GUARD_SECONDS)
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    """Polls a process table (there is no event to wait on), bounded by the guard."""
-    for _ in range(int(GUARD_SECONDS / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def _submit(backtest: Backtest, strategy: str, **parameters: float) -> str:

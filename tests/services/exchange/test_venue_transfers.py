@@ -4,8 +4,6 @@ books each as a transfer: equity moves, PnL does not."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from common.config import load_config
 from common.server import running
+from common.testing import eventually as _until
 from common.testing import isolated_config
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.portfolio.main import SPEC
@@ -21,14 +20,6 @@ from tests.services.exchange.exchange_testing import StartExchange
 from tests.services.exchange.test_ccxt_venue import BINANCE, settings_of
 
 VENUE = BINANCE.exchange_id
-
-
-async def _until(probe: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await probe():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_deposit_and_a_withdrawal_at_the_venue_change_equity_not_pnl(

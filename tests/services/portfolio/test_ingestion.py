@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from common.config import load_config
 from common.server import RunningService
+from common.testing import eventually as _until
 from common.testing import isolated_config, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
@@ -67,14 +68,6 @@ def _expected_quantity(executions: list[common_pb2.Execution], symbol: str) -> D
     base = symbol.split("/", maxsplit=1)[0]
     fees = sum((Decimal(e.fee) for e in mine if e.fee_currency == base), Decimal(0))
     return total_quantity(mine) - fees
-
-
-async def _until(condition: object, within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def _positions(address: str) -> dict[str, tuple[str, str, str, str]]:

@@ -6,7 +6,6 @@ drawdown do not. The real portfolio service against a scripted exchange over gRP
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
@@ -14,6 +13,8 @@ from decimal import Decimal
 import grpc
 
 from common.server import RunningService
+from common.testing import eventually as _until
+from common.testing import eventually as _until_true
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
@@ -21,22 +22,6 @@ from services.portfolio.testing import ScriptedExchange, balance, execution, tic
 
 Portfolio = Callable[..., AbstractAsyncContextManager[RunningService]]
 TESTNET = "binance-testnet"
-
-
-async def _until(condition: Callable[[], bool], within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
-async def _until_true(probe: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await probe():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_a_deposit_and_a_withdrawal_change_equity_but_not_pnl_or_returns(

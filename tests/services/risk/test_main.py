@@ -11,15 +11,14 @@ import pytest
 
 from common.config import ConfigError, load_config
 from common.service import Runtime
-from common.testing import isolated_config
+from common.testing import isolated_config, settings_runtime
 from services.risk.limits import RawLimits
-from services.risk.main import default_limits, load_settings
+from services.risk.main import default_limits
+from services.risk.settings import load_settings
 
 
 def runtime_for(tmp_path: Path, **overrides: str) -> Runtime:
-    config = load_config(isolated_config(tmp_path, **overrides))
-    # Only the settings are read: the rest of the runtime is not needed to parse them.
-    return Runtime("risk", config, config.risk, None, None, None)  # type: ignore[arg-type]
+    return settings_runtime(load_config(isolated_config(tmp_path, **overrides)), "risk")
 
 
 def test_the_default_config_parses(tmp_path: Path) -> None:

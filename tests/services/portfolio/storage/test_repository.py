@@ -81,11 +81,11 @@ async def test_a_ledger_written_reads_back_the_same(
                 Transfer("paper", "BNB", Decimal(1), None, T0, as_of_sequence=2),
             ]
         )
-        await transaction.save_cursor(SOURCE, 2, stored=False)
+        await transaction.save_sequence(SOURCE, 2, stored=False)
     # The second save of a row updates it (the repository knows it is stored).
     async with repository.transaction() as transaction:
         await transaction.save_balances({"paper": {"USDT": Decimal("700.5")}})
-        await transaction.save_cursor(SOURCE, 3, stored=True)
+        await transaction.save_sequence(SOURCE, 3, stored=True)
 
     stored = await PortfolioRepository(sessions).load_ledger()
     paper = stored.accounts["paper"]
