@@ -14,7 +14,7 @@ from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs.manager import JobManager
 from services.backtest.servicer import BacktestServicer
 from services.backtest.settings import BacktestSettings, Paths
-from services.backtest.strategies.catalog import StrategyCatalog
+from strategies.catalog import StrategyCatalog
 
 
 @asynccontextmanager

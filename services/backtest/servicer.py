@@ -33,9 +33,9 @@ from services.backtest.jobs import manager as jobs
 from services.backtest.jobs import requests
 from services.backtest.jobs.spec import TickSettings
 from services.backtest.storage.models import DatasetRow, JobRow, RunRow
-from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
-from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.tick.strategies import TICK_STRATEGIES
+from strategies.base import StrategyDefinition, UnknownStrategy
+from strategies.catalog import StrategyCatalog
 
 if TYPE_CHECKING:
     # numpy: a run's arrays are read only for a request that asks for them (GetResult's

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from services.backtest.bars.candles import COLUMNS, BoolArray, FloatArray, IntArray
 from services.backtest.datasets.problems import MalformedDataset
 from services.backtest.datasets.timeframes import MONTH, TIMEFRAME_MS, month_numbers, timeframe_of
+from strategies.candles import COLUMNS, BoolArray, FloatArray, IntArray
 
 GZIP_MAGIC = b"\x1f\x8b"
 

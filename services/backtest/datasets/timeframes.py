@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the server reads the names only; numpy is for month_numbers' callers
-    from services.backtest.bars.candles import BoolArray, IntArray
+    from strategies.candles import BoolArray, IntArray
 
 MINUTE_MS = 60_000
 DAY_MS = 1440 * MINUTE_MS

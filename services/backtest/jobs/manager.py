@@ -44,7 +44,7 @@ from services.backtest.jobs.protocol import (
 from services.backtest.jobs.spec import JobSpec
 from services.backtest.settings import JobSettings
 from services.backtest.storage.models import JobRow, RunRow
-from services.backtest.strategies.base import StrategyDefinition
+from strategies.base import StrategyDefinition
 
 log = logging.getLogger("edgequant.backtest.jobs")
 # Jobs and runs are written through their tables (Core): the ORM's bulk insert and

@@ -16,8 +16,8 @@ from services.backtest.bars import metric_names
 from services.backtest.bars.settings import BarSettings, Sizing
 from services.backtest.jobs.spec import Run, TickSettings
 from services.backtest.storage.models import DatasetRow
-from services.backtest.strategies.base import StrategyDefinition
 from services.backtest.tick.strategies import QUEUE_MODELS
+from strategies.base import StrategyDefinition
 
 DEFAULT_RANK_BY = "sharpe_ratio"
 

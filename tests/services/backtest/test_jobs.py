@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("seconds", "float", 60.0, 0.0, 600.0, "how long to think")]
 
@@ -51,7 +51,7 @@ def signals(candles, seconds):
 CRASH_STRATEGY = '''"""Kills its own worker process, as a segfaulting extension would."""
 import os
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("code", "int", 3, 1, 100, "exit code")]
 
@@ -65,7 +65,7 @@ import time
 
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("mib", "int", 300, 1, 4096, "memory to hold")]
 
