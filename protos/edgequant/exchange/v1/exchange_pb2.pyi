@@ -553,6 +553,89 @@ class GetCandlesResponse(_message.Message):
 Global___GetCandlesResponse: _TypeAlias = GetCandlesResponse  # noqa: Y015
 
 @_typing.final
+class StreamCandlesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TIMEFRAME_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    venue: _builtins.str
+    symbol: _builtins.str
+    timeframe: _common_pb2.Timeframe.ValueType
+    """Required."""
+    @_builtins.property
+    def after(self) -> _timestamp_pb2.Timestamp:
+        """Optional: first every closed candle whose open_time is after this (at most 1000
+        candles back; read older ones with GetCandles), then each new one as it closes.
+        Unset: only the candles that close from now on. A reconnecting subscriber passes the
+        open_time of the last candle it received.
+        """
+
+    def __init__(
+        self,
+        *,
+        venue: _builtins.str = ...,
+        symbol: _builtins.str = ...,
+        timeframe: _common_pb2.Timeframe.ValueType = ...,
+        after: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "symbol", b"symbol", "timeframe", b"timeframe", "venue", b"venue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamCandlesRequest: _TypeAlias = StreamCandlesRequest  # noqa: Y015
+
+@_typing.final
+class StreamCandlesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDLE_FIELD_NUMBER: _builtins.int
+    CLOSE_TIME_FIELD_NUMBER: _builtins.int
+    EMITTED_TIME_FIELD_NUMBER: _builtins.int
+    CATCH_UP_FIELD_NUMBER: _builtins.int
+    LATE_FIELD_NUMBER: _builtins.int
+    catch_up: _builtins.bool
+    """The candle closed before the subscription and comes from history (`after`)."""
+    late: _builtins.bool
+    """The venue published the candle later than its deadline after close_time (an alert
+    was logged). A bar the venue never publishes (no trades in it, on some venues) is
+    not invented: the next candle's open_time shows the gap.
+    """
+    @_builtins.property
+    def candle(self) -> _common_pb2.Candle:
+        """The closed candle."""
+
+    @_builtins.property
+    def close_time(self) -> _timestamp_pb2.Timestamp:
+        """When the candle closed: its open_time plus the timeframe (the bar's exclusive end)."""
+
+    @_builtins.property
+    def emitted_time(self) -> _timestamp_pb2.Timestamp:
+        """When the exchange service emitted it, on the venue's clock; minus close_time, how
+        late the candle reached the subscriber.
+        """
+
+    def __init__(
+        self,
+        *,
+        candle: _common_pb2.Candle | None = ...,
+        close_time: _timestamp_pb2.Timestamp | None = ...,
+        emitted_time: _timestamp_pb2.Timestamp | None = ...,
+        catch_up: _builtins.bool = ...,
+        late: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["candle", b"candle", "close_time", b"close_time", "emitted_time", b"emitted_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candle", b"candle", "catch_up", b"catch_up", "close_time", b"close_time", "emitted_time", b"emitted_time", "late", b"late"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamCandlesResponse: _TypeAlias = StreamCandlesResponse  # noqa: Y015
+
+@_typing.final
 class GetBalancesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

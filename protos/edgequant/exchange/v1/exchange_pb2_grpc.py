@@ -64,6 +64,11 @@ class ExchangeServiceStub:
                 request_serializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.GetCandlesRequest.SerializeToString,
                 response_deserializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.GetCandlesResponse.FromString,
                 _registered_method=True)
+        self.StreamCandles = channel.unary_stream(
+                '/edgequant.exchange.v1.ExchangeService/StreamCandles',
+                request_serializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.StreamCandlesRequest.SerializeToString,
+                response_deserializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.StreamCandlesResponse.FromString,
+                _registered_method=True)
         self.GetBalances = channel.unary_unary(
                 '/edgequant.exchange.v1.ExchangeService/GetBalances',
                 request_serializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.GetBalancesRequest.SerializeToString,
@@ -146,6 +151,20 @@ class ExchangeServiceServicer:
 
     def GetCandles(self, request, context):
         """Historical candles; served from the exchange's database once fetched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamCandles(self, request, context):
+        """Each candle of one symbol and timeframe once it has closed, oldest first, each exactly
+        once per subscription; never a forming bar. With `after`, the closed candles opening
+        after it come first (from history), so a subscriber that reconnects misses none.
+        Paper: built from the replayed trades on the wall clock, equal to what GetCandles
+        returns for the bar. ccxt: polled, the newest bar taken as closed by its timestamp,
+        retried while the venue is late with it; past the venue's deadline an alert is logged
+        and the candle is marked `late`. Subscribers of one (venue, symbol, timeframe) share
+        one poll loop; one that falls behind is cut with ABORTED STREAM_OVERFLOW.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,6 +260,11 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     servicer.GetCandles,
                     request_deserializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.GetCandlesRequest.FromString,
                     response_serializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.GetCandlesResponse.SerializeToString,
+            ),
+            'StreamCandles': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamCandles,
+                    request_deserializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.StreamCandlesRequest.FromString,
+                    response_serializer=edgequant_dot_exchange_dot_v1_dot_exchange__pb2.StreamCandlesResponse.SerializeToString,
             ),
             'GetBalances': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBalances,
@@ -445,6 +469,33 @@ class ExchangeService:
             '/edgequant.exchange.v1.ExchangeService/GetCandles',
             edgequant_dot_exchange_dot_v1_dot_exchange__pb2.GetCandlesRequest.SerializeToString,
             edgequant_dot_exchange_dot_v1_dot_exchange__pb2.GetCandlesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamCandles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/edgequant.exchange.v1.ExchangeService/StreamCandles',
+            edgequant_dot_exchange_dot_v1_dot_exchange__pb2.StreamCandlesRequest.SerializeToString,
+            edgequant_dot_exchange_dot_v1_dot_exchange__pb2.StreamCandlesResponse.FromString,
             options,
             channel_credentials,
             insecure,

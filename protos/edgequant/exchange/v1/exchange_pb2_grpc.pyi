@@ -45,6 +45,16 @@ class ExchangeServiceStub:
     """The order book of one symbol, to a depth."""
     GetCandles: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetCandlesRequest, _exchange_pb2.GetCandlesResponse]
     """Historical candles; served from the exchange's database once fetched."""
+    StreamCandles: _grpc.UnaryStreamMultiCallable[_exchange_pb2.StreamCandlesRequest, _exchange_pb2.StreamCandlesResponse]
+    """Each candle of one symbol and timeframe once it has closed, oldest first, each exactly
+    once per subscription; never a forming bar. With `after`, the closed candles opening
+    after it come first (from history), so a subscriber that reconnects misses none.
+    Paper: built from the replayed trades on the wall clock, equal to what GetCandles
+    returns for the bar. ccxt: polled, the newest bar taken as closed by its timestamp,
+    retried while the venue is late with it; past the venue's deadline an alert is logged
+    and the candle is marked `late`. Subscribers of one (venue, symbol, timeframe) share
+    one poll loop; one that falls behind is cut with ABORTED STREAM_OVERFLOW.
+    """
     GetBalances: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetBalancesRequest, _exchange_pb2.GetBalancesResponse]
     """Balances per asset of the venue account."""
     SubmitOrder: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.SubmitOrderRequest, _exchange_pb2.SubmitOrderResponse]
@@ -81,6 +91,16 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     """The order book of one symbol, to a depth."""
     GetCandles: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetCandlesRequest, _exchange_pb2.GetCandlesResponse]  # type: ignore[assignment]
     """Historical candles; served from the exchange's database once fetched."""
+    StreamCandles: _aio.UnaryStreamMultiCallable[_exchange_pb2.StreamCandlesRequest, _exchange_pb2.StreamCandlesResponse]  # type: ignore[assignment]
+    """Each candle of one symbol and timeframe once it has closed, oldest first, each exactly
+    once per subscription; never a forming bar. With `after`, the closed candles opening
+    after it come first (from history), so a subscriber that reconnects misses none.
+    Paper: built from the replayed trades on the wall clock, equal to what GetCandles
+    returns for the bar. ccxt: polled, the newest bar taken as closed by its timestamp,
+    retried while the venue is late with it; past the venue's deadline an alert is logged
+    and the candle is marked `late`. Subscribers of one (venue, symbol, timeframe) share
+    one poll loop; one that falls behind is cut with ABORTED STREAM_OVERFLOW.
+    """
     GetBalances: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetBalancesRequest, _exchange_pb2.GetBalancesResponse]  # type: ignore[assignment]
     """Balances per asset of the venue account."""
     SubmitOrder: _aio.UnaryUnaryMultiCallable[_exchange_pb2.SubmitOrderRequest, _exchange_pb2.SubmitOrderResponse]  # type: ignore[assignment]
@@ -150,6 +170,22 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_exchange_pb2.GetCandlesResponse, _abc.Awaitable[_exchange_pb2.GetCandlesResponse]]:
         """Historical candles; served from the exchange's database once fetched."""
+
+    @_abc_1.abstractmethod
+    def StreamCandles(
+        self,
+        request: _exchange_pb2.StreamCandlesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_exchange_pb2.StreamCandlesResponse], _abc.AsyncIterator[_exchange_pb2.StreamCandlesResponse]]:
+        """Each candle of one symbol and timeframe once it has closed, oldest first, each exactly
+        once per subscription; never a forming bar. With `after`, the closed candles opening
+        after it come first (from history), so a subscriber that reconnects misses none.
+        Paper: built from the replayed trades on the wall clock, equal to what GetCandles
+        returns for the bar. ccxt: polled, the newest bar taken as closed by its timestamp,
+        retried while the venue is late with it; past the venue's deadline an alert is logged
+        and the candle is marked `late`. Subscribers of one (venue, symbol, timeframe) share
+        one poll loop; one that falls behind is cut with ABORTED STREAM_OVERFLOW.
+        """
 
     @_abc_1.abstractmethod
     def GetBalances(
