@@ -314,7 +314,7 @@ class RunnerManager:
             runner = await self.get(runner_id)
             newest = window[-1]
             if runner.last_bar_time is not None:
-                self._report_skipped(runner, newest)
+                await self._report_skipped(runner, newest)
             runner = await self._set(runner, state=RunnerState.RUNNING)
             self._publish(runner, EventKind.STATE, "running")
             if runner.last_bar_time is None or newest.open_time > runner.last_bar_time:
@@ -391,7 +391,9 @@ class RunnerManager:
         )
         self._publish(current, EventKind.RECONCILED, "; ".join(notes))
 
-    def _report_skipped(self, runner: Runner, newest: Bar) -> None:
+    async def _report_skipped(self, runner: Runner, newest: Bar) -> None:
+        """Bars that closed while the runner was not running: written down as one
+        "skipped" decision (and an event), never replayed."""
         assert runner.last_bar_time is not None
         step = timeframes.FIXED_MS.get(runner.timeframe)
         last_ms = int(runner.last_bar_time.timestamp() * 1000)
@@ -400,12 +402,26 @@ class RunnerManager:
         skipped = (newest.open_time_ms - last_ms) // step - 1
         first = datetime.fromtimestamp((last_ms + step) / 1000, UTC)
         last = datetime.fromtimestamp((newest.open_time_ms - step) / 1000, UTC)
-        self._publish(
-            runner,
-            EventKind.SKIPPED_BARS,
+        message = (
             f"{skipped} bars closed while the runner was not running and were skipped "
-            f"(not replayed): {first.isoformat()} to {last.isoformat()}",
+            f"(not replayed): {first.isoformat()} to {last.isoformat()}"
         )
+        decision = await self.repository.add_decision(
+            Decision(
+                runner_id=runner.runner_id,
+                bar_time=first,
+                signal=None,
+                target=runner.target,
+                position_before=runner.position,
+                order_quantity=ZERO,
+                expected_price=ZERO,
+                reason="skipped",
+                decide_time=datetime.now(UTC),
+                message=message,
+            ),
+            runner,
+        )
+        self._publish(runner, EventKind.SKIPPED_BARS, message, decision=decision)
 
     async def _follow_candles(
         self,

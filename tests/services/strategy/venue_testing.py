@@ -52,6 +52,8 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
     venue: str = "paper"
     kind: exchange_pb2.VenueKind.ValueType = exchange_pb2.VENUE_KIND_PAPER
     symbol: str = "ADA/BTC"
+    # Further markets listed (same candles): for one-runner-per-symbol and capital tests.
+    other_symbols: tuple[str, ...] = ("ETH/BTC",)
     base: str = "ADA"
     quote: str = "BTC"
     quote_balance: str = "1"
@@ -108,8 +110,8 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
         return exchange_pb2.ListMarketsResponse(
             markets=[
                 exchange_pb2.Market(
-                    symbol=self.symbol,
-                    base=self.base,
+                    symbol=symbol,
+                    base=symbol.split("/")[0],
                     quote=self.quote,
                     type=exchange_pb2.MARKET_TYPE_SPOT,
                     active=True,
@@ -120,6 +122,7 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
                     maker_fee=self.taker_fee,
                     taker_fee=self.taker_fee,
                 )
+                for symbol in (self.symbol, *self.other_symbols)
             ]
         )
 
