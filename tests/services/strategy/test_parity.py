@@ -23,6 +23,7 @@ from edgequant.exchange.v1 import exchange_pb2_grpc
 from edgequant.strategy.v1 import strategy_pb2
 from services.backtest.bars.engine import simulate
 from services.backtest.bars.settings import BarSettings, EndOfData, FillTiming
+from services.strategy.testing import CandleVenue, load_candles
 from strategies.builtin import sma_cross
 from strategies.candles import Candles, FloatArray
 from tests.services.strategy.runner_testing import (
@@ -32,7 +33,6 @@ from tests.services.strategy.runner_testing import (
     strategy_client,
     wait_for_decision,
 )
-from tests.services.strategy.venue_testing import CandleVenue, load_candles
 
 FAST, SLOW = 10, 30
 CAPITAL = "0.5"

@@ -25,8 +25,8 @@ from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.strategy.v1 import strategy_pb2, strategy_pb2_grpc
 from services.strategy.main import SPEC
+from services.strategy.testing import CandleVenue, load_candles
 from tests.services.strategy.runner_testing import all_decisions, wait_for_decision
-from tests.services.strategy.venue_testing import CandleVenue, load_candles
 
 HISTORY = 130
 

@@ -18,6 +18,7 @@ from edgequant.exchange.v1 import exchange_pb2_grpc
 from edgequant.strategy.v1 import strategy_pb2
 from services.backtest.bars.engine import EXIT_REASONS, simulate
 from services.backtest.bars.settings import BarSettings, EndOfData, FillTiming
+from services.strategy.testing import CandleVenue, load_candles
 from strategies.builtin import sma_cross
 from strategies.candles import Candles
 from tests.services.strategy.runner_testing import (
@@ -26,7 +27,6 @@ from tests.services.strategy.runner_testing import (
     strategy_client,
     wait_for_decision,
 )
-from tests.services.strategy.venue_testing import CandleVenue, load_candles
 
 HISTORY = 130
 LIVE_BARS = 300

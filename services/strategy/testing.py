@@ -1,5 +1,6 @@
-"""A small test venue for the strategy runner: a real ExchangeService over gRPC that
-serves a dataset's candles as they are released by the test (StreamCandles, GetCandles)
+"""A small test venue for the strategy runner's tests and benchmark: a real
+ExchangeService over gRPC that serves a dataset's candles as the test releases them
+(StreamCandles, GetCandles)
 and fills market orders at the bar engine's fill assumption (the close of the last
 closed candle: `FillTiming.SAME_CLOSE`), or, for a stop trigger, at the last tick.
 
@@ -7,6 +8,9 @@ The test drives time: `release(k)` closes the next k candles (after their ticks,
 ticks are on). client_order_id is idempotent as on the real exchange: the same id with
 the same parameters answers the original order.
 """
+
+# Servicer methods are named by the proto and ignore what they are not asked.
+# ruff: noqa: N802, ARG002
 
 from __future__ import annotations
 
@@ -16,17 +20,17 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from common.config import PROJECT_ROOT
 from common.errors import FailedPrecondition, NotFound
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 
-DATA = Path(__file__).resolve().parents[1] / "backtest" / "data"
+# Real candles (freqtrade's test data; see that directory's README.md for their origin).
+DATA = PROJECT_ROOT / "tests" / "services" / "backtest" / "data"
 
 
 def load_candles(name: str = "ADA_BTC-5m.json.gz", count: int | None = None) -> list[list[float]]:
@@ -265,4 +269,4 @@ def _path(row: list[float]) -> list[Decimal]:
     return [Decimal(_text(value)) for value in (o, *extremes, c)]
 
 
-__all__ = ["CandleVenue", "grpc", "load_candles"]
+__all__ = ["CandleVenue", "load_candles"]
