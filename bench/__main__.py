@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import backtest, exchange, gateway, portfolio, risk, stack, startup
+from bench import backtest, exchange, gateway, portfolio, risk, stack, startup, strategy
 from bench.report import machine, table, update_readme, write
 from bench.runner import Section, run_sections, soak_rows
 from bench.section import TINY
@@ -27,6 +27,7 @@ SECTIONS: dict[str, Section] = {
     "risk": risk.run,
     "portfolio": portfolio.run,
     "backtest": backtest.run,
+    "strategy": strategy.run,
     "gateway": gateway.run,
 }
 HERE = Path(__file__).resolve().parent

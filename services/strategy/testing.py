@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -72,6 +73,10 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
     executions: list[common_pb2.Execution] = field(default_factory=list)
     last_tick: Decimal | None = None
     submissions: int = 0
+    # perf_counter() when each candle was released (by index) and each order arrived
+    # (by client_order_id): the bench's decision latency.
+    released_at: dict[int, float] = field(default_factory=dict)
+    submitted_at: dict[str, float] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tick_log: list[Decimal] = field(default_factory=list)
 
@@ -88,6 +93,7 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
                         self._changed.notify_all()
                     # The runner reads each tick before the next one comes.
                     await asyncio.sleep(0.02)
+            self.released_at[self.released] = time.perf_counter()
             self.released += 1
             async with self._changed:
                 self._changed.notify_all()
@@ -183,6 +189,7 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
         self, request: exchange_pb2.SubmitOrderRequest, context: Any
     ) -> exchange_pb2.SubmitOrderResponse:
         self.submissions += 1
+        self.submitted_at.setdefault(request.client_order_id, time.perf_counter())
         existing = self.orders.get(request.client_order_id)
         if existing is not None:
             if existing.quantity != request.quantity or existing.side != request.side:
