@@ -32,10 +32,9 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
-import numpy as np
 
 from common import timeframes
 from common.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
@@ -59,9 +58,11 @@ from services.strategy.settings import RunnerSettings
 from services.strategy.storage.repository import StrategyRepository, SymbolTaken
 from services.strategy.venue import FINAL_STATUSES, Bar, Exchange, OrderResult
 from strategies.base import StrategyDefinition
-from strategies.candles import Candles, FloatArray
 from strategies.catalog import StrategyCatalog
 from strategies.sizing import Sizing
+
+if TYPE_CHECKING:  # numpy: loaded when a runner first runs, so an idle service holds none
+    from strategies.candles import FloatArray
 
 T = TypeVar("T")
 
@@ -707,6 +708,10 @@ class RunnerManager:
 
 def _signals(definition: StrategyDefinition, runner: Runner, bars: Sequence[Bar]) -> FloatArray:
     """The strategy's output over `bars` (numpy, the catalog's own code)."""
+    import numpy as np  # noqa: PLC0415 - only where a runner runs
+
+    from strategies.candles import Candles  # noqa: PLC0415
+
     candles = Candles(
         time=np.array([bar.open_time_ms for bar in bars], dtype=np.int64),
         open=np.array([bar.open for bar in bars]),
@@ -720,6 +725,8 @@ def _signals(definition: StrategyDefinition, runner: Runner, bars: Sequence[Bar]
 
 
 def _same(first: FloatArray, second: FloatArray) -> bool:
+    import numpy as np  # noqa: PLC0415 - only where a runner runs
+
     return bool(np.array_equal(first, second, equal_nan=True))
 
 
