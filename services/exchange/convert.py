@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.wire import decimal_text, timestamp
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
+from services.exchange.candle_stream import ClosedCandle
 from services.exchange.markets import (
     Balance,
     BookSnapshot,
@@ -191,4 +192,17 @@ def balance(b: Balance) -> common_pb2.Balance:
         free=decimal_text(b.free),
         locked=decimal_text(b.locked),
         total=decimal_text(b.total),
+    )
+
+
+def closed_candle(closed: ClosedCandle) -> exchange_pb2.StreamCandlesResponse:
+    close_time, emitted_time = Timestamp(), Timestamp()
+    close_time.FromMilliseconds(closed.close_ms)
+    emitted_time.FromMilliseconds(closed.emitted_ms)
+    return exchange_pb2.StreamCandlesResponse(
+        candle=candle(closed.candle),
+        close_time=close_time,
+        emitted_time=emitted_time,
+        catch_up=closed.catch_up,
+        late=closed.late,
     )

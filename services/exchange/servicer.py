@@ -9,6 +9,7 @@ import base64
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from common import timeframes
 from common.service import Context
 from common.validation import Violations
 from edgequant.exchange.v1 import exchange_pb2_grpc
@@ -33,6 +34,8 @@ from edgequant.exchange.v1.exchange_pb2 import (
     ListOrdersResponse,
     ListVenuesRequest,
     ListVenuesResponse,
+    StreamCandlesRequest,
+    StreamCandlesResponse,
     StreamExecutionsRequest,
     StreamExecutionsResponse,
     StreamOrderUpdatesRequest,
@@ -43,6 +46,7 @@ from edgequant.exchange.v1.exchange_pb2 import (
     SubmitOrderResponse,
 )
 from services.exchange import convert
+from services.exchange.candle_stream import CandleStreams
 from services.exchange.candles import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
 from services.exchange.markets import TIMEFRAMES, Balance
 from services.exchange.orderflow import OrderFlow
@@ -69,12 +73,15 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         outbox: Outbox,
         updates: OrderUpdates,
         candles: CandleCache,
+        *,
+        candle_streams: CandleStreams | None = None,
     ) -> None:
         self.venues = venues
         self.flow = flow
         self.outbox = outbox
         self.updates = updates
         self.candles = candles
+        self.candle_streams = candle_streams or CandleStreams(candles)
 
     async def ListVenues(self, request: ListVenuesRequest, context: Context) -> ListVenuesResponse:
         return ListVenuesResponse(
@@ -140,6 +147,29 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             limit=request.limit or DEFAULT_LIMIT,
         )
         return GetCandlesResponse(candles=[convert.candle(c) for c in candles])
+
+    async def StreamCandles(
+        self, request: StreamCandlesRequest, context: Context
+    ) -> AsyncIterator[StreamCandlesResponse]:
+        problems = Violations()
+        timeframe = timeframes.from_proto(request.timeframe)
+        problems.require(timeframe is not None, "timeframe", "is required (TIMEFRAME_1M, ...)")
+        problems.require(
+            timeframe is None or timeframe.milliseconds is not None,
+            "timeframe",
+            "must have a fixed length: the month is not streamed (read it with GetCandles)",
+        )
+        after = None
+        if request.HasField("after") and problems.timestamp("after", request.after):
+            after = request.after.ToMilliseconds()
+        problems.raise_if_any()
+        assert timeframe is not None
+        assert timeframe.milliseconds is not None
+        venue = await self._venue_and_symbol(request.venue, request.symbol)
+        async for closed in self.candle_streams.stream(
+            venue, request.symbol, timeframe.name, timeframe.milliseconds, after
+        ):
+            yield convert.closed_candle(closed)
 
     async def GetBalances(
         self, request: GetBalancesRequest, context: Context

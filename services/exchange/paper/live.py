@@ -47,6 +47,8 @@ TRADE_GAP_MS = 60_000
 class PaperLiveVenue(PaperVenue):
     # Candles are the venue's own (real times): the database cache keeps them.
     candles_cached = True
+    # ...and StreamCandles polls them as it polls a ccxt venue's.
+    candles_final_at_close = False
 
     def __init__(self, settings: PaperSettings) -> None:
         super().__init__(settings, name=LIVE_NAME, markets=[])

@@ -135,6 +135,9 @@ class PaperVenue:
     # GetCandles asks the venue every time: the history is in memory, and it is shifted
     # onto the wall clock at every start, so a database copy of it would go stale.
     candles_cached = False
+    # StreamCandles reads a bar at its close: trades are stamped on this venue's clock, so
+    # none can land in a bar once the clock has passed its end.
+    candles_final_at_close = True
 
     def __init__(
         self,
