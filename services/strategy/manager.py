@@ -365,7 +365,7 @@ class RunnerManager:
         full = _signals(definition, runner, history)
         trailing = _signals(definition, runner, history[-needed:])
         compared = min(STABLE_BARS, needed)
-        if not _same(full[-compared:], trailing[-compared:]):
+        if not _stable(full, trailing, compared):
             raise FailedPrecondition(
                 f"{runner.strategy}'s output over its last {compared} bars changes with where "
                 f"its {needed}-bar history starts: declare a longer warm-up",
@@ -724,10 +724,30 @@ def _signals(definition: StrategyDefinition, runner: Runner, bars: Sequence[Bar]
     return definition.run(candles, values)
 
 
-def _same(first: FloatArray, second: FloatArray) -> bool:
+def _stable(full: FloatArray, trailing: FloatArray, bars: int) -> bool:
+    """Whether the strategy says the same on the last `bars` bars from the whole history
+    and from its trailing part: equal outputs where both give one, and the same wanted
+    position (the last output so far) wherever the trailing part has one."""
     import numpy as np  # noqa: PLC0415 - only where a runner runs
 
-    return bool(np.array_equal(first, second, equal_nan=True))
+    first, second = full[-bars:], trailing[-bars:]
+    both = ~np.isnan(first) & ~np.isnan(second)
+    if not np.array_equal(first[both], second[both]):
+        return False
+    held, trailing_held = _held(full)[-bars:], _held(trailing)[-bars:]
+    defined = ~np.isnan(trailing_held)
+    return bool(np.array_equal(held[defined], trailing_held[defined]))
+
+
+def _held(signals: FloatArray) -> FloatArray:
+    """Each bar's last non-NaN output so far (NaN before the first)."""
+    import numpy as np  # noqa: PLC0415 - only where a runner runs
+
+    index = np.where(np.isnan(signals), 0, np.arange(len(signals)))
+    np.maximum.accumulate(index, out=index)
+    # Bars before the first output point at bar 0, itself NaN then.
+    held: FloatArray = signals[index]
+    return held
 
 
 def _with(decision: Decision, **changes: object) -> Decision:
