@@ -64,7 +64,11 @@ async def _wait_decided(
         page = await stub.ListDecisions(
             strategy_pb2.ListDecisionsRequest(runner_id=runner_id, page_size=3)
         )
-        if any(d.bar_time.ToMilliseconds() == bar_ms for d in page.decisions):
+        # Decided: its order, if any, answered and filled (a decision is written first).
+        if any(
+            d.bar_time.ToMilliseconds() == bar_ms and (not d.client_order_id or d.fill_price)
+            for d in page.decisions
+        ):
             return
         await asyncio.sleep(0.005)
 

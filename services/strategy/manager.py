@@ -76,6 +76,8 @@ PERMANENT = (
     grpc.StatusCode.UNIMPLEMENTED,
     grpc.StatusCode.UNAUTHENTICATED,
 )
+# A restart checks that the fills of this many recent decisions are applied.
+RECONCILED_ORDERS = 10
 # Bars of the newest output compared by the warm-up check.
 STABLE_BARS = 5
 
@@ -306,12 +308,23 @@ class RunnerManager:
     async def _run(self, runner_id: str, history: list[Bar] | None) -> None:
         try:
             runner = await self.get(runner_id)
-            if history is None:
-                history = await self._warm_up(runner)
-            market = await self._market(runner)
+            reconnect = Reconnect(f"exchange, starting runner {runner_id}", retried=(Unavailable,))
+            while True:
+                # The exchange down while a runner (re)starts: try again, never fail it.
+                try:
+                    if history is None:
+                        history = await self._warm_up(runner)
+                    market = await self._market(runner)
+                    await self._reconcile(runner, market)
+                    break
+                except Unavailable as error:
+                    log.info(
+                        "runner waits for the exchange",
+                        extra={"runner_id": runner_id, "error": error.message},
+                    )
+                    await asyncio.sleep(reconnect.backoff.next())
             definition = self.catalog.get(runner.strategy)
             window: deque[Bar] = deque(history, maxlen=2 * runner.warmup_bars)
-            await self._reconcile(runner, market)
             runner = await self.get(runner_id)
             newest = window[-1]
             if runner.last_bar_time is not None:
@@ -376,16 +389,29 @@ class RunnerManager:
     async def _reconcile(self, runner: Runner, market: MarketRules) -> None:
         notes = []
         for decision in await self.repository.unanswered_decisions(runner.runner_id):
-            result = await self._submit(runner, decision)
+            answered = await self._call(self._submit(runner, decision))
             await self.repository.save_decision(
-                _with(decision, order_id=result.order_id, order_status=result.status)
+                _with(decision, order_id=answered.order_id, order_status=answered.status)
             )
-            notes.append(f"order {decision.client_order_id} answered {result.status}")
+            notes.append(f"order {decision.client_order_id} answered {answered.status}")
         for order_id, client_order_id in await self._call(
             self.exchange.open_orders(runner.venue, runner.symbol, runner.prefix)
         ):
             await self._call(self.exchange.cancel(order_id))
             notes.append(f"open order {client_order_id} cancelled")
+        # The position is the sum of the runner's fills: wait until the exchange's fills
+        # of its recent orders are applied (a crash may have come between a fill and
+        # its application) before the first decision reads it.
+        recent = await self.repository.decisions(runner.runner_id, 0, RECONCILED_ORDERS)
+        for decision in recent:
+            if not decision.client_order_id:
+                continue
+            result = await self._call(self.exchange.order(runner.venue, decision.client_order_id))
+            if result is not None and result.filled_quantity > decision.filled_quantity:
+                settled = await self._settle(runner, decision, result)
+                notes.append(
+                    f"fills of {decision.client_order_id} applied: {settled.filled_quantity}"
+                )
         current = await self.get(runner.runner_id)
         notes.append(
             f"position {current.position} {market.base}, cash {current.cash} {market.quote}"
@@ -577,10 +603,7 @@ class RunnerManager:
                 result = refreshed
 
     async def _decision(self, runner_id: str, decision_id: int) -> Decision | None:
-        for decision in await self.repository.decisions(runner_id, 0, 20):
-            if decision.id == decision_id:
-                return decision
-        return None
+        return await self.repository.get_decision(runner_id, decision_id)
 
     async def _watch_stops(self, runner_id: str) -> None:
         """Stop-loss and take-profit inside the bar: a market order when the mark crosses."""

@@ -100,6 +100,11 @@ class StrategyRepository:
         async with self.sessions() as session:
             return [_decision(record) for record in await session.scalars(query)]
 
+    async def get_decision(self, runner_id: str, decision_id: int) -> Decision | None:
+        async with self.sessions() as session:
+            record = await session.get(DecisionRecord, decision_id)
+            return None if record is None or record.runner_id != runner_id else _decision(record)
+
     async def unanswered_decisions(self, runner_id: str) -> list[Decision]:
         """Decisions whose order was written down but never answered (a crash between)."""
         query = select(DecisionRecord).where(

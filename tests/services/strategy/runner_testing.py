@@ -18,6 +18,7 @@ import grpc
 
 from common.config import PROJECT_ROOT, load_config
 from common.testing import isolated_config, wait_until_serving
+from edgequant.common.v1 import common_pb2
 from edgequant.strategy.v1 import strategy_pb2, strategy_pb2_grpc
 
 
@@ -109,7 +110,15 @@ async def wait_for_decision(
             page = strategy_pb2.ListDecisionsResponse()
         for decision in page.decisions:
             if decision.bar_time.ToMilliseconds() == bar_ms and decision.reason == "signal":
-                return decision
+                # Decided means its order, if any, is answered and filled (or refused):
+                # a decision is written before its order is sent, and the next candle
+                # must not close before that order reached the exchange.
+                settled = decision.fill_price or decision.order_status in (
+                    common_pb2.ORDER_STATUS_REJECTED,
+                    common_pb2.ORDER_STATUS_CANCELED,
+                )
+                if not decision.client_order_id or settled:
+                    return decision
         await asyncio.sleep(0.01)
     runner = await stub.GetRunner(strategy_pb2.GetRunnerRequest(runner_id=runner_id))
     raise TimeoutError(f"bar {bar_ms} not decided; runner: {runner.runner}")
