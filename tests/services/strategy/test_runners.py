@@ -184,6 +184,32 @@ async def test_warm_up_refuses_a_start_without_enough_history(tmp_path: Path) ->
         assert venue.submissions == 0
 
 
+async def test_warm_up_refuses_a_strategy_whose_output_depends_on_where_history_starts(
+    tmp_path: Path,
+) -> None:
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    (strategies / "drifting.py").write_text(
+        '"""Says how many candles it was given: no history is ever enough."""\n'
+        "import numpy as np\n\n"
+        "def warmup():\n    return 20\n\n"
+        "def signals(candles):\n"
+        "    return np.full(len(candles), float(len(candles)))\n"
+    )
+    async with harness(
+        tmp_path / "service", STRATEGY__RUNNERS__STRATEGIES_DIR=str(strategies)
+    ) as h:
+        runner_id = (
+            await h.stub.CreateRunner(create(strategy="drifting", parameters={}))
+        ).runner.runner_id
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await h.stub.StartRunner(strategy_pb2.StartRunnerRequest(runner_id=runner_id))
+        assert reason_of(refused.value) == "WARMUP_UNSTABLE"
+        got = (await h.stub.GetRunner(strategy_pb2.GetRunnerRequest(runner_id=runner_id))).runner
+        assert got.state == strategy_pb2.RUNNER_STATE_STOPPED
+        assert h.venue.submissions == 0
+
+
 async def test_risk_denying_orders_means_no_position_and_the_runner_goes_on(
     tmp_path: Path,
 ) -> None:
