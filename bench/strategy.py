@@ -120,6 +120,11 @@ async def _latency_and_memory(directory: Path) -> tuple[list[float], list[float]
                 await _wait_decided(stub, runner_id, int(rows[HISTORY - 1][0]))
             for index in range(HISTORY, HISTORY + LATENCY_BARS):
                 await venue.release()
+                # Every runner orders on every bar: watch the venue (in this process), not
+                # the service (polling it would load what is measured).
+                wanted = [f"r-{runner_id}-{int(rows[index][0])}" for runner_id in ids]
+                while not all(cid in venue.submitted_at for cid in wanted):  # noqa: ASYNC110 - the venue is a dataclass with no event
+                    await asyncio.sleep(0.001)
                 for runner_id in ids:
                     await _wait_decided(stub, runner_id, int(rows[index][0]))
             with_runners = rss_bytes(process.pid) / MIB

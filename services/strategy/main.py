@@ -45,6 +45,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[StrategyServicer]:
             catalog,
             runners,
             events,
+            memory=runtime.memory,
         )
         await manager.open()
         try:

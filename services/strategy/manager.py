@@ -39,6 +39,7 @@ import grpc
 from common import timeframes
 from common.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
 from common.fanout import Fanout
+from common.memory import MemoryGuard
 from common.reconnect import Reconnect
 from edgequant.common.v1 import common_pb2
 from services.strategy import decide
@@ -114,7 +115,10 @@ class RunnerManager:
         catalog: StrategyCatalog,
         settings: RunnerSettings,
         events: Fanout[RunnerEvent],
+        *,
+        memory: MemoryGuard | None = None,
     ) -> None:
+        self.memory = memory
         self.repository = repository
         self.exchange = exchange
         self.catalog = catalog
@@ -232,6 +236,9 @@ class RunnerManager:
                 raise FailedPrecondition(
                     f"runner {runner_id} is running", reason=Reason.RUNNER_STATE_CONFLICT
                 )
+            if self.memory is not None:
+                # Above the soft limit a new runner (its history, numpy) is refused.
+                self.memory.admit(f"starting runner {runner_id}")
             history = await self._warm_up(runner)
             runner = await self._set(runner, state=RunnerState.WARMING_UP, stop_reason="")
             self._publish(runner, EventKind.STATE, f"warm-up passed on {len(history)} candles")
