@@ -131,6 +131,10 @@ class RunnerManager:
         self._liveness: dict[str, tuple[datetime, float]] = {}
         self._markets: dict[str, MarketRules] = {}
         self._follower: asyncio.Task[None] | None = None
+        # The stop watchers' view of each runner (refreshed by its fills and decisions),
+        # and the stop orders already sent.
+        self._held: dict[str, Runner] = {}
+        self._stops_sent: set[str] = set()
 
     # -- lifecycle of the service ---------------------------------------------------------
 
@@ -625,16 +629,24 @@ class RunnerManager:
         await reconnect.forever(attempt)
 
     async def _check_stops(self, runner_id: str, mark: Decimal) -> None:
-        current = await self.get(runner_id)
-        reason = decide.crossed(current, mark)
-        if not reason:
+        # Each tick is checked against the runner as its last fill left it (in memory):
+        # the database is read only when a level is crossed.
+        cached = self._held.get(runner_id)
+        if cached is None:
+            cached = self._held[runner_id] = await self.get(runner_id)
+        if not decide.crossed(cached, mark):
             return
         async with self._lock(runner_id):
             current = await self.get(runner_id)
+            self._held[runner_id] = current
             if not decide.crossed(current, mark) or current.last_bar_time is None:
                 return
             step = timeframes.FIXED_MS.get(current.timeframe, 0)
             bar_ms = int(current.last_bar_time.timestamp() * 1000) + step
+            client_order_id = f"{current.prefix}{bar_ms}{decide.crossed(current, mark)[0]}"
+            if client_order_id in self._stops_sent:
+                return  # sent once for this bar (refused, say, by risk): not on every tick
+            self._stops_sent.add(client_order_id)
             now = datetime.now(UTC)
             await self._order(
                 current,
@@ -646,9 +658,9 @@ class RunnerManager:
                     position_before=current.position,
                     order_quantity=-current.position,
                     expected_price=mark,
-                    reason=reason,
+                    reason=decide.crossed(current, mark),
                     decide_time=now,
-                    client_order_id=f"{current.prefix}{bar_ms}{reason[0]}",
+                    client_order_id=client_order_id,
                 ),
                 target=current.target,
             )
@@ -694,6 +706,7 @@ class RunnerManager:
             self._fills_applied.notify_all()
         if applied is not None:
             runner, decision = applied
+            self._held[runner.runner_id] = runner
             expected = decision.expected_price if decision else None
             self._publish(
                 runner,
