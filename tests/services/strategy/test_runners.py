@@ -63,7 +63,17 @@ async def harness(
     if venue.released == 0:
         await venue.release(HISTORY)
     async with serving(venue, exchange_pb2_grpc.add_ExchangeServiceServicer_to_server) as address:
-        config = load_config(isolated_config(tmp_path, EXCHANGE__ADDRESS=address, **overrides))
+        # In process: the memory guard would measure pytest's RSS, not a service's.
+        config = load_config(
+            isolated_config(
+                tmp_path,
+                **{
+                    "EXCHANGE__ADDRESS": address,
+                    "STRATEGY__MEMORY_BUDGET_MIB": "8192",
+                    **overrides,
+                },
+            )
+        )
         service: list[object] = []
 
         async def start() -> Stub:
@@ -168,6 +178,18 @@ async def test_one_runner_per_symbol_and_capital_reserved_once(tmp_path: Path) -
         assert reason_of(spent.value) == "CAPITAL_UNAVAILABLE"
         rest = await h.stub.CreateRunner(create(symbol="ETH/BTC", capital="", capital_fraction="1"))
         assert Decimal(rest.runner.capital) == Decimal("0.4")
+
+
+async def test_a_start_above_the_memory_soft_limit_is_refused(tmp_path: Path) -> None:
+    # A budget this process is far above: the soft limit is passed.
+    async with harness(tmp_path, STRATEGY__MEMORY_BUDGET_MIB="16") as h:
+        runner = (await h.stub.CreateRunner(create())).runner
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await h.stub.StartRunner(strategy_pb2.StartRunnerRequest(runner_id=runner.runner_id))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert reason_of(refused.value) == "MEMORY_BUDGET"
+        got = await h.stub.GetRunner(strategy_pb2.GetRunnerRequest(runner_id=runner.runner_id))
+        assert got.runner.state == strategy_pb2.RUNNER_STATE_STOPPED
 
 
 async def test_warm_up_refuses_a_start_without_enough_history(tmp_path: Path) -> None:
