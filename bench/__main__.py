@@ -14,7 +14,18 @@ import os
 import sys
 from pathlib import Path
 
-from bench import backtest, cluster, exchange, gateway, portfolio, risk, stack, startup, web
+from bench import (
+    backtest,
+    cluster,
+    exchange,
+    gateway,
+    portfolio,
+    risk,
+    stack,
+    startup,
+    strategy,
+    web,
+)
 from bench.report import machine, table, update_readme, write
 from bench.runner import Section, run_sections, soak_rows
 from bench.section import TINY
@@ -28,6 +39,7 @@ SECTIONS: dict[str, Section] = {
     "portfolio": portfolio.run,
     "backtest": backtest.run,
     "cluster": cluster.run,
+    "strategy": strategy.run,
     "gateway": gateway.run,
     "web": web.run,
 }

@@ -88,9 +88,9 @@ def _timed(function: Any, repeats: int = REPEATS) -> tuple[float, Any]:
 def ours(columns_file: str, spawned_at: float) -> dict[str, float]:
     """A fresh worker: the first run (imports included), then warm runs."""
     from services.backtest.bars.backtest import run_bar_backtest
-    from services.backtest.bars.candles import Candles
     from services.backtest.bars.settings import BarSettings
-    from services.backtest.strategies.catalog import StrategyCatalog
+    from strategies.candles import Candles
+    from strategies.catalog import StrategyCatalog
 
     imported = time.perf_counter()
     candles = Candles.from_columns(np.load(columns_file, mmap_mode="r"))
@@ -181,9 +181,9 @@ def engine_sweep_time(columns_file: str) -> float:
     """The engine's own time per run for the bench sweep's 100 runs, in a process that
     keeps the candles loaded and has run once already (as a warm worker has)."""
     from services.backtest.bars.backtest import run_bar_backtest
-    from services.backtest.bars.candles import Candles
     from services.backtest.bars.settings import BarSettings
-    from services.backtest.strategies.catalog import StrategyCatalog
+    from strategies.candles import Candles
+    from strategies.catalog import StrategyCatalog
 
     grid = [{"fast": float(f), "slow": float(s)} for f in SWEEP_FAST for s in SWEEP_SLOW]
     if columns_file not in _engine_loaded:

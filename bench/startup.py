@@ -25,7 +25,14 @@ from common.testing import free_port, isolated_config, wait_until_serving
 RUNS = sized(3, 1)
 SETTLE_SECONDS = sized(2.0, 0.5)
 # DESIGN.md's budgets (the exchange's is for the paper venue).
-BUDGETS_MIB = {"exchange": 64, "portfolio": 96, "risk": 96, "backtest": 128, "gateway": 96}
+BUDGETS_MIB = {
+    "exchange": 64,
+    "portfolio": 96,
+    "risk": 96,
+    "backtest": 128,
+    "strategy": 128,
+    "gateway": 96,
+}
 
 BARE_SERVER = """
 import asyncio, sys, grpc

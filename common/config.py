@@ -31,7 +31,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
 LOCAL_CONFIG = PROJECT_ROOT / "configs" / "local.toml"
 ENV_PREFIX = "EDGEQUANT_"
-SERVICE_NAMES = ("exchange", "portfolio", "risk", "backtest")
+SERVICE_NAMES = ("exchange", "portfolio", "risk", "backtest", "strategy")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _Settings = TypeVar("_Settings")
@@ -164,6 +164,7 @@ class Config:
     portfolio: ServiceSettings
     risk: ServiceSettings
     backtest: ServiceSettings
+    strategy: ServiceSettings
     gateway: GatewaySettings
 
     def service(self, name: str) -> ServiceSettings:

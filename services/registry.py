@@ -1,4 +1,4 @@
-"""The four services, in start order (risk before exchange before portfolio)."""
+"""The five services, in start order (risk before exchange before portfolio)."""
 
 from __future__ import annotations
 
@@ -7,5 +7,6 @@ from services.backtest.main import SPEC as BACKTEST
 from services.exchange.main import SPEC as EXCHANGE
 from services.portfolio.main import SPEC as PORTFOLIO
 from services.risk.main import SPEC as RISK
+from services.strategy.main import SPEC as STRATEGY
 
-SPECS: tuple[ServiceSpec, ...] = (RISK, EXCHANGE, PORTFOLIO, BACKTEST)
+SPECS: tuple[ServiceSpec, ...] = (RISK, EXCHANGE, PORTFOLIO, BACKTEST, STRATEGY)

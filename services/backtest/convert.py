@@ -27,8 +27,8 @@ from services.backtest.datasets.intake import DatasetIntake
 from services.backtest.jobs import manager as jobs
 from services.backtest.jobs.records import Job, RunResult
 from services.backtest.jobs.spec import TickSettings
-from services.backtest.strategies.base import StrategyDefinition
 from services.backtest.submission import Submission
+from strategies.base import StrategyDefinition
 
 if TYPE_CHECKING:
     from services.backtest.results import ResultView

@@ -17,7 +17,7 @@ from services.backtest.servicer import BacktestServicer
 from services.backtest.settings import Paths, load_settings
 from services.backtest.storage.datasets import DatasetRepository
 from services.backtest.storage.jobs import JobRepository
-from services.backtest.strategies.catalog import StrategyCatalog
+from strategies.catalog import StrategyCatalog
 
 
 @asynccontextmanager

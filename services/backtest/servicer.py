@@ -21,9 +21,9 @@ from services.backtest.datasets.intake import DatasetIntakes
 from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs import manager as jobs
 from services.backtest.results import ResultReader
-from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.submission import Submitter
 from services.backtest.tick.strategies import TICK_STRATEGIES
+from strategies.catalog import StrategyCatalog
 
 
 class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):

@@ -15,9 +15,9 @@ from services.backtest.jobs import admission
 from services.backtest.jobs import manager as jobs
 from services.backtest.jobs.records import Job
 from services.backtest.jobs.spec import TickSettings
-from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
-from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.tick.strategies import TICK_STRATEGIES
+from strategies.base import StrategyDefinition, UnknownStrategy
+from strategies.catalog import StrategyCatalog
 
 DEFAULT_TICK_STRATEGY = "grid_market_maker"
 

@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("common", "gateway", "services")
-SERVICES = ("exchange", "portfolio", "risk", "backtest")
+SERVICES = ("exchange", "portfolio", "risk", "backtest", "strategy")
 
 
 @dataclass(frozen=True)

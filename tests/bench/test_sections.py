@@ -25,6 +25,7 @@ SECTIONS = {
     "portfolio",
     "backtest",
     "cluster",
+    "strategy",
     "gateway",
     "web",
 }

@@ -21,11 +21,12 @@ from services.exchange.servicer import ExchangeServicer
 from services.portfolio.servicer import PortfolioServicer
 from services.registry import SPECS
 from services.risk.servicer import RiskServicer
+from services.strategy.servicer import StrategyServicer
 
 _SYMBOLS = symbol_database.Default()
 
 
-SERVICERS = [ExchangeServicer, PortfolioServicer, RiskServicer, BacktestServicer]
+SERVICERS = [ExchangeServicer, PortfolioServicer, RiskServicer, BacktestServicer, StrategyServicer]
 
 
 @pytest.mark.parametrize("servicer", SERVICERS, ids=lambda servicer: servicer.__name__)

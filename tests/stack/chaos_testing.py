@@ -39,6 +39,7 @@ PROBES = {
     "portfolio": "/v1/accounts",
     "risk": "/v1/risk/trading-state",
     "backtest": "/v1/strategies",
+    "strategy": "/v1/runners",
 }
 
 

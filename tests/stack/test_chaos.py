@@ -62,7 +62,7 @@ from tests.stack.chaos_testing import PROBES, Supervisor, Traffic
 pytestmark = pytest.mark.stack
 
 # The order in which the issue names them: the order path first.
-KILL_ORDER = ("exchange", "portfolio", "risk", "gateway", "backtest")
+KILL_ORDER = ("exchange", "portfolio", "risk", "gateway", "backtest", "strategy")
 RESTART_WITHIN_SECONDS = 2.0
 ORDER_CLIENTS = 2
 # Market orders of 0.0002 BTC (~12 USDT at the dataset's prices): above the 5 USDT

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from services.backtest.bars import metrics
-from services.backtest.bars.candles import Candles
 from services.backtest.bars.engine import BarResult, simulate
 from services.backtest.bars.metric_names import Metrics
 from services.backtest.bars.settings import BarSettings
-from services.backtest.strategies.base import StrategyDefinition
+from strategies.base import StrategyDefinition
+from strategies.candles import Candles
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.backtest.bars.candles import BoolArray, Candles, FloatArray, IntArray
 from services.backtest.bars.settings import BarSettings, EndOfData, FillTiming, Sizing
+from strategies.candles import BoolArray, Candles, FloatArray, IntArray
+from strategies.sizing import entry_units
 
 EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_END, EXIT_LIQUIDATION, EXIT_OPEN = range(6)
 # A liquidation level this small relative to the entry price is rounding, not leverage.
@@ -425,8 +426,6 @@ def size_sequentially(
     quantity, cash_in, cash_out = np.zeros(count), np.zeros(count), np.zeros(count)
     cash = settings.initial_cash
     rate, fixed, fraction = settings.fee_rate, settings.fee_fixed, settings.size
-    whole = settings.sizing is Sizing.ALL_IN_WHOLE_UNITS
-    fixed_size = settings.sizing is Sizing.FIXED_QUANTITY
     for k, (direction, p_in, p_out) in enumerate(
         zip(
             legs.direction.tolist(),
@@ -435,12 +434,7 @@ def size_sequentially(
             strict=True,
         )
     ):
-        if fixed_size:
-            units = fraction
-        else:
-            units = (fraction * cash - fixed) / (p_in + rate * p_in)
-            if whole:
-                units = float(math.floor(units))
+        units = entry_units(settings.sizing, fraction, cash, p_in, fee_rate=rate, fee_fixed=fixed)
         if units <= 0:
             cash_in[k] = cash_out[k] = cash
             continue

@@ -36,9 +36,9 @@ import math
 
 import numpy as np
 
-from services.backtest.bars.candles import FloatArray, IntArray
 from services.backtest.bars.metric_names import Metrics
 from services.backtest.bars.settings import Calendar
+from strategies.candles import FloatArray, IntArray
 
 DAY_MS = 86_400_000
 MS_PER_YEAR = 365 * DAY_MS

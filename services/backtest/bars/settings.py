@@ -5,21 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from strategies.sizing import Sizing
+
+__all__ = ["BarSettings", "Calendar", "EndOfData", "FillTiming", "Sizing"]
+
 
 class FillTiming(Enum):
     # A signal computed on bar t's close fills at bar t+1's open (no look-ahead).
     NEXT_OPEN = "next_open"
     # ... or at bar t's own close (backtesting.py's trade_on_close=True).
     SAME_CLOSE = "same_close"
-
-
-class Sizing(Enum):
-    # `size` of current equity (0 < size <= 1), fractional units.
-    FRACTION_OF_EQUITY = "fraction_of_equity"
-    # `size` units per trade, whatever the equity.
-    FIXED_QUANTITY = "fixed_quantity"
-    # As many whole units as `size` of equity buys, fees included (backtesting.py's default).
-    ALL_IN_WHOLE_UNITS = "all_in_whole_units"
 
 
 class EndOfData(Enum):

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 from common import timeframes
-from services.backtest.bars.candles import COLUMNS, BoolArray, FloatArray, IntArray
 from services.backtest.datasets.problems import MalformedDataset
 from services.backtest.datasets.timeframes import month_numbers
+from strategies.candles import COLUMNS, BoolArray, FloatArray, IntArray
 
 GZIP_MAGIC = b"\x1f\x8b"
 

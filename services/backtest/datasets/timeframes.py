@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from services.backtest.bars.candles import BoolArray, IntArray
+if TYPE_CHECKING:  # the server reads the names only; numpy is for month_numbers' callers
+    from strategies.candles import BoolArray, IntArray
 
 
 def month_numbers(time_ms: IntArray) -> tuple[IntArray, BoolArray]:

@@ -19,8 +19,8 @@ from services.backtest.bars.settings import BarSettings, Sizing
 from services.backtest.datasets.dataset import Dataset
 from services.backtest.jobs.spec import Run, TickSettings
 from services.backtest.reasons import Reason
-from services.backtest.strategies.base import StrategyDefinition
 from services.backtest.tick.strategies import QUEUE_MODELS
+from strategies.base import StrategyDefinition
 
 DEFAULT_RANK_BY = "sharpe_ratio"
 # A worker's fixed cost: the interpreter and numpy (bar), plus hftbacktest and numba (tick).

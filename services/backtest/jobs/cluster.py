@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from services.backtest.bars.backtest import run_bar_backtest
-from services.backtest.bars.candles import Candles
 from services.backtest.jobs import results
 from services.backtest.jobs.protocol import (
     ClusterTarget,
@@ -44,8 +43,9 @@ from services.backtest.jobs.protocol import (
 )
 from services.backtest.jobs.spec import JobSpec, Run
 from services.backtest.reasons import Reason
-from services.backtest.strategies.base import StrategyDefinition
-from services.backtest.strategies.catalog import StrategyCatalog, load_user_strategy
+from strategies.base import StrategyDefinition
+from strategies.candles import Candles
+from strategies.catalog import StrategyCatalog, load_user_strategy
 
 # How long the client waits for the scheduler, and for a first worker.
 CONNECT_SECONDS = 5.0

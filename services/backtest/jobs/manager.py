@@ -55,7 +55,7 @@ from services.backtest.jobs.watchdog import watch_memory
 from services.backtest.reasons import Reason
 from services.backtest.settings import ClusterSettings, JobSettings
 from services.backtest.storage.jobs import JobRepository
-from services.backtest.strategies.base import StrategyDefinition
+from strategies.base import StrategyDefinition
 
 __all__ = [
     "CANCELLED",

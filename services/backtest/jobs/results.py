@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.backtest.bars.candles import FloatArray, IntArray
+from strategies.candles import FloatArray, IntArray
 
 MAX_STORED_POINTS = 20_000
 

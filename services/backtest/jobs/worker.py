@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from services.backtest.bars.backtest import BarRun, run_bar_backtest
-from services.backtest.bars.candles import Candles
 from services.backtest.jobs import results
 from services.backtest.jobs.protocol import (
     Batch,
@@ -36,7 +35,8 @@ from services.backtest.jobs.protocol import (
     WorkerMessage,
 )
 from services.backtest.jobs.spec import JobSpec, Run
-from services.backtest.strategies.catalog import StrategyCatalog
+from strategies.candles import Candles
+from strategies.catalog import StrategyCatalog
 
 # Reports go to the server at most this often (and at the end of a task): a sweep of
 # small runs would otherwise spend more on messages than on the runs.

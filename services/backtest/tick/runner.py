@@ -14,10 +14,10 @@ import numpy as np
 from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
 
 from services.backtest.bars import metrics
-from services.backtest.bars.candles import FloatArray
 from services.backtest.jobs import results
 from services.backtest.jobs.spec import JobSpec, Run, TickSettings
 from services.backtest.tick.market_maker import RECORD_FIELDS, grid_market_maker
+from strategies.candles import FloatArray
 
 NS_PER_MS = 1_000_000
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from services.backtest.strategies.base import Parameter, StrategyDefinition
+from strategies.base import Parameter, StrategyDefinition
 
 if TYPE_CHECKING:  # numpy: schemas only here
-    from services.backtest.bars.candles import Candles, FloatArray
+    from strategies.candles import Candles, FloatArray
 
 
 def _not_vectorized(_candles: Candles, **_parameters: float) -> FloatArray:

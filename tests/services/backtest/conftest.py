@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.backtest.bars.candles import Candles
+from strategies.candles import Candles
 
 DATA = Path(__file__).parent / "data"
 

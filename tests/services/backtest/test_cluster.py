@@ -41,7 +41,7 @@ import time
 
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("seconds", "float", 0.3, 0.0, 600.0, "how long to think")]
 
@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 LEVEL = float((Path(__file__).parent / "beside.txt").read_text())
 PARAMETERS = [Parameter("shift", "float", 0.0, 0.0, 1.0, "unused")]

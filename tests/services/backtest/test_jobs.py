@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("seconds", "float", 60.0, 0.0, 600.0, "how long to think")]
 
@@ -52,7 +52,7 @@ def signals(candles, seconds):
 CRASH_STRATEGY = '''"""Kills its own worker process, as a segfaulting extension would."""
 import os
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("code", "int", 3, 1, 100, "exit code")]
 
@@ -66,7 +66,7 @@ import time
 
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("mib", "int", 300, 1, 4096, "memory to hold")]
 

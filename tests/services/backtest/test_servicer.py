@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("seconds", "float", 60.0, 0.0, 600.0, "how long to think")]
 
@@ -51,7 +51,7 @@ def signals(candles, seconds):
 MOMENTUM_STRATEGY = '''"""Long after `lookback` rising closes in a row, flat after a falling one."""
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("lookback", "int", 3, 1, 50, "rising closes in a row")]
 

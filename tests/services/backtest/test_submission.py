@@ -7,8 +7,8 @@ import pytest
 
 from common.errors import InvalidArgument
 from common.validation import Violations
-from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.submission import check_grids
+from strategies.catalog import StrategyCatalog
 
 
 def test_grids_become_the_sweep_by_parameter_name() -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from services.backtest.bars import metrics
 from services.backtest.bars.backtest import run_bar_backtest
-from services.backtest.bars.candles import Candles, FloatArray, IntArray
 from services.backtest.bars.engine import (
     EXIT_END,
     EXIT_LIQUIDATION,
@@ -21,7 +20,8 @@ from services.backtest.bars.engine import (
     simulate,
 )
 from services.backtest.bars.settings import BarSettings, Calendar, EndOfData, Sizing
-from services.backtest.strategies.base import StrategyDefinition
+from strategies.base import StrategyDefinition
+from strategies.candles import Candles, FloatArray, IntArray
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000

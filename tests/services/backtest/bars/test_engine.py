@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from services.backtest.bars import engine
-from services.backtest.bars.candles import Candles, FloatArray
 from services.backtest.bars.engine import (
     EXIT_STOP_LOSS,
     BarResult,
@@ -21,7 +20,8 @@ from services.backtest.bars.engine import (
     size_sequentially,
 )
 from services.backtest.bars.settings import BarSettings, FillTiming, Sizing
-from services.backtest.strategies.builtin import rsi_reversion, sma_cross
+from strategies.builtin import rsi_reversion, sma_cross
+from strategies.candles import Candles, FloatArray
 
 
 def held_positions(target: FloatArray, allow_short: bool) -> FloatArray:

@@ -4,12 +4,15 @@ A user strategy is a Python file in the configured `strategies_dir` (only there:
 is never accepted over the API). Its name is the file's stem; it defines
 
     \"\"\"One line on what it does (the module docstring is its description).\"\"\"
-    from services.backtest.strategies import Parameter
+    from strategies import Parameter
 
     PARAMETERS = [Parameter("lookback", "int", 20, 2, 500, "bars to look back")]
 
+    def warmup(lookback):  # optional: closed candles needed before the output is right
+        return 2 * lookback
+
     def signals(candles, lookback):
-        # candles: services.backtest.bars.candles.Candles (numpy columns)
+        # candles: strategies.candles.Candles (numpy columns)
         # returns a float array as long as candles: +1 long, -1 short, 0 flat, NaN hold
         ...
 
@@ -20,11 +23,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
-from services.backtest.strategies.schemas import BUILTINS
+from strategies.base import StrategyDefinition, UnknownStrategy
+from strategies.schemas import BUILTINS
 
 log = logging.getLogger("edgequant.backtest.strategies")
 
@@ -68,4 +71,11 @@ def load_user_strategy(path: Path) -> StrategyDefinition:
         parameters=tuple(getattr(module, "PARAMETERS", ())),
         signals=signals,
         user_defined=True,
+        warmup=_user_warmup(getattr(module, "warmup", None)),
     )
+
+
+def _user_warmup(function: object) -> Callable[[Mapping[str, float]], int] | None:
+    if not callable(function):
+        return None
+    return lambda values: int(function(**values))

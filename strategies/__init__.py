@@ -5,6 +5,6 @@ the position wanted after that bar's close: +1 long, -1 short, 0 flat, NaN "no c
 The bar engine trades only where the wanted position changes (see bars/engine.py).
 """
 
-from services.backtest.strategies.base import Parameter, StrategyDefinition, UnknownStrategy
+from strategies.base import Parameter, StrategyDefinition, UnknownStrategy
 
 __all__ = ["Parameter", "StrategyDefinition", "UnknownStrategy"]

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from services.backtest.bars.candles import BoolArray, FloatArray
-from services.backtest.bars.candles import IntArray as IntegerArray
+from strategies.candles import BoolArray, FloatArray
+from strategies.candles import IntArray as IntegerArray
 
 # Keeps (1 - alpha) ** -block within float64 range with ample headroom.
 _MAX_GROWTH_LOG = 600.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.backtest.bars.candles import Candles
-from services.backtest.strategies import indicators
+from strategies import indicators
+from strategies.candles import Candles
 
 
 def test_sma_and_std_match_pandas_rolling(eth_btc_1m: Candles) -> None:

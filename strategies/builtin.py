@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.backtest.bars.candles import BoolArray, Candles, FloatArray
-from services.backtest.strategies import indicators
+from strategies import indicators
+from strategies.candles import BoolArray, Candles, FloatArray
 
 
 def _events(long_when: BoolArray, short_when: BoolArray, length: int) -> FloatArray:

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.backtest.bars.candles import Candles
-from services.backtest.strategies.base import UnknownStrategy
-from services.backtest.strategies.catalog import StrategyCatalog
+from strategies.base import UnknownStrategy
+from strategies.candles import Candles
+from strategies.catalog import StrategyCatalog
 
 USER = '''"""Always long."""
 import numpy as np
 
-from services.backtest.strategies import Parameter
+from strategies import Parameter
 
 PARAMETERS = [Parameter("level", "float", 1.0, 0.0, 1.0, "wanted position")]
 

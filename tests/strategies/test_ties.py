@@ -11,8 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from services.backtest.bars.candles import Candles, FloatArray
-from services.backtest.strategies import builtin, indicators
+from strategies import builtin, indicators
+from strategies.candles import Candles, FloatArray
 
 PRECISE = decimal.Context(prec=60)
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from services.backtest.strategies.base import Parameter, SignalFunction, StrategyDefinition
+from strategies.base import Parameter, SignalFunction, StrategyDefinition
 
 if TYPE_CHECKING:
-    from services.backtest.bars.candles import Candles, FloatArray
+    from strategies.candles import Candles, FloatArray
 
 
 def _builtin(name: str) -> SignalFunction:
     def signals(candles: Candles, **parameters: float) -> FloatArray:
-        from services.backtest.strategies import builtin  # noqa: PLC0415 - numpy, worker
+        from strategies import builtin  # noqa: PLC0415 - numpy, worker
 
         function: SignalFunction = getattr(builtin, name)
         return function(candles, **parameters)
@@ -38,7 +38,11 @@ def _rsi_bounds(values: Mapping[str, float]) -> list[tuple[str, str]]:
 
 BUILTINS: tuple[StrategyDefinition, ...] = (
     StrategyDefinition(
-        "buy_and_hold", "Long from the first bar to the last.", (), _builtin("buy_and_hold")
+        "buy_and_hold",
+        "Long from the first bar to the last.",
+        (),
+        _builtin("buy_and_hold"),
+        warmup=lambda _values: 2,
     ),
     StrategyDefinition(
         "sma_cross",
@@ -49,6 +53,8 @@ BUILTINS: tuple[StrategyDefinition, ...] = (
         ),
         _builtin("sma_cross"),
         constraints=_fast_below_slow,
+        # Windowed: exact once the slow window and the bar before it are full.
+        warmup=lambda values: 2 * int(values["slow"]) + 2,
     ),
     StrategyDefinition(
         "ema_cross",
@@ -59,6 +65,8 @@ BUILTINS: tuple[StrategyDefinition, ...] = (
         ),
         _builtin("ema_cross"),
         constraints=_fast_below_slow,
+        # Recursive: the seed's weight decays as (1 - 2/(span+1))**n; 10 spans ~ 1e-9.
+        warmup=lambda values: 10 * int(values["slow"]) + 2,
     ),
     StrategyDefinition(
         "rsi_reversion",
@@ -70,6 +78,7 @@ BUILTINS: tuple[StrategyDefinition, ...] = (
         ),
         _builtin("rsi_reversion"),
         constraints=_rsi_bounds,
+        warmup=lambda values: 20 * int(values["period"]) + 2,
     ),
     StrategyDefinition(
         "bollinger_breakout",
@@ -79,6 +88,7 @@ BUILTINS: tuple[StrategyDefinition, ...] = (
             Parameter("width", "float", 2.0, 0.1, 10.0, "band half-width, standard deviations"),
         ),
         _builtin("bollinger_breakout"),
+        warmup=lambda values: 2 * int(values["window"]) + 2,
     ),
     StrategyDefinition(
         "macd",
@@ -90,5 +100,6 @@ BUILTINS: tuple[StrategyDefinition, ...] = (
         ),
         _builtin("macd"),
         constraints=_fast_below_slow,
+        warmup=lambda values: 10 * (int(values["slow"]) + int(values["signal"])) + 2,
     ),
 )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # numpy: the server lists and checks strategies, only workers run them
-    from services.backtest.bars.candles import Candles, FloatArray
+    from strategies.candles import Candles, FloatArray
 
 ParameterKind = Literal["int", "float", "bool"]
 SignalFunction = Callable[..., "FloatArray"]
@@ -53,6 +53,21 @@ class StrategyDefinition:
     constraints: Callable[[Mapping[str, float]], list[tuple[str, str]]] = field(
         default=lambda _values: []
     )
+    # The closed candles of history the strategy needs before its output is right, under
+    # the resolved parameters (a live runner loads them before its first decision).
+    # Default: twice the largest whole-number parameter, at least 2.
+    warmup: Callable[[Mapping[str, float]], int] | None = None
+
+    def warmup_bars(self, values: Mapping[str, float]) -> int:
+        """Bars of history this strategy needs under `values` (see `warmup`)."""
+        if self.warmup is not None:
+            return max(2, int(self.warmup(values)))
+        windows = [
+            int(values.get(parameter.name, parameter.default))
+            for parameter in self.parameters
+            if parameter.kind == "int"
+        ]
+        return max([2, *(2 * window for window in windows)])
 
     def resolve(self, given: Mapping[str, float]) -> tuple[dict[str, float], list[tuple[str, str]]]:
         """The full parameter set (`given` over the defaults) and what breaks the schema

@@ -1,0 +1,3 @@
+from services.strategy.main import main
+
+main()
