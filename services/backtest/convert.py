@@ -102,8 +102,10 @@ EXPORT_TABLES = {
 
 
 def dataset_intake(request: pb.ImportDatasetRequest, problems: Violations) -> DatasetIntake:
-    start = request.start_time.ToMilliseconds() if request.HasField("start_time") else None
-    end = request.end_time.ToMilliseconds() if request.HasField("end_time") else None
+    start = _ms(
+        request.start_time if request.HasField("start_time") else None, "start_time", problems
+    )
+    end = _ms(request.end_time if request.HasField("end_time") else None, "end_time", problems)
     return DatasetIntake(
         name=request.name,
         source_format=FORMATS.get(request.format, ""),

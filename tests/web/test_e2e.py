@@ -57,9 +57,10 @@ def test_a_read_only_token_sees_everything_and_changes_nothing(
     expect(ui.page.get_by_test_id("kill-switch")).to_be_disabled()
     ui.page.get_by_role("link", name="Trade").click()
     price = _limit_price_below(ui.page)
-    _ticket(ui.page, "0.001", price)
-    # The pre-check is a read; sending the order needs the trade scope.
-    expect(ui.page.get_by_test_id("precheck")).to_contain_text("APPROVE")
+    _ticket(ui.page, "0.001", price, check=False)
+    # A real check spends the account's order-rate budget: the pre-check and the order
+    # both need the trade scope.
+    expect(ui.page.get_by_test_id("check")).to_be_disabled()
     expect(ui.page.get_by_test_id("submit")).to_be_disabled()
     ui.page.get_by_role("link", name="Backtest").click()
     expect(ui.page.get_by_test_id("import")).to_be_disabled()
@@ -74,11 +75,12 @@ def _limit_price_below(page: Page) -> str:
     return str((best_bid * Decimal("0.97")).quantize(Decimal(1)))
 
 
-def _ticket(page: Page, quantity: str, price: str) -> None:
+def _ticket(page: Page, quantity: str, price: str, *, check: bool = True) -> None:
     page.get_by_test_id("order-type").select_option("ORDER_TYPE_LIMIT")
     page.get_by_test_id("quantity").fill(quantity)
     page.get_by_test_id("price").fill(price)
-    page.get_by_test_id("check").click()
+    if check:
+        page.get_by_test_id("check").click()
 
 
 def test_place_and_cancel_a_paper_order(ui: Watched, ui_stack: UiStack) -> None:
