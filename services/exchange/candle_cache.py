@@ -13,8 +13,6 @@ go stale) says so with `candles_cached = False` and is asked every time.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from common import timeframes
 from services.exchange.markets import Candle
 from services.exchange.storage import repository
@@ -26,7 +24,7 @@ MAX_LIMIT = 1000
 
 
 class CandleCache:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], writer: Writer) -> None:
+    def __init__(self, sessions: repository.Sessions, writer: Writer) -> None:
         self._sessions = sessions
         self._writer = writer
 

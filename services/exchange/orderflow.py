@@ -25,10 +25,6 @@ import uuid
 import weakref
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from common.errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -79,7 +75,7 @@ class OrderFlow:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: repository.Sessions,
         writer: Writer,
         venues: Venues,
         risk: RiskGate,
@@ -110,7 +106,7 @@ class OrderFlow:
                 await self._writer.run(
                     lambda connection: repository.insert_order(connection, order)
                 )
-            except IntegrityError:
+            except repository.ClientOrderIdTaken:
                 # The (venue, client_order_id) is taken: answer as its first submission
                 # did, if this asks for the same order.
                 async with self._sessions() as session:
@@ -248,11 +244,9 @@ class OrderFlow:
         self._updates.publish(order)
 
     async def _write(self, order: Order, executions: list[Execution]) -> None:
-        def transaction(connection: Connection) -> None:
-            repository.save_order(connection, order)
-            repository.append_executions(connection, executions)
-
-        await self._writer.run(transaction)
+        await self._writer.run(
+            lambda connection: repository.save_order_and_executions(connection, order, executions)
+        )
 
     async def poll_open_orders(
         self, venue: Venue, *, alert_after_seconds: float, slow_poll_seconds: float

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from services.exchange.orders import Execution
 from services.exchange.storage import repository
 from services.exchange.wakeup import Wakeup
@@ -21,7 +19,7 @@ PAGE = 500
 
 
 class Outbox:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: repository.Sessions) -> None:
         self._sessions = sessions
         self.writing = asyncio.Lock()
         self.last_sequence = 0

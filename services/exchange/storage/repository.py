@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TypeAlias
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.exchange.markets import Candle
 from services.exchange.orders import (
@@ -27,6 +29,21 @@ from services.exchange.orders import (
 from services.exchange.storage.models import CandleRangeRow, CandleRow, ExecutionRow, OrderRow
 
 # -- orders ---------------------------------------------------------------------------
+
+
+# The unit of work the service's domain modules hold: each `async with sessions() as
+# session` reads through the functions below (writes go through the Writer).
+Sessions: TypeAlias = async_sessionmaker[AsyncSession]
+Session: TypeAlias = AsyncSession
+
+
+class ClientOrderIdTaken(Exception):
+    """The venue account has an order with this client_order_id already."""
+
+    def __init__(self, venue: str, client_order_id: str) -> None:
+        super().__init__(f"{venue}: client_order_id {client_order_id!r} is taken")
+        self.venue = venue
+        self.client_order_id = client_order_id
 
 
 def _order_values(order: Order) -> dict[str, object]:
@@ -94,14 +111,25 @@ _INSERT_EXECUTIONS = insert(ExecutionRow.metadata.tables[ExecutionRow.__tablenam
 
 
 def insert_order(connection: Connection, order: Order) -> None:
-    """Raises IntegrityError when (venue, client_order_id) exists already."""
-    connection.execute(_INSERT_ORDER, _order_values(order))
+    """Raises ClientOrderIdTaken when (venue, client_order_id) has an order already."""
+    try:
+        connection.execute(_INSERT_ORDER, _order_values(order))
+    except IntegrityError:
+        raise ClientOrderIdTaken(order.venue, order.client_order_id) from None
 
 
 def save_order(connection: Connection, order: Order) -> None:
     values = _order_values(order)
     values["key_order_id"] = values.pop("order_id")
     connection.execute(_UPDATE_ORDER, values)
+
+
+def save_order_and_executions(
+    connection: Connection, order: Order, executions: Sequence[Execution]
+) -> None:
+    """An order's new state and the executions that led to it, in one transaction."""
+    save_order(connection, order)
+    append_executions(connection, executions)
 
 
 async def get_order(session: AsyncSession, order_id: str) -> Order | None:
