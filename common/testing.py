@@ -24,6 +24,7 @@ import xmlrpc.client
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
@@ -339,3 +340,32 @@ def postgres_unavailable_reason() -> str | None:
         except KeyError:
             return f"running as root and no '{POSTGRES_USER}' user to run PostgreSQL as"
     return None
+
+
+def reason_registry_problems(registry: type[StrEnum], service_dir: Path) -> list[str]:
+    """What is wrong with a service's reason registry (services/<name>/reasons.py): a
+    member not spelled as its name, one without the comment that says when it is given,
+    one that repeats common.reasons, or one the service never gives. (That no reason is
+    a literal elsewhere is an architecture rule: tests/architecture.)"""
+    from common.reasons import CommonReason  # noqa: PLC0415 - test support only
+
+    lines = (service_dir / "reasons.py").read_text().splitlines()
+    given = "\n".join(
+        path.read_text()
+        for path in service_dir.rglob("*.py")
+        if path.name != "reasons.py" and "migrations" not in path.parts
+    )
+    problems = []
+    for reason in registry:
+        if reason.value != reason.name:
+            problems.append(f"{reason.name} is spelled {reason.value!r}")
+        line = next(
+            n for n, text in enumerate(lines) if text.strip().startswith(f"{reason.name} =")
+        )
+        if not lines[line - 1].strip().startswith("#"):
+            problems.append(f"{reason.name} has no comment")
+        if reason.name in CommonReason.__members__:
+            problems.append(f"{reason.name} repeats common.reasons.CommonReason")
+        if f".{reason.name}" not in given:
+            problems.append(f"{reason.name} is never given")
+    return problems
