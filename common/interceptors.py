@@ -15,7 +15,6 @@ import asyncio
 import inspect
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from common.errors import (
     internal_status,
     to_status,
 )
-from common.logs import request_id
+from common.logs import new_request_id, request_id
 
 log = logging.getLogger("edgequant.rpc")
 
@@ -121,7 +120,7 @@ def _request_id(metadata: Any) -> str:
     for key, value in metadata or ():
         if key == REQUEST_ID_HEADER and isinstance(value, str) and value:
             return value[:128]
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 def _wrap_unary(behavior: Behavior, method: str, rid: str) -> Behavior:
