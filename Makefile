@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 
-.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak
+.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak cert
 
 install: $(INSTALLED)
 install-runtime: $(RUNTIME_INSTALLED)
@@ -49,6 +49,12 @@ run: $(RUNTIME_INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m pytest
+
+# A certificate for the gateway's HTTPS on the LAN, for this device's name and addresses:
+# var/tls/ (ca.crt to trust on phones; README "HTTPS on the LAN"). Re-run when an address
+# changes: the same CA signs the new one. Python's cryptography (in the runtime lock), else openssl.
+cert: $(RUNTIME_INSTALLED)
+	$(PY) scripts/make_cert.py
 
 # Known vulnerabilities of the locked versions (PyPI's advisory data). Not --strict: a
 # package the advisory service does not know is reported, not fatal.

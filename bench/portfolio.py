@@ -39,6 +39,7 @@ from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.portfolio.ingestion import trade_from_execution
 from services.portfolio.ledger import Ledger
 from services.portfolio.settings import IngestionSettings, LedgerSettings
+from services.portfolio.storage.repository import PortfolioRepository
 from services.portfolio.testing import ScriptedExchange, execution
 
 EXECUTIONS = sized(100_000, 2_000)
@@ -147,7 +148,7 @@ async def _ledger_rate(executions: list[Any], directory: Path) -> tuple[float, f
     url = f"sqlite+aiosqlite:///{directory / 'ledger.db'}"
     await upgrade_in_child("portfolio", url)
     engine = create_engine(url)
-    ledger = Ledger(session_factory(engine), LedgerSettings())
+    ledger = Ledger(PortfolioRepository(session_factory(engine)), LedgerSettings())
     await ledger.load()
     sample = executions[:LEDGER_SAMPLE]
     started = time.perf_counter()

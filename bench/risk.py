@@ -47,13 +47,13 @@ from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
-from services.risk.candles import CandleSource
+from services.risk.closes import CloseSource
 from services.risk.engine import RiskEngine
-from services.risk.events import EventHub
+from services.risk.events import risk_events
 from services.risk.limits import RawLimits
 from services.risk.main import default_limits
 from services.risk.portfolio_var import PortfolioVar
+from services.risk.risk_book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.servicer import RiskServicer
 from services.risk.settings import VarSettings
 from services.risk.storage.repository import RiskRepository
@@ -108,6 +108,7 @@ class Portfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
         return portfolio_pb2.GetEquityHistoryResponse()
 
     async def StreamPositions(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        await context.send_initial_metadata(())  # subscribed, as the real portfolio says
         await asyncio.Event().wait()
         yield  # pragma: no cover
 
@@ -326,7 +327,8 @@ async def _check_order_handler_times() -> HandlerTimes:
         marks={SYMBOL: D("60000")},
         positions={SYMBOL: Position(quantity=D("0.5"), cost_basis=D("29000"))},
         open_orders={
-            f"o-{i}": OpenOrder(f"o-{i}", SYMBOL, Side.BUY, D("0.01"), D("59000")) for i in range(3)
+            f"o-{i}": OpenOrder(f"o-{i}", SYMBOL, OrderSide.BUY, D("0.01"), D("59000"))
+            for i in range(3)
         },
         cash=D("100000"),
         synced=set(SOURCES),
@@ -340,7 +342,7 @@ async def _check_order_handler_times() -> HandlerTimes:
         limits=default_limits(parse_settings(RawLimits, configured, "risk.limits.")),
         trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),  # untouched by CheckOrder
-        events=EventHub(),
+        events=risk_events(),
     )
     engine.add_account("paper", "paper", book)
     engine.accounts_listed = True
@@ -348,7 +350,7 @@ async def _check_order_handler_times() -> HandlerTimes:
         servicer = RiskServicer(
             engine,
             engine.events,
-            PortfolioVar(CandleSource(nowhere, 1.0), MemoryGuard(96, 0.85)),
+            PortfolioVar(CloseSource(nowhere, 1.0), MemoryGuard(96, 0.85)),
             VarSettings(),
             "paper",
         )

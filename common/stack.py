@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -75,7 +76,10 @@ def supervisord_environment(config: Config) -> dict[str, str]:
 def describe(config: Config) -> str:
     lines = ["EdgeQuant (paper venue, offline) under supervisord:"]
     lines += [f"  {name:<10} grpc  {config.service(name).address}" for name in SERVICE_NAMES]
-    lines.append(f"  {'gateway':<10} http  http://{config.gateway.host}:{config.gateway.port}")
+    scheme = _gateway_scheme(config)
+    lines.append(
+        f"  {'gateway':<10} {scheme:<5} {scheme}://{config.gateway.host}:{config.gateway.port}"
+    )
     lines.append(f"  logs       {config.log_dir.resolve()}/")
     lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)
@@ -88,7 +92,13 @@ def gateway_url(config: Config) -> str:
         host = "127.0.0.1"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{config.gateway.port}"
+    return f"{_gateway_scheme(config)}://{host}:{config.gateway.port}"
+
+
+def _gateway_scheme(config: Config) -> str:
+    """https when [gateway.tls] names a certificate and key (gateway/settings.py)."""
+    tls = config.gateway.extensions.get("tls", {})
+    return "https" if tls.get("cert_file") and tls.get("key_file") else "http"
 
 
 def ready_line(config: Config) -> str:
@@ -96,10 +106,20 @@ def ready_line(config: Config) -> str:
     return f"EdgeQuant ready: gateway {gateway_url(config)}, {services}"
 
 
+# The readiness probe of our own gateway on this machine sends no token and reads only
+# /healthz: whichever certificate the gateway was given (self-signed by `make cert`, or a
+# CA's for another name) must not keep the stack from saying it is ready.
+_OWN_GATEWAY = ssl.create_default_context()
+_OWN_GATEWAY.check_hostname = False
+_OWN_GATEWAY.verify_mode = ssl.CERT_NONE
+
+
 def healthz(url: str) -> tuple[bool, str]:
     """(every process serves, what /healthz said or why it did not answer)."""
     try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(  # noqa: S310
+            f"{url}/healthz", timeout=2, context=_OWN_GATEWAY if url.startswith("https") else None
+        ) as response:
             return True, response.read().decode()
     except urllib.error.HTTPError as error:  # 503: a service is not SERVING
         return False, error.read().decode(errors="replace")

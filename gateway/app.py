@@ -5,6 +5,7 @@ the middleware around both (observability outermost, then CORS).
     /metrics       Prometheus (no token: bind the gateway where only you can reach it,
                    or scrape it through a firewall rule)
     /openapi.json  OpenAPI 3 from the descriptors; /docs renders it
+    /v1/whoami     the presented token's name, scopes and expiry (read scope; gateway.whoami)
     anything else  an annotated RPC (gateway.proxy), or 404 / 405 as a google.rpc.Status
 """
 
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 
 from common.config import SERVICE_NAMES, Config
-from gateway import docs, openapi
+from gateway import docs, openapi, whoami
 from gateway.auth import Authenticator, TokenStore
 from gateway.bindings import bindings_of, service_descriptors
 from gateway.health import SERVING, HealthProbe
@@ -51,14 +52,16 @@ def create_app(config: Config) -> Starlette:
         config.grpc,
     )
     streams = Streams()
+    limiter = RateLimiter(settings.limits.rate_per_second, settings.limits.burst)
     proxy = RpcProxy(
         Router(bindings),
         upstream,
         authenticator,
-        RateLimiter(settings.limits.rate_per_second, settings.limits.burst),
+        limiter,
         settings,
         streams=streams,
     )
+    who_am_i = whoami.WhoAmI(authenticator, limiter)
     probe = HealthProbe(
         {name: config.service(name).address for name in SERVICE_NAMES},
         config.gateway.health_timeout_seconds,
@@ -92,6 +95,7 @@ def create_app(config: Config) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
             Route("/openapi.json", openapi_json),
+            Route(whoami.PATH, who_am_i.__call__, methods=HTTP_METHODS),
             *docs.routes(),
             Route("/{path:path}", proxy.__call__, methods=HTTP_METHODS),
         ],

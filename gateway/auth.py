@@ -7,8 +7,11 @@ a set of scopes and an optional expiry.
 
 Scopes are explicit, not a hierarchy (an admin token that should trade lists both):
 - read:  RPCs that change nothing: every GET binding, and RPCs named as queries
-         (Check..., Compute..., Run... : CheckOrder, ComputeVaR, RunStressTest);
-- trade: the other RPCs of ExchangeService (SubmitOrder, CancelOrder, CancelAllOrders);
+         (Compute..., Run... : ComputeVaR, RunStressTest);
+- trade: the other RPCs of ExchangeService (SubmitOrder, CancelOrder, CancelAllOrders),
+         and RiskService.CheckOrder: a real check counts in the account's order-rate
+         windows, reserves exposure and may publish a denial, so a read token must not
+         spend a trader's budget (the order ticket's pre-check sends `dry_run`);
 - admin: every other RPC that changes state (UpdateLimits, SetTradingState,
          ImportDataset, DeleteDataset, SubmitBacktest, CancelJob, ImportFills).
 A new RPC gets its scope by the same rule, without gateway code.
@@ -35,17 +38,19 @@ from typing import Any
 
 import grpc
 
-from common.config import PROJECT_ROOT, ConfigError
+from common.config import ConfigError
 from gateway.bindings import Binding
 from gateway.errors import GatewayError
-from gateway.settings import AuthSettings
+from gateway.settings import AuthSettings, resolve
 
 log = logging.getLogger("edgequant.gateway.auth")
 
 READ, TRADE, ADMIN = "read", "trade", "admin"
 SCOPES = (READ, TRADE, ADMIN)
-_QUERY_VERBS = ("Get", "List", "Stream", "Check", "Compute", "Run")
+_QUERY_VERBS = ("Get", "List", "Stream", "Compute", "Run")
 _TRADING_SERVICE = "exchange"
+# Outside ExchangeService, the RPCs that act on a trading budget (see the docstring).
+_TRADING_RPCS = frozenset({"edgequant.risk.v1.RiskService.CheckOrder"})
 
 
 def required_scope(binding: Binding) -> str:
@@ -53,7 +58,9 @@ def required_scope(binding: Binding) -> str:
     name = str(binding.rpc.method.name)
     if binding.http_method == "GET" or name.startswith(_QUERY_VERBS):
         return READ
-    return TRADE if binding.rpc.service == _TRADING_SERVICE else ADMIN
+    if binding.rpc.service == _TRADING_SERVICE or binding.rpc.full_name in _TRADING_RPCS:
+        return TRADE
+    return ADMIN
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,9 @@ class Principal:
 
     name: str
     rate_key: str
+    # What the token may do and until when (auth off: every scope, no expiry).
+    scopes: frozenset[str] = frozenset(SCOPES)
+    expires: datetime | None = None
 
 
 def digest(token: str) -> str:
@@ -82,7 +92,7 @@ class TokenStore:
     def __init__(self, settings: AuthSettings) -> None:
         """Raises ConfigError (a bad entry or file stops the start)."""
         self._entries = [_from_entry(entry) for entry in settings.tokens]
-        self._path = _resolve(settings.tokens_file) if settings.tokens_file else None
+        self._path = resolve(settings.tokens_file) if settings.tokens_file else None
         self._stamp = _stamp(self._path) if self._path else None
         self._tokens = self._load()
         if settings.enabled and not self._tokens:
@@ -159,7 +169,12 @@ class Authenticator:
                 f"token {token.name!r} lacks the {scope!r} scope this call needs",
                 headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             )
-        return Principal(name=token.name, rate_key=f"token:{token.name}")
+        return Principal(
+            name=token.name,
+            rate_key=f"token:{token.name}",
+            scopes=token.scopes,
+            expires=token.expires,
+        )
 
     def _find(self, presented: str) -> Token | None:
         """Compares with every digest (no early exit), so timing says nothing."""
@@ -191,11 +206,6 @@ def _unauthenticated(reason: str, message: str) -> GatewayError:
 def load_tokens(settings: AuthSettings) -> list[Token]:
     """Tokens from the secrets file and the `tokens` setting; raises ConfigError."""
     return list(TokenStore(settings).tokens())
-
-
-def _resolve(path: str) -> Path:
-    resolved = Path(path)
-    return resolved if resolved.is_absolute() else PROJECT_ROOT / resolved
 
 
 def _from_entry(entry: str) -> Token:

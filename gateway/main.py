@@ -15,6 +15,7 @@ from common.config import load_config
 from common.errors import StartupError
 from common.logs import configure_logging
 from gateway.app import create_app
+from gateway.settings import is_loopback, resolve, settings_of
 from gateway.streaming import Streams
 
 log = logging.getLogger("edgequant.gateway")
@@ -54,12 +55,28 @@ async def serve() -> None:
     configure_logging("gateway", config.log_level)
     # The app first: bad settings or tokens stop the start before anything listens.
     app = create_app(config)
+    tls = settings_of(config.gateway).tls
     sock = _listen(config.gateway.host, config.gateway.port)
     host, port = sock.getsockname()[:2]
     server = GatewayServer(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"), app.state.streams
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            ssl_certfile=str(resolve(tls.cert_file)) if tls.enabled else None,
+            ssl_keyfile=str(resolve(tls.key_file)) if tls.enabled else None,
+        ),
+        app.state.streams,
     )
-    log.info("serving", extra={"address": f"http://{host}:{port}"})
+    if not tls.enabled and not is_loopback(config.gateway.host):
+        log.warning(
+            f"plain HTTP on {config.gateway.host}: tokens cross the network readable by "
+            "anyone on it; serve HTTPS (`make cert`, then [gateway.tls] cert_file and "
+            "key_file) or bind 127.0.0.1"
+        )
+    scheme = "https" if tls.enabled else "http"
+    log.info("serving", extra={"address": f"{scheme}://{host}:{port}"})
     await server.serve(sockets=[sock])
     log.info("stopped")
 

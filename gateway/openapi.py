@@ -24,6 +24,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from gateway import whoami
 from gateway.auth import required_scope
 from gateway.bindings import Binding, field_at
 from gateway.streaming import NDJSON, SSE
@@ -234,6 +235,7 @@ def document(
             operation
         )
     paths["/healthz"] = {"get": _healthz()}
+    paths[whoami.PATH] = {"get": whoami.operation()}
     return {
         "openapi": "3.0.3",
         "info": {

@@ -7,11 +7,13 @@ start with one line naming its key (`config error: gateway.limits.burst: ...`).
 from __future__ import annotations
 
 import ipaddress
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from common.config import ConfigError, GatewaySettings, parse_settings
+from common.config import PROJECT_ROOT, ConfigError, GatewaySettings, parse_settings
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,25 @@ class CallSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    # HTTPS when both are set (PEM files, relative to the project root): the web UI puts
+    # trade and admin tokens on laptops and phones over the LAN. `make cert` writes a
+    # self-signed pair for this device to var/tls/. The key must not be readable by others.
+    cert_file: str = ""
+    key_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_file and self.key_file)
+
+
+@dataclass(frozen=True)
 class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     cors: CorsSettings = field(default_factory=CorsSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     calls: CallSettings = field(default_factory=CallSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def settings_of(gateway: GatewaySettings) -> Settings:
@@ -73,8 +89,9 @@ def settings_of(gateway: GatewaySettings) -> Settings:
         cors=parse_settings(CorsSettings, extensions.get("cors", {}), "gateway.cors."),
         limits=parse_settings(LimitSettings, extensions.get("limits", {}), "gateway.limits."),
         calls=parse_settings(CallSettings, extensions.get("calls", {}), "gateway.calls."),
+        tls=parse_settings(TlsSettings, extensions.get("tls", {}), "gateway.tls."),
     )
-    unknown = set(extensions) - {"auth", "cors", "limits", "calls"}
+    unknown = set(extensions) - {"auth", "cors", "limits", "calls", "tls"}
     if unknown:
         raise ConfigError(f"gateway.{sorted(unknown)[0]}", "unknown table")
     _check(gateway, settings)
@@ -95,6 +112,7 @@ def _check(gateway: GatewaySettings, settings: Settings) -> None:
     for origin in settings.cors.allow_origins:
         if origin == "*":
             raise ConfigError("gateway.cors.allow_origins", "list the origins; '*' is refused")
+    _check_tls(settings.tls)
     if not settings.auth.enabled and not is_loopback(gateway.host):
         raise ConfigError(
             "gateway.auth.enabled",
@@ -110,3 +128,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _check_tls(tls: TlsSettings) -> None:
+    if bool(tls.cert_file) != bool(tls.key_file):
+        missing = "key_file" if tls.cert_file else "cert_file"
+        raise ConfigError(f"gateway.tls.{missing}", "HTTPS needs both cert_file and key_file")
+    if not tls.enabled:
+        return
+    for key, name in (("cert_file", tls.cert_file), ("key_file", tls.key_file)):
+        if not resolve(name).is_file():
+            raise ConfigError(f"gateway.tls.{key}", f"no file {resolve(name)} (make cert)")
+    key_path = resolve(tls.key_file)
+    if key_path.stat().st_mode & (stat.S_IROTH | stat.S_IWOTH):
+        raise ConfigError("gateway.tls.key_file", f"{key_path} is readable by others: chmod 600")
+
+
+def resolve(path: str) -> Path:
+    """A configured path: as is when absolute, else under the project root."""
+    resolved = Path(path)
+    return resolved if resolved.is_absolute() else PROJECT_ROOT / resolved

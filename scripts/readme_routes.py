@@ -1,5 +1,6 @@
 """The README's table of HTTP routes, generated from the protos' google.api.http
-annotations (the gateway's only source of routes) with the scope each one needs.
+annotations (the gateway's only source of RPC routes) with the scope each one needs, and
+the gateway's own /v1/whoami.
 
     python scripts/readme_routes.py           # print the table
     python scripts/readme_routes.py --write   # replace it in README.md
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from gateway import whoami  # noqa: E402
 from gateway.auth import required_scope  # noqa: E402
 from gateway.bindings import bindings_of, service_descriptors  # noqa: E402
 
@@ -38,6 +40,8 @@ def table() -> str:
             rpc += " (stream)"
         path = binding.template.text.replace("|", "\\|")
         rows.append(f"| {binding.http_method} | `{path}` | {rpc} | {required_scope(binding)} |")
+    # The gateway's own route that needs a token (no RPC behind it).
+    rows.append(f"| GET | `{whoami.PATH}` | gateway: WhoAmI | {whoami.SCOPE} |")
     return "\n".join(rows)
 
 

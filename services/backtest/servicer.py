@@ -26,6 +26,7 @@ from edgequant.common.v1 import common_pb2
 from services.backtest import paging
 from services.backtest.bars.metric_names import FLOAT_METRICS
 from services.backtest.bars.settings import BarSettings, Calendar, EndOfData, FillTiming, Sizing
+from services.backtest.datasets import candle_pages
 from services.backtest.datasets.exchange import fetch_candles
 from services.backtest.datasets.store import Chunk, DatasetStore, ImportRequest
 from services.backtest.datasets.timeframes import TIMEFRAMES as DATASET_TIMEFRAMES
@@ -230,6 +231,14 @@ class BacktestServicer(backtest_pb2_grpc.BacktestServiceServicer):
         return pb.ListDatasetsResponse(
             datasets=[_dataset(row) for row in rows],
             next_page_token=paging.next_token(offset, limit, len(rows)),
+        )
+
+    async def ListDatasetCandles(
+        self, request: pb.ListDatasetCandlesRequest, context: Context
+    ) -> pb.ListDatasetCandlesResponse:
+        page = await candle_pages.list_candles(self.datasets, request)
+        return pb.ListDatasetCandlesResponse(
+            candles=page.candles, next_page_token=page.next_page_token
         )
 
     async def DeleteDataset(

@@ -47,7 +47,7 @@ def quantize_price(price: Decimal) -> Decimal:
     return price.quantize(_PRICE_STEP, rounding=ROUND_HALF_EVEN)
 
 
-class Side(StrEnum):
+class TradeSide(StrEnum):
     BUY = "buy"
     SELL = "sell"
 
@@ -64,7 +64,7 @@ class Trade:
     venue: str
     trade_id: str
     symbol: str
-    side: Side
+    side: TradeSide
     quantity: Decimal
     price: Decimal
     fee: Decimal
@@ -78,7 +78,7 @@ class Trade:
 
     @property
     def signed_quantity(self) -> Decimal:
-        return self.quantity if self.side is Side.BUY else -self.quantity
+        return self.quantity if self.side is TradeSide.BUY else -self.quantity
 
 
 @functools.lru_cache(maxsize=4096)

@@ -65,6 +65,33 @@ class Opening:
         return holdings_text(self.holdings)
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A deposit (amount > 0) or withdrawal (< 0) booked from the venue's balances."""
+
+    account_id: str
+    asset: str
+    amount: Decimal
+    # In the quote currency; None for an asset booked as a balance only.
+    value: Decimal | None
+    time: datetime
+    # The venue's last execution sequence when the balances were compared.
+    as_of_sequence: int = 0
+    # Given when stored (0 before).
+    transfer_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    """An account marked to market at one time (services.portfolio.equity)."""
+
+    time: datetime
+    equity: Decimal
+    cash: Decimal
+    # The account's net transfers (deposits minus withdrawals) at that time.
+    net_transfers: Decimal = Decimal(0)
+
+
 def holdings_text(holdings: dict[str, Decimal]) -> str:
     """ "BTC=1,USDT=100000": sorted, plain decimals, for storing and comparing."""
     return ",".join(

@@ -21,7 +21,7 @@ from typing import Any
 
 from common.errors import FieldViolation, InvalidArgument
 from common.validation import Violations
-from services.portfolio.accounting import Side, Trade
+from services.portfolio.accounting import Trade, TradeSide
 
 CSV_COLUMNS = ("time", "symbol", "side", "quantity", "price", "fee", "fee_currency", "trade_id")
 MAX_FILLS = 200_000
@@ -127,7 +127,7 @@ def _trade(record: Mapping[str, str], venue: str, parse_time: Callable[[str], da
         venue=venue,
         trade_id=record["trade_id"],
         symbol=record["symbol"],
-        side=Side(side),
+        side=TradeSide(side),
         quantity=quantity,
         price=price,
         fee=fee,

@@ -18,11 +18,11 @@ from decimal import Decimal, InvalidOperation
 
 import grpc
 
-from common.backoff import Backoff
+from common.reconnect import Reconnect
 from common.validation import Violations
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-from services.portfolio.accounting import ZERO, Side, Trade
+from services.portfolio.accounting import ZERO, Trade, TradeSide
 from services.portfolio.accounts import (
     Account,
     AccountKind,
@@ -31,12 +31,12 @@ from services.portfolio.accounts import (
     holdings_text,
 )
 from services.portfolio.ledger import Ledger
-from services.portfolio.marks import mark_of
 from services.portfolio.settings import IngestionSettings
+from services.portfolio.ticker_feed import mark_of
 
 log = logging.getLogger("edgequant.portfolio.ingestion")
 
-_SIDES = {common_pb2.SIDE_BUY: Side.BUY, common_pb2.SIDE_SELL: Side.SELL}
+_SIDES = {common_pb2.SIDE_BUY: TradeSide.BUY, common_pb2.SIDE_SELL: TradeSide.SELL}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIQUIDITY = {common_pb2.LIQUIDITY_MAKER: "maker", common_pb2.LIQUIDITY_TAKER: "taker"}
 _KINDS = {
@@ -156,24 +156,30 @@ class ExecutionConsumer:
 
     async def run(self) -> None:
         """Consumes until cancelled, reconnecting with backoff."""
-        backoff = Backoff(
-            self._settings.backoff_initial_seconds, self._settings.backoff_max_seconds
+        reconnect = Reconnect(
+            "exchange executions",
+            initial_seconds=self._settings.backoff_initial_seconds,
+            max_seconds=self._settings.backoff_max_seconds,
+            # A batch that failed to commit (database locked, disk full) changed nothing:
+            # start over from the stored cursor rather than stop ingesting.
+            retried=(Exception,),
         )
-        while True:
+
+        async def attempt() -> None:
             try:
-                await self._consume(backoff)
-                log.info("executions stream ended; reconnecting")
-            except grpc.aio.AioRpcError as error:
-                log.info("executions stream lost", extra={"code": error.code().name})
+                await self._consume(reconnect)
             except VenueNotOpen as error:
                 log.warning(
                     "executions wait for their account to open", extra={"venue": error.venue}
                 )
+                raise
+            except (grpc.aio.AioRpcError, ConnectionError, OSError):
+                raise  # the peer: Reconnect says so
             except Exception:
-                # A batch that failed to commit (database locked, disk full) changed
-                # nothing: start over from the stored cursor rather than stop ingesting.
                 log.exception("applying executions failed; retrying from the cursor")
-            await asyncio.sleep(backoff.next())
+                raise
+
+        await reconnect.forever(attempt)
 
     async def _open_venue_accounts(self) -> None:
         """Opens an account for each venue the exchange has and the ledger has not, from
@@ -254,7 +260,7 @@ class ExecutionConsumer:
             raise
         return mark_of(response.ticker)
 
-    async def _consume(self, backoff: Backoff) -> None:
+    async def _consume(self, reconnect: Reconnect) -> None:
         await self._open_venue_accounts()
         request = exchange_pb2.StreamExecutionsRequest(
             after_seq=self._ledger.cursor or 0, max_batch=self._settings.max_batch
@@ -272,7 +278,7 @@ class ExecutionConsumer:
                 batch, end = await batches.next()
                 if batch:
                     await self._apply(batch)
-                    backoff.reset()
+                    reconnect.connected()
                 if isinstance(end, grpc.aio.AioRpcError):
                     raise end
                 if end is _END:

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from common.backoff import Backoff
 from common.channels import peer_channel
 from common.server import run
 from common.service import Runtime, ServiceSpec
@@ -21,21 +20,26 @@ from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from services.portfolio.equity import EquityRecorder
 from services.portfolio.ingestion import ExecutionConsumer
 from services.portfolio.ledger import Ledger
-from services.portfolio.marks import MarkBook, MarkFeed
+from services.portfolio.marks import MarkBook
+from services.portfolio.reports import Reports
 from services.portfolio.servicer import PortfolioServicer
 from services.portfolio.settings import load_settings
-from services.portfolio.transfers import TransferWatch
+from services.portfolio.storage.repository import PortfolioRepository
+from services.portfolio.ticker_feed import MarkFeed
+from services.portfolio.transfer_watch import TransferWatch
 
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
     settings = load_settings(runtime)
-    ledger = Ledger(runtime.sessions, settings.ledger)
+    repository = PortfolioRepository(runtime.sessions)
+    ledger = Ledger(repository, settings.ledger)
     await ledger.load()
     marks = MarkBook()
-    recorder = EquityRecorder(runtime.sessions, ledger, marks)
+    recorder = EquityRecorder(repository, ledger, marks)
     channel = peer_channel(runtime.config.exchange.address, runtime.config.grpc)
-    servicer = PortfolioServicer(runtime, ledger, marks, settings)
+    reports = Reports(ledger, marks, repository, runtime.memory)
+    servicer = PortfolioServicer(ledger, marks, reports)
     jobs: list[Coroutine[Any, Any, None]] = [recorder.run(settings.equity.snapshot_seconds)]
     if settings.ingestion.enabled:
         jobs.append(ExecutionConsumer(channel, ledger, settings.ingestion).run())
@@ -54,9 +58,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
                 channel,
                 marks,
                 venues=lambda: {book.account.venue for book in ledger.books.values()},
-                backoff=lambda: Backoff(
-                    ingestion.backoff_initial_seconds, ingestion.backoff_max_seconds
-                ),
+                backoff_seconds=(ingestion.backoff_initial_seconds, ingestion.backoff_max_seconds),
             ).run()
         )
     tasks = [asyncio.create_task(job) for job in jobs]

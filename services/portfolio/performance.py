@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
-from services.portfolio.equity import EquityPoint, downsample
+from services.portfolio.accounts import EquityPoint
+from services.portfolio.equity import downsample
 
 DAYS_PER_YEAR = 365
 

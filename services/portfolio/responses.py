@@ -3,7 +3,7 @@
 ListPositions and GetPortfolio are asked far more often than an account changes, and
 building them (100 positions marked to market, every amount formatted as a decimal
 string) costs more than the rest of the call. An answer is kept with the stamp of
-what it was built from: the account's `Book.version` (every commit that changes the
+what it was built from: the account's `AccountBook.version` (every commit that changes the
 account moves it) and its venue's `MarkBook.version` (every new mark moves it). A
 stamp that moved means the answer is built again; nothing has to be told to forget.
 """
@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
-from services.portfolio.ledger import Book
+from services.portfolio.ledger import AccountBook
 from services.portfolio.marks import MarkBook
 
 Built = TypeVar("Built", bound=Message)
@@ -35,7 +35,7 @@ class ResponseCache(Generic[Built]):
         self._max_entries = max_entries
         self._entries: dict[Hashable, tuple[Stamp, Built]] = {}
 
-    def get(self, book: Book, key: Hashable, build: Callable[[], Built]) -> Built:
+    def get(self, book: AccountBook, key: Hashable, build: Callable[[], Built]) -> Built:
         """The answer kept for `key` if `book` and its marks are unchanged since it was
         built; else `build()`, kept."""
         stamp = (book.version, self._marks.version(book.account.venue))

@@ -23,6 +23,8 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # The real exchange's cap on StreamExecutions' `max_batch`.
 MAX_BATCH = 1000
+# The exchange's reason for a trading RPC on a market-data-only venue, imitated here.
+EXCHANGE_VENUE_READ_ONLY = "VENUE_READ_ONLY"
 
 
 def execution(
@@ -184,7 +186,7 @@ class ScriptedExchange(exchange_pb2_grpc.ExchangeServiceServicer):
         self.balance_reads.append(request.venue)
         if any(v.name == request.venue and v.read_only for v in self.venues):
             raise FailedPrecondition(
-                f"venue {request.venue} is market data only", reason="VENUE_READ_ONLY"
+                f"venue {request.venue} is market data only", reason=EXCHANGE_VENUE_READ_ONLY
             )
         if request.venue not in self.balances:
             raise Unavailable(f"{request.venue} does not answer")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.portfolio.accounting import ZERO, Position
-from services.portfolio.ledger import Book
+from services.portfolio.ledger import AccountBook
 from services.portfolio.marks import MarkBook
 
 
@@ -37,7 +37,7 @@ class BookValue:
         return self.cash + self.positions_value
 
 
-def mark_for(book: Book, symbol: str, marks: MarkBook) -> Decimal:
+def mark_for(book: AccountBook, symbol: str, marks: MarkBook) -> Decimal:
     """The exchange's mark, else the last fill price, else the entry price."""
     mark = marks.get(book.account.venue, symbol)
     if mark is None:
@@ -48,12 +48,12 @@ def mark_for(book: Book, symbol: str, marks: MarkBook) -> Decimal:
     return mark
 
 
-def value_position(book: Book, position: Position, marks: MarkBook) -> PositionValue:
+def value_position(book: AccountBook, position: Position, marks: MarkBook) -> PositionValue:
     mark = mark_for(book, position.symbol, marks)
     return PositionValue(position, mark, position.market_value(mark), position.unrealized_pnl(mark))
 
 
-def value_book(book: Book, marks: MarkBook) -> BookValue:
+def value_book(book: AccountBook, marks: MarkBook) -> BookValue:
     positions_value = unrealized = realized = fees = ZERO
     for position in book.positions.values():
         realized += position.realized_pnl

@@ -8,7 +8,8 @@ state and its account's; a breach of an account's daily loss or drawdown limit h
 that account only. An order on a venue risk does not know is denied
 RISK_UNKNOWN_ACCOUNT.
 
-CheckOrder calls `check` (synchronous, no I/O). It is idempotent per order id: the
+CheckOrder calls `check` (synchronous, no I/O), or `preview` for a dry run, which
+answers the same and changes nothing. `check` is idempotent per order id: the
 exchange retries a check that failed UNAVAILABLE, and a repeat gets the first answer
 without counting the order again in the rate windows, the reservations or the events.
 The order feed calls `apply_order`; an order under check is never counted as one of
@@ -31,14 +32,12 @@ from decimal import Decimal
 from typing import TypeVar
 
 from common.errors import AlreadyExists, NotFound
-from services.risk.book import ZERO, OpenOrder, RiskBook
-from services.risk.events import EventHub, RiskEvent, RiskEventType
+from common.wire import decimal_text
+from services.risk.events import RiskEvent, RiskEvents, RiskEventType
 from services.risk.limits import Limits
+from services.risk.reasons import Reason
+from services.risk.risk_book import ZERO, OpenOrder, RiskBook
 from services.risk.rules import (
-    RISK_DAILY_LOSS,
-    RISK_MAX_DRAWDOWN,
-    RISK_STATE_STALE,
-    RISK_UNKNOWN_ACCOUNT,
     OrderIntent,
     VarEstimate,
     Violation,
@@ -135,7 +134,7 @@ class RiskEngine:
         limits: Limits,
         trading_state: TradingStateChange,
         repository: RiskRepository,
-        events: EventHub,
+        events: RiskEvents,
         account_limits: dict[str, Limits] | None = None,
         account_states: dict[str, TradingStateChange] | None = None,
         clock: Callable[[], float] = time.time,
@@ -185,13 +184,13 @@ class RiskEngine:
         return account
 
     def account(self, account_id: str) -> AccountRisk:
-        """A known account; NOT_FOUND (RISK_UNKNOWN_ACCOUNT) names the known ones."""
+        """A known account; NOT_FOUND (Reason.RISK_UNKNOWN_ACCOUNT) names the known ones."""
         account = self.accounts.get(account_id)
         if account is None:
             raise NotFound(
                 f"risk knows no venue account {account_id[:60]!r}; known: "
                 f"{', '.join(sorted(self.accounts)) or 'none yet'}",
-                reason=RISK_UNKNOWN_ACCOUNT,
+                reason=Reason.RISK_UNKNOWN_ACCOUNT,
                 metadata={"account_id": account_id[:60]},
             )
         return account
@@ -230,7 +229,7 @@ class RiskEngine:
                     raise AlreadyExists(
                         f"order_id {order.order_id!r} was checked already, with other "
                         "parameters: each order needs its own id",
-                        reason="ORDER_ID_REUSED",
+                        reason=Reason.ORDER_ID_REUSED,
                     )
                 return list(decided.violations)
         violations = self._decide(order, account_id)
@@ -238,31 +237,49 @@ class RiskEngine:
             _remember(self._decisions, order.order_id, Decision(fingerprint, tuple(violations)))
         return violations
 
+    def preview(self, order: OrderIntent, account_id: str) -> list[Violation]:
+        """What `check` would answer for the order now, changing nothing: no rate window,
+        no reservation, no event, no decision remembered under its id (CheckOrder's
+        dry_run: the web UI's pre-check before it submits)."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            return [self._unknown_account(account_id)]
+        # The order itself, if already reported open, is not one of the orders it is
+        # checked against (as in `_decide`); put back before anything else can run.
+        reported = account.book.open_orders.pop(order.order_id, None) if order.order_id else None
+        try:
+            return self._evaluate(order, account, self.clock())
+        finally:
+            if reported is not None:
+                account.book.open_orders[order.order_id] = reported
+
+    def _evaluate(self, order: OrderIntent, account: AccountRisk, now: float) -> list[Violation]:
+        state = self.effective_state(account)
+        return check_order(
+            order,
+            account.book,
+            account.limits,
+            state=state.state,
+            now=now,
+            var_estimate=account.var_estimate,
+            state_scope=""
+            if state.state is TradingState.ACTIVE
+            else f" on account {account.account_id}"
+            if state.account_id
+            else " globally",
+        )
+
     def _decide(self, order: OrderIntent, account_id: str) -> list[Violation]:
         now = self.clock()
         account = self.accounts.get(account_id)
         if account is None:
             violations = [self._unknown_account(account_id)]
         else:
-            book = account.book
             if order.order_id:
                 # The exchange reports an order (PENDING_NEW) before it asks for the
                 # check, and the report may arrive first: that is this order, not another.
-                book.open_orders.pop(order.order_id, None)
-            state = self.effective_state(account)
-            violations = check_order(
-                order,
-                book,
-                account.limits,
-                state=state.state,
-                now=now,
-                var_estimate=account.var_estimate,
-                state_scope=""
-                if state.state is TradingState.ACTIVE
-                else f" on account {account_id}"
-                if state.account_id
-                else " globally",
-            )
+                account.book.open_orders.pop(order.order_id, None)
+            violations = self._evaluate(order, account, now)
         if violations:
             self.events.publish(
                 RiskEvent(
@@ -287,11 +304,11 @@ class RiskEngine:
     def _unknown_account(self, account_id: str) -> Violation:
         if not self.accounts_listed:
             return Violation(
-                RISK_STATE_STALE,
+                Reason.RISK_STATE_STALE,
                 "risk has not listed the exchange's venues yet: orders are denied until it has",
             )
         return Violation(
-            RISK_UNKNOWN_ACCOUNT,
+            Reason.RISK_UNKNOWN_ACCOUNT,
             f"venue {account_id[:60]!r} is no venue account risk knows (known: "
             f"{', '.join(sorted(self.accounts)) or 'none'}); its orders cannot be checked",
             actual=account_id[:60],
@@ -434,21 +451,21 @@ class RiskEngine:
         if limits.daily_loss_limit is not None and loss >= limits.daily_loss_limit:
             breaches.append(
                 Violation(
-                    RISK_DAILY_LOSS,
+                    Reason.RISK_DAILY_LOSS,
                     f"daily loss {loss} reached the limit {limits.daily_loss_limit}",
-                    str(limits.daily_loss_limit),
-                    str(loss),
+                    decimal_text(limits.daily_loss_limit),
+                    decimal_text(loss),
                 )
             )
         drawdown = book.drawdown()
         if limits.max_drawdown is not None and drawdown >= limits.max_drawdown:
             breaches.append(
                 Violation(
-                    RISK_MAX_DRAWDOWN,
+                    Reason.RISK_MAX_DRAWDOWN,
                     f"drawdown {drawdown:.4f} from the equity peak {book.equity_peak} "
                     f"reached the limit {limits.max_drawdown}",
-                    str(limits.max_drawdown),
-                    str(drawdown),
+                    decimal_text(limits.max_drawdown),
+                    decimal_text(drawdown),
                 )
             )
         return breaches

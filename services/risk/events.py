@@ -1,33 +1,28 @@
 """Risk events (denials, breaches, state and limit changes) and their fan-out.
 
-`EventHub.publish` never blocks and never awaits, so the hot path can publish a
-denial: each subscriber has a bounded queue, and a subscriber too slow to keep up
-loses its oldest events rather than slowing CheckOrder down.
+The stream carries HALTED to the exchange, so no event may vanish: publishing never
+blocks the hot path (common.fanout), and a subscriber too slow to keep up has its
+stream ended with ABORTED STREAM_OVERFLOW; it re-reads GetTradingState and subscribes
+again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
+from common.fanout import DEFAULT_QUEUE_SIZE, Fanout
 from services.risk.rules import Violation
 from services.risk.trading_state import TradingStateChange
 
-log = logging.getLogger("edgequant.risk.events")
 
-QUEUE_SIZE = 1024
-
-
-class RiskEventType(Enum):
-    ORDER_DENIED = 1
-    LIMIT_BREACHED = 2
-    TRADING_STATE_CHANGED = 3
-    LIMITS_UPDATED = 4
-    ORDER_OUTCOME_UNKNOWN = 5
+class RiskEventType(StrEnum):
+    ORDER_DENIED = "order_denied"
+    LIMIT_BREACHED = "limit_breached"
+    TRADING_STATE_CHANGED = "trading_state_changed"
+    LIMITS_UPDATED = "limits_updated"
+    ORDER_OUTCOME_UNKNOWN = "order_outcome_unknown"
 
 
 @dataclass(frozen=True)
@@ -43,28 +38,9 @@ class RiskEvent:
     account_id: str = ""
 
 
-@dataclass
-class EventHub:
-    queue_size: int = QUEUE_SIZE
-    _subscribers: set[asyncio.Queue[RiskEvent]] = field(default_factory=set)
+RiskEvents = Fanout[RiskEvent]
 
-    def publish(self, event: RiskEvent) -> None:
-        for queue in self._subscribers:
-            if queue.full():
-                queue.get_nowait()
-                log.warning("risk event subscriber is too slow: oldest event dropped")
-            queue.put_nowait(event)
 
-    async def subscribe(self) -> AsyncGenerator[RiskEvent, None]:
-        """Every event published from now on, until the caller stops iterating."""
-        queue: asyncio.Queue[RiskEvent] = asyncio.Queue(self.queue_size)
-        self._subscribers.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
+def risk_events(queue_size: int = DEFAULT_QUEUE_SIZE) -> RiskEvents:
+    """The fan-out of the risk events to StreamRiskEvents subscribers."""
+    return Fanout("risk event", "read GetTradingState (and GetLimits) again", queue_size=queue_size)

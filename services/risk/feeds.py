@@ -32,11 +32,12 @@ from decimal import Decimal
 
 import grpc
 
+from common.reconnect import DEFAULT_MAX_SECONDS, Reconnect
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from services.risk.book import ZERO, Market, OpenOrder, Position, Side
 from services.risk.engine import AccountRisk, RiskEngine
+from services.risk.risk_book import ZERO, Market, OpenOrder, OrderSide, Position
 from services.risk.settings import FeedSettings
 
 log = logging.getLogger("edgequant.risk.feeds")
@@ -94,18 +95,14 @@ class Feeds:
 
     async def run(self) -> None:
         """Lists the venues until cancelled; every account's feeds run beside."""
-        async with asyncio.TaskGroup() as group:
+        reconnect = _reconnect("exchange venues", self.settings)
+
+        async def list_venues(group: asyncio.TaskGroup) -> None:
             while True:
-                try:
-                    venues = await self.exchange.ListVenues(
-                        exchange_pb2.ListVenuesRequest(), timeout=self.settings.rpc_timeout_seconds
-                    )
-                except grpc.aio.AioRpcError as error:
-                    log.warning(
-                        "venues not listed: %s %s; retrying", error.code().name, error.details()
-                    )
-                    await asyncio.sleep(self.settings.retry_seconds)
-                    continue
+                venues = await self.exchange.ListVenues(
+                    exchange_pb2.ListVenuesRequest(), timeout=self.settings.rpc_timeout_seconds
+                )
+                reconnect.connected()
                 for venue in venues.venues:
                     if venue.read_only:
                         self._skip_read_only(venue.name)
@@ -114,6 +111,9 @@ class Feeds:
                 self.engine.accounts_listed = True
                 self.engine.note_sync()
                 await asyncio.sleep(self.settings.venues_refresh_seconds)
+
+        async with asyncio.TaskGroup() as group:
+            await reconnect.forever(lambda: list_venues(group))
 
     def _skip_read_only(self, name: str) -> None:
         if name not in self.read_only:
@@ -155,6 +155,7 @@ class AccountFeeds:
         # Orders of unknown outcome: their last update_time, whether it came from the
         # stream, and when (monotonic) it was seen.
         self._unknown: dict[str, tuple[datetime | None, bool, float]] = {}
+        self._reconnects: dict[str, Reconnect] = {}
 
     async def run(self) -> None:
         """Runs every feed until cancelled, each reconnecting on its own."""
@@ -162,13 +163,16 @@ class AccountFeeds:
             group.create_task(self._forever("portfolio", self._portfolio))
             group.create_task(self._forever("orders", self._orders))
             group.create_task(self._forever("tickers", self._tickers))
-            group.create_task(self._refresh_cash())
+            group.create_task(self._forever("cash", self._refresh_cash))
 
     async def _forever(self, name: str, feed: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        reconnect = self._reconnects[name] = _reconnect(
+            f"{name} feed of {self.account_id}", self.settings
+        )
+
+        async def attempt() -> None:
             try:
                 await feed()
-                log.warning("%s feed of %s ended; reconnecting", name, self.account_id)
             except grpc.aio.AioRpcError as error:
                 # A synced feed that dropped is worth a warning; one still connecting
                 # (peers starting, an account the portfolio is opening) is not.
@@ -181,10 +185,17 @@ class AccountFeeds:
                     error.code().name,
                     error.details(),
                 )
+                raise
             finally:
                 for source in _SOURCES[name]:
                     self.book.synced.discard(source)
-            await asyncio.sleep(self.settings.retry_seconds)
+
+        await reconnect.forever(attempt)
+
+    def _synced(self, name: str) -> None:
+        """A feed has read its snapshot: its sources are fresh, its backoff starts over."""
+        self.book.synced.update(_SOURCES[name])
+        self._reconnects[name].connected()
 
     # --- portfolio -----------------------------------------------------------------------
 
@@ -194,6 +205,9 @@ class AccountFeeds:
             portfolio_pb2.StreamPositionsRequest(account_id=account)
         )
         try:
+            # The portfolio sends its headers once subscribed: no change made after the
+            # snapshot below is read can be missed.
+            await stream.initial_metadata()
             portfolio = (
                 await self.portfolio.GetPortfolio(
                     portfolio_pb2.GetPortfolioRequest(account_id=account), timeout=self.timeout
@@ -203,7 +217,7 @@ class AccountFeeds:
             self._load_portfolio(portfolio, positions)
             await self._fetch_missing_marks()
             await self._load_equity_history()
-            self.book.synced.add("portfolio")
+            self._synced("portfolio")
             await self.engine.after_equity_change(self.account)
             log.info(
                 "portfolio synced",
@@ -309,14 +323,11 @@ class AccountFeeds:
             await asyncio.sleep(self.settings.portfolio_refresh_seconds)
             if "portfolio" not in self.book.synced:
                 continue
-            try:
-                response = await self.portfolio.GetPortfolio(
-                    portfolio_pb2.GetPortfolioRequest(account_id=self.account_id),
-                    timeout=self.timeout,
-                )
-            except grpc.aio.AioRpcError as error:
-                log.warning("cash refresh failed: %s", error.code().name)
-                continue
+            response = await self.portfolio.GetPortfolio(
+                portfolio_pb2.GetPortfolioRequest(account_id=self.account_id),
+                timeout=self.timeout,
+            )
+            self._reconnects["cash"].connected()
             # Together: a transfer's cash comes with its shift of the day's opening
             # equity and the peak, so it is never taken for a loss or a gain.
             self.book.apply_transfers(decimal_or_zero(response.portfolio.net_transfers))
@@ -335,12 +346,11 @@ class AccountFeeds:
                 exchange_pb2.ListMarketsRequest(venue=venue), timeout=self.timeout
             )
             self.book.markets = {m.symbol: _market(m) for m in markets.markets}
-            self.book.synced.add("markets")
             self.book.open_orders.clear()
             self._unknown.clear()
             async for order in self._list_open_orders():
                 self._apply_order(order, streamed=False)
-            self.book.synced.add("orders")
+            self._synced("orders")
             await self.engine.after_equity_change(self.account)
             log.info(
                 "orders synced",
@@ -392,7 +402,7 @@ class AccountFeeds:
             OpenOrder(
                 order_id=order.order_id,
                 symbol=order.symbol,
-                side=Side.BUY if order.side == common_pb2.SIDE_BUY else Side.SELL,
+                side=OrderSide.BUY if order.side == common_pb2.SIDE_BUY else OrderSide.SELL,
                 remaining=remaining,
                 price=decimal_or_none(order.price),
             ),
@@ -430,7 +440,7 @@ class AccountFeeds:
                     exchange_pb2.GetTickerRequest(venue=venue, symbol=symbol), timeout=self.timeout
                 )
                 self._apply_ticker(response.ticker)
-            self.book.synced.add("tickers")
+            self._synced("tickers")
             await self.engine.after_equity_change(self.account)
             async for update in stream:
                 self._apply_ticker(update.ticker)
@@ -477,8 +487,18 @@ def _market(market: exchange_pb2.Market) -> Market:
     )
 
 
-_SOURCES = {
+_SOURCES: dict[str, tuple[str, ...]] = {
     "portfolio": ("portfolio",),
     "orders": ("markets", "orders"),
     "tickers": ("tickers",),
+    # The cash refresh makes no source fresh: the portfolio feed does.
+    "cash": (),
 }
+
+
+def _reconnect(what: str, settings: FeedSettings) -> Reconnect:
+    return Reconnect(
+        what,
+        initial_seconds=settings.retry_seconds,
+        max_seconds=max(settings.retry_seconds, DEFAULT_MAX_SECONDS),
+    )

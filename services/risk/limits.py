@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from common.validation import MAX_DURATION_SECONDS, Violations
+from common.wire import decimal_text
 
 # The names UpdateLimits' update_mask may carry (the proto's field names).
 LIMIT_FIELDS: tuple[str, ...] = (
@@ -93,10 +94,6 @@ class Limits:
         if override is not None and override.max_position_notional is not None:
             return override.max_position_notional
         return self.max_position_notional
-
-    def merged(self, update: Limits, paths: tuple[str, ...]) -> Limits:
-        """These limits with the fields named in `paths` taken from `update`."""
-        return replace(self, **{path: getattr(update, path) for path in paths})
 
 
 @dataclass(frozen=True)
@@ -216,7 +213,31 @@ def to_raw(limits: Limits) -> RawLimits:
 
 
 def _text(value: Decimal | None) -> str:
-    return "" if value is None else str(value)
+    return decimal_text(value)  # plain notation: "0.0000001", never "1E-7"
+
+
+def updated_limits(current: Limits, wanted: RawLimits, paths: tuple[str, ...]) -> Limits:
+    """`current` with the fields named in `paths` (an update mask; empty: every field)
+    taken from `wanted`; InvalidArgument names an unknown path or a bad value."""
+    violations = Violations()
+    paths = paths or LIMIT_FIELDS
+    for path in paths:
+        violations.require(
+            path in LIMIT_FIELDS,
+            "update_mask",
+            f"unknown limit {path[:60]!r}; known: {', '.join(LIMIT_FIELDS)}",
+        )
+    violations.raise_if_any()
+    merged = replace(
+        to_raw(current), **{_raw_name(path): getattr(wanted, _raw_name(path)) for path in paths}
+    )
+    limits = validate_limits(merged, violations)
+    violations.raise_if_any()
+    return limits
+
+
+def _raw_name(path: str) -> str:
+    return "loss_cooldown_seconds" if path == "loss_cooldown" else path
 
 
 def to_document(limits: Limits) -> dict[str, Any]:

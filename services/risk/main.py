@@ -21,9 +21,9 @@ from common.server import run
 from common.service import Runtime, ServiceSpec
 from common.validation import Violations
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
-from services.risk.candles import TIMEFRAME_NAMES, CandleSource
+from services.risk.closes import VAR_TIMEFRAMES, CloseSource
 from services.risk.engine import AccountRisk, RiskEngine, load_trading_state
-from services.risk.events import EventHub
+from services.risk.events import risk_events
 from services.risk.feeds import Feeds
 from services.risk.limits import Limits, RawLimits, validate_limits
 from services.risk.portfolio_var import PortfolioVar
@@ -35,8 +35,8 @@ from services.risk.var_guard import VarGuard
 
 def load_settings(runtime: Runtime) -> RiskSettings:
     settings = parse_settings(RiskSettings, runtime.settings.extensions, "risk.")
-    if settings.var.timeframe not in TIMEFRAME_NAMES:
-        raise ConfigError("risk.var.timeframe", f"must be one of {', '.join(TIMEFRAME_NAMES)}")
+    if settings.var.timeframe not in VAR_TIMEFRAMES:
+        raise ConfigError("risk.var.timeframe", f"must be one of {', '.join(VAR_TIMEFRAMES)}")
     return settings
 
 
@@ -57,7 +57,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
     settings = load_settings(runtime)
     repository = RiskRepository(runtime.sessions)
     limits = await repository.load_limits() or default_limits(settings.limits)
-    events = EventHub()
+    events = risk_events()
     engine = RiskEngine(
         limits=limits,
         trading_state=await load_trading_state(repository, datetime.now(UTC)),
@@ -71,7 +71,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[RiskServicer]:
         peer_channel(runtime.config.portfolio.address, runtime.config.grpc) as portfolio,
         peer_channel(runtime.config.exchange.address, runtime.config.grpc) as exchange,
     ):
-        candles = CandleSource(exchange, settings.feeds.rpc_timeout_seconds)
+        candles = CloseSource(exchange, settings.feeds.rpc_timeout_seconds)
 
         def guard_var(account: AccountRisk) -> None:
             """Each account's max_var rule reads its own venue's candles."""

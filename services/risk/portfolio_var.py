@@ -16,8 +16,9 @@ from datetime import timedelta
 from common.errors import FailedPrecondition
 from common.memory import MemoryGuard
 from services.risk import var
-from services.risk.book import RiskBook
-from services.risk.candles import TIMEFRAMES, CandleSource, Timeframe, timeframe_name
+from services.risk.closes import CloseSource, candle_length
+from services.risk.reasons import Reason
+from services.risk.risk_book import RiskBook
 from services.risk.settings import VarSettings
 
 
@@ -26,7 +27,8 @@ class VarRequest:
     method: var.VarMethod
     confidence: float
     horizon: timedelta
-    timeframe: Timeframe
+    # A name of a fixed-length timeframe ("1h"; closes.VAR_TIMEFRAMES).
+    timeframe: str
     lookback: int
     simulations: int
     seed: int
@@ -35,7 +37,7 @@ class VarRequest:
 class PortfolioVar:
     def __init__(
         self,
-        candles: CandleSource,
+        candles: CloseSource,
         memory: MemoryGuard,
         min_observations: int = VarSettings.min_observations,
     ) -> None:
@@ -60,7 +62,7 @@ class PortfolioVar:
         returns = var.aligned_returns(dict(zip(values, closes, strict=True)))
         self._require_history(returns, request.timeframe)
         exposure = [values[symbol] for symbol in returns.symbols]
-        horizon = request.horizon / TIMEFRAMES[request.timeframe]
+        horizon = request.horizon / candle_length(request.timeframe)
         if request.method is not var.VarMethod.MONTE_CARLO:
             return var.compute_var(request.method, returns, exposure, request.confidence, horizon)
         async with self._simulating:
@@ -91,21 +93,21 @@ class PortfolioVar:
             if mark is None:
                 raise FailedPrecondition(
                     f"no mark price for {symbol}: wait for the exchange's ticker and retry",
-                    reason="RISK_NO_MARK_PRICE",
+                    reason=Reason.RISK_NO_MARK_PRICE,
                     metadata={"symbol": symbol},
                 )
             values[symbol] = float(position.quantity * mark)
         return values
 
-    def _require_history(self, returns: var.Returns, timeframe: Timeframe) -> None:
+    def _require_history(self, returns: var.Returns, timeframe: str) -> None:
         have, need = returns.observations, self.min_observations
         if have >= need:
             return
-        name = timeframe_name(timeframe)
+        name = timeframe
         raise FailedPrecondition(
             f"VaR needs at least {need} returns of {name} candles on the times every "
             f"position's symbol ({', '.join(returns.symbols)}) shares; the exchange has "
             f"{have}: ask another timeframe, or retry when more history has accumulated",
-            reason="VAR_INSUFFICIENT_HISTORY",
+            reason=Reason.VAR_INSUFFICIENT_HISTORY,
             metadata={"timeframe": name, "have": str(have), "need": str(need)},
         )

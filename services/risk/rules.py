@@ -1,7 +1,7 @@
 """The pre-trade rules: an order against the limits, the trading state and the book.
 
 `check_order` runs every rule and returns every violation (an empty list approves).
-Each rule is a small function with one stable reason code (README, "Risk service").
+Each rule is a small function with one stable reason (services.risk.reasons).
 Rules that cap exposure (position, gross, leverage, loss limits, cooldown, VaR) let an
 order through that only reduces a position: the operator must always be able to get
 out. Nothing here does I/O or awaits.
@@ -16,41 +16,16 @@ from decimal import Decimal
 from functools import cached_property
 from typing import NamedTuple
 
-from services.risk.book import ZERO, Market, RiskBook, Side
+from common.wire import decimal_text
 from services.risk.limits import Limits
+from services.risk.reasons import Reason
+from services.risk.risk_book import ZERO, Market, OrderSide, RiskBook
 from services.risk.trading_state import TradingState
-
-RISK_STATE_STALE = "RISK_STATE_STALE"
-# The order's venue is no account risk knows (ExchangeService.ListVenues does not list it).
-RISK_UNKNOWN_ACCOUNT = "RISK_UNKNOWN_ACCOUNT"
-RISK_TRADING_HALTED = "RISK_TRADING_HALTED"
-RISK_REDUCING_ONLY = "RISK_REDUCING_ONLY"
-RISK_SYMBOL_NOT_ALLOWED = "RISK_SYMBOL_NOT_ALLOWED"
-RISK_INVALID_QUANTITY = "RISK_INVALID_QUANTITY"
-RISK_INVALID_PRICE = "RISK_INVALID_PRICE"
-RISK_NO_MARK_PRICE = "RISK_NO_MARK_PRICE"
-RISK_PRECISION = "RISK_PRECISION"
-RISK_MIN_QUANTITY = "RISK_MIN_QUANTITY"
-RISK_MAX_QUANTITY = "RISK_MAX_QUANTITY"
-RISK_MIN_NOTIONAL = "RISK_MIN_NOTIONAL"
-RISK_MAX_NOTIONAL = "RISK_MAX_NOTIONAL"
-RISK_MAX_POSITION = "RISK_MAX_POSITION"
-RISK_MAX_GROSS_EXPOSURE = "RISK_MAX_GROSS_EXPOSURE"
-RISK_MAX_LEVERAGE = "RISK_MAX_LEVERAGE"
-RISK_MAX_OPEN_ORDERS = "RISK_MAX_OPEN_ORDERS"
-RISK_ORDER_RATE = "RISK_ORDER_RATE"
-RISK_PRICE_BAND = "RISK_PRICE_BAND"
-RISK_REDUCE_ONLY = "RISK_REDUCE_ONLY"
-RISK_INSUFFICIENT_BALANCE = "RISK_INSUFFICIENT_BALANCE"
-RISK_DAILY_LOSS = "RISK_DAILY_LOSS"
-RISK_MAX_DRAWDOWN = "RISK_MAX_DRAWDOWN"
-RISK_LOSS_COOLDOWN = "RISK_LOSS_COOLDOWN"
-RISK_MAX_VAR = "RISK_MAX_VAR"
 
 
 @dataclass(frozen=True)
 class Violation:
-    reason: str
+    reason: Reason
     message: str
     limit: str = ""
     actual: str = ""
@@ -60,7 +35,7 @@ class OrderIntent(NamedTuple):
     """An order as CheckOrder sees it (a NamedTuple: immutable and cheap to build)."""
 
     symbol: str
-    side: Side
+    side: OrderSide
     quantity: Decimal
     # The limit price; None for a market order (checked at the mark).
     price: Decimal | None
@@ -123,13 +98,14 @@ def check_order(
     if state is TradingState.HALTED:
         violations.append(
             Violation(
-                RISK_TRADING_HALTED, f"trading is halted{state_scope}: every new order is denied"
+                Reason.RISK_TRADING_HALTED,
+                f"trading is halted{state_scope}: every new order is denied",
             )
         )
     if not book.fresh:
         violations.append(
             Violation(
-                RISK_STATE_STALE,
+                Reason.RISK_STATE_STALE,
                 "risk state is not in sync with "
                 + ", ".join(book.stale_sources())
                 + ": orders are denied until it is",
@@ -140,9 +116,9 @@ def check_order(
     if state is TradingState.REDUCING and check.increases:
         violations.append(
             Violation(
-                RISK_REDUCING_ONLY,
+                Reason.RISK_REDUCING_ONLY,
                 f"trading is REDUCING{state_scope}: only orders that reduce a position pass",
-                actual=str(check.position),
+                actual=decimal_text(check.position),
             )
         )
     for rule in RULES:
@@ -178,22 +154,29 @@ def symbol_allowed(check: Check) -> Iterator[Violation]:
     symbol = check.order.symbol
     allowed = check.limits.allowed_symbols
     if check.market is None:
-        yield Violation(RISK_SYMBOL_NOT_ALLOWED, f"{symbol} is not a market of the venue")
+        yield Violation(Reason.RISK_SYMBOL_NOT_ALLOWED, f"{symbol} is not a market of the venue")
     elif allowed and symbol not in allowed:
-        yield Violation(RISK_SYMBOL_NOT_ALLOWED, f"{symbol} is not in the allowed symbols")
+        yield Violation(Reason.RISK_SYMBOL_NOT_ALLOWED, f"{symbol} is not in the allowed symbols")
 
 
 def positive_amounts(check: Check) -> Iterator[Violation]:
     order = check.order
     if order.quantity <= 0:
         yield Violation(
-            RISK_INVALID_QUANTITY, "quantity must be greater than 0", actual=str(order.quantity)
+            Reason.RISK_INVALID_QUANTITY,
+            "quantity must be greater than 0",
+            actual=decimal_text(order.quantity),
         )
     if order.price is not None and order.price <= 0:
-        yield Violation(RISK_INVALID_PRICE, "price must be greater than 0", actual=str(order.price))
+        yield Violation(
+            Reason.RISK_INVALID_PRICE,
+            "price must be greater than 0",
+            actual=decimal_text(order.price),
+        )
     if check.mark is None and order.price is None:
         yield Violation(
-            RISK_NO_MARK_PRICE, f"no mark price for {order.symbol}: a market order cannot be valued"
+            Reason.RISK_NO_MARK_PRICE,
+            f"no mark price for {order.symbol}: a market order cannot be valued",
         )
 
 
@@ -203,31 +186,31 @@ def precision(check: Check) -> Iterator[Violation]:
         return
     if market.quantity_increment and order.quantity % market.quantity_increment:
         yield Violation(
-            RISK_PRECISION,
+            Reason.RISK_PRECISION,
             "quantity is not a multiple of the market's quantity step",
-            str(market.quantity_increment),
-            str(order.quantity),
+            decimal_text(market.quantity_increment),
+            decimal_text(order.quantity),
         )
     if market.price_increment and order.price is not None and order.price % market.price_increment:
         yield Violation(
-            RISK_PRECISION,
+            Reason.RISK_PRECISION,
             "price is not a multiple of the market's price step",
-            str(market.price_increment),
-            str(order.price),
+            decimal_text(market.price_increment),
+            decimal_text(order.price),
         )
     if market.min_quantity is not None and order.quantity < market.min_quantity:
         yield Violation(
-            RISK_MIN_QUANTITY,
+            Reason.RISK_MIN_QUANTITY,
             "quantity is below the market's minimum",
-            str(market.min_quantity),
-            str(order.quantity),
+            decimal_text(market.min_quantity),
+            decimal_text(order.quantity),
         )
     if market.max_quantity is not None and order.quantity > market.max_quantity:
         yield Violation(
-            RISK_MAX_QUANTITY,
+            Reason.RISK_MAX_QUANTITY,
             "quantity is above the market's maximum",
-            str(market.max_quantity),
-            str(order.quantity),
+            decimal_text(market.max_quantity),
+            decimal_text(order.quantity),
         )
 
 
@@ -242,12 +225,18 @@ def order_notional(check: Check) -> Iterator[Violation]:
     ]
     if floors and notional < max(floors):
         yield Violation(
-            RISK_MIN_NOTIONAL, "order value is below the minimum", str(max(floors)), str(notional)
+            Reason.RISK_MIN_NOTIONAL,
+            "order value is below the minimum",
+            decimal_text(max(floors)),
+            decimal_text(notional),
         )
     ceiling = check.limits.max_order_notional
     if ceiling is not None and notional >= ceiling:
         yield Violation(
-            RISK_MAX_NOTIONAL, "order value reaches the maximum", str(ceiling), str(notional)
+            Reason.RISK_MAX_NOTIONAL,
+            "order value reaches the maximum",
+            decimal_text(ceiling),
+            decimal_text(notional),
         )
 
 
@@ -259,20 +248,20 @@ def position_limits(check: Check) -> Iterator[Violation]:
     size = abs(check.projected)
     if quantity_limit is not None and size >= quantity_limit:
         yield Violation(
-            RISK_MAX_POSITION,
+            Reason.RISK_MAX_POSITION,
             f"{symbol} position (with open orders) would reach the quantity limit",
-            str(quantity_limit),
-            str(size),
+            decimal_text(quantity_limit),
+            decimal_text(size),
         )
     notional_limit = check.limits.position_notional_limit(symbol)
     if notional_limit is not None and check.price is not None:
         notional = size * check.price
         if notional >= notional_limit:
             yield Violation(
-                RISK_MAX_POSITION,
+                Reason.RISK_MAX_POSITION,
                 f"{symbol} position value (with open orders) would reach the notional limit",
-                str(notional_limit),
-                str(notional),
+                decimal_text(notional_limit),
+                decimal_text(notional),
             )
 
 
@@ -285,23 +274,26 @@ def exposure_limits(check: Check) -> Iterator[Violation]:
     gross = check.book.gross_exposure() + check.notional
     if limits.max_gross_exposure is not None and gross >= limits.max_gross_exposure:
         yield Violation(
-            RISK_MAX_GROSS_EXPOSURE,
+            Reason.RISK_MAX_GROSS_EXPOSURE,
             "gross exposure (positions and open orders) would reach the limit",
-            str(limits.max_gross_exposure),
-            str(gross),
+            decimal_text(limits.max_gross_exposure),
+            decimal_text(gross),
         )
     if limits.max_leverage is not None:
         equity = check.equity
         if equity <= 0:
             yield Violation(
-                RISK_MAX_LEVERAGE, "equity is not positive", str(limits.max_leverage), str(equity)
+                Reason.RISK_MAX_LEVERAGE,
+                "equity is not positive",
+                decimal_text(limits.max_leverage),
+                decimal_text(equity),
             )
         elif (leverage := gross / equity) >= limits.max_leverage:
             yield Violation(
-                RISK_MAX_LEVERAGE,
+                Reason.RISK_MAX_LEVERAGE,
                 "leverage (gross exposure over equity) would reach the limit",
-                str(limits.max_leverage),
-                str(leverage.quantize(Decimal("0.0001"))),
+                decimal_text(limits.max_leverage),
+                decimal_text(leverage.quantize(Decimal("0.0001"))),
             )
 
 
@@ -310,7 +302,7 @@ def open_orders(check: Check) -> Iterator[Violation]:
     count = len(check.book.open_orders)
     if limit is not None and count >= limit:
         yield Violation(
-            RISK_MAX_OPEN_ORDERS,
+            Reason.RISK_MAX_OPEN_ORDERS,
             "the number of open orders is at the limit",
             str(limit),
             str(count),
@@ -327,7 +319,7 @@ def order_rate(check: Check) -> Iterator[Violation]:
         count = check.book.submissions_within(check.now, seconds, up_to=limit)
         if count >= limit:
             yield Violation(
-                RISK_ORDER_RATE,
+                Reason.RISK_ORDER_RATE,
                 f"{count} orders in the last {unit}: at the limit",
                 str(limit),
                 str(count),
@@ -341,10 +333,10 @@ def price_band(check: Check) -> Iterator[Violation]:
     deviation = abs(price - mark) / mark
     if deviation >= band:
         yield Violation(
-            RISK_PRICE_BAND,
+            Reason.RISK_PRICE_BAND,
             f"price {price} is {deviation:.2%} from the mark {mark}",
-            str(band),
-            str(deviation.quantize(Decimal("0.000001"))),
+            decimal_text(band),
+            decimal_text(deviation.quantize(Decimal("0.000001"))),
         )
 
 
@@ -355,10 +347,10 @@ def reduce_only(check: Check) -> Iterator[Violation]:
     after = check.position + order.side.sign * order.quantity
     if check.position == 0 or abs(after) > abs(check.position) or after * check.position < 0:
         yield Violation(
-            RISK_REDUCE_ONLY,
+            Reason.RISK_REDUCE_ONLY,
             "a reduce-only order must not open, increase or flip the position",
-            str(abs(check.position)),
-            str(order.quantity),
+            decimal_text(abs(check.position)),
+            decimal_text(order.quantity),
         )
 
 
@@ -367,23 +359,23 @@ def balance(check: Check) -> Iterator[Violation]:
     order, book = check.order, check.book
     if check.market is None or not check.market.spot or check.price is None:
         return
-    if order.side is Side.BUY:
+    if order.side is OrderSide.BUY:
         needed = book.open_buy_notional() + check.notional
         if needed > book.cash:
             yield Violation(
-                RISK_INSUFFICIENT_BALANCE,
+                Reason.RISK_INSUFFICIENT_BALANCE,
                 f"{check.market.quote} needed by open buy orders and this one exceeds the cash",
-                str(book.cash),
-                str(needed),
+                decimal_text(book.cash),
+                decimal_text(needed),
             )
     else:
-        needed = book.open_quantity(order.symbol, Side.SELL) + order.quantity
+        needed = book.open_quantity(order.symbol, OrderSide.SELL) + order.quantity
         if needed > check.position:
             yield Violation(
-                RISK_INSUFFICIENT_BALANCE,
+                Reason.RISK_INSUFFICIENT_BALANCE,
                 f"{check.market.base} needed by open sell orders and this one exceeds the holding",
-                str(check.position),
-                str(needed),
+                decimal_text(check.position),
+                decimal_text(needed),
             )
 
 
@@ -395,19 +387,19 @@ def loss_limits(check: Check) -> Iterator[Violation]:
         loss = book.day_start_equity - check.equity
         if loss >= limits.daily_loss_limit:
             yield Violation(
-                RISK_DAILY_LOSS,
+                Reason.RISK_DAILY_LOSS,
                 "the day's loss has reached the limit: only reducing orders pass",
-                str(limits.daily_loss_limit),
-                str(loss),
+                decimal_text(limits.daily_loss_limit),
+                decimal_text(loss),
             )
     if limits.max_drawdown is not None:
         drawdown = book.drawdown(check.equity)
         if drawdown >= limits.max_drawdown:
             yield Violation(
-                RISK_MAX_DRAWDOWN,
+                Reason.RISK_MAX_DRAWDOWN,
                 "drawdown from the equity peak has reached the limit",
-                str(limits.max_drawdown),
-                str(drawdown.quantize(Decimal("0.000001"))),
+                decimal_text(limits.max_drawdown),
+                decimal_text(drawdown.quantize(Decimal("0.000001"))),
             )
 
 
@@ -424,7 +416,7 @@ def loss_cooldown(check: Check) -> Iterator[Violation]:
     until = book.last_loss_time + limits.loss_cooldown
     if check.utc_now < until:
         yield Violation(
-            RISK_LOSS_COOLDOWN,
+            Reason.RISK_LOSS_COOLDOWN,
             f"{book.losing_streak} losing trades in a row: new positions wait until "
             f"{until.isoformat(timespec='seconds')}",
             str(limits.loss_cooldown_trades),
@@ -438,16 +430,16 @@ def max_var(check: Check, var_estimate: VarEstimate | None) -> Iterator[Violatio
     projected = var_estimate(check) if var_estimate is not None else None
     if projected is None:
         yield Violation(
-            RISK_MAX_VAR,
+            Reason.RISK_MAX_VAR,
             "the portfolio's VaR cannot be estimated yet (no return history): retry shortly",
-            str(limit),
+            decimal_text(limit),
         )
     elif limit is not None and projected >= limit:
         yield Violation(
-            RISK_MAX_VAR,
+            Reason.RISK_MAX_VAR,
             "the portfolio's one-day 99% VaR with this order would reach the limit",
-            str(limit),
-            str(projected),
+            decimal_text(limit),
+            decimal_text(projected),
         )
 
 

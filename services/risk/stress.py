@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from common.errors import FailedPrecondition
-from services.risk.book import ZERO, RiskBook
+from services.risk.reasons import Reason
+from services.risk.risk_book import ZERO, RiskBook
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def run_stress_test(book: RiskBook, shocks: list[PriceShock]) -> list[StressResu
         if mark is None:
             raise FailedPrecondition(
                 f"no mark price for {symbol}: wait for the exchange's ticker and retry",
-                reason="RISK_NO_MARK_PRICE",
+                reason=Reason.RISK_NO_MARK_PRICE,
             )
         change = by_target.get(symbol, by_target.get(_base(book, symbol), ZERO))
         shocked = mark * (1 + change)

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 # Who the risk service names as the author of a change it made itself (a breach).
 RISK_ACTOR = "risk"
 
 
-class TradingState(Enum):
-    ACTIVE = 1
-    REDUCING = 2
-    HALTED = 3
+class TradingState(StrEnum):
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
+# From the state that allows most to the one that allows least.
+_STRICTNESS = (TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED)
 
 
 @dataclass(frozen=True)
@@ -50,4 +54,4 @@ def initial_state(update_time: datetime, account_id: str = "") -> TradingStateCh
 def strictest(*changes: TradingStateChange) -> TradingStateChange:
     """The change whose state allows least (HALTED over REDUCING over ACTIVE); the first
     of equals, so the global switch names itself when it is as strict as an account."""
-    return max(changes, key=lambda change: change.state.value)
+    return max(changes, key=lambda change: _STRICTNESS.index(change.state))

@@ -27,7 +27,7 @@ import random
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from itertools import pairwise, repeat
 from operator import add, mul
 from statistics import NormalDist
@@ -42,10 +42,10 @@ BRACKET_ERRORS = 10.0
 _STANDARD = NormalDist()
 
 
-class VarMethod(Enum):
-    HISTORICAL = 1
-    PARAMETRIC = 2
-    MONTE_CARLO = 3
+class VarMethod(StrEnum):
+    HISTORICAL = "historical"
+    PARAMETRIC = "parametric"
+    MONTE_CARLO = "monte_carlo"
 
 
 @dataclass(frozen=True)

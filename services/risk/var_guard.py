@@ -19,9 +19,10 @@ from decimal import Decimal
 from typing import Any
 
 from common.errors import Unavailable
-from services.risk.book import RiskBook
-from services.risk.candles import TIMEFRAME_NAMES, TIMEFRAMES, CandleSource
+from common.reconnect import Reconnect
+from services.risk.closes import CloseSource, candle_length
 from services.risk.engine import AccountRisk
+from services.risk.risk_book import RiskBook
 from services.risk.rules import Check
 from services.risk.settings import VarSettings
 from services.risk.var import Returns, aligned_returns, percentile_loss
@@ -43,12 +44,12 @@ class ReturnHistory:
 class VarGuard:
     """The max_var estimate of one venue account, from its venue's candles."""
 
-    def __init__(self, account: AccountRisk, candles: CandleSource, settings: VarSettings) -> None:
+    def __init__(self, account: AccountRisk, candles: CloseSource, settings: VarSettings) -> None:
         self.account = account
         self.book: RiskBook = account.book
         self.candles = candles
         self.settings = settings
-        self.timeframe = TIMEFRAME_NAMES[settings.timeframe]
+        self.timeframe = settings.timeframe
         self.history: ReturnHistory | None = None
         self._wanted = asyncio.Event()
 
@@ -81,19 +82,25 @@ class VarGuard:
         return exposures
 
     async def run(self) -> None:
-        """Refreshes the return history while a max_var limit is set."""
-        while True:
-            if self.account.limits.max_var is not None:
-                try:
+        """Refreshes the return history while a max_var limit is set; candles the
+        exchange does not give are asked again after a backoff."""
+        reconnect = Reconnect(
+            f"exchange candles of {self.account.account_id}", retried=(Unavailable,)
+        )
+
+        async def refresh_while_wanted() -> None:
+            while True:
+                if self.account.limits.max_var is not None:
                     await self.refresh()
-                except Unavailable as error:
-                    log.warning("VaR history refresh failed: %s", error.metadata.get("code"))
-            self._wanted.clear()
-            try:
-                await asyncio.wait_for(self._wanted.wait(), self.settings.refresh_seconds)
-                await asyncio.sleep(1.0)  # a burst of misses is one refresh
-            except TimeoutError:
-                pass
+                    reconnect.connected()
+                self._wanted.clear()
+                try:
+                    await asyncio.wait_for(self._wanted.wait(), self.settings.refresh_seconds)
+                    await asyncio.sleep(1.0)  # a burst of misses is one refresh
+                except TimeoutError:
+                    pass
+
+        await reconnect.forever(refresh_while_wanted)
 
     async def refresh(self) -> None:
         symbols = sorted(
@@ -112,7 +119,7 @@ class VarGuard:
         self.history = ReturnHistory(
             symbols={symbol: index for index, symbol in enumerate(returns.symbols)},
             returns=returns,
-            scale=math.sqrt(HORIZON / TIMEFRAMES[self.timeframe]),
+            scale=math.sqrt(HORIZON / candle_length(self.timeframe)),
         )
         extra = {"symbols": len(returns.symbols), "returns": returns.observations}
         if returns.observations < self.settings.min_observations:

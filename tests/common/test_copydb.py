@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from common import migrate
 from common.copydb import _metadata
 from common.database import create_engine, session_factory
-from services.portfolio.accounting import Side, Trade
+from services.portfolio.accounting import Trade, TradeSide
 from services.portfolio.accounts import AccountKind, Opening
 from services.portfolio.ledger import Ledger
 from services.portfolio.settings import LedgerSettings
+from services.portfolio.storage.repository import PortfolioRepository
 from services.risk.limits import Limits
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import TradingState, TradingStateChange
@@ -31,7 +32,7 @@ def _trade(n: int, side: str, quantity: str, price: str) -> Trade:
         venue="paper",
         trade_id=f"t-{n}",
         symbol="BTC/USDT",
-        side=Side(side),
+        side=TradeSide(side),
         quantity=Decimal(quantity),
         price=Decimal(price),
         fee=Decimal("0.1"),
@@ -76,7 +77,7 @@ async def test_the_portfolio_moves_to_postgresql_and_keeps_working_there(
     source = f"sqlite+aiosqlite:///{tmp_path / 'portfolio.db'}"
     await asyncio.to_thread(migrate.upgrade, "portfolio", source)
     engine = create_engine(source)
-    ledger = Ledger(session_factory(engine), LedgerSettings())
+    ledger = Ledger(PortfolioRepository(session_factory(engine)), LedgerSettings())
     await ledger.load()
     assert await ledger.open_account(
         Opening("paper", AccountKind.PAPER, {"USDT": Decimal("10000")})
@@ -94,7 +95,7 @@ async def test_the_portfolio_moves_to_postgresql_and_keeps_working_there(
     assert counts["fills"] == 39
     # The service's own code reads the same ledger back from PostgreSQL ...
     engine = create_engine(postgres_url)
-    moved = Ledger(session_factory(engine), LedgerSettings())
+    moved = Ledger(PortfolioRepository(session_factory(engine)), LedgerSettings())
     await moved.load()
     assert _ledger_state(moved) == _ledger_state(ledger)
     # ... and appends after the copied ids (the id sequences were moved past them).

@@ -36,11 +36,13 @@ def test_scopes_follow_the_rule() -> None:
     assert SCOPE_OF["SubmitOrder POST"] == TRADE
     assert SCOPE_OF["CancelOrder POST"] == TRADE
     assert SCOPE_OF["CancelAllOrders POST"] == TRADE
+    # A real pre-trade check spends the account's rate budget: not for read tokens.
+    assert SCOPE_OF["CheckOrder POST"] == TRADE
     for admin in ("UpdateLimits PATCH", "SetTradingState PUT", "ImportDataset POST",
                   "DeleteDataset DELETE", "SubmitBacktest POST", "CancelJob POST",
                   "ImportFills POST"):  # fmt: skip
         assert SCOPE_OF[admin] == ADMIN, admin
-    for read in ("GetTicker GET", "StreamTickers GET", "CheckOrder POST", "ComputeVaR POST",
+    for read in ("GetTicker GET", "StreamTickers GET", "ComputeVaR POST",
                  "RunStressTest POST", "GetLimits GET"):  # fmt: skip
         assert SCOPE_OF[read] == READ, read
 

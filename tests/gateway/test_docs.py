@@ -22,6 +22,6 @@ async def test_the_documentation_page_renders_every_operation_offline(
     await page.goto(f"{gateway.base_url}/docs")
     await page.wait_for_selector(".opblock", timeout=20_000)
     rendered = await page.locator(".opblock").count()
-    assert rendered == len(bindings_of(service_descriptors())) + 1  # and /healthz
+    assert rendered == len(bindings_of(service_descriptors())) + 2  # and /healthz, /v1/whoami
     assert "SubmitOrder" in await page.content()
     assert elsewhere == []  # no CDN: the device is offline

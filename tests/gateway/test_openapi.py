@@ -50,7 +50,7 @@ def test_every_binding_is_an_operation_with_its_schemas() -> None:
             body = operation["requestBody"]["content"]["application/json"]["schema"]
             assert body["$ref"].endswith(binding.rpc.method.input_type.full_name)
     operations = sum(len(methods) for methods in DOCUMENT["paths"].values())
-    assert operations == len(BINDINGS) + 1  # and /healthz
+    assert operations == len(BINDINGS) + 2  # and /healthz, /v1/whoami
 
 
 def test_schemas_follow_the_json_mapping() -> None:

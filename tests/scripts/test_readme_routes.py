@@ -26,6 +26,7 @@ def test_the_readme_lists_every_route_as_the_annotations_give_it() -> None:
         "README.md's routes table is stale: run python scripts/readme_routes.py --write"
     )
     rows = [line for line in script.table().splitlines()[2:]]
-    assert len(rows) == len(bindings_of(service_descriptors()))
+    assert len(rows) == len(bindings_of(service_descriptors())) + 1  # and /v1/whoami
     assert "| POST | `/v1/orders` | ExchangeService.SubmitOrder | trade |" in rows
     assert "| PUT | `/v1/risk/trading-state` | RiskService.SetTradingState | admin |" in rows
+    assert "| GET | `/v1/whoami` | gateway: WhoAmI | read |" in rows

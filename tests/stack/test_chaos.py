@@ -54,7 +54,7 @@ from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
 from gateway.testing import TOKENS, token_entries
-from services.portfolio.accounting import CostMethod, Side, Trade, replay
+from services.portfolio.accounting import CostMethod, Trade, TradeSide, replay
 from services.portfolio.ledger import EXECUTIONS_SOURCE
 from services.portfolio.storage.models import from_micros
 from tests.stack.chaos_testing import PROBES, Supervisor, Traffic, until
@@ -337,7 +337,7 @@ def _trade(row: tuple[str, str, str, str, str, str, str, str, int]) -> Trade:
         venue=venue,
         trade_id=trade_id,
         symbol=symbol,
-        side=Side(side),
+        side=TradeSide(side),
         quantity=Decimal(quantity),
         price=Decimal(price),
         fee=Decimal(fee),

@@ -177,7 +177,7 @@ class EquitySnapshotRow(Base):
 
 
 class TransferRow(Base):
-    """A deposit (amount > 0) or withdrawal (< 0) found at the venue (transfers.py)."""
+    """A deposit (amount > 0) or withdrawal (< 0) found at the venue (transfer_watch.py)."""
 
     __tablename__ = "transfers"
     __table_args__ = (Index("ix_transfers_account_time", "account_id", "time"),)

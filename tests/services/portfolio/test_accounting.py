@@ -10,8 +10,8 @@ from services.portfolio.accounting import (
     CostMethod,
     Fifo,
     Position,
-    Side,
     Trade,
+    TradeSide,
     balance_changes,
     replay,
 )
@@ -30,7 +30,7 @@ def fill(n: int, side: str, quantity: str, price: str, *fee_and_currency: str) -
         venue="paper",
         trade_id=str(n),
         symbol="BTC/USDT",
-        side=Side(side),
+        side=TradeSide(side),
         quantity=Decimal(quantity),
         price=Decimal(price),
         fee=Decimal(fee),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.portfolio.equity import EquityPoint, downsample
+from services.portfolio.accounts import EquityPoint
+from services.portfolio.equity import downsample
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

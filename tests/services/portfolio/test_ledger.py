@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common import migrate
 from common.database import create_engine, session_factory, upgrade_in_child
-from services.portfolio.accounting import Side, Trade
+from services.portfolio.accounting import Trade, TradeSide
 from services.portfolio.accounts import AccountKind, Opening, OpeningPosition
 from services.portfolio.ledger import Ledger
 from services.portfolio.settings import LedgerSettings
 from services.portfolio.storage.models import FillRow, RoundTripRow
+from services.portfolio.storage.repository import PortfolioRepository
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -30,7 +31,7 @@ def trade(n: int, side: str, quantity: str, price: str, **extra: Any) -> Trade:
         "venue": "paper",
         "trade_id": f"t-{n}",
         "symbol": "BTC/USDT",
-        "side": Side(side),
+        "side": TradeSide(side),
         "quantity": Decimal(quantity),
         "price": Decimal(price),
         "fee": Decimal("0.1"),
@@ -72,7 +73,7 @@ def _state(ledger: Ledger) -> object:
 
 
 async def test_apply_persists_and_reloads(sessions: async_sessionmaker[AsyncSession]) -> None:
-    ledger = Ledger(sessions, LedgerSettings())
+    ledger = Ledger(PortfolioRepository(sessions), LedgerSettings())
     await ledger.load()
     await open_paper(ledger, "1000")
     result = await ledger.apply(
@@ -85,14 +86,14 @@ async def test_apply_persists_and_reloads(sessions: async_sessionmaker[AsyncSess
     assert book.balances == {"USDT": Decimal("859.8"), "BTC": Decimal("1.5")}
     assert book.positions["BTC/USDT"].realized_pnl == 10
 
-    reloaded = Ledger(sessions, LedgerSettings())
+    reloaded = Ledger(PortfolioRepository(sessions), LedgerSettings())
     await reloaded.load()
     assert _state(reloaded) == _state(ledger)
     assert reloaded.books["paper"].last_prices == {"BTC/USDT": Decimal("120")}
 
 
 async def test_applying_twice_changes_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
-    ledger = Ledger(sessions, LedgerSettings())
+    ledger = Ledger(PortfolioRepository(sessions), LedgerSettings())
     trades = [trade(n, "buy" if n % 3 else "sell", "0.3", str(100 + n)) for n in range(1, 40)]
     await ledger.apply(trades, cursor=39)
     before = _state(ledger)
@@ -113,7 +114,7 @@ async def test_applying_twice_changes_nothing(sessions: async_sessionmaker[Async
 async def test_a_failed_batch_changes_neither_memory_nor_database(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = Ledger(sessions, LedgerSettings())
+    ledger = Ledger(PortfolioRepository(sessions), LedgerSettings())
     await ledger.apply([trade(1, "buy", "1", "100")], cursor=1)
     before = _state(ledger)
     real_write = Ledger._write
@@ -127,7 +128,7 @@ async def test_a_failed_batch_changes_neither_memory_nor_database(
         await ledger.apply([trade(2, "sell", "1", "110")], cursor=2)
     assert _state(ledger) == before
     monkeypatch.undo()
-    reloaded = Ledger(sessions, LedgerSettings())
+    reloaded = Ledger(PortfolioRepository(sessions), LedgerSettings())
     await reloaded.load()
     assert _state(reloaded) == before
     # And the batch goes through when retried.
@@ -140,7 +141,7 @@ async def test_a_failed_batch_changes_neither_memory_nor_database(
 async def test_accounts_are_kept_apart_by_venue(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    ledger = Ledger(sessions, LedgerSettings())
+    ledger = Ledger(PortfolioRepository(sessions), LedgerSettings())
     await open_paper(ledger)
     await ledger.apply(
         [trade(1, "buy", "1", "100"), trade(1, "buy", "2", "100", venue="binance-live")]
@@ -159,7 +160,7 @@ async def test_an_account_opens_once_from_the_venue_holdings(
 ) -> None:
     """Holdings become balances, a base asset a position at the mark; a second opening
     (a reconnect, a restart) changes nothing."""
-    ledger = Ledger(sessions, LedgerSettings())
+    ledger = Ledger(PortfolioRepository(sessions), LedgerSettings())
     opening = Opening(
         "paper",
         AccountKind.PAPER,
@@ -170,7 +171,7 @@ async def test_an_account_opens_once_from_the_venue_holdings(
     assert await ledger.open_account(opening)
     assert await ledger.open_account(live)
     assert not await ledger.open_account(Opening("paper", AccountKind.PAPER, {"USDT": Decimal(5)}))
-    reloaded = Ledger(sessions, LedgerSettings())
+    reloaded = Ledger(PortfolioRepository(sessions), LedgerSettings())
     await reloaded.load()
     paper = reloaded.books["paper"]
     assert paper.account.kind is AccountKind.PAPER
@@ -192,7 +193,7 @@ async def test_an_account_opens_once_from_the_venue_holdings(
 async def test_a_commit_moves_the_version_of_the_accounts_it_changes(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    ledger = Ledger(sessions, LedgerSettings())
+    ledger = Ledger(PortfolioRepository(sessions), LedgerSettings())
     await open_paper(ledger)
     await ledger.open_account(Opening("binance-live", AccountKind.LIVE, {}))
     paper, live = ledger.books["paper"].version, ledger.books["binance-live"].version

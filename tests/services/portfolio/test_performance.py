@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.portfolio.equity import EquityPoint
+from services.portfolio.accounts import EquityPoint
 from services.portfolio.performance import max_drawdown, performance
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -8,14 +8,14 @@ from decimal import Decimal
 
 from edgequant.portfolio.v1 import portfolio_pb2 as pb
 from services.portfolio.accounts import Account, AccountKind
-from services.portfolio.ledger import Book
+from services.portfolio.ledger import AccountBook
 from services.portfolio.marks import MarkBook
 from services.portfolio.responses import ResponseCache
 
 
-def _book(account_id: str = "paper") -> Book:
+def _book(account_id: str = "paper") -> AccountBook:
     created = datetime(2026, 1, 1, tzinfo=UTC)
-    return Book(Account(account_id, account_id, AccountKind.PAPER, "USDT", created))
+    return AccountBook(Account(account_id, account_id, AccountKind.PAPER, "USDT", created))
 
 
 class _Builder:

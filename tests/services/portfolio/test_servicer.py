@@ -197,10 +197,12 @@ async def test_bad_requests(stub: portfolio_pb2_grpc.PortfolioServiceAsyncStub) 
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await stub.GetPortfolio(pb.GetPortfolioRequest(account_id="nope"))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(grpc.aio.AioRpcError) as too_big:
-        await stub.ListFills(pb.ListFillsRequest(account_id="paper", page_size=5000))
-    assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "page_size" in _violations(too_big.value)
+    with pytest.raises(grpc.aio.AioRpcError) as negative:
+        await stub.ListFills(pb.ListFillsRequest(account_id="paper", page_size=-1))
+    assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_size" in _violations(negative.value)
+    # Larger than the largest page is that page (AIP-158), as in every List RPC.
+    assert (await stub.ListFills(pb.ListFillsRequest(account_id="paper", page_size=5000))).fills
     with pytest.raises(grpc.aio.AioRpcError) as token:
         await stub.ListFills(pb.ListFillsRequest(account_id="paper", page_token="x!"))  # noqa: S106
     assert "page_token" in _violations(token.value)
@@ -211,7 +213,7 @@ async def test_stream_positions_sees_new_fills(
 ) -> None:
     scripted, _ = exchange
     stream = stub.StreamPositions(pb.StreamPositionsRequest(account_id="paper"))
-    await asyncio.sleep(0.1)  # subscribed before the fill arrives
+    await stream.initial_metadata()  # the server sends its headers once subscribed
     scripted.append(execution(5, "sell", "1.5", "140", fee="0"))
     update = await asyncio.wait_for(anext(aiter(stream)), 10)
     stream.cancel()

@@ -7,9 +7,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from services.portfolio.accounting import Position, Side, Trade, balance_changes
+from services.portfolio.accounting import Position, Trade, TradeSide, balance_changes
 from services.portfolio.accounts import Account, AccountKind
-from services.portfolio.ledger import Book
+from services.portfolio.ledger import AccountBook
 from services.portfolio.marks import MarkBook
 from services.portfolio.valuation import value_book
 
@@ -19,7 +19,9 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def test_equity_identity_over_random_fills() -> None:
     rng = random.Random(7)
-    book = Book(Account("paper", "paper", AccountKind.PAPER, "USDT", T0), balances={"USDT": START})
+    book = AccountBook(
+        Account("paper", "paper", AccountKind.PAPER, "USDT", T0), balances={"USDT": START}
+    )
     rounding_bound = Decimal(0)
     for n in range(500):
         symbol = rng.choice(["BTC/USDT", "ETH/USDT"])
@@ -30,7 +32,7 @@ def test_equity_identity_over_random_fills() -> None:
             venue="paper",
             trade_id=str(n),
             symbol=symbol,
-            side=rng.choice([Side.BUY, Side.SELL]),
+            side=rng.choice([TradeSide.BUY, TradeSide.SELL]),
             quantity=Decimal(rng.randint(1, 300)) / 100,
             price=price,
             fee=Decimal("0.001") if fee_in_base else Decimal("0.05"),

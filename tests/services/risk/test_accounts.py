@@ -89,6 +89,7 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
         return portfolio_pb2.GetEquityHistoryResponse()
 
     async def StreamPositions(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        await context.send_initial_metadata(())  # subscribed, as the real portfolio says
         await asyncio.Event().wait()
         yield  # pragma: no cover
 
@@ -262,9 +263,9 @@ async def test_each_venue_is_checked_against_its_own_account(tmp_path: Path) -> 
         assert "bybit-live" in denied.violations[0].message
 
         exposure = (await risk.GetExposure(risk_pb2.GetExposureRequest(account_id=OKX))).exposure
-        assert (exposure.account_id, exposure.equity) == (OKX, "6000.0")
+        assert (exposure.account_id, exposure.equity) == (OKX, "6000")
         total = (await risk.GetExposure(risk_pb2.GetExposureRequest())).exposure
-        assert total.equity == "16100.0"  # 10,000 + 6,000 + 100
+        assert total.equity == "16100"  # 10,000 + 6,000 + 100
         assert [(row.account_id, row.symbol) for row in total.symbols] == [(OKX, BTC)]
 
 

@@ -15,10 +15,11 @@ import pytest
 
 from common import migrate
 from common.database import create_engine, session_factory
-from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
+from common.fanout import Fanout
 from services.risk.engine import AccountRisk, RiskEngine
-from services.risk.events import EventHub, RiskEvent, RiskEventType
+from services.risk.events import RiskEvent, RiskEventType, risk_events
 from services.risk.limits import Limits
+from services.risk.risk_book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.rules import OrderIntent
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import TradingState, initial_state
@@ -65,7 +66,7 @@ def make_engine(repository: RiskRepository, limits: Limits) -> RiskEngine:
         limits=limits,
         trading_state=initial_state(datetime.fromtimestamp(NOW, UTC)),
         repository=repository,
-        events=EventHub(),
+        events=risk_events(),
         clock=lambda: NOW,
     )
     engine.add_account(PAPER, "paper", book)
@@ -81,9 +82,9 @@ def state_of(engine: RiskEngine) -> TradingState:
     return paper(engine).trading_state.state
 
 
-class RecordingHub(EventHub):
+class RecordingHub(Fanout[RiskEvent]):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__("risk event", "")
         self.published: list[RiskEvent] = []
 
     def publish(self, event: RiskEvent) -> None:
@@ -137,17 +138,19 @@ async def test_an_approved_order_reserves_its_exposure_until_the_exchange_report
     repository: RiskRepository,
 ) -> None:
     engine = make_engine(repository, Limits(max_open_orders=1))
-    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-1")
+    order = OrderIntent(BTC, OrderSide.BUY, D("0.1"), D("50000"), order_id="o-1")
     assert engine.check(order, PAPER) == []
     assert list(paper(engine).book.open_orders) == ["o-1"]
-    second = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-2")
+    second = OrderIntent(BTC, OrderSide.BUY, D("0.1"), D("50000"), order_id="o-2")
     assert [v.reason for v in engine.check(second, PAPER)] == ["RISK_MAX_OPEN_ORDERS"]
 
 
 async def test_a_denial_is_published_with_the_order_ids(repository: RiskRepository) -> None:
     engine = make_engine(repository, Limits(max_order_notional=D("1000")))
     published = record_events(engine)
-    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-9", client_order_id="c-9")
+    order = OrderIntent(
+        BTC, OrderSide.BUY, D("0.1"), D("50000"), order_id="o-9", client_order_id="c-9"
+    )
     engine.check(order, PAPER)
     assert [(e.type, e.order_id, e.client_order_id) for e in published] == [
         (RiskEventType.ORDER_DENIED, "o-9", "c-9")
@@ -162,7 +165,7 @@ async def test_a_check_after_its_order_finished_reserves_nothing(
     check arrives after that report: approving it must not leave an open order behind
     that no later report would ever remove."""
     engine = make_engine(repository, Limits())
-    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-late")
+    order = OrderIntent(BTC, OrderSide.BUY, D("0.1"), D("50000"), order_id="o-late")
     engine.apply_order(PAPER, "o-late", None)
     assert engine.check(order, PAPER) == []
     assert paper(engine).book.open_orders == {}
@@ -173,9 +176,9 @@ async def test_a_late_report_of_a_denied_order_does_not_open_it(
 ) -> None:
     """The exchange's PENDING_NEW report of an order may arrive after risk denied it."""
     engine = make_engine(repository, Limits(max_order_notional=D("1000")))
-    order = OrderIntent(BTC, Side.BUY, D("0.1"), D("50000"), order_id="o-denied")
+    order = OrderIntent(BTC, OrderSide.BUY, D("0.1"), D("50000"), order_id="o-denied")
     assert [v.reason for v in engine.check(order, PAPER)] == ["RISK_MAX_NOTIONAL"]
     engine.apply_order(
-        PAPER, "o-denied", OpenOrder("o-denied", BTC, Side.BUY, D("0.1"), D("50000"))
+        PAPER, "o-denied", OpenOrder("o-denied", BTC, OrderSide.BUY, D("0.1"), D("50000"))
     )
     assert paper(engine).book.open_orders == {}

@@ -20,11 +20,11 @@ from common.testing import serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.portfolio.v1 import portfolio_pb2, portfolio_pb2_grpc
-from services.risk.book import Side
 from services.risk.engine import RiskEngine
-from services.risk.events import EventHub, RiskEventType
+from services.risk.events import RiskEventType, risk_events
 from services.risk.feeds import AccountFeeds, Feeds, mark_price
 from services.risk.limits import Limits
+from services.risk.risk_book import OrderSide
 from services.risk.settings import FeedSettings
 from services.risk.storage.repository import RiskRepository
 from services.risk.trading_state import initial_state
@@ -47,6 +47,7 @@ class Portfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
         return portfolio_pb2.GetEquityHistoryResponse()
 
     async def StreamPositions(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        await context.send_initial_metadata(())  # subscribed, as the real portfolio says
         while (item := await self.updates.get()) is not END:
             yield portfolio_pb2.StreamPositionsResponse(position=item)
 
@@ -118,7 +119,7 @@ async def feeds(tmp_path: Path) -> AsyncIterator[tuple[AccountFeeds, Portfolio, 
         limits=Limits(),
         trading_state=initial_state(datetime.now(UTC)),
         repository=RiskRepository(session_factory(database)),
-        events=EventHub(),
+        events=risk_events(),
     )
     async with (
         serving(portfolio, portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server) as p,
@@ -146,7 +147,7 @@ async def test_order_updates_keep_the_open_orders(
     await eventually(lambda: book.open_orders["o-1"].remaining == D("0.6"))
     await exchange.updates.put(order("o-2", "2", "0"))
     await eventually(lambda: "o-2" in book.open_orders)
-    assert book.open_quantity(BTC, Side.BUY) == D("2.6")
+    assert book.open_quantity(BTC, OrderSide.BUY) == D("2.6")
     await exchange.updates.put(order("o-1", "1", "1", common_pb2.ORDER_STATUS_FILLED))
     await exchange.updates.put(order("o-2", "2", "0", common_pb2.ORDER_STATUS_CANCELED))
     await eventually(lambda: not book.open_orders)
@@ -172,7 +173,7 @@ async def test_an_order_of_unknown_outcome_counts_open_and_its_alert_tells_the_o
     await exchange.updates.put(unknown)
     await eventually(lambda: "o-9" in book.open_orders)
     # It may be live at the venue: its full size is open, beside o-1's 1.
-    assert book.open_quantity(BTC, Side.BUY) == D("3")
+    assert book.open_quantity(BTC, OrderSide.BUY) == D("3")
     assert received == []  # first news of it: no alert yet
     # Past the alert window the exchange publishes it again, unchanged.
     await exchange.updates.put(unknown)
@@ -184,7 +185,7 @@ async def test_an_order_of_unknown_outcome_counts_open_and_its_alert_tells_the_o
     settled = order("o-9", "2", "0.5", common_pb2.ORDER_STATUS_PARTIALLY_FILLED)
     settled.update_time.CopyFrom(Timestamp(seconds=20))
     await exchange.updates.put(settled)
-    await eventually(lambda: book.open_quantity(BTC, Side.BUY) == D("2.5"))
+    await eventually(lambda: book.open_quantity(BTC, OrderSide.BUY) == D("2.5"))
     await exchange.updates.put(settled)
     await exchange.updates.put(order("o-9", "2", "0.5", common_pb2.ORDER_STATUS_CANCELED))
     await eventually(lambda: "o-9" not in book.open_orders)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,6 +16,7 @@ from services.risk.limits import (
     from_document,
     to_document,
     to_raw,
+    updated_limits,
     validate_limits,
 )
 
@@ -97,8 +97,19 @@ def test_the_stored_document_round_trips() -> None:
     assert to_raw(limits).loss_cooldown_seconds == 1800
 
 
-def test_merged_takes_only_the_named_fields() -> None:
+def test_an_update_takes_only_the_named_fields() -> None:
     current = Limits(max_leverage=Decimal("1"), max_open_orders=5)
-    update = replace(current, max_leverage=Decimal("3"), max_open_orders=None)
-    merged = current.merged(update, ("max_leverage",))
-    assert (merged.max_leverage, merged.max_open_orders) == (Decimal("3"), 5)
+    wanted = RawLimits(max_leverage="3", max_open_orders=0)
+    updated = updated_limits(current, wanted, ("max_leverage",))
+    assert (updated.max_leverage, updated.max_open_orders) == (Decimal("3"), 5)
+
+
+def test_an_update_naming_an_unknown_limit_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        updated_limits(Limits(), RawLimits(), ("max_leverage", "max_fun"))
+    assert [violation.field for violation in raised.value.violations] == ["update_mask"]
+
+
+def test_a_tiny_limit_reads_back_in_plain_notation() -> None:
+    raw = to_raw(Limits(max_var=Decimal("0.0000001"), max_leverage=Decimal("2.50")))
+    assert (raw.max_var, raw.max_leverage) == ("0.0000001", "2.5")

@@ -4,7 +4,6 @@ itself, and the trading state's time."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal as D  # noqa: N817 - amounts read better short
 from pathlib import Path
@@ -51,15 +50,9 @@ def sell(quantity: str, price: str = "0.1") -> risk_pb2.CheckOrderRequest:
 
 
 async def subscribed_events(risk: risk_pb2_grpc.RiskServiceAsyncStub) -> Any:
-    """StreamRiskEvents, surely subscribed: a (no-op) state change was read from it."""
+    """StreamRiskEvents, surely subscribed: risk sends the headers once it is."""
     events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
-    first = asyncio.ensure_future(next_event(events))
-    while not first.done():
-        await risk.SetTradingState(
-            risk_pb2.SetTradingStateRequest(state=risk_pb2.TRADING_STATE_ACTIVE)
-        )
-        await asyncio.wait([first], timeout=0.2)
-    assert first.result().type == risk_pb2.RISK_EVENT_TYPE_TRADING_STATE_CHANGED
+    await events.initial_metadata()
     return events
 
 

@@ -9,8 +9,8 @@ from decimal import Decimal as D  # noqa: N817 - amounts read better short
 
 import pytest
 
-from services.risk.book import SOURCES, Market, OpenOrder, Position, RiskBook, Side
 from services.risk.limits import Limits, SymbolLimits
+from services.risk.risk_book import SOURCES, Market, OpenOrder, OrderSide, Position, RiskBook
 from services.risk.rules import OrderIntent, check_order
 from services.risk.trading_state import TradingState
 
@@ -44,11 +44,13 @@ def make_book() -> RiskBook:
 
 
 def buy(quantity: str = "0.01", price: str | None = "50000", **kwargs: object) -> OrderIntent:
-    return OrderIntent(BTC, Side.BUY, D(quantity), None if price is None else D(price), **kwargs)  # type: ignore[arg-type]
+    price_ = None if price is None else D(price)
+    return OrderIntent(BTC, OrderSide.BUY, D(quantity), price_, **kwargs)  # type: ignore[arg-type]
 
 
 def sell(quantity: str = "0.01", price: str | None = "50000", **kwargs: object) -> OrderIntent:
-    return OrderIntent(BTC, Side.SELL, D(quantity), None if price is None else D(price), **kwargs)  # type: ignore[arg-type]
+    price_ = None if price is None else D(price)
+    return OrderIntent(BTC, OrderSide.SELL, D(quantity), price_, **kwargs)  # type: ignore[arg-type]
 
 
 def reasons(
@@ -141,14 +143,14 @@ def test_amounts_must_be_positive() -> None:
 
 
 def test_an_unknown_symbol_is_denied() -> None:
-    order = OrderIntent("DOGE/USDT", Side.BUY, D("1"), D("0.1"))
+    order = OrderIntent("DOGE/USDT", OrderSide.BUY, D("1"), D("0.1"))
     assert "RISK_SYMBOL_NOT_ALLOWED" in reasons(order, Limits())
 
 
 def test_open_orders_count_towards_the_open_order_limit_position_and_balance() -> None:
     book = make_book()
-    book.open_orders["o1"] = OpenOrder("o1", BTC, Side.BUY, D("0.01"), D("49000"))
-    book.open_orders["o2"] = OpenOrder("o2", BTC, Side.BUY, D("0.01"), D("49000"))
+    book.open_orders["o1"] = OpenOrder("o1", BTC, OrderSide.BUY, D("0.01"), D("49000"))
+    book.open_orders["o2"] = OpenOrder("o2", BTC, OrderSide.BUY, D("0.01"), D("49000"))
     assert reasons(buy(), Limits(max_open_orders=2), book) == ["RISK_MAX_OPEN_ORDERS"]
     assert reasons(buy(), Limits(max_open_orders=3), book) == []
     # 0.1 held + 0.02 resting + 0.01 new = 0.13

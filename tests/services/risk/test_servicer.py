@@ -79,6 +79,7 @@ class ScriptedPortfolio(portfolio_pb2_grpc.PortfolioServiceServicer):
     async def StreamPositions(
         self, request: Any, context: Any
     ) -> AsyncIterator[portfolio_pb2.StreamPositionsResponse]:
+        await context.send_initial_metadata(())  # subscribed, as the real portfolio says
         while True:
             position = await self.updates.get()
             self.positions[position.symbol] = position
@@ -371,12 +372,31 @@ async def test_checks_limits_and_field_violations_over_grpc(tmp_path: Path) -> N
         assert _field_violations(raised.value) == ["side", "quantity", "type"]
 
 
+async def test_tiny_limits_go_out_as_plain_decimals(tmp_path: Path) -> None:
+    """Decimals leave risk in plain notation ("0.0000001"), never as "1E-7"."""
+    async with risk_stack(tmp_path) as stack:
+        risk = stack.risk
+        await synced(risk)
+        updated = await risk.UpdateLimits(
+            risk_pb2.UpdateLimitsRequest(
+                limits=risk_pb2.Limits(max_order_notional="0.00000010", max_var="0.0000001"),
+                update_mask=FieldMask(paths=["max_order_notional", "max_var"]),
+            )
+        )
+        read = (await risk.GetLimits(risk_pb2.GetLimitsRequest())).limits
+        for limits in (updated.limits, read):
+            assert (limits.max_order_notional, limits.max_var) == ("0.0000001", "0.0000001")
+        denied = await risk.CheckOrder(buy(quantity="0.001", price="0.0001"))
+        notional = next(v for v in denied.violations if v.reason == "RISK_MAX_NOTIONAL")
+        assert (notional.limit, notional.actual) == ("0.0000001", "0.0000001")
+
+
 async def test_kill_switch_audit_trail_events_and_restart(tmp_path: Path) -> None:
     async with risk_stack(tmp_path) as stack:
         risk = stack.risk
         await synced(risk)
         events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
-        await asyncio.sleep(0.1)  # let the subscription reach the server
+        await events.initial_metadata()  # the server sends its headers once subscribed
 
         halted = await risk.SetTradingState(
             risk_pb2.SetTradingStateRequest(
@@ -440,7 +460,7 @@ async def test_a_breach_of_the_daily_loss_limit_halts_trading(tmp_path: Path) ->
             )
         )
         events = risk.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
-        await asyncio.sleep(0.1)
+        await events.initial_metadata()  # subscribed
         # ETH halves: 10 ETH lose 0.5 BTC of the day's 12.
         await stack.exchange.ticker_updates.put(ticker(ETH, "0.0499", "0.0501"))
         breach = await next_event(events)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from common.errors import FailedPrecondition
-from services.risk.book import Market, Position, RiskBook
+from services.risk.risk_book import Market, Position, RiskBook
 from services.risk.stress import PriceShock, run_stress_test
 
 

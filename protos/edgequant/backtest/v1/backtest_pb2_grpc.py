@@ -49,6 +49,11 @@ class BacktestServiceStub:
                 request_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetsRequest.SerializeToString,
                 response_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetsResponse.FromString,
                 _registered_method=True)
+        self.ListDatasetCandles = channel.unary_unary(
+                '/edgequant.backtest.v1.BacktestService/ListDatasetCandles',
+                request_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetCandlesRequest.SerializeToString,
+                response_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetCandlesResponse.FromString,
+                _registered_method=True)
         self.DeleteDataset = channel.unary_unary(
                 '/edgequant.backtest.v1.BacktestService/DeleteDataset',
                 request_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.DeleteDatasetRequest.SerializeToString,
@@ -110,6 +115,14 @@ class BacktestServiceServicer:
 
     def ListDatasets(self, request, context):
         """The imported datasets, paged: symbol, timeframe, calendar, span, bars and gaps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasetCandles(self, request, context):
+        """A candle dataset's candles in time order, paged (keyset on open_time: a walk returns
+        each candle once); optionally only those opening in [start_time, end_time).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -188,6 +201,11 @@ def add_BacktestServiceServicer_to_server(servicer, server):
                     servicer.ListDatasets,
                     request_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetsRequest.FromString,
                     response_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'ListDatasetCandles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasetCandles,
+                    request_deserializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetCandlesRequest.FromString,
+                    response_serializer=edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetCandlesResponse.SerializeToString,
             ),
             'DeleteDataset': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteDataset,
@@ -311,6 +329,33 @@ class BacktestService:
             '/edgequant.backtest.v1.BacktestService/ListDatasets',
             edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetsRequest.SerializeToString,
             edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasetCandles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgequant.backtest.v1.BacktestService/ListDatasetCandles',
+            edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetCandlesRequest.SerializeToString,
+            edgequant_dot_backtest_dot_v1_dot_backtest__pb2.ListDatasetCandlesResponse.FromString,
             options,
             channel_credentials,
             insecure,

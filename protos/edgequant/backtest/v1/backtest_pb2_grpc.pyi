@@ -39,6 +39,10 @@ class BacktestServiceStub:
     """Imports candles or L2 ticks; gaps in candle data are detected and reported."""
     ListDatasets: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.ListDatasetsRequest, _backtest_pb2.ListDatasetsResponse]
     """The imported datasets, paged: symbol, timeframe, calendar, span, bars and gaps."""
+    ListDatasetCandles: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.ListDatasetCandlesRequest, _backtest_pb2.ListDatasetCandlesResponse]
+    """A candle dataset's candles in time order, paged (keyset on open_time: a walk returns
+    each candle once); optionally only those opening in [start_time, end_time).
+    """
     DeleteDataset: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.DeleteDatasetRequest, _backtest_pb2.DeleteDatasetResponse]
     """Deletes a dataset and its files. Jobs that used it keep their results."""
     SubmitBacktest: _grpc.UnaryUnaryMultiCallable[_backtest_pb2.SubmitBacktestRequest, _backtest_pb2.SubmitBacktestResponse]
@@ -65,6 +69,10 @@ class BacktestServiceAsyncStub(BacktestServiceStub):
     """Imports candles or L2 ticks; gaps in candle data are detected and reported."""
     ListDatasets: _aio.UnaryUnaryMultiCallable[_backtest_pb2.ListDatasetsRequest, _backtest_pb2.ListDatasetsResponse]  # type: ignore[assignment]
     """The imported datasets, paged: symbol, timeframe, calendar, span, bars and gaps."""
+    ListDatasetCandles: _aio.UnaryUnaryMultiCallable[_backtest_pb2.ListDatasetCandlesRequest, _backtest_pb2.ListDatasetCandlesResponse]  # type: ignore[assignment]
+    """A candle dataset's candles in time order, paged (keyset on open_time: a walk returns
+    each candle once); optionally only those opening in [start_time, end_time).
+    """
     DeleteDataset: _aio.UnaryUnaryMultiCallable[_backtest_pb2.DeleteDatasetRequest, _backtest_pb2.DeleteDatasetResponse]  # type: ignore[assignment]
     """Deletes a dataset and its files. Jobs that used it keep their results."""
     SubmitBacktest: _aio.UnaryUnaryMultiCallable[_backtest_pb2.SubmitBacktestRequest, _backtest_pb2.SubmitBacktestResponse]  # type: ignore[assignment]
@@ -106,6 +114,16 @@ class BacktestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_backtest_pb2.ListDatasetsResponse, _abc.Awaitable[_backtest_pb2.ListDatasetsResponse]]:
         """The imported datasets, paged: symbol, timeframe, calendar, span, bars and gaps."""
+
+    @_abc_1.abstractmethod
+    def ListDatasetCandles(
+        self,
+        request: _backtest_pb2.ListDatasetCandlesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_backtest_pb2.ListDatasetCandlesResponse, _abc.Awaitable[_backtest_pb2.ListDatasetCandlesResponse]]:
+        """A candle dataset's candles in time order, paged (keyset on open_time: a walk returns
+        each candle once); optionally only those opening in [start_time, end_time).
+        """
 
     @_abc_1.abstractmethod
     def DeleteDataset(

@@ -503,6 +503,7 @@ class CheckOrderRequest(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
     REDUCE_ONLY_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     client_order_id: _builtins.str
     venue: _builtins.str
@@ -514,6 +515,11 @@ class CheckOrderRequest(_message.Message):
     price: _builtins.str
     """The limit price; empty for market orders, which are checked at the mark."""
     reduce_only: _builtins.bool
+    dry_run: _builtins.bool
+    """Evaluates the order as if it were submitted now and answers the same decision and
+    violations, but changes nothing: no rate window, no exposure reserved, no risk event,
+    and no record under order_id (a later real check of that id is evaluated afresh).
+    """
     def __init__(
         self,
         *,
@@ -526,10 +532,11 @@ class CheckOrderRequest(_message.Message):
         quantity: _builtins.str = ...,
         price: _builtins.str = ...,
         reduce_only: _builtins.bool = ...,
+        dry_run: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "order_id", b"order_id", "price", b"price", "quantity", b"quantity", "reduce_only", b"reduce_only", "side", b"side", "symbol", b"symbol", "type", b"type", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "dry_run", b"dry_run", "order_id", b"order_id", "price", b"price", "quantity", b"quantity", "reduce_only", b"reduce_only", "side", b"side", "symbol", b"symbol", "type", b"type", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

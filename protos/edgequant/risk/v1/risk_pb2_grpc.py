@@ -85,7 +85,8 @@ class RiskServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CheckOrder(self, request, context):
-        """Approves an order, or denies it with every rule it fails.
+        """Approves an order, or denies it with every rule it fails. With dry_run, the same
+        verdict and violations, and nothing changes (a pre-check before submitting).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,7 +34,9 @@ class RiskServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RiskServiceAsyncStub: ...
     CheckOrder: _grpc.UnaryUnaryMultiCallable[_risk_pb2.CheckOrderRequest, _risk_pb2.CheckOrderResponse]
-    """Approves an order, or denies it with every rule it fails."""
+    """Approves an order, or denies it with every rule it fails. With dry_run, the same
+    verdict and violations, and nothing changes (a pre-check before submitting).
+    """
     GetLimits: _grpc.UnaryUnaryMultiCallable[_risk_pb2.GetLimitsRequest, _risk_pb2.GetLimitsResponse]
     """The pre-trade limits in force: the global defaults, or an account's own with
     account_id.
@@ -60,7 +62,9 @@ class RiskServiceStub:
 class RiskServiceAsyncStub(RiskServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CheckOrder: _aio.UnaryUnaryMultiCallable[_risk_pb2.CheckOrderRequest, _risk_pb2.CheckOrderResponse]  # type: ignore[assignment]
-    """Approves an order, or denies it with every rule it fails."""
+    """Approves an order, or denies it with every rule it fails. With dry_run, the same
+    verdict and violations, and nothing changes (a pre-check before submitting).
+    """
     GetLimits: _aio.UnaryUnaryMultiCallable[_risk_pb2.GetLimitsRequest, _risk_pb2.GetLimitsResponse]  # type: ignore[assignment]
     """The pre-trade limits in force: the global defaults, or an account's own with
     account_id.
@@ -89,7 +93,9 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _risk_pb2.CheckOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_risk_pb2.CheckOrderResponse, _abc.Awaitable[_risk_pb2.CheckOrderResponse]]:
-        """Approves an order, or denies it with every rule it fails."""
+        """Approves an order, or denies it with every rule it fails. With dry_run, the same
+        verdict and violations, and nothing changes (a pre-check before submitting).
+        """
 
     @_abc_1.abstractmethod
     def GetLimits(

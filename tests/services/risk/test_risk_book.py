@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal as D  # noqa: N817 - amounts read better short
 
-from services.risk.book import SOURCES, OpenOrder, Position, RiskBook, Side
+from services.risk.risk_book import SOURCES, OpenOrder, OrderSide, Position, RiskBook
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -85,8 +85,8 @@ def test_fresh_needs_every_feed_and_a_mark_for_every_position() -> None:
 
 def test_open_orders_count_on_their_side_and_value() -> None:
     book = RiskBook(marks={"BTC/USDT": D("100")})
-    book.open_orders["a"] = OpenOrder("a", "BTC/USDT", Side.BUY, D("2"), D("90"))
-    book.open_orders["b"] = OpenOrder("b", "BTC/USDT", Side.SELL, D("1"), None)  # market
-    assert book.open_quantity("BTC/USDT", Side.BUY) == D("2")
+    book.open_orders["a"] = OpenOrder("a", "BTC/USDT", OrderSide.BUY, D("2"), D("90"))
+    book.open_orders["b"] = OpenOrder("b", "BTC/USDT", OrderSide.SELL, D("1"), None)  # market
+    assert book.open_quantity("BTC/USDT", OrderSide.BUY) == D("2")
     assert book.open_buy_notional() == D("180")
     assert book.gross_exposure() == D("280")

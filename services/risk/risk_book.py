@@ -1,4 +1,4 @@
-"""The risk book: everything CheckOrder needs, kept in memory.
+"""The risk book (RiskBook): one venue account as CheckOrder sees it, kept in memory.
 
 Positions, cash and equity (with its peak and the UTC day's opening value) come from
 the portfolio service; markets, marks and open orders from the exchange; submission
@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 ZERO = Decimal(0)
 # How far back submission times are kept (the longest rate window), and at most how
@@ -24,13 +24,13 @@ MAX_TRACKED_SUBMISSIONS = 10_000
 SOURCES = frozenset({"portfolio", "markets", "orders", "tickers"})
 
 
-class Side(Enum):
-    BUY = 1
-    SELL = 2
+class OrderSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return 1 if self is OrderSide.BUY else -1
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class OpenOrder:
 
     order_id: str
     symbol: str
-    side: Side
+    side: OrderSide
     remaining: Decimal
     # None for a market order not yet filled: valued at the mark.
     price: Decimal | None
@@ -119,7 +119,7 @@ class RiskBook:
     def equity(self) -> Decimal:
         return self.cash + self.positions_value
 
-    def open_quantity(self, symbol: str, side: Side) -> Decimal:
+    def open_quantity(self, symbol: str, side: OrderSide) -> Decimal:
         return sum(
             (
                 o.remaining
@@ -136,7 +136,11 @@ class RiskBook:
     def open_buy_notional(self) -> Decimal:
         """Cash the open buy orders will spend if they fill."""
         return sum(
-            (self.open_order_notional(o) for o in self.open_orders.values() if o.side is Side.BUY),
+            (
+                self.open_order_notional(o)
+                for o in self.open_orders.values()
+                if o.side is OrderSide.BUY
+            ),
             ZERO,
         )
 

@@ -1,4 +1,5 @@
-"""Transfers: deposits and withdrawals found by comparing the venue with the ledger.
+"""The transfer watch, a client of the exchange: deposits and withdrawals found by
+comparing the venue with the ledger.
 
 For each sandbox and live account, every `transfer_check_seconds`, GetBalances is
 compared with the ledger's balances. A difference counts only when nothing else can
@@ -25,6 +26,7 @@ from decimal import Decimal
 
 import grpc
 
+from common.reconnect import Reconnect
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.portfolio.accounts import AccountKind
@@ -53,9 +55,17 @@ class TransferWatch:
         self._pending: dict[str, dict[str, Decimal]] = {}
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._every)
-            await self.check_all()
+        """A check every `every_seconds`; a pass that fails (the ledger's database) is
+        tried again after a backoff rather than ending the checks."""
+        reconnect = Reconnect("exchange balances", retried=(Exception,))
+
+        async def check_periodically() -> None:
+            while True:
+                await asyncio.sleep(self._every)
+                await self.check_all()
+                reconnect.connected()
+
+        await reconnect.forever(check_periodically)
 
     async def check_all(self) -> None:
         for account_id, book in list(self._ledger.books.items()):

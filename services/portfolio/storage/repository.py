@@ -1,0 +1,497 @@
+"""Reads and writes of the portfolio tables, in domain objects.
+
+The ledger is the only writer: it writes each batch in one `LedgerTransaction`, which
+knows (being the only writer's) which position and balance rows exist already, so an
+upsert is a plain UPDATE or INSERT on any dialect. Reads for the RPCs that go to the
+database (fills, transfers, equity snapshots, round trips) answer domain objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.portfolio.accounting import (
+    ZERO,
+    AverageCost,
+    Position,
+    RoundTrip,
+    Trade,
+    TradeSide,
+)
+from services.portfolio.accounts import Account, AccountKind, EquityPoint, Transfer
+from services.portfolio.storage.models import (
+    AccountRow,
+    BalanceRow,
+    CursorRow,
+    EquitySnapshotRow,
+    FillRow,
+    OpeningPositionRow,
+    PositionRow,
+    RoundTripRow,
+    TransferRow,
+)
+
+# A batch's fill that repeats one already stored (same venue and trade id).
+DuplicateFill = IntegrityError
+# SQLite allows 32766 bound parameters; stay far below for the IN lists.
+_IN_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFill:
+    """A fill as stored: its row id orders the fills an account received at one time."""
+
+    fill_id: int
+    account_id: str
+    trade: Trade
+
+
+@dataclass(slots=True)
+class StoredAccount:
+    """One account as the ledger left it."""
+
+    account: Account
+    positions: dict[str, Position] = field(default_factory=dict)
+    balances: dict[str, Decimal] = field(default_factory=dict)
+    last_prices: dict[str, Decimal] = field(default_factory=dict)
+    openings: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    net_transfers: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLedger:
+    accounts: dict[str, StoredAccount]
+    # The last execution sequence applied per stream source.
+    cursors: dict[str, int]
+
+
+class PortfolioRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        # The (account, symbol) and (account, asset) rows stored: the ledger's upserts.
+        self._positions: set[tuple[str, str]] = set()
+        self._balances: set[tuple[str, str]] = set()
+
+    # -- the ledger -------------------------------------------------------------------
+
+    async def load_ledger(self) -> StoredLedger:
+        """Every account with its positions, balances, openings, the last fill price per
+        symbol and its valued transfers; and the stream cursors."""
+        accounts: dict[str, StoredAccount] = {}
+        async with self.sessions() as session:
+            for row in (await session.scalars(select(AccountRow))).all():
+                accounts[row.account_id] = StoredAccount(_account(row))
+            for position_row in (await session.scalars(select(PositionRow))).all():
+                stored = accounts[position_row.account_id]
+                stored.positions[position_row.symbol] = _position(position_row)
+                self._positions.add((position_row.account_id, position_row.symbol))
+            for opening in (await session.scalars(select(OpeningPositionRow))).all():
+                accounts[opening.account_id].openings[opening.symbol] = (
+                    opening.quantity,
+                    opening.price,
+                )
+            for balance in (await session.scalars(select(BalanceRow))).all():
+                accounts[balance.account_id].balances[balance.asset] = balance.total
+                self._balances.add((balance.account_id, balance.asset))
+            last_fills = select(func.max(FillRow.id)).group_by(FillRow.account_id, FillRow.symbol)
+            for account_id, symbol, price in await session.execute(
+                select(FillRow.account_id, FillRow.symbol, FillRow.price).where(
+                    FillRow.id.in_(last_fills)
+                )
+            ):
+                accounts[account_id].last_prices[symbol] = price
+            cursors = {row.source: row.sequence for row in await session.scalars(select(CursorRow))}
+            for account_id, value in await session.execute(
+                select(TransferRow.account_id, TransferRow.value).where(
+                    TransferRow.value.is_not(None)
+                )
+            ):
+                if value is not None:
+                    accounts[account_id].net_transfers += value
+        return StoredLedger(accounts, cursors)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[LedgerTransaction]:
+        """One write of the ledger: committed on leaving, rolled back on an error."""
+        async with self.sessions.begin() as session:
+            transaction = LedgerTransaction(session, self._positions, self._balances)
+            yield transaction
+        self._positions.update(transaction.new_positions)
+        self._balances.update(transaction.new_balances)
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def list_fills(
+        self,
+        account_id: str,
+        *,
+        symbol: str = "",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> list[StoredFill]:
+        """Fills newest first; `before` is the (time, fill id) of the last fill of the
+        previous page."""
+        query = _filtered(select(FillRow), account_id, symbol, start, end)
+        if before is not None:
+            time, row_id = before
+            query = query.where(
+                or_(FillRow.time < time, and_(FillRow.time == time, FillRow.id < row_id))
+            )
+        query = query.order_by(FillRow.time.desc(), FillRow.id.desc()).limit(limit)
+        async with self.sessions() as session:
+            return [
+                StoredFill(row.id, row.account_id, _trade(row))
+                for row in await session.scalars(query)
+            ]
+
+    async def list_transfers(
+        self,
+        account_id: str,
+        *,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> list[Transfer]:
+        """Transfers newest first; `before` is the (time, transfer id) of the last of the
+        previous page."""
+        query = select(TransferRow).where(TransferRow.account_id == account_id)
+        if before is not None:
+            time, row_id = before
+            query = query.where(
+                or_(
+                    TransferRow.time < time,
+                    and_(TransferRow.time == time, TransferRow.id < row_id),
+                )
+            )
+        query = query.order_by(TransferRow.time.desc(), TransferRow.id.desc()).limit(limit)
+        async with self.sessions() as session:
+            return [_transfer(row) for row in await session.scalars(query)]
+
+    async def trades_in_ledger_order(self, account_id: str, symbol: str = "") -> list[Trade]:
+        """Every fill of an account (or of one symbol) in the order the ledger applied them."""
+        query = _filtered(select(FillRow), account_id, symbol).order_by(FillRow.id)
+        async with self.sessions() as session:
+            return [_trade(row) for row in await session.scalars(query)]
+
+    async def round_trip_pnls(
+        self, account_id: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Decimal]:
+        """PnL of the round trips closed in [start, end)."""
+        query = select(RoundTripRow.pnl).where(RoundTripRow.account_id == account_id)
+        if start is not None:
+            query = query.where(RoundTripRow.close_time >= start)
+        if end is not None:
+            query = query.where(RoundTripRow.close_time < end)
+        async with self.sessions() as session:
+            return list(await session.scalars(query.order_by(RoundTripRow.id)))
+
+    # -- equity snapshots -------------------------------------------------------------
+
+    async def add_equity_points(self, points: Iterable[tuple[str, EquityPoint]]) -> None:
+        """Appends one snapshot per (account id, point)."""
+        rows = [
+            {
+                "account_id": account_id,
+                "time": point.time,
+                "equity": point.equity,
+                "cash": point.cash,
+                "net_transfers": point.net_transfers,
+            }
+            for account_id, point in points
+        ]
+        if rows:
+            async with self.sessions.begin() as session:
+                await session.execute(insert(EquitySnapshotRow), rows)
+
+    async def equity_points(
+        self, account_id: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[EquityPoint]:
+        """Snapshots of an account, oldest first, within [start, end)."""
+        query = select(EquitySnapshotRow).where(EquitySnapshotRow.account_id == account_id)
+        if start is not None:
+            query = query.where(EquitySnapshotRow.time >= start)
+        if end is not None:
+            query = query.where(EquitySnapshotRow.time < end)
+        query = query.order_by(EquitySnapshotRow.time, EquitySnapshotRow.id)
+        async with self.sessions() as session:
+            return [
+                EquityPoint(row.time, row.equity, row.cash, row.net_transfers)
+                for row in await session.scalars(query)
+            ]
+
+
+class LedgerTransaction:
+    """The writes of one ledger batch, in one database transaction."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        stored_positions: set[tuple[str, str]],
+        stored_balances: set[tuple[str, str]],
+    ) -> None:
+        self._session = session
+        self._stored_positions = stored_positions
+        self._stored_balances = stored_balances
+        self.new_positions: set[tuple[str, str]] = set()
+        self.new_balances: set[tuple[str, str]] = set()
+
+    async def known_trades(self, trades: Sequence[Trade]) -> set[tuple[str, str]]:
+        """The (venue, trade id) of those of `trades` stored already."""
+        by_venue: dict[str, set[str]] = {}
+        for trade in trades:
+            by_venue.setdefault(trade.venue, set()).add(trade.trade_id)
+        known: set[tuple[str, str]] = set()
+        for venue, ids in by_venue.items():
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), _IN_CHUNK):
+                chunk = ordered[start : start + _IN_CHUNK]
+                rows = await self._session.scalars(
+                    select(FillRow.trade_id).where(
+                        FillRow.venue == venue, FillRow.trade_id.in_(chunk)
+                    )
+                )
+                known.update((venue, trade_id) for trade_id in rows)
+        return known
+
+    async def add_accounts(self, accounts: Iterable[Account]) -> None:
+        rows = [
+            {
+                "account_id": account.account_id,
+                "venue": account.venue,
+                "kind": account.kind.value,
+                "quote_currency": account.quote_currency,
+                "create_time": account.create_time,
+                "opening_sequence": account.opening_sequence,
+                "opening_holdings": account.opening_holdings,
+            }
+            for account in accounts
+        ]
+        if rows:
+            await self._session.execute(insert(AccountRow), rows)
+
+    async def add_fills(self, fills: Sequence[tuple[str, Trade]]) -> None:
+        """Appends (account id, trade) fills; DuplicateFill if one is stored already."""
+        if fills:
+            # Core executemany: the ORM's per-row bookkeeping is not needed for appends.
+            await self._session.execute(
+                insert(cast(Table, FillRow.__table__)),
+                [_fill_values(account_id, trade) for account_id, trade in fills],
+            )
+
+    async def add_round_trips(self, round_trips: Sequence[tuple[str, RoundTrip]]) -> None:
+        if round_trips:
+            await self._session.execute(
+                insert(RoundTripRow),
+                [
+                    {
+                        "account_id": account_id,
+                        "symbol": trip.symbol,
+                        "open_time": trip.open_time,
+                        "close_time": trip.close_time,
+                        "pnl": trip.pnl,
+                    }
+                    for account_id, trip in round_trips
+                ],
+            )
+
+    async def save_positions(self, positions: dict[tuple[str, str], Position]) -> None:
+        rows = [_position_values(key, position) for key, position in positions.items()]
+        self.new_positions.update(positions)
+        await _upsert(self._session, PositionRow, rows, self._stored_positions, "symbol")
+
+    async def save_balances(self, balances: dict[str, dict[str, Decimal]]) -> None:
+        rows: list[dict[str, Any]] = [
+            {"account_id": account_id, "asset": asset, "total": total}
+            for account_id, totals in balances.items()
+            for asset, total in totals.items()
+        ]
+        self.new_balances.update((row["account_id"], row["asset"]) for row in rows)
+        await _upsert(self._session, BalanceRow, rows, self._stored_balances, "asset")
+
+    async def add_openings(
+        self, account_id: str, openings: dict[str, tuple[Decimal, Decimal]]
+    ) -> None:
+        """The positions an account opened with: (quantity, price) per symbol."""
+        if openings:
+            await self._session.execute(
+                insert(OpeningPositionRow),
+                [
+                    {"account_id": account_id, "symbol": s, "quantity": q, "price": p}
+                    for s, (q, p) in openings.items()
+                ],
+            )
+
+    async def add_transfers(self, transfers: Sequence[Transfer]) -> None:
+        if transfers:
+            await self._session.execute(
+                insert(TransferRow),
+                [
+                    {
+                        "account_id": t.account_id,
+                        "asset": t.asset,
+                        "amount": t.amount,
+                        "value": t.value,
+                        "time": t.time,
+                        "as_of_sequence": t.as_of_sequence,
+                    }
+                    for t in transfers
+                ],
+            )
+
+    async def save_cursor(self, source: str, sequence: int, *, stored: bool) -> None:
+        """Moves a stream's cursor; `stored` says whether the source has one already."""
+        if stored:
+            await self._session.execute(
+                update(CursorRow).where(CursorRow.source == source).values(sequence=sequence)
+            )
+        else:
+            await self._session.execute(
+                insert(CursorRow), [{"source": source, "sequence": sequence}]
+            )
+
+
+async def _upsert(
+    session: AsyncSession,
+    model: type[PositionRow] | type[BalanceRow],
+    rows: Iterable[dict[str, Any]],
+    stored: set[tuple[str, str]],
+    key: str,
+) -> None:
+    """Core executemany: UPDATE of the rows already stored, INSERT of the others (the
+    ledger knows which, being the only writer: no dialect-specific upsert needed)."""
+    table = cast(Table, model.__table__)
+    existing: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
+    for row in rows:
+        if (row["account_id"], row[key]) in stored:
+            existing.append({**row, "key_account_id": row["account_id"], "key_item": row[key]})
+        else:
+            new.append(row)
+    if existing:
+        values: dict[str, Any] = {
+            name: bindparam(name) for name in existing[0] if not name.startswith("key_")
+        }
+        del values["account_id"], values[key]
+        statement = (
+            table.update()
+            .where(table.c.account_id == bindparam("key_account_id"))
+            .where(table.c[key] == bindparam("key_item"))
+            .values(values)
+        )
+        await session.execute(statement, existing)
+    if new:
+        await session.execute(insert(table), new)
+
+
+def _filtered(
+    query: Select[FillRow],
+    account_id: str,
+    symbol: str = "",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Select[FillRow]:
+    query = query.where(FillRow.account_id == account_id)
+    if symbol:
+        query = query.where(FillRow.symbol == symbol)
+    if start is not None:
+        query = query.where(FillRow.time >= start)
+    if end is not None:
+        query = query.where(FillRow.time < end)
+    return query
+
+
+def _account(row: AccountRow) -> Account:
+    return Account(
+        row.account_id,
+        row.venue,
+        AccountKind(row.kind),
+        row.quote_currency,
+        row.create_time,
+        row.opening_sequence,
+        row.opening_holdings,
+    )
+
+
+def _trade(row: FillRow) -> Trade:
+    return Trade(
+        venue=row.venue,
+        trade_id=row.trade_id,
+        symbol=row.symbol,
+        side=TradeSide(row.side),
+        quantity=row.quantity,
+        price=row.price,
+        fee=row.fee,
+        fee_currency=row.fee_currency,
+        time=row.time,
+        order_id=row.order_id,
+        client_order_id=row.client_order_id,
+        liquidity=row.liquidity,
+        sequence=row.sequence,
+    )
+
+
+def _transfer(row: TransferRow) -> Transfer:
+    return Transfer(
+        account_id=row.account_id,
+        asset=row.asset,
+        amount=row.amount,
+        value=row.value,
+        time=row.time,
+        as_of_sequence=row.as_of_sequence,
+        transfer_id=row.id,
+    )
+
+
+def _fill_values(account_id: str, trade: Trade) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "venue": trade.venue,
+        "trade_id": trade.trade_id,
+        "order_id": trade.order_id,
+        "client_order_id": trade.client_order_id,
+        "symbol": trade.symbol,
+        "side": trade.side.value,
+        "quantity": trade.quantity,
+        "price": trade.price,
+        "fee": trade.fee,
+        "fee_currency": trade.fee_currency,
+        "liquidity": trade.liquidity,
+        "time": trade.time,
+        "sequence": trade.sequence,
+    }
+
+
+def _position_values(key: tuple[str, str], position: Position) -> dict[str, Any]:
+    return {
+        "account_id": key[0],
+        "symbol": key[1],
+        "quantity": position.quantity,
+        "average_price": position.average_price,
+        "realized_pnl": position.realized_pnl,
+        "fees": position.fees,
+        "update_time": position.update_time,
+        "open_pnl": position.open_pnl,
+        "open_time": position.open_time,
+    }
+
+
+def _position(row: PositionRow) -> Position:
+    return Position(
+        symbol=row.symbol,
+        basis=AverageCost(row.quantity, row.average_price),
+        realized_pnl=row.realized_pnl,
+        fees=row.fees,
+        open_pnl=row.open_pnl,
+        open_time=row.open_time,
+        update_time=row.update_time,
+    )
