@@ -86,7 +86,7 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     transports in C take about a third off the gateway's own time per request. Else on
     asyncio's loop, which serves the same."""
     try:
-        import uvloop
+        import uvloop  # noqa: PLC0415 - optional: only where installed
     except ImportError:
         asyncio.run(main)
         return
