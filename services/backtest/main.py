@@ -10,6 +10,8 @@ from common.config import parse_settings
 from common.server import run
 from common.service import Runtime, ServiceSpec
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
+from services.backtest.datasets.exchange import fetch_candles
+from services.backtest.datasets.intake import DatasetIntakes
 from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs.manager import JobManager
 from services.backtest.servicer import BacktestServicer
@@ -29,15 +31,24 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
     )
     strategies_dir = Path(settings.jobs.strategies_dir) if settings.jobs.strategies_dir else None
     datasets = DatasetStore(runtime.sessions, paths.datasets, import_dir)
+    exchange_address, grpc_settings = runtime.config.exchange.address, runtime.config.grpc
+
+    async def fetch(venue: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> bytes:
+        return await fetch_candles(
+            exchange_address,
+            grpc_settings,
+            venue=venue,
+            symbol=symbol,
+            timeframe=timeframe,
+            start_ms=start_ms,
+            end_ms=end_ms,
+        )
+
     manager = JobManager(runtime.sessions, datasets, paths.results, settings.jobs, runtime.memory)
     await manager.start()
     try:
         yield BacktestServicer(
-            StrategyCatalog(strategies_dir),
-            datasets,
-            manager,
-            runtime.config.exchange.address,
-            runtime.config.grpc,
+            StrategyCatalog(strategies_dir), datasets, DatasetIntakes(datasets, fetch), manager
         )
     finally:
         await manager.stop()

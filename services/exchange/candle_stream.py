@@ -40,7 +40,7 @@ from common.errors import (
 )
 from common.fanout import Fanout
 from common.reconnect import Reconnect
-from services.exchange.candles import MAX_LIMIT, CandleCache
+from services.exchange.candle_cache import MAX_LIMIT, CandleCache
 from services.exchange.markets import Candle
 from services.exchange.venue import Venue
 

@@ -21,26 +21,27 @@ from common.errors import (
     Unavailable,
     Unimplemented,
 )
+from services.exchange.reasons import Reason
 
 # (ccxt class name, EdgeQuant error, reason); order matters.
-TABLE: tuple[tuple[str, type[EdgeQuantError], str], ...] = (
-    ("InsufficientFunds", FailedPrecondition, "INSUFFICIENT_FUNDS"),
-    ("OrderNotFound", NotFound, "ORDER_NOT_FOUND"),
-    ("OrderImmediatelyFillable", FailedPrecondition, "POST_ONLY_WOULD_TAKE"),
-    ("InvalidOrder", InvalidArgument, "VENUE_INVALID_ORDER"),
-    ("BadSymbol", InvalidArgument, "UNKNOWN_SYMBOL"),
-    ("BadRequest", InvalidArgument, "VENUE_BAD_REQUEST"),
-    ("PermissionDenied", PermissionDenied, "VENUE_PERMISSION_DENIED"),
-    ("AuthenticationError", PermissionDenied, "VENUE_AUTHENTICATION"),
-    ("RateLimitExceeded", ResourceExhausted, "VENUE_RATE_LIMITED"),
-    ("DDoSProtection", ResourceExhausted, "VENUE_DDOS_PROTECTION"),
-    ("RequestTimeout", Unavailable, "VENUE_TIMEOUT"),
-    ("ExchangeNotAvailable", Unavailable, "VENUE_UNAVAILABLE"),
-    ("NetworkError", Unavailable, "VENUE_NETWORK_ERROR"),
-    ("NotSupported", Unimplemented, "VENUE_NOT_SUPPORTED"),
-    ("BadResponse", Unavailable, "VENUE_BAD_RESPONSE"),
-    ("ExchangeError", FailedPrecondition, "VENUE_REJECTED"),
-    ("BaseError", Unavailable, "VENUE_ERROR"),
+TABLE: tuple[tuple[str, type[EdgeQuantError], Reason], ...] = (
+    ("InsufficientFunds", FailedPrecondition, Reason.INSUFFICIENT_FUNDS),
+    ("OrderNotFound", NotFound, Reason.ORDER_NOT_FOUND),
+    ("OrderImmediatelyFillable", FailedPrecondition, Reason.POST_ONLY_WOULD_TAKE),
+    ("InvalidOrder", InvalidArgument, Reason.VENUE_INVALID_ORDER),
+    ("BadSymbol", InvalidArgument, Reason.UNKNOWN_SYMBOL),
+    ("BadRequest", InvalidArgument, Reason.VENUE_BAD_REQUEST),
+    ("PermissionDenied", PermissionDenied, Reason.VENUE_PERMISSION_DENIED),
+    ("AuthenticationError", PermissionDenied, Reason.VENUE_AUTHENTICATION),
+    ("RateLimitExceeded", ResourceExhausted, Reason.VENUE_RATE_LIMITED),
+    ("DDoSProtection", ResourceExhausted, Reason.VENUE_DDOS_PROTECTION),
+    ("RequestTimeout", Unavailable, Reason.VENUE_TIMEOUT),
+    ("ExchangeNotAvailable", Unavailable, Reason.VENUE_UNAVAILABLE),
+    ("NetworkError", Unavailable, Reason.VENUE_NETWORK_ERROR),
+    ("NotSupported", Unimplemented, Reason.VENUE_NOT_SUPPORTED),
+    ("BadResponse", Unavailable, Reason.VENUE_BAD_RESPONSE),
+    ("ExchangeError", FailedPrecondition, Reason.VENUE_REJECTED),
+    ("BaseError", Unavailable, Reason.VENUE_ERROR),
 )
 
 # Failures a read may be retried on: the venue may answer next time.

@@ -19,17 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import stat
 import time
-import tomllib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from common import timeframes
 from common.config import ConfigError
 from common.errors import (
     DeadlineExceeded,
@@ -39,7 +36,9 @@ from common.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from common.reconnect import DEFAULT_MAX_SECONDS, Reconnect
 from services.exchange import ccxt_errors, ccxt_loader
+from services.exchange.ccxt_keys import load_keys
 from services.exchange.markets import (
     Balance,
     BookSnapshot,
@@ -48,12 +47,12 @@ from services.exchange.markets import (
     Ticker,
     VenueInfo,
     VenueKind,
-    timeframe_ms,
 )
 from services.exchange.orders import Fill, Liquidity, Order, OrderStatus, OrderType
+from services.exchange.reasons import Reason
 from services.exchange.settings import CcxtVenueSettings
-from services.exchange.signal import Signal
 from services.exchange.venue import ReportSink, VenueReport
+from services.exchange.wakeup import Wakeup
 
 # Only the configured exchanges' modules are imported (ccxt_loader: ~50 MiB less).
 ccxt_async = ccxt_loader.async_support()
@@ -71,19 +70,6 @@ _STATUSES = {
     "rejected": OrderStatus.REJECTED,
 }
 _TIME_IN_FORCE = {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK"}
-# ccxt's credential names -> the snake_case names of settings (`<name>_env`) and of the
-# secrets file's keys.
-CREDENTIALS = {
-    "apiKey": "api_key",
-    "secret": "secret",
-    "password": "password",
-    "uid": "uid",
-    "login": "login",
-    "twofa": "twofa",
-    "privateKey": "private_key",
-    "walletAddress": "wallet_address",
-    "token": "token",
-}
 # What each venue's ccxt class calls our market types in options["fetchMarkets"].
 _MARKET_TYPE_ALIASES = {
     "spot": {"spot"},
@@ -100,7 +86,7 @@ _DEFAULT_CANDLE_PAGE = 100
 class OutcomeUnknown(DeadlineExceeded):
     """A create whose outcome is unknown: the venue may or may not hold the order."""
 
-    reason = "VENUE_OUTCOME_UNKNOWN"
+    reason = Reason.VENUE_OUTCOME_UNKNOWN
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -110,57 +96,13 @@ def _decimal(value: Any) -> Decimal | None:
     return Decimal(str(value))
 
 
-def load_keys(
-    name: str, settings: CcxtVenueSettings, required: Iterable[str] = ("apiKey", "secret")
-) -> dict[str, str]:
-    """The credentials ccxt needs, from the 0600 secrets file and/or the environment.
-
-    Every credential in `required` must be present: a missing one stops the start with
-    one line naming the venue and the credential."""
-    prefix = f"exchange.venues.{name}."
-    found: dict[str, str] = {}
-    if settings.secrets_file:
-        path = Path(settings.secrets_file)
-        try:
-            mode = path.stat().st_mode
-        except OSError as error:
-            raise ConfigError(f"{prefix}secrets_file", f"cannot read: {error.strerror}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"{prefix}secrets_file", f"{path} is readable by others: chmod 600 {path}"
-            )
-        with path.open("rb") as file:
-            table = tomllib.load(file)
-        if "passphrase" in table and "password" not in table:  # OKX's and KuCoin's word
-            table["password"] = table["passphrase"]
-        for ccxt_name, snake in CREDENTIALS.items():
-            if table.get(snake):
-                found[ccxt_name] = str(table[snake])
-    for ccxt_name, snake in CREDENTIALS.items():
-        env = settings.credential_env(snake)
-        if env:
-            value = os.environ.get(env)
-            if not value:
-                raise ConfigError(f"{prefix}{snake}_env", f"${env} is not set")
-            found[ccxt_name] = value
-    for ccxt_name in required:
-        if ccxt_name not in found:
-            snake = CREDENTIALS.get(ccxt_name, ccxt_name)
-            raise ConfigError(
-                prefix.rstrip("."),
-                f"{settings.exchange_id} requires the credential {snake!r}: set {snake}_env "
-                f"or {snake} in secrets_file (or trading = false for market data only)",
-            )
-    return found
-
-
 class CcxtVenue:
     def __init__(self, name: str, settings: CcxtVenueSettings) -> None:
         self.settings = settings
         kind = VenueKind.SANDBOX if settings.sandbox else VenueKind.LIVE
         self.info = VenueInfo(name, kind, settings.exchange_id, available=True)
         self.read_only = not settings.trading
-        self.tickers_changed = Signal()
+        self.tickers_changed = Wakeup()
         self.order_poll_seconds = settings.order_poll_seconds
         exchange_class = getattr(ccxt_async, settings.exchange_id, None)
         if exchange_class is None:
@@ -346,25 +288,30 @@ class CcxtVenue:
 
     async def _poll_tickers(self) -> None:
         """One poll per period for every subscriber of every symbol watched lately (one
-        fetch_tickers call where the venue has it); subscribers then read the cache."""
+        fetch_tickers call where the venue has it); subscribers then read the cache. A
+        failing venue is polled less often (common.reconnect's backoff) until it answers."""
         period = self.settings.ticker_poll_seconds
-        while True:
-            await asyncio.sleep(period)
-            horizon = time.monotonic() - 3 * period
-            symbols = sorted(s for s, seen in self._watched.items() if seen >= horizon)
-            for symbol in set(self._watched) - set(symbols):
-                del self._watched[symbol]
-                self._tickers.pop(symbol, None)
-            if symbols:
-                try:
+        reconnect = Reconnect(
+            f"{self.info.name} tickers",
+            initial_seconds=period,
+            max_seconds=max(period, DEFAULT_MAX_SECONDS),
+            retried=(EdgeQuantError,),
+        )
+
+        async def poll() -> None:
+            while True:
+                await asyncio.sleep(period)
+                horizon = time.monotonic() - 3 * period
+                symbols = sorted(s for s, seen in self._watched.items() if seen >= horizon)
+                for symbol in set(self._watched) - set(symbols):
+                    del self._watched[symbol]
+                    self._tickers.pop(symbol, None)
+                if symbols:
                     await self._refresh_tickers(symbols)
-                except EdgeQuantError as error:
-                    log.warning(
-                        "ticker poll failed",
-                        extra={"venue": self.info.name, "reason": error.reason},
-                    )
-                    continue
-            self.tickers_changed.notify()
+                    reconnect.connected()
+                self.tickers_changed.notify()
+
+        await reconnect.forever(poll)
 
     async def _refresh_tickers(self, symbols: list[str]) -> None:
         if self.client.has.get("fetchTickers") is True:
@@ -414,7 +361,7 @@ class CcxtVenue:
         below what they declare); an empty page, or the present, ends the span. A venue
         that returns the newest of a window asked too big (OKX's history) is asked again
         for smaller windows, so no span it did not return is taken for empty."""
-        width = timeframe_ms(timeframe)
+        width = timeframes.milliseconds(timeframe)
         if since_ms is None:
             since_ms = (self.clock_ms() // width - limit) * width
         page = self.candle_page()
@@ -467,7 +414,7 @@ class CcxtVenue:
         if self.read_only:
             raise FailedPrecondition(
                 f"venue {self.info.name} is market data only (trading = false)",
-                reason="VENUE_READ_ONLY",
+                reason=Reason.VENUE_READ_ONLY,
             )
 
     # -- orders --------------------------------------------------------------------------
@@ -551,7 +498,7 @@ class CcxtVenue:
                 raise FailedPrecondition(
                     f"order {order.order_id} is not known to {self.info.name} yet; its "
                     "outcome is being reconciled",
-                    reason="VENUE_OUTCOME_UNKNOWN",
+                    reason=Reason.VENUE_OUTCOME_UNKNOWN,
                 )
             if not found.status.is_open:
                 return found

@@ -21,7 +21,7 @@ from common.server import run
 from common.service import Runtime, ServiceSpec
 from common.stack import exchange_budget_mib
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-from services.exchange.candles import CandleCache
+from services.exchange.candle_cache import CandleCache
 from services.exchange.orderflow import OrderFlow
 from services.exchange.orders import OrderStatus
 from services.exchange.outbox import Outbox

@@ -86,15 +86,3 @@ class Balance:
     @property
     def total(self) -> Decimal:
         return self.free + self.locked
-
-
-# ccxt's timeframe names, by the proto's Timeframe enum value.
-TIMEFRAMES = {
-    1: "1m", 2: "3m", 3: "5m", 4: "15m", 5: "30m", 6: "1h", 7: "2h",
-    8: "4h", 9: "6h", 10: "8h", 11: "12h", 12: "1d", 13: "1w",
-}  # fmt: skip
-_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-def timeframe_ms(timeframe: str) -> int:
-    return int(timeframe[:-1]) * _UNIT_MS[timeframe[-1]]

@@ -51,6 +51,7 @@ from services.exchange.orders import (
     differing_fields,
 )
 from services.exchange.outbox import Outbox
+from services.exchange.reasons import Reason
 from services.exchange.risk_gate import RiskGate
 from services.exchange.storage import repository
 from services.exchange.storage.writer import Writer
@@ -61,7 +62,7 @@ from services.exchange.venues import Venues
 log = logging.getLogger("edgequant.exchange.orders")
 
 # The reason an order PENDING_NEW carries while the venue has not answered for certain.
-OUTCOME_UNKNOWN = "VENUE_OUTCOME_UNKNOWN"
+OUTCOME_UNKNOWN = Reason.VENUE_OUTCOME_UNKNOWN
 
 # How a stored rejection is raised again on an idempotent resubmission.
 _REJECTIONS: dict[str, type[EdgeQuantError]] = {
@@ -153,7 +154,7 @@ class OrderFlow:
                 Unavailable(
                     "the exchange restarted before the order reached the venue: it was not "
                     "placed. Submit again with a new client_order_id",
-                    reason="EXCHANGE_RESTARTED",
+                    reason=Reason.EXCHANGE_RESTARTED,
                 ),
             )
 
@@ -329,7 +330,7 @@ class OrderFlow:
             if not order.status.is_open:
                 raise FailedPrecondition(
                     f"order {order_id} is {order.status.value}; only open orders can be canceled",
-                    reason="ORDER_NOT_OPEN",
+                    reason=Reason.ORDER_NOT_OPEN,
                     metadata={"status": order.status.value},
                 )
             report = await self._venues.require(order.venue).cancel(order)
@@ -378,7 +379,7 @@ class OrderFlow:
         async with self._sessions() as session:
             order = await repository.get_order(session, order_id)
         if order is None:
-            raise NotFound(f"no order {order_id[:40]!r}", reason="ORDER_NOT_FOUND")
+            raise NotFound(f"no order {order_id[:40]!r}", reason=Reason.ORDER_NOT_FOUND)
         return order
 
     async def get_by_client_id(self, venue: str, client_order_id: str) -> Order:
@@ -387,7 +388,7 @@ class OrderFlow:
         if order is None:
             raise NotFound(
                 f"no order {client_order_id[:40]!r} on venue {venue[:40]!r}",
-                reason="ORDER_NOT_FOUND",
+                reason=Reason.ORDER_NOT_FOUND,
             )
         return order
 
@@ -445,7 +446,7 @@ def _require_same_order(intent: OrderIntent, order: Order) -> None:
     raise AlreadyExists(
         f"client_order_id {order.client_order_id!r} is already used by order {order.order_id} "
         f"with other parameters ({changes}): send a new client_order_id for a new order",
-        reason="CLIENT_ORDER_ID_REUSED",
+        reason=Reason.CLIENT_ORDER_ID_REUSED,
         metadata={
             "client_order_id": order.client_order_id,
             "order_id": order.order_id,
@@ -458,7 +459,7 @@ def _replay_outcome(order: Order) -> Order:
     """The answer the first submission of this client_order_id got."""
     if order.status is not OrderStatus.REJECTED:
         return order
-    reason = order.reject_reasons[0] if order.reject_reasons else "REJECTED"
+    reason = order.reject_reasons[0] if order.reject_reasons else Reason.REJECTED
     if order.reject_code == InvalidArgument.code.name:  # the venue refused the order's terms
         raise InvalidArgument((), message=order.reject_message, reason=reason)
     cls = _REJECTIONS.get(order.reject_code, FailedPrecondition)

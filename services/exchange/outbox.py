@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.exchange.orders import Execution
-from services.exchange.signal import Signal
 from services.exchange.storage import repository
+from services.exchange.wakeup import Wakeup
 
 PAGE = 500
 # The newest executions committed by this process, kept to serve live streams without a
@@ -30,7 +30,7 @@ class Outbox:
         self._sessions = sessions
         self.writing = asyncio.Lock()
         self.last_sequence = 0
-        self.appended = Signal()
+        self.appended = Wakeup()
         # Contiguous: committed in sequence order under `writing`, nothing missing between.
         self._recent: deque[Execution] = deque(maxlen=RECENT)
 

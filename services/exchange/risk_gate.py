@@ -18,9 +18,11 @@ import grpc
 from common.channels import peer_channel
 from common.config import GrpcSettings
 from common.errors import EdgeQuantError, FailedPrecondition, Unavailable
+from common.reconnect import Reconnect
 from edgequant.common.v1 import common_pb2
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 from services.exchange.orders import Order, OrderType, Side
+from services.exchange.reasons import Reason
 from services.exchange.settings import RiskClientSettings
 
 log = logging.getLogger("edgequant.exchange.risk")
@@ -75,8 +77,8 @@ class RiskGate:
                 f"order rejected: the risk service did not approve it ({error.code().name}: "
                 f"{error.details()}); trading fails closed. Submit again with a new "
                 "client_order_id once risk answers",
-                reason="RISK_UNAVAILABLE",
-                metadata={"reasons": "RISK_UNAVAILABLE"},
+                reason=Reason.RISK_UNAVAILABLE,
+                metadata={"reasons": Reason.RISK_UNAVAILABLE},
             ) from None
         if response.decision == risk_pb2.DECISION_APPROVE:
             return
@@ -104,21 +106,27 @@ class RiskGate:
 
     async def watch_halts(self, on_halt: OnHalt) -> None:
         """Follows StreamRiskEvents forever; calls `on_halt` when trading is HALTED, globally
-        ('') or on one venue account (also if it finds it halted on reconnecting).
-        Reconnects with exponential backoff, and warns once the risk service has been
+        ('') or on one venue account. Every (re)connection reads GetTradingState first: a
+        HALTED event sent while the stream was down, or lost when risk cut the stream
+        (STREAM_OVERFLOW), is found there. Warns once the risk service has been
         unreachable for `reconnect_max_seconds`."""
-        delay = self.settings.reconnect_min_seconds
-        down_since: float | None = None
-        warned = False
-        while True:
+        reconnect = Reconnect(
+            "risk events",
+            initial_seconds=self.settings.reconnect_min_seconds,
+            max_seconds=self.settings.reconnect_max_seconds,
+        )
+        outage = _Outage(self.settings.reconnect_max_seconds)
+
+        async def follow() -> None:
+            outage.attempting()
+            # Subscribed before the state is read: a change in between is in the stream.
+            events = self._stub.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
             try:
-                events = self._stub.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
                 state = await self._stub.GetTradingState(
                     risk_pb2.GetTradingStateRequest(), timeout=self.settings.check_timeout_seconds
                 )
-                if warned:
-                    log.info("risk events connected again")
-                delay, down_since, warned = self.settings.reconnect_min_seconds, None, False
+                outage.connected()
+                reconnect.connected()
                 for info in (state.trading_state, *state.accounts):
                     if info.state == HALTED:
                         await on_halt(info.account_id, info.reason)
@@ -129,22 +137,39 @@ class RiskGate:
                             event.account_id or event.trading_state.account_id,
                             event.trading_state.reason or event.message,
                         )
-            except grpc.aio.AioRpcError as error:
-                now = time.monotonic()
-                down_since = down_since or now
-                if not warned and now - down_since >= self.settings.reconnect_max_seconds:
-                    warned = True
-                    log.warning(
-                        "risk service unreachable: orders are rejected (fail closed) and "
-                        "HALTED cannot be followed until it answers",
-                        extra={"code": error.code().name},
-                    )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.settings.reconnect_max_seconds)
+            finally:
+                events.cancel()
+
+        await reconnect.forever(follow)
+
+
+class _Outage:
+    """Warns once when the risk service stays unreachable `warn_after` seconds."""
+
+    def __init__(self, warn_after: float) -> None:
+        self.warn_after = warn_after
+        self.since: float | None = None
+        self.warned = False
+
+    def attempting(self) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        elif not self.warned and now - self.since >= self.warn_after:
+            self.warned = True
+            log.warning(
+                "risk service unreachable: orders are rejected (fail closed) and "
+                "HALTED cannot be followed until it answers"
+            )
+
+    def connected(self) -> None:
+        if self.warned:
+            log.info("risk events connected again")
+        self.since, self.warned = None, False
 
 
 def denial(response: risk_pb2.CheckOrderResponse) -> EdgeQuantError:
-    reasons = [v.reason for v in response.violations if v.reason] or ["RISK_DENIED"]
+    reasons = [v.reason for v in response.violations if v.reason] or [Reason.RISK_DENIED]
     details = "; ".join(v.message for v in response.violations if v.message)
     return FailedPrecondition(
         f"order rejected by risk: {details or ', '.join(reasons)}",

@@ -6,11 +6,10 @@ One method per RPC, named as in protos/edgequant/exchange/v1/exchange.proto.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from common import timeframes
+from common import paging, timeframes
 from common.service import Context
 from common.validation import Violations
 from edgequant.exchange.v1 import exchange_pb2_grpc
@@ -47,11 +46,10 @@ from edgequant.exchange.v1.exchange_pb2 import (
     SubmitOrderResponse,
 )
 from services.exchange import convert
+from services.exchange.candle_cache import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
 from services.exchange.candle_stream import CandleStreams
-from services.exchange.candles import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
-from services.exchange.markets import TIMEFRAMES, Balance, Ticker
+from services.exchange.markets import Balance, Ticker
 from services.exchange.orderflow import OrderFlow
-from services.exchange.orders import Order
 from services.exchange.outbox import Outbox
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.submission import validate_order
@@ -59,8 +57,8 @@ from services.exchange.updates import OrderUpdates
 from services.exchange.venue import Venue, require_trading
 from services.exchange.venues import Venues
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
+# What a ListOrders page token pages (common.paging refuses another listing's token).
+ORDERS_PAGE = "orders"
 MAX_DEPTH = 1000
 # StreamExecutions' cap on `max_batch` (documented in the proto): ~150 KB messages.
 MAX_EXECUTIONS_BATCH = 1000
@@ -150,8 +148,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
 
     async def GetCandles(self, request: GetCandlesRequest, context: Context) -> GetCandlesResponse:
         problems = Violations()
-        timeframe = TIMEFRAMES.get(request.timeframe)
-        problems.require(timeframe is not None, "timeframe", "is required (TIMEFRAME_1M, ...)")
+        timeframe = timeframes.from_proto(request.timeframe)
+        # A calendar month has no fixed length: the candle cache works in fixed widths.
+        problems.require(
+            timeframe is not None and timeframe.milliseconds is not None,
+            "timeframe",
+            "is required: TIMEFRAME_1M ... TIMEFRAME_1W (no monthly candles)",
+        )
         problems.require(0 <= request.limit <= MAX_LIMIT, "limit", f"must be 0-{MAX_LIMIT}")
         problems.raise_if_any()
         assert timeframe is not None
@@ -161,7 +164,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         candles = await self.candles.candles(
             venue,
             symbol=request.symbol,
-            timeframe=timeframe,
+            timeframe=timeframe.name,
             start_ms=start,
             end_ms=end,
             limit=request.limit or DEFAULT_LIMIT,
@@ -239,24 +242,28 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
 
     async def ListOrders(self, request: ListOrdersRequest, context: Context) -> ListOrdersResponse:
         problems = Violations()
-        problems.require(
-            0 <= request.page_size <= MAX_PAGE_SIZE, "page_size", f"must be 0-{MAX_PAGE_SIZE}"
+        page = paging.read_page(
+            request.page_size, request.page_token, kind=ORDERS_PAGE, problems=problems, key_length=2
         )
         statuses = [convert.STATUS_OF.get(s) for s in request.statuses]
         problems.require(None not in statuses, "statuses", "contains an unknown status")
-        before = _decode_page_token(request.page_token, problems)
+        before = _after_order(page, problems)
         problems.raise_if_any()
-        size = request.page_size or DEFAULT_PAGE_SIZE
         orders = await self.flow.list(
             venue=request.venue,
             symbol=request.symbol,
             statuses=[s for s in statuses if s is not None],
-            limit=size + 1,
+            limit=page.size + 1,
             before=before,
         )
-        token = _page_token(orders[size - 1]) if len(orders) > size else ""
+        last = orders[page.size - 1] if len(orders) > page.size else None
+        token = (
+            paging.page_token(ORDERS_PAGE, last.create_time.isoformat(), last.order_id)
+            if last is not None
+            else ""
+        )
         return ListOrdersResponse(
-            orders=[convert.order(o) for o in orders[:size]], next_page_token=token
+            orders=[convert.order(o) for o in orders[: page.size]], next_page_token=token
         )
 
     async def StreamOrderUpdates(
@@ -325,17 +332,13 @@ def _require(field: str, value: str) -> None:
     problems.raise_if_any()
 
 
-def _page_token(order: Order) -> str:
-    raw = f"{order.create_time.isoformat()}|{order.order_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_page_token(token: str, problems: Violations) -> tuple[datetime, str] | None:
-    if not token:
+def _after_order(page: paging.Page, problems: Violations) -> tuple[datetime, str] | None:
+    """The (create time, order id) a ListOrders page continues after."""
+    if page.after is None:
         return None
+    time, order_id = page.after
     try:
-        time, order_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
         return datetime.fromisoformat(time), order_id
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         problems.add("page_token", "is not a token this service gave out")
         return None

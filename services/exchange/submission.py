@@ -12,6 +12,7 @@ from edgequant.exchange.v1.exchange_pb2 import SubmitOrderRequest
 from services.exchange import client_ids
 from services.exchange.markets import Market
 from services.exchange.orders import OrderIntent, OrderType, Side, TimeInForce
+from services.exchange.reasons import Reason
 from services.exchange.venue import require_trading
 from services.exchange.venues import Venues
 
@@ -62,7 +63,7 @@ async def validate_order(request: SubmitOrderRequest, venues: Venues) -> OrderIn
         raise Unimplemented(
             f"{market.symbol} is a {market.type} market: orders on derivatives are not "
             "supported (portfolio and risk model spot holdings only)",
-            reason="DERIVATIVES_NOT_SUPPORTED",
+            reason=Reason.DERIVATIVES_NOT_SUPPORTED,
         )
     assert side
     assert order_type

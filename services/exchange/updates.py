@@ -1,48 +1,34 @@
-"""Fan-out of order changes to StreamOrderUpdates subscribers.
+"""Fan-out of order changes to StreamOrderUpdates subscribers (common.fanout's rule).
 
-Each subscriber has a bounded queue; one that falls that far behind is dropped (its
-stream ends with ABORTED) rather than slow the order flow down or grow without bound.
+A subscriber that falls a whole queue behind has its stream ended with ABORTED
+STREAM_OVERFLOW (never a silent drop): it re-reads with ListOrders and subscribes again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
-from common.errors import Aborted
+from common.fanout import DEFAULT_QUEUE_SIZE, Fanout
 from services.exchange.orders import Order
-
-QUEUE_SIZE = 1024
 
 
 class OrderUpdates:
-    def __init__(self) -> None:
-        self._subscribers: set[asyncio.Queue[Order | None]] = set()
+    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.fanout: Fanout[Order] = Fanout(
+            "order-updates", "re-read the orders with ListOrders", queue_size
+        )
+
+    @property
+    def subscriber_count(self) -> int:
+        return self.fanout.subscriber_count
 
     def publish(self, order: Order) -> None:
-        snapshot = copy.copy(order)
-        for queue in list(self._subscribers):
-            try:
-                queue.put_nowait(snapshot)
-            except asyncio.QueueFull:
-                self._subscribers.discard(queue)
-                queue.get_nowait()
-                queue.put_nowait(None)
+        # A snapshot: the order flow keeps changing its own object.
+        self.fanout.publish(copy.copy(order))
 
-    async def follow(self, venue: str = "") -> AsyncIterator[Order]:
-        queue: asyncio.Queue[Order | None] = asyncio.Queue(QUEUE_SIZE)
-        self._subscribers.add(queue)
-        try:
-            while True:
-                order = await queue.get()
-                if order is None:
-                    raise Aborted(
-                        "this order-updates stream fell behind and was dropped; "
-                        "re-read with ListOrders and subscribe again",
-                        reason="STREAM_OVERFLOW",
-                    )
-                if not venue or order.venue == venue:
-                    yield order
-        finally:
-            self._subscribers.discard(queue)
+    async def follow(self, venue: str = "") -> AsyncGenerator[Order, None]:
+        """Every order change from now on (on `venue`, or on every venue when empty)."""
+        async with self.fanout.subscribed(lambda order: not venue or order.venue == venue) as items:
+            async for order in items:
+                yield order

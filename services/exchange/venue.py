@@ -9,7 +9,8 @@ from typing import Protocol
 from common.errors import FailedPrecondition
 from services.exchange.markets import Balance, BookSnapshot, Candle, Market, Ticker, VenueInfo
 from services.exchange.orders import Fill, Order, OrderStatus
-from services.exchange.signal import Signal
+from services.exchange.reasons import Reason
+from services.exchange.wakeup import Wakeup
 
 
 @dataclass
@@ -29,7 +30,7 @@ ReportSink = Callable[[VenueReport], Awaitable[None]]
 class Venue(Protocol):
     info: VenueInfo
     # Set on every market data change; StreamTickers waits on it.
-    tickers_changed: Signal
+    tickers_changed: Wakeup
     # How often the order flow asks `refresh` about open orders; 0: the venue reports
     # changes itself through the ReportSink (paper).
     order_poll_seconds: float
@@ -61,5 +62,5 @@ def require_trading(venue: Venue) -> None:
         raise FailedPrecondition(
             f"venue {venue.info.name} is market data only (trading = false): it takes no "
             "orders and has no account here",
-            reason="VENUE_READ_ONLY",
+            reason=Reason.VENUE_READ_ONLY,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from common.errors import NotFound
+from services.exchange.reasons import Reason
 from services.exchange.venue import Venue
 
 
@@ -23,6 +24,6 @@ class Venues:
         if venue is None:
             known = ", ".join(sorted(self._venues))
             raise NotFound(
-                f"unknown venue {name[:40]!r}; configured: {known}", reason="UNKNOWN_VENUE"
+                f"unknown venue {name[:40]!r}; configured: {known}", reason=Reason.UNKNOWN_VENUE
             )
         return venue

@@ -52,11 +52,6 @@ class Candles:
             volume=np.ascontiguousarray(matrix[:, 5]),
         )
 
-    def to_matrix(self) -> FloatArray:
-        return np.column_stack(
-            [self.time.astype(np.float64), self.open, self.high, self.low, self.close, self.volume]
-        )
-
     @property
     def bar_milliseconds(self) -> int:
         """The typical bar length: the median spacing of the first timestamps."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.backtest.datasets import candles, ticks
+from services.backtest.datasets import candle_files, ticks
 from services.backtest.datasets.importer import Imported, ImportJob
 
 
@@ -24,10 +24,10 @@ def _read(job: ImportJob) -> bytes:
 
 def _import_candles(job: ImportJob) -> Imported:
     if job.source_format == "csv":
-        matrix = candles.parse_csv(_read(job), job.field, job.adjusted_close)
+        matrix = candle_files.parse_csv(_read(job), job.field, job.adjusted_close)
     else:
-        matrix = candles.parse_freqtrade_json(_read(job), job.field)
-    checked = candles.check(matrix, job.field, job.timeframe)
+        matrix = candle_files.parse_freqtrade_json(_read(job), job.field)
+    checked = candle_files.check(matrix, job.field, job.timeframe)
     destination = Path(job.destination)
     np.save(destination, np.ascontiguousarray(checked.matrix.T))
     time = checked.matrix[:, 0]

@@ -7,11 +7,13 @@ import json
 
 import grpc
 
+from common import timeframes
 from common.channels import peer_channel
 from common.config import GrpcSettings
 from common.errors import FieldViolation, InvalidArgument, Unavailable
 from common.wire import timestamp_ms
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from services.backtest.reasons import Reason
 
 PAGE = 1000
 # A dataset fetched in one import is at most this long (about 1.9 years of 1m candles).
@@ -25,7 +27,7 @@ async def fetch_candles(
     *,
     venue: str,
     symbol: str,
-    timeframe: int,
+    timeframe: str,
     start_ms: int,
     end_ms: int,
 ) -> bytes:
@@ -38,7 +40,7 @@ async def fetch_candles(
             request = exchange_pb2.GetCandlesRequest(
                 venue=venue,
                 symbol=symbol,
-                timeframe=timeframe,  # type: ignore[arg-type]
+                timeframe=timeframes.to_proto(timeframe),  # type: ignore[arg-type]
                 start_time=timestamp_ms(cursor),
                 end_time=timestamp_ms(end_ms),
                 limit=PAGE,
@@ -53,7 +55,7 @@ async def fetch_candles(
                 raise Unavailable(
                     f"the exchange service at {address} did not give candles: "
                     f"{error.code().name} {error.details()}; retry later",
-                    reason="EXCHANGE_UNAVAILABLE",
+                    reason=Reason.EXCHANGE_UNAVAILABLE,
                 ) from None
             page = [
                 [

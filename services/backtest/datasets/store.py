@@ -1,4 +1,5 @@
-"""Datasets as the service keeps them: a row of metadata, an array file beside it."""
+"""Datasets as the service keeps them: their metadata (storage.datasets), an array file
+beside it, and the chunked uploads being assembled."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Never
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.errors import FieldViolation, InvalidArgument, NotFound
+from common.validation import Violations
+from services.backtest.datasets.dataset import Dataset
 from services.backtest.datasets.importer import Imported, ImportJob, run_import
 from services.backtest.datasets.problems import MalformedDataset
-from services.backtest.storage.models import DatasetRow
+from services.backtest.reasons import Reason
+from services.backtest.storage.datasets import DatasetRepository
 
 CANDLE_FORMATS = ("csv", "freqtrade_json")
 TICK_FORMATS = ("hftbacktest_npz", "binance_futures_raw")
@@ -75,7 +79,7 @@ class DatasetStore:
         directory: Path,
         import_dir: Path,
     ) -> None:
-        self.sessions = sessions
+        self.repository = DatasetRepository(sessions)
         self.directory = directory
         self.import_dir = import_dir
         # Chunked uploads being assembled: <directory>/uploads/<upload id>.part
@@ -95,9 +99,7 @@ class DatasetStore:
         self.uploads.mkdir(parents=True, exist_ok=True)
         if not chunk.upload_id:
             if chunk.offset != 0:
-                raise InvalidArgument(
-                    [FieldViolation("chunk_offset", "a new upload starts at offset 0")]
-                )
+                _refuse("chunk_offset", "a new upload starts at offset 0")
             self._discard_stale_uploads()
             upload_id = uuid.uuid4().hex
             path = self.uploads / f"{upload_id}.part"
@@ -106,24 +108,16 @@ class DatasetStore:
             upload_id = chunk.upload_id
             path = self.uploads / f"{upload_id}.part"
             if not _UPLOAD_ID.match(upload_id) or not path.is_file():
-                raise InvalidArgument(
-                    [
-                        FieldViolation(
-                            "upload_id",
-                            f"no upload {upload_id!r} in progress (finished, or discarded "
-                            "after an hour unfinished); start again without upload_id",
-                        )
-                    ]
+                _refuse(
+                    "upload_id",
+                    f"no upload {upload_id[:40]!r} in progress (finished, or discarded "
+                    "after an hour unfinished); start again without upload_id",
                 )
         size = path.stat().st_size
         if not 0 <= chunk.offset <= size:
-            raise InvalidArgument(
-                [FieldViolation("chunk_offset", f"expected at most {size}, got {chunk.offset}")]
-            )
+            _refuse("chunk_offset", f"expected at most {size}, got {chunk.offset}")
         if chunk.offset + len(chunk.content) > MAX_UPLOAD_BYTES:
-            raise InvalidArgument(
-                [FieldViolation("content", f"an upload is at most {MAX_UPLOAD_BYTES} bytes")]
-            )
+            _refuse("content", f"an upload is at most {MAX_UPLOAD_BYTES} bytes")
         with path.open("r+b") as upload:
             upload.truncate(chunk.offset)
             upload.seek(chunk.offset)
@@ -137,7 +131,7 @@ class DatasetStore:
                 if stale.stat().st_mtime < cutoff:
                     stale.unlink()
 
-    async def import_dataset(self, request: ImportRequest) -> DatasetRow:
+    async def import_dataset(self, request: ImportRequest) -> Dataset:
         field, source_path = self._source(request)
         dataset_id = str(uuid.uuid4())
         suffix = ".npy" if request.source_format in CANDLE_FORMATS else ".npz"
@@ -156,80 +150,75 @@ class DatasetStore:
         except MalformedDataset as problem:
             destination.unlink(missing_ok=True)
             raise InvalidArgument(
-                [FieldViolation(problem.field, problem.problem)], reason="MALFORMED_DATASET"
+                [FieldViolation(problem.field, problem.problem)], reason=Reason.MALFORMED_DATASET
             ) from None
         finally:
             if request.upload is not None:
                 request.upload.unlink(missing_ok=True)
-        row = _row(dataset_id, request, imported, destination.name)
-        async with self.sessions.begin() as session:
-            session.add(row)
-        return row
+        dataset = _dataset(dataset_id, request, imported, destination.name)
+        await self.repository.add(dataset)
+        return dataset
 
     def _source(self, request: ImportRequest) -> tuple[str, Path | None]:
         """Which field the data came in, and the resolved path if it is a path."""
-        violations = []
+        violations = Violations()
         if request.upload is not None:
             if request.path:
-                violations.append(FieldViolation("path", "give no path with a chunked upload"))
+                violations.add("path", "give no path with a chunked upload")
             elif request.upload.stat().st_size == 0:
-                violations.append(FieldViolation("content", "the upload is empty"))
+                violations.add("content", "the upload is empty")
         elif bool(request.content) == bool(request.path):
-            violations.append(FieldViolation("content", "give either content or path"))
+            violations.add("content", "give either content or path")
         if request.calendar not in CALENDARS:
-            violations.append(FieldViolation("calendar", f"must be one of {', '.join(CALENDARS)}"))
+            violations.add("calendar", f"must be one of {', '.join(CALENDARS)}")
         if request.adjusted_close and request.source_format != "csv":
-            violations.append(FieldViolation("adjusted_close", "applies to CSV files only"))
+            violations.add("adjusted_close", "applies to CSV files only")
         if request.source_format in TICK_FORMATS and (
             request.tick_size <= 0 or request.lot_size <= 0
         ):
-            violations += [
-                FieldViolation(name, "tick datasets need a positive tick_size and lot_size")
-                for name in ("tick_size", "lot_size")
-                if getattr(request, name) <= 0
-            ]
+            for name in ("tick_size", "lot_size"):
+                violations.require(
+                    getattr(request, name) > 0,
+                    name,
+                    "tick datasets need a positive tick_size and lot_size",
+                )
         resolved = None
         if request.path:
             resolved = (self.import_dir / request.path).resolve()
             if not resolved.is_relative_to(self.import_dir.resolve()):
-                violations.append(FieldViolation("path", f"must lie under {self.import_dir}"))
+                violations.add("path", f"must lie under {self.import_dir}")
             elif not resolved.is_file():
-                violations.append(
-                    FieldViolation("path", f"no file {request.path!r} under {self.import_dir}")
-                )
-        if violations:
-            raise InvalidArgument(violations)
+                violations.add("path", f"no file {request.path[:80]!r} under {self.import_dir}")
+        violations.raise_if_any()
         if request.upload is not None:
             return "content", request.upload
         return ("path", resolved) if request.path else ("content", None)
 
-    async def get(self, dataset_id: str) -> DatasetRow:
-        async with self.sessions() as session:
-            row = await session.get(DatasetRow, dataset_id)
-        if row is None:
-            raise DatasetNotFound(f"no dataset {dataset_id!r}", reason="DATASET_NOT_FOUND")
-        return row
+    async def get(self, dataset_id: str) -> Dataset:
+        dataset = await self.repository.get(dataset_id)
+        if dataset is None:
+            raise _not_found(dataset_id)
+        return dataset
 
-    def file(self, row: DatasetRow) -> Path:
-        return self.directory / row.file_name
+    def file(self, dataset: Dataset) -> Path:
+        return self.directory / dataset.file_name
 
-    async def page(self, offset: int, limit: int) -> list[DatasetRow]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(DatasetRow)
-                .order_by(DatasetRow.create_time, DatasetRow.dataset_id)
-                .offset(offset)
-                .limit(limit)
-            )
-            return list(rows)
+    async def page(self, offset: int, limit: int) -> list[Dataset]:
+        return await self.repository.page(offset, limit)
 
     async def delete(self, dataset_id: str) -> None:
-        async with self.sessions.begin() as session:
-            row = await session.get(DatasetRow, dataset_id)
-            if row is None:
-                raise DatasetNotFound(f"no dataset {dataset_id!r}", reason="DATASET_NOT_FOUND")
-            await session.delete(row)
-        (self.directory / row.file_name).unlink(missing_ok=True)
+        dataset = await self.repository.delete(dataset_id)
+        if dataset is None:
+            raise _not_found(dataset_id)
+        (self.directory / dataset.file_name).unlink(missing_ok=True)
+
+
+def _not_found(dataset_id: str) -> DatasetNotFound:
+    return DatasetNotFound(f"no dataset {dataset_id[:40]!r}", reason=Reason.DATASET_NOT_FOUND)
+
+
+def _refuse(field: str, problem: str) -> Never:
+    raise InvalidArgument([FieldViolation(field, problem)])
 
 
 async def _in_child(job: ImportJob) -> Imported:
@@ -241,8 +230,10 @@ async def _in_child(job: ImportJob) -> Imported:
         return await loop.run_in_executor(pool, run_import, job)
 
 
-def _row(dataset_id: str, request: ImportRequest, imported: Imported, file_name: str) -> DatasetRow:
-    return DatasetRow(
+def _dataset(
+    dataset_id: str, request: ImportRequest, imported: Imported, file_name: str
+) -> Dataset:
+    return Dataset(
         dataset_id=dataset_id,
         name=request.name or dataset_id,
         kind=imported.kind,
@@ -253,7 +244,7 @@ def _row(dataset_id: str, request: ImportRequest, imported: Imported, file_name:
         start_ms=imported.start_ms,
         end_ms=imported.end_ms,
         size_bytes=imported.size_bytes,
-        gaps=imported.gaps,
+        gaps=tuple((after, resume, missing) for after, resume, missing in imported.gaps),
         tick_size=request.tick_size,
         lot_size=request.lot_size,
         calendar=request.calendar,

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from common.errors import FieldViolation, InvalidArgument
 from services.backtest.bars import metric_names
 from services.backtest.bars.settings import BarSettings, Sizing
+from services.backtest.datasets.dataset import Dataset
 from services.backtest.jobs.spec import Run, TickSettings
-from services.backtest.storage.models import DatasetRow
 from services.backtest.strategies.base import StrategyDefinition
 from services.backtest.tick.strategies import QUEUE_MODELS
 
@@ -140,7 +140,7 @@ def check_rank_by(rank_by: str) -> str:
     return rank_by
 
 
-def check_dataset(dataset: DatasetRow, engine: str) -> None:
+def check_dataset(dataset: Dataset, engine: str) -> None:
     wanted = "candles" if engine == "bar" else "ticks"
     if dataset.kind != wanted:
         _raise(

@@ -26,19 +26,21 @@ from decimal import Decimal
 from typing import Any
 
 from common.errors import EdgeQuantError, Unavailable
+from common.reconnect import DEFAULT_MAX_SECONDS, Reconnect
 from services.exchange.ccxt_venue import CcxtVenue
 from services.exchange.markets import BookSnapshot, Candle, Market, Ticker
 from services.exchange.orders import Order, Side
 from services.exchange.paper.market import PaperMarket, wall_ms
 from services.exchange.paper.replay import Trade
 from services.exchange.paper.venue import PaperVenue
+from services.exchange.reasons import Reason
 from services.exchange.settings import CcxtVenueSettings, PaperSettings
 from services.exchange.venue import ReportSink, VenueReport
 
 log = logging.getLogger("edgequant.exchange.paper")
 
 LIVE_NAME = "paper-live"
-UNAVAILABLE_REASON = "PAPER_SOURCE_UNAVAILABLE"
+UNAVAILABLE_REASON = Reason.PAPER_SOURCE_UNAVAILABLE
 # Trades are asked for from the last one seen; when the last read is older than this, from
 # the latest instead.
 TRADE_GAP_MS = 60_000
@@ -89,19 +91,35 @@ class PaperLiveVenue(PaperVenue):
     # -- the feed ----------------------------------------------------------------------
 
     async def _poll_forever(self) -> None:
-        while True:
-            try:
-                if len(self.paper_markets) < len(self.settings.live_symbols):
-                    await self._connect()
-                for symbol in self.settings.live_symbols:
-                    await self.poll(symbol)
+        """A round every `live_poll_seconds`; while the source fails, rounds back off
+        (common.reconnect) and the venue says it is unavailable, and why."""
+        period = self.settings.live_poll_seconds
+        reconnect = Reconnect(
+            f"paper-live source {self.settings.source}",
+            initial_seconds=period,
+            max_seconds=max(period, DEFAULT_MAX_SECONDS),
+            # Any failure of the source (ccxt raises more than our errors) is retried.
+            retried=(Exception,),
+        )
+
+        async def rounds() -> None:
+            while True:
+                try:
+                    if len(self.paper_markets) < len(self.settings.live_symbols):
+                        await self._connect()
+                    for symbol in self.settings.live_symbols:
+                        await self.poll(symbol)
+                except Exception as error:
+                    problem = error.message if isinstance(error, EdgeQuantError) else None
+                    self._set_available(problem or f"{type(error).__name__}: {error}")
+                    self.tickers_changed.notify()
+                    raise
                 self._set_available(None)
-            except EdgeQuantError as error:
-                self._set_available(error.message)
-            except Exception as error:
-                self._set_available(f"{type(error).__name__}: {error}")
-            self.tickers_changed.notify()
-            await asyncio.sleep(self.settings.live_poll_seconds)
+                self.tickers_changed.notify()
+                reconnect.connected()
+                await asyncio.sleep(period)
+
+        await reconnect.forever(rounds)
 
     def _set_available(self, problem: str | None) -> None:
         if problem is None:
@@ -124,7 +142,7 @@ class PaperLiveVenue(PaperVenue):
             if raw is None:
                 raise Unavailable(
                     f"{self.settings.source} lists no market {symbol!r}",
-                    reason="PAPER_SOURCE_NO_MARKET",
+                    reason=Reason.PAPER_SOURCE_NO_MARKET,
                 )
             market = replace(
                 raw,

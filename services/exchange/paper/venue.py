@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from common import timeframes
 from common.errors import FailedPrecondition, NotFound
 from services.exchange.markets import (
     Balance,
@@ -21,7 +22,6 @@ from services.exchange.markets import (
     Ticker,
     VenueInfo,
     VenueKind,
-    timeframe_ms,
 )
 from services.exchange.orders import (
     Execution,
@@ -38,9 +38,10 @@ from services.exchange.paper.book import OrderBook, walk
 from services.exchange.paper.history import MinuteBars, PastBars, load_past
 from services.exchange.paper.market import PaperMarket
 from services.exchange.paper.replay import BookModel, Trade
+from services.exchange.reasons import Reason
 from services.exchange.settings import PaperSettings, dataset_path, parse_balances, project_path
-from services.exchange.signal import Signal
 from services.exchange.venue import ReportSink, VenueReport
+from services.exchange.wakeup import Wakeup
 
 log = logging.getLogger("edgequant.exchange.paper")
 
@@ -157,7 +158,7 @@ class PaperVenue:
             (Decimal(settings.maker_fee), Decimal(settings.taker_fee)),
         )
         self.resting: dict[str, RestingOrder] = {}
-        self.tickers_changed = Signal()
+        self.tickers_changed = Wakeup()
         self.order_poll_seconds = 0.0  # fills are reported as the market makes them
         self._jitter = random.Random(settings.seed)
         self._on_report: ReportSink | None = None
@@ -284,7 +285,7 @@ class PaperVenue:
         market = self.paper_markets.get(symbol)
         if market is None:
             raise NotFound(
-                f"the {self.info.name} venue has no market {symbol!r}", reason="UNKNOWN_SYMBOL"
+                f"the {self.info.name} venue has no market {symbol!r}", reason=Reason.UNKNOWN_SYMBOL
             )
         return market
 
@@ -307,7 +308,9 @@ class PaperVenue:
     ) -> list[Candle]:
         """The bundled past, then the candles of the trades replayed since the venue
         started, at their paper times."""
-        return self._paper_market(symbol).candles(timeframe_ms(timeframe), since_ms, limit)
+        return self._paper_market(symbol).candles(
+            timeframes.milliseconds(timeframe), since_ms, limit
+        )
 
     async def balances(self) -> list[Balance]:
         return self.account.balances(self.resting.values())
@@ -353,7 +356,7 @@ class PaperVenue:
         if self.resting.pop(order.order_id, None) is None:
             raise FailedPrecondition(
                 f"order {order.order_id} is not open on the {self.info.name} venue",
-                reason="ORDER_NOT_OPEN",
+                reason=Reason.ORDER_NOT_OPEN,
             )
         return VenueReport(order.order_id, OrderStatus.CANCELED, self._venue_id(order))
 
@@ -372,7 +375,7 @@ class PaperVenue:
         ):
             raise FailedPrecondition(
                 f"post-only order at {order.price} would take liquidity; it was rejected",
-                reason="POST_ONLY_WOULD_TAKE",
+                reason=Reason.POST_ONLY_WOULD_TAKE,
             )
         if order.reduce_only:
             base = paper.market.base
@@ -381,7 +384,7 @@ class PaperVenue:
                 raise FailedPrecondition(
                     "reduce-only order would increase the position: on spot a reduce-only "
                     f"order may only sell what is held ({held} {base} free)",
-                    reason="REDUCE_ONLY_WOULD_INCREASE",
+                    reason=Reason.REDUCE_ONLY_WOULD_INCREASE,
                 )
 
     def _check_funds(
@@ -401,7 +404,7 @@ class PaperVenue:
             raise FailedPrecondition(
                 f"insufficient funds: the order needs {needed.normalize():f} {asset}, "
                 f"{available.normalize():f} {asset} are free",
-                reason="INSUFFICIENT_FUNDS",
+                reason=Reason.INSUFFICIENT_FUNDS,
                 metadata={"asset": asset, "needed": f"{needed:f}", "free": f"{available:f}"},
             )
 

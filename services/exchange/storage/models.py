@@ -1,6 +1,6 @@
 """The exchange service's tables (SQLAlchemy 2.0 `mapped_column` models).
 
-Amounts are exact: decimal strings in TEXT columns (`DecimalText`), never floats. Times
+Amounts are exact: decimal strings (common.columns' `DecimalText`), never floats. Times
 are timezone-aware UTC. Nothing here is SQLite-only: the same models serve PostgreSQL.
 """
 
@@ -25,25 +25,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from common.columns import DecimalText
+
 
 class Base(DeclarativeBase):
     """Base of the exchange models; its metadata is what Alembic compares against."""
 
 
 metadata = Base.metadata
-
-
-class DecimalText(TypeDecorator[Decimal]):
-    """A Decimal stored as its exact decimal string."""
-
-    impl = String(64)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:  # noqa: ARG002
-        return None if value is None else f"{value:f}"
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
-        return None if value is None else Decimal(value)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -15,24 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from common.wire import decimal_text
-
-# Wide enough for 38 digits, a sign and a point.
-DECIMAL_LENGTH = 80
-
-
-class DecimalText(TypeDecorator[Decimal]):
-    impl = String(DECIMAL_LENGTH)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:  # noqa: ARG002
-        if value is None:
-            return None
-        text = str(value)  # plain already for anything parsed from a decimal string
-        return text if "E" not in text else decimal_text(value)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
-        return None if value is None else Decimal(value)
+from common.columns import DecimalText
 
 
 class EpochMicros(TypeDecorator[datetime]):

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.paging import page_token
 from common.wire import decimal_text
 from edgequant.backtest.v1 import backtest_pb2 as pb
-from services.backtest.datasets.candle_pages import float_text
+from services.backtest.convert import float_text
 from tests.services.backtest.test_servicer import _error_info, _serve
 
 if TYPE_CHECKING:

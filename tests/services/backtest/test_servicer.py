@@ -344,6 +344,28 @@ async def test_bad_submissions_name_their_fields(backtest: Stub) -> None:
     await asyncio.sleep(0)
 
 
+async def test_five_hundred_bad_grids_give_twenty_violations_and_a_count(
+    backtest: Stub,
+) -> None:
+    grids = [pb.ParameterGrid(name=f"nope{k}") for k in range(500)]  # unknown, no values
+    request = pb.SubmitBacktestRequest(
+        dataset_id="any", strategy="sma_cross", sweep=pb.Sweep(grids=grids)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await backtest.SubmitBacktest(request)
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    _, violations = _error_info(raised.value)
+    assert violations[:2] == [
+        "sweep.grids[0].name: sma_cross has no parameter 'nope0'",
+        "sweep.grids[0].values: needs at least one value",
+    ]
+    assert len(violations) == 21
+    assert violations[-1].endswith("and 980 more violations, not listed")
+    jobs = await backtest.ListJobs(pb.ListJobsRequest())
+    assert list(jobs.jobs) == []
+
+
 class _CandleExchange(exchange_pb2_grpc.ExchangeServiceServicer):
     """A scripted exchange service that serves the real ETH/BTC candles by time."""
 

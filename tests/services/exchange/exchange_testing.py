@@ -76,7 +76,8 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
     violations: list[risk_pb2.Violation] = field(default_factory=list)
     checks: list[risk_pb2.CheckOrderRequest] = field(default_factory=list)
     state: risk_pb2.TradingState.ValueType = risk_pb2.TRADING_STATE_ACTIVE
-    events: asyncio.Queue[risk_pb2.RiskEvent] = field(default_factory=asyncio.Queue)
+    # None: end the stream as risk ends a subscriber's that fell behind (STREAM_OVERFLOW).
+    events: asyncio.Queue[risk_pb2.RiskEvent | None] = field(default_factory=asyncio.Queue)
     subscribers: int = 0
     halted_accounts: list[str] = field(default_factory=list)
 
@@ -104,7 +105,16 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
     async def StreamRiskEvents(self, request: Any, context: Any) -> AsyncIterator[Any]:
         self.subscribers += 1
         while True:
-            yield risk_pb2.StreamRiskEventsResponse(event=await self.events.get())
+            event = await self.events.get()
+            if event is None:
+                await context.abort(grpc.StatusCode.ABORTED, "fell behind and was cut")
+            yield risk_pb2.StreamRiskEventsResponse(event=event)
+
+    def halt_unheard(self) -> None:
+        """Halts globally without sending the event: the stream is cut instead (as risk
+        cuts a subscriber that fell behind), so only GetTradingState tells."""
+        self.state = risk_pb2.TRADING_STATE_HALTED
+        self.events.put_nowait(None)
 
     def halt(self, reason: str, account_id: str = "") -> None:
         """Halts globally, or with `account_id` that venue account only."""

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,7 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.config import ConfigError
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
-from services.exchange.ccxt_venue import CcxtVenue, load_keys
+from services.exchange.ccxt_venue import CcxtVenue
 from services.exchange.settings import CcxtVenueSettings
 from tests.services.exchange.exchange_testing import (
     LIMIT,
@@ -681,26 +679,6 @@ def test_a_missing_credential_stops_the_start_naming_it(monkeypatch: pytest.Monk
     assert "okx-main" in str(raised.value)
     assert "'password'" in str(raised.value)
     assert "\n" not in str(raised.value)
-
-
-def test_a_secrets_file_holds_every_credential_and_must_be_private(tmp_path: Path) -> None:
-    secrets = tmp_path / "okx.toml"
-    secrets.write_text(f'api_key = "k"\nsecret = "{SECRET}"\npassphrase = "{PASSPHRASE}"\n')
-    secrets.chmod(0o644)
-    settings = CcxtVenueSettings(exchange_id="okx", secrets_file=str(secrets))
-    required = ("apiKey", "secret", "password")
-
-    with pytest.raises(ConfigError) as raised:
-        load_keys("okx", settings, required)
-    assert "chmod 600" in str(raised.value)
-    assert SECRET not in str(raised.value)
-
-    os.chmod(secrets, 0o600)
-    assert load_keys("okx", settings, required) == {
-        "apiKey": "k",
-        "secret": SECRET,
-        "password": PASSPHRASE,
-    }
 
 
 async def test_swaps_are_listed_in_base_units_only_when_asked_and_never_ordered(

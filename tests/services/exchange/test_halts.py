@@ -117,3 +117,16 @@ async def test_an_account_found_halted_on_connecting_is_canceled(
     risk.halted_accounts.append("paper")
     async with start_exchange() as running:
         await _until_canceled(running, on_paper)
+
+
+async def test_a_halt_lost_with_a_cut_stream_is_read_on_reconnecting(
+    exchange: tuple[Exchange, FakeBinance], risk: ScriptedRisk
+) -> None:
+    running, _fake = exchange
+    on_paper = await _resting(running, "paper", "p-3")
+    await _subscribed(risk)
+
+    risk.halt_unheard()  # no HALTED event: the stream ends with ABORTED
+
+    await _until_canceled(running, on_paper)
+    assert risk.subscribers == 2  # it was GetTradingState on the new connection that told

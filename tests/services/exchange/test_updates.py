@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
 
+import pytest
+
+from common.errors import Aborted
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
+from services.exchange.orders import Order, OrderStatus, OrderType, Side, TimeInForce
+from services.exchange.updates import OrderUpdates
 from tests.services.exchange.exchange_testing import Exchange, order
 
 
 async def test_an_order_is_streamed_through_each_status(exchange: Exchange) -> None:
     stream = exchange.stub.StreamOrderUpdates(exchange_pb2.StreamOrderUpdatesRequest(venue="paper"))
-    await asyncio.sleep(0.1)  # subscribed before the order goes in
+    await _subscribed(exchange)  # before the order goes in
 
     placed = await exchange.stub.SubmitOrder(order(client_order_id="u1"))
     updates = []
@@ -27,3 +35,68 @@ async def test_an_order_is_streamed_through_each_status(exchange: Exchange) -> N
     ]
     assert {u.order_id for u in updates} == {placed.order.order_id}
     assert updates[-1].filled_quantity == "0.01"
+
+
+async def test_a_subscriber_that_falls_behind_is_cut_with_stream_overflow() -> None:
+    updates = OrderUpdates(queue_size=2)
+    follower = updates.follow()
+    first = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0)  # the follower registers at its first read
+    assert updates.subscriber_count == 1
+    orders = [_order(f"o{number}") for number in range(4)]
+    for placed in orders:
+        updates.publish(placed)
+
+    received = [(await first).client_order_id, (await anext(follower)).client_order_id]
+    with pytest.raises(Aborted) as raised:
+        await anext(follower)
+    # What it held before the cut, in order; then the cut, never a silent gap.
+    assert received == ["o0", "o1"]
+    assert raised.value.reason == "STREAM_OVERFLOW"
+    assert "ListOrders" in raised.value.message
+    assert updates.subscriber_count == 0
+
+
+async def test_an_update_is_a_snapshot_of_the_order_when_published() -> None:
+    updates = OrderUpdates()
+    follower = updates.follow(venue="paper")
+    first = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0)
+    placed = _order("o1")
+    updates.publish(placed)
+    placed.status = OrderStatus.FILLED  # the order flow goes on changing its object
+    updates.publish(replace(placed, venue="elsewhere"))  # another venue: not followed
+    updates.publish(placed)
+
+    assert (await first).status is OrderStatus.PENDING_NEW
+    assert (await anext(follower)).status is OrderStatus.FILLED
+    await follower.aclose()
+    assert updates.subscriber_count == 0
+
+
+def _order(client_order_id: str) -> Order:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    return Order(
+        order_id=f"id-{client_order_id}",
+        client_order_id=client_order_id,
+        venue="paper",
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        time_in_force=TimeInForce.GTC,
+        quantity=Decimal("0.01"),
+        price=None,
+        post_only=False,
+        reduce_only=False,
+        status=OrderStatus.PENDING_NEW,
+        create_time=now,
+        update_time=now,
+    )
+
+
+async def _subscribed(exchange: Exchange) -> None:
+    for _ in range(1000):
+        if exchange.servicer.updates.subscriber_count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("StreamOrderUpdates never subscribed")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.backtest.datasets.candles import check, parse_csv
+from services.backtest.datasets.candle_files import check, parse_csv
 from services.backtest.datasets.problems import MalformedDataset
-from services.backtest.datasets.timeframes import timeframe_of
 
 YAHOO = b"""Date,Open,High,Low,Close,Adj Close,Volume
 2024-01-02,187.15,188.44,183.89,185.64,184.29,82488700
@@ -106,10 +105,3 @@ def test_monthly_candles_are_1M_with_their_gaps_in_months() -> None:
     off_grid = monthly_csv(["2024-01", "2024-02"]).replace(b"2024-02-01T", b"2024-02-02T")
     with pytest.raises(MalformedDataset, match="row 2: time is not the first of a month"):
         check(parse_csv(off_grid, "content"), "content", "1M")
-
-
-def test_one_minute_is_not_one_month() -> None:
-    assert timeframe_of(60_000) == "1m"
-    assert timeframe_of(31 * DAY_MS) == "1M"
-    assert timeframe_of(29 * DAY_MS) == "1M"
-    assert timeframe_of(7 * DAY_MS) == "1w"

@@ -12,8 +12,8 @@ from itertools import pairwise
 
 import pytest
 
+from common import timeframes
 from common.config import load_config
-from services.exchange.markets import timeframe_ms
 from services.exchange.orders import OrderStatus, Side
 from services.exchange.paper.venue import PaperVenue
 from services.exchange.settings import PaperSettings, load_settings
@@ -70,7 +70,7 @@ async def test_coarser_timeframes_aggregate_the_minutes(venue: PaperVenue) -> No
     start = venue.clock_ms() - 30 * DAY
     minutes = await venue.candles("ETH/USDT", "1m", start, 100_000)
     for timeframe in ("1h", "4h", "1d", "1w"):
-        width = timeframe_ms(timeframe)
+        width = timeframes.milliseconds(timeframe)
         candles = await venue.candles("ETH/USDT", timeframe, start, 10_000)
         assert len(candles) >= 30 * DAY // width
         probe = candles[1]  # a whole one

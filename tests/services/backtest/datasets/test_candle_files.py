@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.backtest.datasets.candles import (
+from services.backtest.datasets.candle_files import (
     check,
     parse_csv,
     parse_freqtrade_json,

@@ -2,6 +2,9 @@
 
 Waiters read the new state themselves (from the database or a venue), so a slow reader
 never makes a queue grow and never misses a change: several changes coalesce into one.
+The outbox (StreamExecutions resumes from a sequence) and tickers (the latest one is
+what counts) use this rather than common.fanout: nothing is queued, so nothing can
+overflow; order updates, each of which matters, go through a Fanout.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 
-class Signal:
+class Wakeup:
     def __init__(self) -> None:
         self.version = 0
         self._changed = asyncio.Event()

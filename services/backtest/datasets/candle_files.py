@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from common import timeframes
 from services.backtest.bars.candles import COLUMNS, BoolArray, FloatArray, IntArray
 from services.backtest.datasets.problems import MalformedDataset
-from services.backtest.datasets.timeframes import MONTH, TIMEFRAME_MS, month_numbers, timeframe_of
+from services.backtest.datasets.timeframes import month_numbers
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -179,17 +180,17 @@ def check(matrix: FloatArray, field: str, timeframe: str | None) -> CheckedCandl
     _first_bad(low <= 0, field, "prices must be positive")
     _first_bad(volume < 0, field, "volume is negative")
     if timeframe is None:
-        timeframe = timeframe_of(int(np.min(steps)))
+        timeframe = timeframes.of_step(int(np.min(steps)))
         if timeframe is None:
             raise MalformedDataset(
                 field, f"candles are {int(np.min(steps))} ms apart: not a known timeframe"
             )
     time_ms = time.astype(np.int64)
-    if timeframe == MONTH:
+    if timeframe == timeframes.MONTH:
         months, on_grid = month_numbers(time_ms)
         _first_bad(~on_grid, field, "time is not the first of a month, 00:00 UTC (the 1M grid)")
         return CheckedCandles(matrix, timeframe, find_gaps(months, 1, time_ms))
-    step_ms = TIMEFRAME_MS[timeframe]
+    step_ms = timeframes.milliseconds(timeframe)
     _first_bad(np.append(False, steps % step_ms != 0), field, f"time is off the {timeframe} grid")
     return CheckedCandles(matrix, timeframe, find_gaps(time_ms, step_ms))
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.exchange.markets import Candle, timeframe_ms
+from common import timeframes
+from services.exchange.markets import Candle
 from services.exchange.storage import repository
 from services.exchange.storage.writer import Writer
 from services.exchange.venue import Venue
@@ -39,7 +40,7 @@ class CandleCache:
         end_ms: int | None,
         limit: int,
     ) -> list[Candle]:
-        width = timeframe_ms(timeframe)
+        width = timeframes.milliseconds(timeframe)
         closed_end = venue.clock_ms() // width * width
         end = min(end_ms if end_ms is not None else closed_end, closed_end)
         if start_ms is None:
