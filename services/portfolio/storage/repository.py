@@ -235,8 +235,8 @@ class PortfolioRepository:
             for account_id, point in points
         ]
         if rows:
-            table = _table(EquitySnapshotRow)
-            await self._writer.run(lambda connection: connection.execute(insert(table), rows))
+            statement = _insert(EquitySnapshotRow)
+            await self._writer.run(lambda connection: connection.execute(statement, rows))
 
     async def equity_points(
         self, account_id: str, start: datetime | None = None, end: datetime | None = None
@@ -317,19 +317,19 @@ class LedgerTransaction:
             }
             for account in accounts
         ]
-        self._add(insert(_table(AccountRow)), rows)
+        self._add(_insert(AccountRow), rows)
 
     async def add_fills(self, fills: Sequence[tuple[str, Trade]]) -> None:
         """Appends (account id, trade) fills; DuplicateFill if one is stored already."""
         self._add(
-            insert(_table(FillRow)),
+            _insert(FillRow),
             [_fill_values(account_id, trade) for account_id, trade in fills],
         )
 
     async def add_round_trips(self, round_trips: Sequence[tuple[str, RoundTrip]]) -> None:
         if round_trips:
             self._add(
-                insert(_table(RoundTripRow)),
+                _insert(RoundTripRow),
                 [
                     {
                         "account_id": account_id,
@@ -362,7 +362,7 @@ class LedgerTransaction:
         """The positions an account opened with: (quantity, price) per symbol."""
         if openings:
             self._add(
-                insert(_table(OpeningPositionRow)),
+                _insert(OpeningPositionRow),
                 [
                     {"account_id": account_id, "symbol": s, "quantity": q, "price": p}
                     for s, (q, p) in openings.items()
@@ -372,7 +372,7 @@ class LedgerTransaction:
     async def add_transfers(self, transfers: Sequence[Transfer]) -> None:
         if transfers:
             self._add(
-                insert(_table(TransferRow)),
+                _insert(TransferRow),
                 [
                     {
                         "account_id": t.account_id,
@@ -388,18 +388,33 @@ class LedgerTransaction:
 
     async def save_cursor(self, source: str, sequence: int, *, stored: bool) -> None:
         """Moves a stream's cursor; `stored` says whether the source has one already."""
-        cursors = _table(CursorRow)
         if stored:
-            self._add(
-                update(cursors).where(cursors.c.source == bindparam("key_source")),
-                [{"key_source": source, "sequence": sequence}],
-            )
+            self._add(_UPDATE_CURSOR, [{"key_source": source, "sequence": sequence}])
         else:
-            self._add(insert(cursors), [{"source": source, "sequence": sequence}])
+            self._add(_insert(CursorRow), [{"source": source, "sequence": sequence}])
 
 
 def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
+
+
+# The write statements, built once each: SQLAlchemy derives a cache key from a statement
+# at every execution, which for one built per call is most of its cost.
+_INSERTS: dict[str, Executable] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...]], Executable] = {}
+_UPDATE_CURSOR = (
+    update(_table(CursorRow))
+    .where(_table(CursorRow).c.source == bindparam("key_source"))
+    .values(sequence=bindparam("sequence"))
+)
+
+
+def _insert(model: type[Any]) -> Executable:
+    table = _table(model)
+    statement = _INSERTS.get(table.name)
+    if statement is None:
+        statement = _INSERTS[table.name] = insert(table)
+    return statement
 
 
 def _upsert(
@@ -411,7 +426,7 @@ def _upsert(
 ) -> None:
     """Core executemany: UPDATE of the rows already stored, INSERT of the others (the
     ledger knows which, being the only writer: no dialect-specific upsert needed)."""
-    table = cast(Table, model.__table__)
+    table = _table(model)
     existing: list[dict[str, Any]] = []
     new: list[dict[str, Any]] = []
     for row in rows:
@@ -420,19 +435,22 @@ def _upsert(
         else:
             new.append(row)
     if existing:
-        values: dict[str, Any] = {
-            name: bindparam(name) for name in existing[0] if not name.startswith("key_")
-        }
-        del values["account_id"], values[key]
-        statement = (
-            table.update()
-            .where(table.c.account_id == bindparam("key_account_id"))
-            .where(table.c[key] == bindparam("key_item"))
-            .values(values)
+        columns = tuple(
+            name
+            for name in existing[0]
+            if not name.startswith("key_") and name not in ("account_id", key)
         )
+        statement = _UPDATES.get((table.name, columns))
+        if statement is None:
+            statement = _UPDATES[(table.name, columns)] = (
+                table.update()
+                .where(table.c.account_id == bindparam("key_account_id"))
+                .where(table.c[key] == bindparam("key_item"))
+                .values({name: bindparam(name) for name in columns})
+            )
         add(statement, existing)
     if new:
-        add(insert(table), new)
+        add(_insert(model), new)
 
 
 def _filtered(
