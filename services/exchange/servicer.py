@@ -48,7 +48,7 @@ from edgequant.exchange.v1.exchange_pb2 import (
 from services.exchange import convert
 from services.exchange.candle_cache import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
 from services.exchange.candle_stream import CandleStreams
-from services.exchange.markets import Balance, Ticker
+from services.exchange.markets import Balance
 from services.exchange.orderflow import OrderFlow
 from services.exchange.outbox import Outbox
 from services.exchange.paper.venue import PaperVenue
@@ -115,9 +115,6 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             await self._venue_and_symbol(request.venue, symbol)
         # A ccxt venue serves every subscriber from one shared poll.
         read = getattr(venue, "streamed_ticker", venue.ticker)
-        # Each symbol's ticker at first, then only those that changed: a fill or a trade in
-        # one market wakes every subscriber, the others' tickers are the same but for time.
-        sent: dict[str, tuple[object, ...]] = {}
         seen = -1
         loop = asyncio.get_running_loop()
         sent_at = -TICKER_INTERVAL_SECONDS
@@ -130,10 +127,6 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             sent_at = loop.time()
             for symbol in symbols:
                 ticker = await read(symbol)
-                key = _ticker_key(ticker)
-                if sent.get(symbol) == key:
-                    continue
-                sent[symbol] = key
                 yield StreamTickersResponse(ticker=convert.ticker(request.venue, ticker))
 
     async def GetOrderBook(
@@ -309,21 +302,6 @@ def _starting_balances(venue: Venue) -> list[Balance]:
 def _read_only(venue: Venue) -> bool:
     """A market-data-only venue (`trading = false`), as venue.require_trading sees it."""
     return bool(getattr(venue, "read_only", False))
-
-
-def _ticker_key(ticker: Ticker) -> tuple[object, ...]:
-    """What a ticker says apart from its time."""
-    return (
-        ticker.bid,
-        ticker.bid_size,
-        ticker.ask,
-        ticker.ask_size,
-        ticker.last,
-        ticker.high,
-        ticker.low,
-        ticker.base_volume,
-        ticker.quote_volume,
-    )
 
 
 def _require(field: str, value: str) -> None:
