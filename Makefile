@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 
-.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak cert
+.PHONY: install install-runtime run test lint protos baseline bench clean audit lock fuzz soak cert web web-test web-lint
 
 install: $(INSTALLED)
 install-runtime: $(RUNTIME_INSTALLED)
@@ -17,11 +17,13 @@ install-runtime: $(RUNTIME_INSTALLED)
 LOCK := requirements.lock
 # What the device runs, every package pinned, nothing else: the base dependencies, ccxt
 # (always: a venue table can come from any config file or environment variable, and a
-# device switched to a live venue must not need a reinstall) and the tick engine as the
+# device switched to a live venue must not need a reinstall), Dask's client (the cluster
+# extra, for the same reason: `[backtest.cluster]`; only a sweep's driving worker imports
+# it) and the tick engine as the
 # backtest workers use it (hftbacktest with numba, without its plotting and dataframe
 # dependencies, which it imports only for its stats reports). A subset of LOCK, same versions.
 RUNTIME_LOCK := requirements-runtime.lock
-RUNTIME_EXTRAS := ccxt
+RUNTIME_EXTRAS := ccxt,cluster
 # hftbacktest is installed without its declared dependencies (see RUNTIME_LOCK); this is
 # what its engine and its Binance converter import.
 TICK_ENGINE := hftbacktest numba
@@ -47,7 +49,28 @@ $(INSTALLED): pyproject.toml $(LOCK)
 run: $(RUNTIME_INSTALLED)
 	$(PY) -m common.stack
 
-test: $(INSTALLED)
+# The web UI (web/): its dependencies from the committed package-lock.json. `make run`
+# never needs them: the build is committed in gateway/webui/ and installed with the package.
+WEB_MODULES := web/node_modules/.package-lock.json
+$(WEB_MODULES): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+# Rebuilds gateway/webui/ from web/ (commit the result; tests/web/test_build.py fails on a
+# stale build).
+web: $(WEB_MODULES)
+	cd web && npm run build
+
+web-test: $(WEB_MODULES)
+	cd web && npm test
+
+# vue-tsc type-checks the TypeScript and the Vue templates (no eslint: vue-tsc's strict mode
+# with noUnused* covers what we need without a second toolchain).
+web-lint: $(WEB_MODULES)
+	cd web && npm run lint
+
+# Vitest, then the Python suite (which drives Debian's chromium through the UI, tests/web).
+test: $(INSTALLED) web-test
 	$(PY) -m pytest
 
 # A certificate for the gateway's HTTPS on the LAN, for this device's name and addresses:
@@ -94,7 +117,7 @@ fuzz: $(INSTALLED)
 soak: $(INSTALLED)
 	$(PY) -m bench.soak
 
-lint: $(INSTALLED)
+lint: $(INSTALLED) web-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
@@ -115,4 +138,4 @@ bench: $(INSTALLED)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .lock-venv .lock-runtime-venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf web/node_modules $(VENV) .lock-venv .lock-runtime-venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import backtest, exchange, gateway, portfolio, risk, stack, startup
+from bench import backtest, cluster, exchange, gateway, portfolio, risk, stack, startup, web
 from bench.report import machine, table, update_readme, write
 from bench.runner import Section, run_sections, soak_rows
 from bench.section import TINY
@@ -27,7 +27,9 @@ SECTIONS: dict[str, Section] = {
     "risk": risk.run,
     "portfolio": portfolio.run,
     "backtest": backtest.run,
+    "cluster": cluster.run,
     "gateway": gateway.run,
+    "web": web.run,
 }
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"

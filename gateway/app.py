@@ -6,6 +6,7 @@ the middleware around both (observability outermost, then CORS).
                    or scrape it through a firewall rule)
     /openapi.json  OpenAPI 3 from the descriptors; /docs renders it
     /v1/whoami     the presented token's name, scopes and expiry (read scope; gateway.whoami)
+    /, /assets/*   the web UI (gateway.ui), with its SPA fallback for page navigations
     anything else  an annotated RPC (gateway.proxy), or 404 / 405 as a google.rpc.Status
 """
 
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 
 from common.config import SERVICE_NAMES, Config
-from gateway import docs, openapi, whoami
+from gateway import docs, openapi, ui, whoami
 from gateway.auth import Authenticator, TokenStore
 from gateway.bindings import bindings_of, service_descriptors
 from gateway.health import SERVING, HealthProbe
@@ -68,6 +69,7 @@ def create_app(config: Config) -> Starlette:
         config.grpc,
     )
     metrics = Metrics()
+    web_ui = ui.WebUi(proxy.__call__)
     spec = json.dumps(openapi.document(bindings, "EdgeQuant", VERSION)).encode()
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -97,7 +99,7 @@ def create_app(config: Config) -> Starlette:
             Route("/openapi.json", openapi_json),
             Route(whoami.PATH, who_am_i.__call__, methods=HTTP_METHODS),
             *docs.routes(),
-            Route("/{path:path}", proxy.__call__, methods=HTTP_METHODS),
+            Route("/{path:path}", web_ui.__call__, methods=HTTP_METHODS),
         ],
         middleware=[
             Middleware(ObservabilityMiddleware, metrics=metrics),
@@ -114,6 +116,6 @@ def create_app(config: Config) -> Starlette:
     )
     # "{path:path}" matches no path with a newline in it (%0A): Starlette would answer a
     # text/plain 404. The proxy takes those too, so every answer is a google.rpc.Status.
-    app.router.default = request_response(proxy.__call__)
+    app.router.default = request_response(web_ui.__call__)
     app.state.streams = streams  # gateway.main ends them when a stop begins
     return app

@@ -25,13 +25,13 @@ from services.backtest.datasets import candle_pages
 from services.backtest.datasets.dataset import Dataset
 from services.backtest.datasets.intake import DatasetIntake
 from services.backtest.jobs import manager as jobs
+from services.backtest.jobs.records import Job, RunResult
 from services.backtest.jobs.spec import TickSettings
-from services.backtest.storage.models import JobRow, RunRow
 from services.backtest.strategies.base import StrategyDefinition
 from services.backtest.submission import Submission
 
 if TYPE_CHECKING:
-    from services.backtest.results import RunResult
+    from services.backtest.results import ResultView
 
 # Page-token kinds (common.paging refuses one listing's token in another).
 DATASETS_PAGE, JOBS_PAGE, TRADES_PAGE = "datasets", "jobs", "trades"
@@ -254,7 +254,7 @@ def dataset(d: Dataset) -> pb.Dataset:
     )
 
 
-def job(row: JobRow) -> pb.Job:
+def job(row: Job) -> pb.Job:
     message = pb.Job(
         job_id=row.job_id,
         state=STATES[row.state],
@@ -275,7 +275,7 @@ def job(row: JobRow) -> pb.Job:
     return message
 
 
-def metrics(run: RunRow) -> pb.Metrics:
+def metrics(run: RunResult) -> pb.Metrics:
     duration = Duration()
     duration.FromMilliseconds(run.max_drawdown_duration_ms)
     values: Mapping[str, float] = {name: getattr(run, name) for name in FLOAT_METRICS}
@@ -293,7 +293,7 @@ def metrics(run: RunRow) -> pb.Metrics:
     return message
 
 
-def result(read: RunResult) -> pb.GetResultResponse:
+def result(read: ResultView) -> pb.GetResultResponse:
     job_row, run, ranked, details = read.job, read.run, read.ranked, read.details
     response = pb.GetResultResponse(
         job_id=job_row.job_id,

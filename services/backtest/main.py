@@ -16,6 +16,7 @@ from services.backtest.datasets.store import DatasetStore
 from services.backtest.jobs.manager import JobManager
 from services.backtest.servicer import BacktestServicer
 from services.backtest.settings import BacktestSettings, Paths
+from services.backtest.storage.jobs import JobRepository
 from services.backtest.strategies.catalog import StrategyCatalog
 
 
@@ -44,7 +45,14 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[BacktestServicer]:
             end_ms=end_ms,
         )
 
-    manager = JobManager(runtime.sessions, datasets, paths.results, settings.jobs, runtime.memory)
+    manager = JobManager(
+        JobRepository(runtime.sessions),
+        datasets,
+        paths.results,
+        settings.jobs,
+        runtime.memory,
+        cluster=settings.cluster,
+    )
     await manager.start()
     try:
         yield BacktestServicer(

@@ -27,3 +27,6 @@ class Reason(StrEnum):
     # A worker for this job would pass the memory budget: retry when jobs finish, or
     # with a smaller dataset.
     WORKER_MEMORY_BUDGET = "WORKER_MEMORY_BUDGET"
+    # [backtest.cluster] names a Dask scheduler that does not answer (and
+    # fallback_to_local is off): start the scheduler, or retry later.
+    CLUSTER_UNAVAILABLE = "CLUSTER_UNAVAILABLE"

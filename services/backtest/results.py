@@ -10,8 +10,8 @@ from typing import Any
 from common import paging
 from common.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from services.backtest.jobs import manager as jobs
+from services.backtest.jobs.records import Job, RunResult
 from services.backtest.reasons import Reason
-from services.backtest.storage.models import JobRow, RunRow
 
 DEFAULT_EQUITY_POINTS = 1000
 MAX_EQUITY_POINTS = 20_000
@@ -29,12 +29,12 @@ class RunDetails:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class ResultView:
     """A succeeded job's run: its metrics (the run), the job's runs ranked, its details."""
 
-    job: JobRow
-    run: RunRow
-    ranked: list[RunRow]
+    job: Job
+    run: RunResult
+    ranked: list[RunResult]
     details: RunDetails | None
 
 
@@ -50,13 +50,13 @@ class ResultReader:
         self.jobs = manager
 
     async def result(
-        self, job: JobRow, run_index: int, page: paging.Page, max_points: int
-    ) -> RunResult:
+        self, job: Job, run_index: int, page: paging.Page, max_points: int
+    ) -> ResultView:
         """The run a request names, with a page of its trades and its equity sample."""
         run, ranked = await self.run_of(job, run_index)
-        return RunResult(job, run, ranked, await self.details(run, page, max_points))
+        return ResultView(job, run, ranked, await self.details(run, page, max_points))
 
-    async def run_of(self, job: JobRow, run_index: int) -> tuple[RunRow, list[RunRow]]:
+    async def run_of(self, job: Job, run_index: int) -> tuple[RunResult, list[RunResult]]:
         """The run a request names (0: the single run, or the sweep's best), and the
         job's runs ranked."""
         _require_succeeded(job)
@@ -71,7 +71,9 @@ class ResultReader:
             )
         return run, ranked
 
-    async def details(self, run: RunRow, page: paging.Page, max_points: int) -> RunDetails | None:
+    async def details(
+        self, run: RunResult, page: paging.Page, max_points: int
+    ) -> RunDetails | None:
         """The run's trades on `page` and up to `max_points` of its equity curve (0: the
         default); None for a sweep run that kept no details."""
         if not run.file_name:
@@ -89,7 +91,7 @@ class ResultReader:
             equity=values.tolist(),
         )
 
-    async def export(self, job: JobRow, run_index: int, table: str) -> Export:
+    async def export(self, job: Job, run_index: int, table: str) -> Export:
         """One table of a run ("trades" or "equity_curve") as CSV."""
         run, ranked = await self.run_of(job, run_index)
         if not run.file_name:
@@ -108,7 +110,7 @@ class ResultReader:
         return Export(file_name=name, csv=text, rows=rows)
 
 
-def _require_succeeded(job: JobRow) -> None:
+def _require_succeeded(job: Job) -> None:
     if job.state != jobs.SUCCEEDED:
         detail = f": {job.error}" if job.error else ""
         raise FailedPrecondition(

@@ -11,10 +11,10 @@ from common.errors import FieldViolation
 from common.validation import Violations
 from services.backtest.bars.settings import BarSettings, Calendar
 from services.backtest.datasets.store import DatasetStore
+from services.backtest.jobs import admission
 from services.backtest.jobs import manager as jobs
-from services.backtest.jobs import requests
+from services.backtest.jobs.records import Job
 from services.backtest.jobs.spec import TickSettings
-from services.backtest.storage.models import JobRow
 from services.backtest.strategies.base import StrategyDefinition, UnknownStrategy
 from services.backtest.strategies.catalog import StrategyCatalog
 from services.backtest.tick.strategies import TICK_STRATEGIES
@@ -60,12 +60,12 @@ class Submitter:
         problems.add("strategy", f"no {engine} strategy {name[:80]!r}; see ListStrategies")
         return None
 
-    async def submit(self, submission: Submission, problems: Violations) -> JobRow:
+    async def submit(self, submission: Submission, problems: Violations) -> Job:
         """The queued job; raises InvalidArgument with `problems` and its own."""
         strategy = self.strategy_named(submission.strategy, submission.engine, problems)
         found: list[FieldViolation] = []
-        bar = requests.check_bar_settings(submission.bar, found)
-        tick = requests.check_tick_settings(submission.tick, found)
+        bar = admission.check_bar_settings(submission.bar, found)
+        tick = admission.check_tick_settings(submission.tick, found)
         for violation in found:
             problems.add(violation.field, violation.description)
         grid = check_grids(submission.grids, strategy, problems)
@@ -75,7 +75,7 @@ class Submitter:
         dataset = await self.datasets.get(submission.dataset_id)
         bar = replace(bar, calendar=Calendar(dataset.calendar or "continuous"))
         return await self.jobs.submit(
-            requests.SubmitRequest(
+            admission.SubmitRequest(
                 dataset_id=submission.dataset_id,
                 engine=submission.engine,
                 strategy=strategy.name,

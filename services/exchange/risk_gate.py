@@ -120,8 +120,10 @@ class RiskGate:
         async def follow() -> None:
             outage.attempting()
             # Subscribed before the state is read: a change in between is in the stream.
+            # Risk sends the headers once the subscriber is registered: wait for them.
             events = self._stub.StreamRiskEvents(risk_pb2.StreamRiskEventsRequest())
             try:
+                await events.initial_metadata()
                 state = await self._stub.GetTradingState(
                     risk_pb2.GetTradingStateRequest(), timeout=self.settings.check_timeout_seconds
                 )

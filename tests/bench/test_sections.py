@@ -17,7 +17,17 @@ from bench.report import Row, table
 from bench.runner import run_sections
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = {"startup", "stack", "exchange", "risk", "portfolio", "backtest", "gateway"}
+SECTIONS = {
+    "startup",
+    "stack",
+    "exchange",
+    "risk",
+    "portfolio",
+    "backtest",
+    "cluster",
+    "gateway",
+    "web",
+}
 
 
 @pytest.mark.bench

@@ -5,14 +5,32 @@ worker answers with `Progress`, `RunFinished` and `DetailsKept` messages and end
 task with exactly one `TaskDone` or `TaskFailed`, sent in `Batch`es (a sweep's small
 runs would otherwise cost a message and a wake-up of the server each). The server
 closes its end of the pipe to retire a worker: the worker exits when it reads
-end-of-file.
+end-of-file, and stops a task by SIGTERM (a worker driving a Dask cluster cancels its
+cluster tasks on the way out).
+
+A `Task` with a `cluster` runs its runs on that Dask cluster: the worker process is
+then only the cluster's client, and reports exactly as if it had run them itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 from services.backtest.jobs.spec import JobSpec
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """The Dask scheduler a task's runs go to, and how to reach it."""
+
+    address: str
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # The scheduler does not answer: run the runs in this process instead of failing.
+    fallback_to_local: bool = False
 
 
 @dataclass(frozen=True)
@@ -22,6 +40,8 @@ class Task:
     spec: JobSpec
     run_indices: tuple[int, ...]
     results_dir: str
+    # None: in this worker process.
+    cluster: ClusterTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -66,3 +86,29 @@ class Batch:
     """What a worker sends over the pipe: its messages since the last batch, in order."""
 
     messages: tuple[WorkerMessage, ...]
+
+
+async def receive(pipe: Connection) -> tuple[list[WorkerMessage], bool]:
+    """The server's read: the messages a worker has sent so far (at least one, unless it
+    has closed its end), and whether it has. Waits on the event loop, never blocking it."""
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(pipe.fileno(), wake)
+    try:
+        await readable
+    finally:
+        loop.remove_reader(pipe.fileno())
+    messages: list[WorkerMessage] = []
+    while True:
+        try:
+            batch: Batch = pipe.recv()
+        except (EOFError, OSError):
+            return messages, True
+        messages += batch.messages
+        if not pipe.poll():
+            return messages, False

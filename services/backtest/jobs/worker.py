@@ -72,7 +72,14 @@ class _Reporter:
 
 
 def run_task(task: Task, send: Callable[[WorkerMessage], None]) -> None:
-    """Runs the task's runs and reports each; ends with TaskDone or TaskFailed."""
+    """Runs the task's runs (here, or on its cluster) and reports each; ends with
+    TaskDone or TaskFailed."""
+    if task.cluster is not None:
+        # Dask loads only in a worker that drives a cluster.
+        from services.backtest.jobs.cluster import run_on_cluster  # noqa: PLC0415
+
+        run_on_cluster(task, send, run_task)
+        return
     try:
         spec = task.spec
         wanted = set(task.run_indices)

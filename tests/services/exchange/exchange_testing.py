@@ -104,6 +104,8 @@ class ScriptedRisk(risk_pb2_grpc.RiskServiceServicer):
 
     async def StreamRiskEvents(self, request: Any, context: Any) -> AsyncIterator[Any]:
         self.subscribers += 1
+        # As the risk service does: the headers say the subscriber is registered.
+        await context.send_initial_metadata(())
         while True:
             event = await self.events.get()
             if event is None:

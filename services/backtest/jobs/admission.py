@@ -1,8 +1,9 @@
-"""A submitted backtest, checked and expanded into the runs a worker will do.
+"""Admission: a submitted backtest, checked and expanded into the runs a worker will do.
 
 Every check happens here, before anything is stored or started: unknown strategy or
 parameter, values outside a parameter's range, bad execution settings, a sweep too
-large, a dataset of the wrong kind. Each problem names its field.
+large, a dataset of the wrong kind (each problem names its field), and a worker that
+would not fit its memory budget.
 """
 
 from __future__ import annotations
@@ -11,15 +12,24 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 
-from common.errors import FieldViolation, InvalidArgument
+from common.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from common.memory import MIB
 from services.backtest.bars import metric_names
 from services.backtest.bars.settings import BarSettings, Sizing
 from services.backtest.datasets.dataset import Dataset
 from services.backtest.jobs.spec import Run, TickSettings
+from services.backtest.reasons import Reason
 from services.backtest.strategies.base import StrategyDefinition
 from services.backtest.tick.strategies import QUEUE_MODELS
 
 DEFAULT_RANK_BY = "sharpe_ratio"
+# A worker's fixed cost: the interpreter and numpy (bar), plus hftbacktest and numba (tick).
+BAR_WORKER_BASE_BYTES = 80 * MIB
+TICK_WORKER_BASE_BYTES = 640 * MIB  # measured ~605 MiB peak: numba/LLVM compiling
+# Float64 arrays as long as the candles that one bar run holds at its peak.
+BAR_ARRAYS_PER_CANDLE = 24
+# hftbacktest's events (64 bytes each) decompressed from the stored .npz, with room.
+TICK_BYTES_PER_STORED_BYTE = 12
 
 
 @dataclass(frozen=True)
@@ -157,3 +167,19 @@ def check_dataset(dataset: Dataset, engine: str) -> None:
 def _raise(violations: list[FieldViolation]) -> None:
     if violations:
         raise InvalidArgument(violations)
+
+
+def check_worker_budget(engine: str, rows: int, size_bytes: int, budget_mib: int) -> None:
+    """Refuses a job whose worker would not fit its budget, before it starts."""
+    if engine == "bar":
+        estimate = BAR_WORKER_BASE_BYTES + rows * 8 * BAR_ARRAYS_PER_CANDLE
+    else:
+        estimate = TICK_WORKER_BASE_BYTES + size_bytes * TICK_BYTES_PER_STORED_BYTE
+    if estimate > budget_mib * MIB:
+        raise ResourceExhausted(
+            f"a {engine} worker for this dataset needs about {estimate // MIB} MiB, over the "
+            f"worker budget of {budget_mib} MiB "
+            "(backtest.jobs.worker_budget_mib); use a shorter dataset or raise the budget",
+            reason=Reason.WORKER_MEMORY_BUDGET,
+            metadata={"estimated_mib": str(estimate // MIB), "budget_mib": str(budget_mib)},
+        )

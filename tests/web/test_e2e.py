@@ -1,0 +1,215 @@
+"""The trader's screen end to end: log in, the overview shows data, a paper order is
+placed and cancelled, the kill switch denies the next order and is lifted, a small
+backtest shows its result and a sweep its table; every page at desktop and phone width
+in both themes (screenshots under the test's tmp dir), each tabbed through by keyboard.
+The fixtures (conftest.py) fail a test on any console error or foreign request."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.web.conftest import DESKTOP, PHONE, READ_TOKEN, UiStack, Watched, watch
+
+pytestmark = pytest.mark.stack
+
+PAGES = ["/", "/trade", "/orders", "/risk", "/backtest", "/runners", "/activity", "/about"]
+FOCUSABLE = (
+    "a[href]:visible, button:not([disabled]):visible, input:not([disabled]):visible, "
+    "select:not([disabled]):visible, [tabindex='0']:visible"
+)
+
+
+def _overview_ready(page: Page) -> None:
+    expect(page.get_by_test_id("overview")).to_have_attribute("data-ready", "true", timeout=60_000)
+
+
+def test_log_in_and_the_overview_shows_data(ui: Watched, ui_stack: UiStack) -> None:
+    ui.page.goto(ui_stack.url + "/")
+    expect(ui.page.get_by_role("heading", name="Log in")).to_be_visible()
+    ui.page.get_by_test_id("token").fill("not-a-token")
+    ui.page.get_by_role("button", name="Log in").click()
+    expect(ui.page.get_by_role("alert")).to_be_visible()
+    # The refused token's 401 is the one console line we caused on purpose.
+    ui.console_errors.clear()
+    ui.log_in(ui_stack.token)
+    expect(ui.page.get_by_test_id("who")).to_contain_text("web-ui")
+    _overview_ready(ui.page)
+    expect(ui.page.get_by_test_id("balances")).to_contain_text("USDT")
+    expect(ui.page.get_by_test_id("equity")).to_contain_text("Equity")
+    expect(ui.page.get_by_test_id("health")).to_have_text("healthy")
+    expect(ui.page.get_by_test_id("trading-state")).to_have_text("ACTIVE")
+    # The token stays in this tab only (sessionStorage), never in a URL.
+    assert ui.page.evaluate("sessionStorage.getItem('edgequant.token')") == ui_stack.token
+    assert ui.page.evaluate("localStorage.getItem('edgequant.token')") is None
+    assert ui_stack.token not in ui.page.url
+    ui.shot("overview-desktop-light")
+
+
+def test_a_read_only_token_sees_everything_and_changes_nothing(
+    ui: Watched, ui_stack: UiStack
+) -> None:
+    ui.log_in(READ_TOKEN)
+    expect(ui.page.get_by_test_id("who")).to_contain_text("web-reader (read)")
+    expect(ui.page.get_by_test_id("kill-switch")).to_be_disabled()
+    ui.page.get_by_role("link", name="Trade").click()
+    price = _limit_price_below(ui.page)
+    _ticket(ui.page, "0.001", price)
+    # The pre-check is a read; sending the order needs the trade scope.
+    expect(ui.page.get_by_test_id("precheck")).to_contain_text("APPROVE")
+    expect(ui.page.get_by_test_id("submit")).to_be_disabled()
+    ui.page.get_by_role("link", name="Backtest").click()
+    expect(ui.page.get_by_test_id("import")).to_be_disabled()
+    expect(ui.page.get_by_test_id("run")).to_be_disabled()
+
+
+def _limit_price_below(page: Page) -> str:
+    book = page.get_by_test_id("order-book")
+    expect(book.locator("tr.bid").first).to_be_visible(timeout=30_000)
+    best_bid = Decimal(book.locator("tr.bid td").first.inner_text().strip())
+    # Inside the risk price band, far enough below the bid not to fill during the test.
+    return str((best_bid * Decimal("0.97")).quantize(Decimal(1)))
+
+
+def _ticket(page: Page, quantity: str, price: str) -> None:
+    page.get_by_test_id("order-type").select_option("ORDER_TYPE_LIMIT")
+    page.get_by_test_id("quantity").fill(quantity)
+    page.get_by_test_id("price").fill(price)
+    page.get_by_test_id("check").click()
+
+
+def test_place_and_cancel_a_paper_order(ui: Watched, ui_stack: UiStack) -> None:
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Trade").click()
+    expect(ui.page.get_by_test_id("candle-count")).to_contain_text(
+        re.compile(r"^[1-9]\d* candles"), timeout=30_000
+    )
+    price = _limit_price_below(ui.page)
+    _ticket(ui.page, "0.001", price)
+    expect(ui.page.get_by_test_id("precheck")).to_contain_text("APPROVE")
+    ui.page.get_by_test_id("submit").click()
+    expect(ui.page.get_by_test_id("last-order")).to_contain_text("OPEN")
+    open_orders = ui.page.get_by_test_id("open-orders")
+    # The order as typed: the price string exactly, not a float's rendering.
+    expect(open_orders).to_contain_text(price)
+    ui.shot("trade-with-open-order")
+    open_orders.get_by_role("button", name="Cancel").first.click()
+    expect(open_orders).to_contain_text("None.")
+    expect(ui.page.get_by_test_id("last-order")).to_contain_text("CANCELED")
+
+
+def test_the_kill_switch_denies_the_next_order_and_is_lifted(
+    ui: Watched, ui_stack: UiStack
+) -> None:
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Trade").click()
+    price = _limit_price_below(ui.page)
+    ui.page.get_by_test_id("kill-switch").click()
+    ui.page.get_by_test_id("kill-reason").fill("e2e: halt")
+    ui.page.get_by_test_id("kill-confirm").click()
+    expect(ui.page.get_by_test_id("trading-state")).to_have_text("HALTED")
+    _ticket(ui.page, "0.001", price)
+    expect(ui.page.get_by_test_id("precheck")).to_contain_text("DENY")
+    expect(ui.page.get_by_test_id("precheck")).to_contain_text("HALTED")
+    expect(ui.page.get_by_test_id("submit")).to_be_disabled()
+    ui.shot("trade-halted")
+    ui.page.get_by_test_id("kill-switch").click()
+    ui.page.get_by_test_id("kill-confirm").click()
+    expect(ui.page.get_by_test_id("trading-state")).to_have_text("ACTIVE")
+    ui.page.get_by_test_id("check").click()
+    expect(ui.page.get_by_test_id("precheck")).to_contain_text("APPROVE")
+    # Both changes in the merged live feed.
+    ui.page.get_by_role("link", name="Activity").click()
+    expect(ui.page.get_by_test_id("activity").locator("li.risk")).to_have_count(2)
+
+
+def test_a_small_backtest_and_a_sweep_show_their_results(ui: Watched, ui_stack: UiStack) -> None:
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Backtest").click()
+    ui.page.get_by_test_id("import").click()
+    expect(ui.page.get_by_test_id("datasets")).to_contain_text("BTC/USDT", timeout=60_000)
+    ui.page.get_by_test_id("strategy").select_option("sma_cross")
+    ui.page.get_by_test_id("param-fast").fill("5")
+    ui.page.get_by_test_id("param-slow").fill("20")
+    ui.page.get_by_test_id("run").click()
+    expect(ui.page.get_by_test_id("metrics")).to_contain_text("Sharpe", timeout=120_000)
+    expect(ui.page.get_by_test_id("job-state")).to_contain_text("SUCCEEDED")
+    ui.shot("backtest-result")
+    ui.page.get_by_test_id("param-fast").fill("5, 8")
+    ui.page.get_by_test_id("param-slow").fill("20, 30")
+    ui.page.get_by_role("button", name="Run sweep").click()
+    table = ui.page.get_by_test_id("sweep-table")
+    expect(table.locator("tbody tr")).to_have_count(4, timeout=120_000)
+    expect(ui.page.get_by_test_id("heatmap")).to_be_visible()
+    ui.shot("backtest-sweep")
+    # The single run beside the sweep's best: both jobs' metrics side by side.
+    jobs = ui.page.get_by_test_id("jobs")
+    expect(jobs.locator("tbody tr")).to_have_count(2)
+    for row in range(2):
+        jobs.locator("tbody tr").nth(row).get_by_role("checkbox").check()
+    ui.page.get_by_role("button", name="Compare 2 runs").click()
+    compare = ui.page.get_by_test_id("compare")
+    expect(compare.locator("thead th")).to_have_count(3)
+    expect(compare).to_contain_text("Sharpe")
+
+
+def _tab_through(page: Page) -> list[str]:
+    """Tabs from the top of the page; returns the focusable controls never reached."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.locator("body").focus()
+    controls = page.locator(FOCUSABLE)
+    count = controls.count()
+    page.evaluate(
+        "(selector) => document.querySelectorAll(selector).forEach((element, index) =>"
+        " element.setAttribute('data-tab-index', String(index)))",
+        "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled])",
+    )
+    reached: set[str] = set()
+    for _ in range(count * 2 + 10):
+        page.keyboard.press("Tab")
+        index = page.evaluate("document.activeElement?.getAttribute('data-tab-index') ?? ''")
+        if index:
+            reached.add(index)
+    missing = []
+    for position in range(count):
+        control = controls.nth(position)
+        index = control.get_attribute("data-tab-index")
+        if index is not None and index not in reached and control.is_visible():
+            missing.append(control.evaluate("element => element.outerHTML.slice(0, 120)"))
+    return missing
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_page_at_desktop_and_phone_width_by_keyboard(
+    browser: Browser, ui_stack: UiStack, tmp_path_factory: pytest.TempPathFactory, theme: str
+) -> None:
+    shots = tmp_path_factory.mktemp(f"screenshots-{theme}")
+    for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        context = browser.new_context(viewport=viewport)
+        context.set_default_timeout(30_000)
+        context.add_init_script(f"localStorage.setItem('edgequant.theme', '{theme}')")
+        ui = watch(context.new_page(), ui_stack.url, shots)
+        ui.log_in(ui_stack.token)
+        for path in PAGES:
+            ui.page.goto(ui_stack.url + path)
+            ui.page.get_by_test_id("who").wait_for()
+            if path == "/":
+                _overview_ready(ui.page)
+            else:
+                # Streams stay open (no network idle): the heading, then a moment for data.
+                ui.page.locator("main h1").wait_for()
+                ui.page.wait_for_timeout(1500)
+            label = path.strip("/") or "overview"
+            ui.shot(f"{label}-{name}-{theme}")
+            if name == "desktop":
+                assert _tab_through(ui.page) == [], f"{path}: controls the keyboard never reaches"
+            else:
+                # One column: nothing wider than the phone's screen.
+                width = ui.page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"] + 1, f"{path} is {width}px wide on a phone"
+        context.close()
+        ui.assert_clean()
+    print(f"screenshots: {shots}")

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { formatDecimal, signOf } from '../src/lib/decimal'
+import { orderBody, toCsv } from '../src/lib/orders'
+
+describe('formatDecimal', () => {
+  it('rounds on the digits of the string, never through a float', () => {
+    expect(formatDecimal('0.1000000000000000055511151231257827', 20)).toBe('0.10000000000000000555')
+    expect(formatDecimal('12345678901234567890.123456789', 4)).toBe('12,345,678,901,234,567,890.1235')
+    expect(formatDecimal('9.9999', 2)).toBe('10')
+    expect(formatDecimal('-0.004', 2)).toBe('0')
+    expect(formatDecimal('-1234.5', 2)).toBe('-1,234.5')
+    expect(formatDecimal('0.00125')).toBe('0.00125')
+  })
+
+  it('expands exponents and leaves non-numbers as they are', () => {
+    expect(formatDecimal('1e-8', 10)).toBe('0.00000001')
+    expect(formatDecimal('1.5E3')).toBe('1,500')
+    expect(formatDecimal('')).toBe('')
+    expect(formatDecimal('NaN')).toBe('NaN')
+  })
+
+  it('gives the sign of a decimal string', () => {
+    expect(signOf('-0.0001')).toBe('neg')
+    expect(signOf('-0.000')).toBe('')
+    expect(signOf('3')).toBe('pos')
+  })
+})
+
+describe('orderBody', () => {
+  it('sends exactly what the user typed', () => {
+    const body = orderBody(
+      { venue: 'paper', symbol: 'BTC/USDT', side: 'SIDE_BUY', type: 'ORDER_TYPE_LIMIT', quantity: '0.00100000', price: '25000.10', postOnly: true, reduceOnly: false },
+      'ui-1',
+    )
+    expect(body.quantity).toBe('0.00100000')
+    expect(body.price).toBe('25000.10')
+    expect(body.post_only).toBe(true)
+  })
+
+  it('leaves price and post-only out of a market order', () => {
+    const body = orderBody(
+      { venue: 'paper', symbol: 'BTC/USDT', side: 'SIDE_SELL', type: 'ORDER_TYPE_MARKET', quantity: '1', price: '5', postOnly: true, reduceOnly: true },
+      'ui-2',
+    )
+    expect(body).not.toHaveProperty('price')
+    expect(body).not.toHaveProperty('post_only')
+    expect(body.reduce_only).toBe(true)
+  })
+})
+
+describe('toCsv', () => {
+  it('quotes what needs quoting and keeps decimal strings as they are', () => {
+    const csv = toCsv([{ symbol: 'BTC/USDT', price: '25000.10', note: 'a "b", c' }, { symbol: 'ETH/USDT' }], ['symbol', 'price', 'note'])
+    expect(csv).toBe('symbol,price,note\r\nBTC/USDT,25000.10,"a ""b"", c"\r\nETH/USDT,,\r\n')
+  })
+})
