@@ -83,7 +83,7 @@ async def serve() -> None:
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """On uvloop where it is installed (the runtime set has it: ccxt needs it): its loop and
-    transports in C take about a third off the gateway's own time per request. Else on
+    transports in C cut the gateway's CPU per request by ~15% (0.77 -> 0.65 ms). Else on
     asyncio's loop, which serves the same."""
     try:
         import uvloop  # noqa: PLC0415 - optional: only where installed
