@@ -16,7 +16,6 @@ import asyncio
 import inspect
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from common.errors import (
     internal_status,
     to_status,
 )
-from common.logs import request_id
+from common.logs import new_request_id, request_id
 from common.metrics import ServiceMetrics
 from common.reasons import CommonReason
 
@@ -64,6 +63,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: ServiceMetrics | None = None) -> None:
         self.streams = LiveStreams()
         self.metrics = metrics
+        # Each method's wrapped handler, built once (with the handler it wraps): the request
+        # id is read in the call, so nothing here differs from one call to the next.
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -74,19 +76,24 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        rid = _request_id(handler_call_details.invocation_metadata)
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: Handler, method: str) -> Handler:
         deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method, rid, self.metrics),
+                _wrap_unary(handler.unary_unary, method, self.metrics),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(
-                    handler.unary_stream, method, rid, self._streams_of(method), self.metrics
-                ),
+                _wrap_stream(handler.unary_stream, method, self._streams_of(method), self.metrics),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -127,14 +134,12 @@ def _request_id(metadata: Any) -> str:
     for key, value in metadata or ():
         if key == REQUEST_ID_HEADER and isinstance(value, str) and value:
             return value[:128]
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
-def _wrap_unary(
-    behavior: Behavior, method: str, rid: str, metrics: ServiceMetrics | None
-) -> Behavior:
+def _wrap_unary(behavior: Behavior, method: str, metrics: ServiceMetrics | None) -> Behavior:
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        request_id.set(rid)
+        request_id.set(_request_id(context.invocation_metadata()))
         started = time.perf_counter()
         try:
             _check_decoded(request)
@@ -148,17 +153,13 @@ def _wrap_unary(
 
 
 def _wrap_stream(
-    behavior: Behavior,
-    method: str,
-    rid: str,
-    live: LiveStreams | None,
-    metrics: ServiceMetrics | None,
+    behavior: Behavior, method: str, live: LiveStreams | None, metrics: ServiceMetrics | None
 ) -> Behavior:
     """Accepts both shapes of streaming handler: an async iterator of responses, or a
     coroutine that writes them itself (as grpc.health.v1's Watch does)."""
 
     async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        request_id.set(rid)
+        request_id.set(_request_id(context.invocation_metadata()))
         started = time.perf_counter()
         task = asyncio.current_task()
         if live is not None and task is not None:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.logs import request_id
+from common.logs import new_request_id, request_id
 
 log = logging.getLogger("edgequant.gateway.access")
 
@@ -103,7 +102,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and value:
             return str(value.decode("latin-1")[:128])
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 def _log_access(scope: Scope, rid: str, route: str, status: int, duration: float) -> None:

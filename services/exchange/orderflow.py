@@ -234,6 +234,7 @@ class OrderFlow:
             except BaseException:
                 self._outbox.rewind(first)
                 raise
+            self._outbox.committed(executions)
         if executions:
             self._outbox.appended.notify()
         self._updates.publish(order)

@@ -9,13 +9,18 @@ nothing twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import itertools
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 
 from services.exchange.orders import Execution
 from services.exchange.storage import repository
 from services.exchange.wakeup import Wakeup
 
 PAGE = 500
+# The newest executions committed by this process, kept to serve live streams without a
+# query per batch; a stream further behind reads the database.
+RECENT = 2 * PAGE
 
 
 class Outbox:
@@ -24,6 +29,8 @@ class Outbox:
         self.writing = asyncio.Lock()
         self.last_sequence = 0
         self.appended = Wakeup()
+        # Contiguous: committed in sequence order under `writing`, nothing missing between.
+        self._recent: deque[Execution] = deque(maxlen=RECENT)
 
     async def load(self) -> None:
         async with self._sessions() as session:
@@ -36,6 +43,19 @@ class Outbox:
 
     def rewind(self, to: int) -> None:
         self.last_sequence = to
+
+    def committed(self, executions: Sequence[Execution]) -> None:
+        """Only under `writing`, once the transaction that holds `executions` committed."""
+        self._recent.extend(executions)
+
+    def _recent_after(self, sequence: int, limit: int) -> list[Execution] | None:
+        """Up to `limit` executions after `sequence` from memory; None when memory does
+        not reach back to the one right after it."""
+        recent = self._recent
+        if not recent or recent[0].sequence > sequence + 1:
+            return None
+        start = sequence + 1 - recent[0].sequence
+        return list(itertools.islice(recent, start, start + limit))
 
     async def stream(self, after_seq: int) -> AsyncIterator[Execution]:
         """Executions with a sequence above `after_seq`, oldest first, then live ones."""
@@ -51,8 +71,10 @@ class Outbox:
         page_size = max(size, PAGE)
         while True:
             seen = self.appended.version
-            async with self._sessions() as session:
-                page = await repository.executions_after(session, sent, page_size)
+            page = self._recent_after(sent, page_size)
+            if page is None:
+                async with self._sessions() as session:
+                    page = await repository.executions_after(session, sent, page_size)
             for start in range(0, len(page), size):
                 batch = page[start : start + size]
                 yield batch

@@ -5,6 +5,7 @@ One method per RPC, named as in protos/edgequant/exchange/v1/exchange.proto.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -61,6 +62,11 @@ ORDERS_PAGE = "orders"
 MAX_DEPTH = 1000
 # StreamExecutions' cap on `max_batch` (documented in the proto): ~150 KB messages.
 MAX_EXECUTIONS_BATCH = 1000
+# StreamTickers sends a subscriber at most one ticker per symbol per this many seconds,
+# the latest: every fill moves the paper book, and under an order load a ticker per fill
+# per subscriber was most of the messages the exchange sent (risk and the portfolio read
+# only the latest mark). The paper clock's own batching is as coarse (0.1 s).
+TICKER_INTERVAL_SECONDS = 0.1
 
 
 class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
@@ -110,8 +116,15 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         # A ccxt venue serves every subscriber from one shared poll.
         read = getattr(venue, "streamed_ticker", venue.ticker)
         seen = -1
+        loop = asyncio.get_running_loop()
+        sent_at = -TICKER_INTERVAL_SECONDS
         while True:
             seen = await venue.tickers_changed.wait(seen)
+            wait = sent_at + TICKER_INTERVAL_SECONDS - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                seen = venue.tickers_changed.version  # what changed meanwhile is read now
+            sent_at = loop.time()
             for symbol in symbols:
                 ticker = await read(symbol)
                 yield StreamTickersResponse(ticker=convert.ticker(request.venue, ticker))

@@ -72,6 +72,7 @@ async def lifespan(runtime: Runtime) -> AsyncIterator[PortfolioServicer]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await channel.close()
+        repository.close()
 
 
 SPEC = ServiceSpec(

@@ -97,6 +97,7 @@ SQL_ALLOWED = {
     "common/testing.py": "test support: databases for tests",
     "common/service.py": "Runtime hands a service its engine and session factory",
     "common/columns.py": "the one decimal column type every service's storage models use",
+    "common/writer.py": "the synchronous SQLite write path the storage packages share",
 }
 
 

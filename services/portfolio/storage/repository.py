@@ -4,21 +4,39 @@ The ledger is the only writer: it writes each batch in one `LedgerTransaction`, 
 knows (being the only writer's) which position and balance rows exist already, so an
 upsert is a plain UPDATE or INSERT on any dialect. Reads for the RPCs that go to the
 database (fills, transfers, equity snapshots, round trips) answer domain objects.
+
+Every write goes through common.writer (on SQLite one synchronous transaction on the
+loop): a batch of executions is ~5 statements, and through aiosqlite each is several
+hops to its thread and back, which was most of the portfolio's CPU per order. A
+`LedgerTransaction` collects its statements and runs them in one go as it closes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from common.writer import Writer
 from services.portfolio.accounting import (
     ZERO,
     AverageCost,
@@ -77,6 +95,8 @@ class StoredLedger:
 class PortfolioRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        engine: AsyncEngine = sessions.kw["bind"]
+        self._writer = Writer(engine.url, engine, "portfolio")
         # The (account, symbol) and (account, asset) rows stored: the ledger's upserts.
         self._positions: set[tuple[str, str]] = set()
         self._balances: set[tuple[str, str]] = set()
@@ -119,12 +139,17 @@ class PortfolioRepository:
                     accounts[account_id].net_transfers += value
         return StoredLedger(accounts, cursors)
 
+    def close(self) -> None:
+        self._writer.close()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LedgerTransaction]:
-        """One write of the ledger: committed on leaving, rolled back on an error."""
-        async with self.sessions.begin() as session:
-            transaction = LedgerTransaction(session, self._positions, self._balances)
-            yield transaction
+        """One write of the ledger: committed on leaving (DuplicateFill, or any error of
+        the database, raised there and nothing written); nothing written on an error."""
+        transaction = LedgerTransaction(self.sessions, self._positions, self._balances)
+        yield transaction
+        if transaction.writes:
+            await self._writer.run(transaction.write)
         self._positions.update(transaction.new_positions)
         self._balances.update(transaction.new_balances)
 
@@ -210,8 +235,8 @@ class PortfolioRepository:
             for account_id, point in points
         ]
         if rows:
-            async with self.sessions.begin() as session:
-                await session.execute(insert(EquitySnapshotRow), rows)
+            statement = _insert(EquitySnapshotRow)
+            await self._writer.run(lambda connection: connection.execute(statement, rows))
 
     async def equity_points(
         self, account_id: str, start: datetime | None = None, end: datetime | None = None
@@ -231,19 +256,33 @@ class PortfolioRepository:
 
 
 class LedgerTransaction:
-    """The writes of one ledger batch, in one database transaction."""
+    """The writes of one ledger batch, in one database transaction: each method adds its
+    statements, `write` runs them all (PortfolioRepository.transaction, as it closes)."""
 
     def __init__(
         self,
-        session: AsyncSession,
+        sessions: async_sessionmaker[AsyncSession],
         stored_positions: set[tuple[str, str]],
         stored_balances: set[tuple[str, str]],
     ) -> None:
-        self._session = session
+        self._sessions = sessions
         self._stored_positions = stored_positions
         self._stored_balances = stored_balances
+        self._statements: list[tuple[Executable, list[dict[str, Any]]]] = []
         self.new_positions: set[tuple[str, str]] = set()
         self.new_balances: set[tuple[str, str]] = set()
+
+    @property
+    def writes(self) -> bool:
+        return bool(self._statements)
+
+    def write(self, connection: Connection) -> None:
+        for statement, rows in self._statements:
+            connection.execute(statement, rows)
+
+    def _add(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._statements.append((statement, rows))
 
     async def known_trades(self, trades: Sequence[Trade]) -> set[tuple[str, str]]:
         """The (venue, trade id) of those of `trades` stored already."""
@@ -251,16 +290,18 @@ class LedgerTransaction:
         for trade in trades:
             by_venue.setdefault(trade.venue, set()).add(trade.trade_id)
         known: set[tuple[str, str]] = set()
-        for venue, ids in by_venue.items():
-            ordered = sorted(ids)
-            for start in range(0, len(ordered), _IN_CHUNK):
-                chunk = ordered[start : start + _IN_CHUNK]
-                rows = await self._session.scalars(
-                    select(FillRow.trade_id).where(
-                        FillRow.venue == venue, FillRow.trade_id.in_(chunk)
+        # Read before the writes: the ledger, the only writer, holds its lock meanwhile.
+        async with self._sessions() as session:
+            for venue, ids in by_venue.items():
+                ordered = sorted(ids)
+                for start in range(0, len(ordered), _IN_CHUNK):
+                    chunk = ordered[start : start + _IN_CHUNK]
+                    rows = await session.scalars(
+                        select(FillRow.trade_id).where(
+                            FillRow.venue == venue, FillRow.trade_id.in_(chunk)
+                        )
                     )
-                )
-                known.update((venue, trade_id) for trade_id in rows)
+                    known.update((venue, trade_id) for trade_id in rows)
         return known
 
     async def add_accounts(self, accounts: Iterable[Account]) -> None:
@@ -276,22 +317,19 @@ class LedgerTransaction:
             }
             for account in accounts
         ]
-        if rows:
-            await self._session.execute(insert(AccountRow), rows)
+        self._add(_insert(AccountRow), rows)
 
     async def add_fills(self, fills: Sequence[tuple[str, Trade]]) -> None:
         """Appends (account id, trade) fills; DuplicateFill if one is stored already."""
-        if fills:
-            # Core executemany: the ORM's per-row bookkeeping is not needed for appends.
-            await self._session.execute(
-                insert(cast(Table, FillRow.__table__)),
-                [_fill_values(account_id, trade) for account_id, trade in fills],
-            )
+        self._add(
+            _insert(FillRow),
+            [_fill_values(account_id, trade) for account_id, trade in fills],
+        )
 
     async def add_round_trips(self, round_trips: Sequence[tuple[str, RoundTrip]]) -> None:
         if round_trips:
-            await self._session.execute(
-                insert(RoundTripRow),
+            self._add(
+                _insert(RoundTripRow),
                 [
                     {
                         "account_id": account_id,
@@ -307,7 +345,7 @@ class LedgerTransaction:
     async def save_positions(self, positions: dict[tuple[str, str], Position]) -> None:
         rows = [_position_values(key, position) for key, position in positions.items()]
         self.new_positions.update(positions)
-        await _upsert(self._session, PositionRow, rows, self._stored_positions, "symbol")
+        _upsert(self._add, PositionRow, rows, self._stored_positions, "symbol")
 
     async def save_balances(self, balances: dict[str, dict[str, Decimal]]) -> None:
         rows: list[dict[str, Any]] = [
@@ -316,15 +354,15 @@ class LedgerTransaction:
             for asset, total in totals.items()
         ]
         self.new_balances.update((row["account_id"], row["asset"]) for row in rows)
-        await _upsert(self._session, BalanceRow, rows, self._stored_balances, "asset")
+        _upsert(self._add, BalanceRow, rows, self._stored_balances, "asset")
 
     async def add_openings(
         self, account_id: str, openings: dict[str, tuple[Decimal, Decimal]]
     ) -> None:
         """The positions an account opened with: (quantity, price) per symbol."""
         if openings:
-            await self._session.execute(
-                insert(OpeningPositionRow),
+            self._add(
+                _insert(OpeningPositionRow),
                 [
                     {"account_id": account_id, "symbol": s, "quantity": q, "price": p}
                     for s, (q, p) in openings.items()
@@ -333,8 +371,8 @@ class LedgerTransaction:
 
     async def add_transfers(self, transfers: Sequence[Transfer]) -> None:
         if transfers:
-            await self._session.execute(
-                insert(TransferRow),
+            self._add(
+                _insert(TransferRow),
                 [
                     {
                         "account_id": t.account_id,
@@ -351,17 +389,36 @@ class LedgerTransaction:
     async def save_sequence(self, source: str, sequence: int, *, stored: bool) -> None:
         """Records the last sequence applied from a stream; `stored`: the source has one already."""
         if stored:
-            await self._session.execute(
-                update(CursorRow).where(CursorRow.source == source).values(sequence=sequence)
-            )
+            self._add(_UPDATE_CURSOR, [{"key_source": source, "sequence": sequence}])
         else:
-            await self._session.execute(
-                insert(CursorRow), [{"source": source, "sequence": sequence}]
-            )
+            self._add(_insert(CursorRow), [{"source": source, "sequence": sequence}])
 
 
-async def _upsert(
-    session: AsyncSession,
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# The write statements, built once each: SQLAlchemy derives a cache key from a statement
+# at every execution, which for one built per call is most of its cost.
+_INSERTS: dict[str, Executable] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...]], Executable] = {}
+_UPDATE_CURSOR = (
+    update(_table(CursorRow))
+    .where(_table(CursorRow).c.source == bindparam("key_source"))
+    .values(sequence=bindparam("sequence"))
+)
+
+
+def _insert(model: type[Any]) -> Executable:
+    table = _table(model)
+    statement = _INSERTS.get(table.name)
+    if statement is None:
+        statement = _INSERTS[table.name] = insert(table)
+    return statement
+
+
+def _upsert(
+    add: Callable[[Executable, list[dict[str, Any]]], None],
     model: type[PositionRow] | type[BalanceRow],
     rows: Iterable[dict[str, Any]],
     stored: set[tuple[str, str]],
@@ -369,7 +426,7 @@ async def _upsert(
 ) -> None:
     """Core executemany: UPDATE of the rows already stored, INSERT of the others (the
     ledger knows which, being the only writer: no dialect-specific upsert needed)."""
-    table = cast(Table, model.__table__)
+    table = _table(model)
     existing: list[dict[str, Any]] = []
     new: list[dict[str, Any]] = []
     for row in rows:
@@ -378,19 +435,22 @@ async def _upsert(
         else:
             new.append(row)
     if existing:
-        values: dict[str, Any] = {
-            name: bindparam(name) for name in existing[0] if not name.startswith("key_")
-        }
-        del values["account_id"], values[key]
-        statement = (
-            table.update()
-            .where(table.c.account_id == bindparam("key_account_id"))
-            .where(table.c[key] == bindparam("key_item"))
-            .values(values)
+        columns = tuple(
+            name
+            for name in existing[0]
+            if not name.startswith("key_") and name not in ("account_id", key)
         )
-        await session.execute(statement, existing)
+        statement = _UPDATES.get((table.name, columns))
+        if statement is None:
+            statement = _UPDATES[(table.name, columns)] = (
+                table.update()
+                .where(table.c.account_id == bindparam("key_account_id"))
+                .where(table.c[key] == bindparam("key_item"))
+                .values({name: bindparam(name) for name in columns})
+            )
+        add(statement, existing)
     if new:
-        await session.execute(insert(table), new)
+        add(_insert(model), new)
 
 
 def _filtered(

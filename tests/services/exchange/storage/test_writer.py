@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Connection, text
 
 from common import migrate
+from common import writer as writer_module
 from common.database import create_engine
-from services.exchange.storage import writer as writer_module
 from services.exchange.storage.writer import Writer
 
 CANDLE = (
