@@ -7,8 +7,17 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import timeframes
+from edgequant.common.v1 import common_pb2
 from edgequant.strategy.v1 import strategy_pb2
-from services.strategy.runners import Decision, EventKind, Mode, Runner, RunnerEvent, RunnerState
+from services.strategy.runners import (
+    Decision,
+    EventKind,
+    Mode,
+    OrderStatus,
+    Runner,
+    RunnerEvent,
+    RunnerState,
+)
 from strategies.sizing import Sizing
 
 STATES = {
@@ -28,6 +37,16 @@ SIZINGS = {
     Sizing.ALL_IN_WHOLE_UNITS: strategy_pb2.SIZING_ALL_IN_WHOLE_UNITS,
 }
 SIZING_OF = {value: key for key, value in SIZINGS.items()}
+ORDER_STATUSES = {
+    OrderStatus.PENDING_NEW: common_pb2.ORDER_STATUS_PENDING_NEW,
+    OrderStatus.OPEN: common_pb2.ORDER_STATUS_OPEN,
+    OrderStatus.PARTIALLY_FILLED: common_pb2.ORDER_STATUS_PARTIALLY_FILLED,
+    OrderStatus.FILLED: common_pb2.ORDER_STATUS_FILLED,
+    OrderStatus.PENDING_CANCEL: common_pb2.ORDER_STATUS_PENDING_CANCEL,
+    OrderStatus.CANCELED: common_pb2.ORDER_STATUS_CANCELED,
+    OrderStatus.REJECTED: common_pb2.ORDER_STATUS_REJECTED,
+    OrderStatus.EXPIRED: common_pb2.ORDER_STATUS_EXPIRED,
+}
 KINDS = {
     EventKind.STATE: strategy_pb2.RUNNER_EVENT_KIND_STATE,
     EventKind.DECISION: strategy_pb2.RUNNER_EVENT_KIND_DECISION,
@@ -94,7 +113,11 @@ def decision_message(decision: Decision) -> strategy_pb2.Decision:
         order_quantity=_decimal(decision.order_quantity),
         client_order_id=decision.client_order_id,
         order_id=decision.order_id,
-        order_status=decision.order_status,  # type: ignore[arg-type]
+        order_status=(
+            common_pb2.ORDER_STATUS_UNSPECIFIED
+            if decision.order_status is None
+            else ORDER_STATUSES[decision.order_status]
+        ),
         expected_price=_decimal(decision.expected_price) if decision.expected_price else "",
         fill_price=_decimal(fill) if fill is not None else "",
         reason=decision.reason,

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from common.channels import peer_channel
-from common.config import parse_settings
 from common.fanout import Fanout
 from common.server import run
 from common.service import Runtime, ServiceSpec
@@ -21,7 +20,7 @@ from edgequant.strategy.v1 import strategy_pb2, strategy_pb2_grpc
 from services.strategy.manager import RunnerManager
 from services.strategy.runners import RunnerEvent
 from services.strategy.servicer import StrategyServicer
-from services.strategy.settings import StrategySettings
+from services.strategy.settings import load_settings
 from services.strategy.storage.repository import StrategyRepository
 from services.strategy.venue import Backtests, Exchange
 from strategies.catalog import StrategyCatalog
@@ -29,7 +28,7 @@ from strategies.catalog import StrategyCatalog
 
 @asynccontextmanager
 async def lifespan(runtime: Runtime) -> AsyncIterator[StrategyServicer]:
-    settings = parse_settings(StrategySettings, runtime.settings.extensions, "strategy.")
+    settings = load_settings(runtime)
     runners = settings.runners
     catalog = StrategyCatalog(Path(runners.strategies_dir) if runners.strategies_dir else None)
     events: Fanout[RunnerEvent] = Fanout(

@@ -41,7 +41,6 @@ from common.errors import FailedPrecondition, NotFound, ResourceExhausted, Unava
 from common.fanout import Fanout
 from common.memory import MemoryGuard
 from common.reconnect import Reconnect
-from edgequant.common.v1 import common_pb2
 from services.strategy import decide
 from services.strategy.reasons import Reason
 from services.strategy.runners import (
@@ -51,13 +50,14 @@ from services.strategy.runners import (
     Fill,
     MarketRules,
     Mode,
+    OrderStatus,
     Runner,
     RunnerEvent,
     RunnerState,
 )
 from services.strategy.settings import RunnerSettings
 from services.strategy.storage.repository import StrategyRepository, SymbolTaken
-from services.strategy.venue import FINAL_STATUSES, Bar, Exchange, OrderResult
+from services.strategy.venue import Bar, Exchange, OrderResult
 from strategies.base import StrategyDefinition
 from strategies.catalog import StrategyCatalog
 from strategies.sizing import Sizing
@@ -557,7 +557,7 @@ class RunnerManager:
                 ) from error
             stored = _with(
                 stored,
-                order_status=common_pb2.ORDER_STATUS_REJECTED,
+                order_status=OrderStatus.REJECTED,
                 message=f"{error.code().name}: {error.details()}",
             )
             await self.repository.save_decision(stored)
@@ -596,14 +596,12 @@ class RunnerManager:
         deadline = asyncio.get_running_loop().time() + self.settings.settle_seconds
         while True:
             applied = await self._decision(runner.runner_id, decision.id) or decision
-            if (
-                result.status in FINAL_STATUSES
-                and applied.filled_quantity >= result.filled_quantity
-            ):
+            final = result.status is not None and result.status.final
+            if final and applied.filled_quantity >= result.filled_quantity:
                 return _with(applied, order_status=result.status)
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                if result.status not in FINAL_STATUSES:
+                if not final:
                     await self._call(self.exchange.cancel(result.order_id))
                 return applied
             async with self._fills_applied:
@@ -671,8 +669,8 @@ class RunnerManager:
         reconnect = Reconnect("exchange executions")
 
         async def attempt() -> None:
-            cursor = await self.repository.executions_cursor()
-            async for item in self.exchange.fills(cursor):
+            after_seq = await self.repository.last_execution_sequence()
+            async for item in self.exchange.fills(after_seq):
                 reconnect.connected()
                 if isinstance(item, int):
                     await self.repository.skip_execution(item)

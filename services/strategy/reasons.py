@@ -28,3 +28,16 @@ class Reason(StrEnum):
     BACKTEST_RESULT_UNAVAILABLE = "BACKTEST_RESULT_UNAVAILABLE"
     # Too many runners exist (`[strategy.runners] max_runners`).
     TOO_MANY_RUNNERS = "TOO_MANY_RUNNERS"
+
+
+class ExchangeReason(StrEnum):
+    """The exchange's ErrorInfo reasons this service recognises in its answers (the
+    exchange's registry is its own: services never import each other, so the values are
+    written out here, and they never change once released)."""
+
+    # SubmitOrder: the client_order_id names an order with other parameters (the same
+    # parameters answer the original order instead).
+    CLIENT_ORDER_ID_REUSED = "CLIENT_ORDER_ID_REUSED"
+    # No order with that id (or client order id on that venue): GetOrder's answer for an
+    # order the exchange never saw, so a lost submission may be sent again.
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"

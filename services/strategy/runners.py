@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 
 from strategies.sizing import Sizing
 
@@ -23,6 +23,39 @@ class Mode(Enum):
     PAPER = "paper"
     SANDBOX = "sandbox"
     LIVE = "live"
+
+
+class OrderStatus(StrEnum):
+    """Where a decision's order stands, as the exchange last answered. Stored by name
+    (the strategy_decisions.order_status column); converted at the edges (venue.py from
+    the exchange's answers, convert.py to the strategy API), never by proto number."""
+
+    PENDING_NEW = "pending_new"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        """No later answer changes the order (its fills are all reported)."""
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
+)
+OPEN_STATUSES = frozenset(
+    (
+        OrderStatus.PENDING_NEW,
+        OrderStatus.OPEN,
+        OrderStatus.PENDING_CANCEL,
+        OrderStatus.PARTIALLY_FILLED,
+    )
+)
 
 
 class EventKind(Enum):
@@ -109,8 +142,8 @@ class Decision:
     decide_time: datetime
     client_order_id: str = ""
     order_id: str = ""
-    # edgequant.common.v1.OrderStatus; 0 until the exchange answered.
-    order_status: int = 0
+    # None until the exchange answered.
+    order_status: OrderStatus | None = None
     filled_quantity: Decimal = ZERO
     filled_notional: Decimal = ZERO
     message: str = ""

@@ -29,6 +29,7 @@ from common.config import PROJECT_ROOT
 from common.errors import FailedPrecondition, NotFound
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
+from services.strategy.reasons import ExchangeReason
 
 # Real candles (freqtrade's test data; see that directory's README.md for their origin).
 DATA = PROJECT_ROOT / "tests" / "services" / "backtest" / "data"
@@ -193,7 +194,9 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
         existing = self.orders.get(request.client_order_id)
         if existing is not None:
             if existing.quantity != request.quantity or existing.side != request.side:
-                raise FailedPrecondition("client_order_id reused", reason="CLIENT_ORDER_ID_REUSED")
+                raise FailedPrecondition(
+                    "client_order_id reused", reason=ExchangeReason.CLIENT_ORDER_ID_REUSED
+                )
             return exchange_pb2.SubmitOrderResponse(order=existing)
         if self.deny_reason:
             raise FailedPrecondition(
@@ -248,14 +251,14 @@ class CandleVenue(exchange_pb2_grpc.ExchangeServiceServicer):
     ) -> exchange_pb2.GetOrderResponse:
         order = self.orders.get(request.client_order_id)
         if order is None:
-            raise NotFound("no such order", reason="ORDER_NOT_FOUND")
+            raise NotFound("no such order", reason=ExchangeReason.ORDER_NOT_FOUND)
         return exchange_pb2.GetOrderResponse(order=order)
 
     async def ListOrders(self, request: Any, context: Any) -> exchange_pb2.ListOrdersResponse:
         return exchange_pb2.ListOrdersResponse()
 
     async def CancelOrder(self, request: Any, context: Any) -> exchange_pb2.CancelOrderResponse:
-        raise NotFound("no open order", reason="ORDER_NOT_FOUND")
+        raise NotFound("no open order", reason=ExchangeReason.ORDER_NOT_FOUND)
 
     async def StreamExecutions(
         self, request: exchange_pb2.StreamExecutionsRequest, context: Any

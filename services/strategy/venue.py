@@ -1,5 +1,8 @@
 """The runner's view of the exchange: one thin client over ExchangeService (and the
-backtest service's GetResult), turning messages into the runner's domain types."""
+backtest service's GetResult), turning messages into the runner's domain types.
+
+It is the strategy service's client of its peers, so it speaks their messages; nothing
+past it sees a proto number (an order's status arrives here as `OrderStatus`)."""
 
 from __future__ import annotations
 
@@ -10,30 +13,42 @@ from decimal import Decimal
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2, status_pb2
 
 from common import timeframes
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
-from services.strategy.runners import ZERO, Fill, MarketRules, Mode, runner_of
+from services.strategy.reasons import ExchangeReason
+from services.strategy.runners import (
+    OPEN_STATUSES,
+    ZERO,
+    Fill,
+    MarketRules,
+    Mode,
+    OrderStatus,
+    runner_of,
+)
 
 _MODES = {
     exchange_pb2.VENUE_KIND_PAPER: Mode.PAPER,
     exchange_pb2.VENUE_KIND_SANDBOX: Mode.SANDBOX,
     exchange_pb2.VENUE_KIND_LIVE: Mode.LIVE,
 }
-OPEN_STATUSES = (
-    common_pb2.ORDER_STATUS_PENDING_NEW,
-    common_pb2.ORDER_STATUS_OPEN,
-    common_pb2.ORDER_STATUS_PENDING_CANCEL,
-    common_pb2.ORDER_STATUS_PARTIALLY_FILLED,
-)
-FINAL_STATUSES = (
-    common_pb2.ORDER_STATUS_FILLED,
-    common_pb2.ORDER_STATUS_CANCELED,
-    common_pb2.ORDER_STATUS_REJECTED,
-    common_pb2.ORDER_STATUS_EXPIRED,
-)
+# The exchange's order statuses, each named (UNSPECIFIED: none, the order is unanswered).
+_STATUSES: dict[common_pb2.OrderStatus.ValueType, OrderStatus] = {
+    common_pb2.ORDER_STATUS_PENDING_NEW: OrderStatus.PENDING_NEW,
+    common_pb2.ORDER_STATUS_OPEN: OrderStatus.OPEN,
+    common_pb2.ORDER_STATUS_PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED,
+    common_pb2.ORDER_STATUS_FILLED: OrderStatus.FILLED,
+    common_pb2.ORDER_STATUS_PENDING_CANCEL: OrderStatus.PENDING_CANCEL,
+    common_pb2.ORDER_STATUS_CANCELED: OrderStatus.CANCELED,
+    common_pb2.ORDER_STATUS_REJECTED: OrderStatus.REJECTED,
+    common_pb2.ORDER_STATUS_EXPIRED: OrderStatus.EXPIRED,
+}
+_EXCHANGE_STATUSES = {status: number for number, status in _STATUSES.items()}
+# ListOrders' filter for the orders a restart cancels.
+_OPEN_FILTER = sorted(_EXCHANGE_STATUSES[status] for status in OPEN_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,8 @@ class Bar:
 @dataclass(frozen=True)
 class OrderResult:
     order_id: str
-    status: int
+    # None: the exchange named no status (an answer without one).
+    status: OrderStatus | None
     filled_quantity: Decimal
     reject_message: str
 
@@ -184,7 +200,10 @@ class Exchange:
                 timeout=self.timeout,
             )
         except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
+            # The order only: a venue the exchange does not know is no "never sent".
+            if error.code() == grpc.StatusCode.NOT_FOUND and (
+                reason_of(error) == ExchangeReason.ORDER_NOT_FOUND
+            ):
                 return None
             raise
         return _result(response.order)
@@ -196,7 +215,7 @@ class Exchange:
         while True:
             response = await self.stub.ListOrders(
                 exchange_pb2.ListOrdersRequest(
-                    venue=venue, symbol=symbol, statuses=OPEN_STATUSES, page_token=token
+                    venue=venue, symbol=symbol, statuses=_OPEN_FILTER, page_token=token
                 ),
                 timeout=self.timeout,
             )
@@ -256,10 +275,23 @@ async def _fills(
             )
 
 
+def reason_of(error: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason of a peer's error ('' when it carries none)."""
+    for key, value in error.trailing_metadata() or ():
+        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status.FromString(value)
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return str(info.reason)
+    return ""
+
+
 def _result(order: common_pb2.Order) -> OrderResult:
     return OrderResult(
         order_id=order.order_id,
-        status=order.status,
+        status=_STATUSES.get(order.status),
         filled_quantity=Decimal(order.filled_quantity or "0"),
         reject_message=order.reject_message or ", ".join(order.reject_reasons),
     )

@@ -152,6 +152,7 @@ CLIENT_MODULES = {
     "services/risk/closes.py": "client of ExchangeService.GetCandles",
     "services/risk/feeds.py": "client of the portfolio's and the exchange's streams",
     "services/backtest/datasets/exchange.py": "client of ExchangeService.GetCandles (imports)",
+    "services/strategy/venue.py": "client of ExchangeService (candles, orders, fills), GetResult",
 }
 
 
@@ -360,6 +361,18 @@ def test_every_numeric_setting_declares_its_bounds() -> None:
             {"jobs": {"worker_budget_mib": -1}},
         ),
         ("services.risk.settings", "RiskSettings", "risk.", {"feeds": {"retry_seconds": -1}}),
+        (
+            "services.strategy.settings",
+            "StrategySettings",
+            "strategy.",
+            {"runners": {"max_runners": 0}},
+        ),
+        (
+            "services.strategy.settings",
+            "StrategySettings",
+            "strategy.",
+            {"runners": {"settle_seconds": -1}},
+        ),
         ("services.risk.settings", "RiskSettings", "risk.", {"feeds": {"rpc_timeout_seconds": -1}}),
         (
             "services.portfolio.settings",

@@ -3,8 +3,9 @@
 A runner row holds its configuration and its state (position and cash from its own
 fills, the last bar decided on). Decisions are one row per decided bar, per stop
 trigger and per flatten, written before the order is sent (so a restart re-sends the
-same client_order_id, which the exchange answers with the original order). The cursor
-is the last execution sequence applied, in the same transaction as the fill.
+same client_order_id, which the exchange answers with the original order). The
+strategy_cursor row holds the last execution sequence applied, in the same transaction
+as the fill.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class DecisionRecord(Base):
     # NULL when no order was sent; unique, so one id is one order.
     client_order_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     order_id: Mapped[str] = mapped_column(String(64))
-    order_status: Mapped[int] = mapped_column(Integer)
+    # The domain OrderStatus by name ('filled'); '' until the exchange answered.
+    order_status: Mapped[str] = mapped_column(String(24))
     expected_price: Mapped[str] = mapped_column(String(64))
     filled_quantity: Mapped[str] = mapped_column(String(64))
     filled_notional: Mapped[str] = mapped_column(String(64))

@@ -16,13 +16,15 @@ from services.strategy.runners import (
     Decision,
     Fill,
     Mode,
+    OrderStatus,
     Runner,
     RunnerState,
 )
 from services.strategy.storage.models import CursorRecord, DecisionRecord, RunnerRecord
 from strategies.sizing import Sizing
 
-CURSOR_ROW = 1
+# The one row of strategy_cursor.
+SEQUENCE_ROW = 1
 
 
 class SymbolTaken(Exception):
@@ -86,7 +88,7 @@ class StrategyRepository:
             if record is None:
                 return
             record.order_id = decision.order_id
-            record.order_status = decision.order_status
+            record.order_status = _status_column(decision.order_status)
             record.message = decision.message
 
     async def decisions(self, runner_id: str, offset: int, limit: int) -> list[Decision]:
@@ -115,9 +117,10 @@ class StrategyRepository:
         async with self.sessions() as session:
             return [_decision(record) for record in await session.scalars(query)]
 
-    async def executions_cursor(self) -> int:
+    async def last_execution_sequence(self) -> int:
+        """The last exchange execution sequence applied (0: none yet)."""
         async with self.sessions() as session:
-            record = await session.get(CursorRecord, CURSOR_ROW)
+            record = await session.get(CursorRecord, SEQUENCE_ROW)
             return 0 if record is None else record.executions_seq
 
     async def set_fields(self, runner_id: str, **changes: object) -> None:
@@ -132,9 +135,9 @@ class StrategyRepository:
         self, fill: Fill, apply: Callable[[Runner], Runner]
     ) -> tuple[Runner, Decision | None] | None:
         """Applies one of a runner's fills (`apply(runner) -> runner`), accumulates it on
-        its decision, and moves the cursor, in one transaction: exactly once."""
+        its decision, and advances the last applied sequence, in one transaction: exactly once."""
         async with self.sessions.begin() as session:
-            await _move_cursor(session, fill.sequence)
+            await _advance_sequence(session, fill.sequence)
             record = await session.get(RunnerRecord, fill.runner_id)
             if record is None:
                 return None
@@ -157,15 +160,19 @@ class StrategyRepository:
 
     async def skip_execution(self, sequence: int) -> None:
         async with self.sessions.begin() as session:
-            await _move_cursor(session, sequence)
+            await _advance_sequence(session, sequence)
 
 
-async def _move_cursor(session: AsyncSession, sequence: int) -> None:
-    cursor = await session.get(CursorRecord, CURSOR_ROW)
-    if cursor is None:
-        session.add(CursorRecord(id=CURSOR_ROW, executions_seq=sequence))
+async def _advance_sequence(session: AsyncSession, sequence: int) -> None:
+    record = await session.get(CursorRecord, SEQUENCE_ROW)
+    if record is None:
+        session.add(CursorRecord(id=SEQUENCE_ROW, executions_seq=sequence))
     else:
-        cursor.executions_seq = max(cursor.executions_seq, sequence)
+        record.executions_seq = max(record.executions_seq, sequence)
+
+
+def _status_column(status: OrderStatus | None) -> str:
+    return "" if status is None else status.value
 
 
 def _column(value: object) -> object:
@@ -253,7 +260,7 @@ def _decision_record(decision: Decision) -> DecisionRecord:
         order_quantity=str(decision.order_quantity),
         client_order_id=decision.client_order_id or None,
         order_id=decision.order_id,
-        order_status=decision.order_status,
+        order_status=_status_column(decision.order_status),
         expected_price=str(decision.expected_price),
         filled_quantity=str(decision.filled_quantity),
         filled_notional=str(decision.filled_notional),
@@ -277,7 +284,7 @@ def _decision(record: DecisionRecord) -> Decision:
         order_quantity=Decimal(record.order_quantity),
         client_order_id=record.client_order_id or "",
         order_id=record.order_id,
-        order_status=record.order_status,
+        order_status=OrderStatus(record.order_status) if record.order_status else None,
         expected_price=Decimal(record.expected_price),
         filled_quantity=Decimal(record.filled_quantity),
         filled_notional=Decimal(record.filled_notional),
