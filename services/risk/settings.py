@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from common import timeframes
-from common.config import AtLeast, ConfigError, NotEmpty, OneOf, PositiveFloat, parse_settings
+from common.config import (
+    AtLeast,
+    ConfigError,
+    NonNegativeFloat,
+    NotEmpty,
+    OneOf,
+    PositiveFloat,
+    parse_settings,
+)
 from services.risk.limits import RawLimits
 
 if TYPE_CHECKING:
@@ -24,8 +32,8 @@ class FeedSettings:
     venues_refresh_seconds: PositiveFloat = 30.0
     # Health says NOT_SERVING until every account has synced once, or this long at most
     # (a venue that cannot be reached must not keep the others from trading: its own
-    # orders stay denied RISK_STATE_STALE).
-    ready_timeout_seconds: PositiveFloat = 60.0
+    # orders stay denied RISK_STATE_STALE). 0: serve at once (risk alone, the bench).
+    ready_timeout_seconds: NonNegativeFloat = 60.0
     # Wait between attempts to reach a peer whose stream ended or failed.
     retry_seconds: PositiveFloat = 1.0
     # Cash and equity are re-read from the portfolio this often (fees, transfers).
