@@ -27,6 +27,7 @@ import contextlib
 import logging
 import math
 import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
@@ -81,6 +82,10 @@ PERMANENT = (
 RECONCILED_ORDERS = 10
 # Bars of the newest output compared by the warm-up check.
 STABLE_BARS = 5
+# Executions of other orders move the stored sequence at most this often: after a restart
+# the few since are read again and skipped again, where a write for each cost the device
+# ~2 ms of CPU per order.
+FOREIGN_SEQUENCE_SAVE_SECONDS = 10.0
 
 
 class PermanentError(Exception):
@@ -139,11 +144,21 @@ class RunnerManager:
     # -- lifecycle of the service ---------------------------------------------------------
 
     async def open(self) -> None:
-        """Follows executions, then resumes the runners that were running."""
-        self._follower = asyncio.create_task(self._follow_fills(), name="strategy-fills")
-        for runner in await self.repository.runners():
+        """Follows executions (once a runner exists), then resumes the runners that were
+        running."""
+        runners = await self.repository.runners()
+        if runners:
+            self._follow_fills_once()
+        for runner in runners:
             if runner.active:
                 self._spawn(runner.runner_id)
+
+    def _follow_fills_once(self) -> None:
+        """Starts following the exchange's executions, if not yet. Without a runner no
+        execution can be a runner's, and following them all cost the device CPU on every
+        order; the stored sequence makes the first runner's follower catch up."""
+        if self._follower is None:
+            self._follower = asyncio.create_task(self._follow_fills(), name="strategy-fills")
 
     async def close(self) -> None:
         tasks = [*self._loops.values(), *self._watchers.values()]
@@ -223,6 +238,7 @@ class RunnerManager:
                 f"a runner trades {new.symbol} on {new.venue} already",
                 reason=Reason.RUNNER_SYMBOL_TAKEN,
             ) from None
+        self._follow_fills_once()
         self._publish(runner, EventKind.STATE, "created (stopped)")
         return runner
 
@@ -670,10 +686,13 @@ class RunnerManager:
 
         async def attempt() -> None:
             after_seq = await self.repository.last_execution_sequence()
+            saved_at = time.monotonic()
             async for item in self.exchange.fills(after_seq):
                 reconnect.connected()
-                if isinstance(item, int):
-                    await self.repository.skip_execution(item)
+                if isinstance(item, int):  # another order's execution: not ours
+                    if time.monotonic() - saved_at >= FOREIGN_SEQUENCE_SAVE_SECONDS:
+                        await self.repository.skip_execution(item)
+                        saved_at = time.monotonic()
                     continue
                 await self._apply(item)
 
