@@ -158,6 +158,37 @@ def test_a_small_backtest_and_a_sweep_show_their_results(ui: Watched, ui_stack: 
     expect(compare).to_contain_text("Sharpe")
 
 
+def test_a_runner_is_created_from_a_backtest_started_stopped_and_deleted(
+    ui: Watched, ui_stack: UiStack
+) -> None:
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Backtest").click()
+    ui.page.get_by_test_id("import").click()
+    expect(ui.page.get_by_test_id("datasets")).to_contain_text("BTC/USDT", timeout=60_000)
+    ui.page.get_by_test_id("strategy").select_option("sma_cross")
+    ui.page.get_by_test_id("param-fast").fill("5")
+    ui.page.get_by_test_id("param-slow").fill("20")
+    ui.page.get_by_test_id("run").click()
+    expect(ui.page.get_by_test_id("job-state")).to_contain_text("SUCCEEDED", timeout=120_000)
+
+    ui.page.get_by_role("link", name="Runners").click()
+    ui.page.get_by_role("button", name="Create runner").click()
+    runners = ui.page.get_by_test_id("runners")
+    row = runners.locator("tbody tr").filter(has_text="sma_cross")
+    expect(row).to_contain_text("STOPPED", timeout=30_000)
+    row.get_by_role("button", name="Start").click()
+    expect(row).to_contain_text("RUNNING", timeout=60_000)
+    ui.shot("runners-running")
+    row.get_by_role("button", name="Stop").click()
+    expect(row).to_contain_text("STOPPED", timeout=30_000)
+    # On its first start a runner takes the position the strategy wants now: close it.
+    row.get_by_role("button", name="Flatten").click()
+    expect(row.locator("td").nth(5)).to_have_text(re.compile(r"^0(\.0*)?$"), timeout=30_000)
+    ui.page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    expect(runners).to_contain_text("No runners.", timeout=30_000)
+
+
 def _tab_through(page: Page) -> list[str]:
     """Tabs from the top of the page; returns the focusable controls never reached."""
     page.evaluate("document.activeElement && document.activeElement.blur()")
