@@ -111,7 +111,8 @@ def _http_order(port: int) -> bytes:
     return raw_request("POST", "/v1/orders", port, TOKEN, json.dumps(order).encode())
 
 
-def _order_request() -> exchange_pb2.SubmitOrderRequest:
+def order_request() -> exchange_pb2.SubmitOrderRequest:
+    """A market order of QUANTITY BTC, buying and selling in turn (the position stays flat)."""
     number = next(_sequence)
     return exchange_pb2.SubmitOrderRequest(
         venue="paper",
@@ -123,7 +124,8 @@ def _order_request() -> exchange_pb2.SubmitOrderRequest:
     )
 
 
-async def _latencies(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
+async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
+    """Milliseconds of each of `count` calls made one after another."""
     latencies = []
     for _ in range(count):
         started = time.perf_counter()
@@ -159,7 +161,7 @@ async def _cpu_per_order(
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            await stub.SubmitOrder(_order_request())
+            await stub.SubmitOrder(order_request())
 
     await asyncio.gather(*(client() for _ in range(LOAD_CLIENTS)))
     await asyncio.sleep(CPU_SETTLE_SECONDS)
@@ -219,10 +221,10 @@ async def _measure(stack: Stack, ready_at: float) -> list[Row]:
 
         checker = health_pb2_grpc.HealthStub(channel)
         check = health_pb2.HealthCheckRequest()
-        health = await _latencies(lambda: checker.Check(check), ROUND_TRIPS)
-        direct = await _latencies(lambda: stub.SubmitOrder(_order_request()), ROUND_TRIPS)
+        health = await timed(lambda: checker.Check(check), ROUND_TRIPS)
+        direct = await timed(lambda: stub.SubmitOrder(order_request()), ROUND_TRIPS)
         connection = await HttpConnection.open(port)
-        through_gateway = await _latencies(
+        through_gateway = await timed(
             lambda: connection.request(_http_order(port)),
             ROUND_TRIPS,
         )

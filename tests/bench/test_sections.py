@@ -23,6 +23,7 @@ SECTIONS = {
     "exchange",
     "risk",
     "portfolio",
+    "postgres",
     "backtest",
     "cluster",
     "strategy",
