@@ -262,7 +262,10 @@ class JobManager:
 
     async def _run(self, active: _Active) -> None:
         job_id = active.spec.job_id
-        await self._update(job_id, state=RUNNING, start_time=_now(), message="started")
+        # What admission noted (a sweep that fell back to the local pool) stays said.
+        noted = self._live[job_id].message
+        started = f"{noted}; started" if noted else "started"
+        await self._update(job_id, state=RUNNING, start_time=_now(), message=started)
         watchdog = asyncio.get_running_loop().create_task(
             watch_memory(
                 lambda: [
