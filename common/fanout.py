@@ -39,7 +39,7 @@ _CUT = _Cut()
 
 
 class Fanout(Generic[T]):
-    """`publish(item)` to every current subscriber of `subscribe()`.
+    """`publish(item)` to every current subscriber of `subscribed()`.
 
     `what` names the stream and `resync` says how to catch up; both go into the
     STREAM_OVERFLOW error a cut subscriber receives.
@@ -65,18 +65,9 @@ class Fanout(Generic[T]):
             else:
                 queue.put_nowait(item)
 
-    async def subscribe(self, accept: Callable[[T], bool] | None = None) -> AsyncIterator[T]:
-        """Every item published from now on (that `accept` takes), until the caller stops.
-
-        Registration happens at the first `__anext__`: a caller that must not miss an
-        item published right after subscribing uses `subscribed()` instead.
-        """
-        async with self.subscribed(accept) as items:
-            async for item in items:
-                yield item
-
     def subscribed(self, accept: Callable[[T], bool] | None = None) -> _Subscription[T]:
-        """A context manager registered on entry, yielding the subscriber's items."""
+        """A context manager registered on entry (so nothing published after it is missed),
+        yielding the subscriber's items (those `accept` takes)."""
         return _Subscription(self, accept)
 
     def _register(self) -> asyncio.Queue[T | _Cut]:

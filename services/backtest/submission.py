@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from common.errors import FieldViolation
 from common.validation import Violations
 from services.backtest.bars.settings import BarSettings, Calendar
 from services.backtest.datasets.store import DatasetStore
@@ -63,11 +62,8 @@ class Submitter:
     async def submit(self, submission: Submission, problems: Violations) -> Job:
         """The queued job; raises InvalidArgument with `problems` and its own."""
         strategy = self.strategy_named(submission.strategy, submission.engine, problems)
-        found: list[FieldViolation] = []
-        bar = admission.check_bar_settings(submission.bar, found)
-        tick = admission.check_tick_settings(submission.tick, found)
-        for violation in found:
-            problems.add(violation.field, violation.description)
+        bar = admission.check_bar_settings(submission.bar, problems)
+        tick = admission.check_tick_settings(submission.tick, problems)
         grid = check_grids(submission.grids, strategy, problems)
         problems.raise_if_any()
         assert strategy is not None

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from common.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from common.errors import ResourceExhausted
 from common.memory import MIB
+from common.validation import Violations
 from services.backtest.bars import metric_names
 from services.backtest.bars.settings import BarSettings, Sizing
 from services.backtest.datasets.dataset import Dataset
@@ -45,7 +47,7 @@ class SubmitRequest:
     rank_by: str = ""
 
 
-def check_bar_settings(settings: BarSettings, violations: list[FieldViolation]) -> BarSettings:
+def check_bar_settings(settings: BarSettings, problems: Violations) -> BarSettings:
     """The settings with defaults filled in (0 cash -> 10,000; 0 fraction -> 1)."""
     if settings.initial_cash == 0:
         settings = replace(settings, initial_cash=10_000.0)
@@ -63,18 +65,19 @@ def check_bar_settings(settings: BarSettings, violations: list[FieldViolation]) 
     )
     for name, ok, problem in checks:
         if not ok or not math.isfinite(getattr(settings, name)):
-            violations.append(FieldViolation(f"bar_settings.{name}", problem))
+            problems.add(f"bar_settings.{name}", problem)
     if settings.sizing is Sizing.FIXED_QUANTITY:
-        if not settings.size > 0:
-            violations.append(
-                FieldViolation("bar_settings.size", "a fixed quantity must be positive")
-            )
-    elif not 0 < settings.size <= 1:
-        violations.append(FieldViolation("bar_settings.size", "a fraction must be within (0, 1]"))
+        problems.require(
+            settings.size > 0, "bar_settings.size", "a fixed quantity must be positive"
+        )
+    else:
+        problems.require(
+            0 < settings.size <= 1, "bar_settings.size", "a fraction must be within (0, 1]"
+        )
     return settings
 
 
-def check_tick_settings(settings: TickSettings, violations: list[FieldViolation]) -> TickSettings:
+def check_tick_settings(settings: TickSettings, problems: Violations) -> TickSettings:
     """The settings with defaults filled in (0 cash -> 10,000)."""
     if settings.initial_cash == 0:
         settings = replace(settings, initial_cash=10_000.0)
@@ -90,9 +93,8 @@ def check_tick_settings(settings: TickSettings, violations: list[FieldViolation]
             f"must be one of {', '.join(QUEUE_MODELS)}",
         ),
     )
-    violations += [
-        FieldViolation(f"tick_settings.{name}", problem) for name, ok, problem in checks if not ok
-    ]
+    for name, ok, problem in checks:
+        problems.require(ok, f"tick_settings.{name}", problem)
     return settings
 
 
@@ -106,38 +108,31 @@ def expand_runs(
         values, problems = strategy.resolve(request.parameters)
         if not problems:
             problems = strategy.constraint_problems(values)
-        _raise([FieldViolation(f"parameters.{name}", problem) for name, problem in problems])
+        _refuse((f"parameters.{name}", problem) for name, problem in problems)
         return (Run(0, values),), 0
-    violations = []
+    found = Violations()
     known = {parameter.name for parameter in strategy.parameters}
     size = 1
     for position, (name, grid_values) in enumerate(request.grid.items()):
         where = f"sweep.grids[{position}]"
-        if name not in known:
-            violations.append(
-                FieldViolation(f"{where}.name", f"{strategy.name} has no parameter {name!r}")
-            )
-        if not grid_values:
-            violations.append(FieldViolation(f"{where}.values", "needs at least one value"))
+        found.require(name in known, f"{where}.name", f"{strategy.name} has no parameter {name!r}")
+        found.require(bool(grid_values), f"{where}.values", "needs at least one value")
         size *= max(len(grid_values), 1)
-    if size > max_runs:
-        violations.append(
-            FieldViolation("sweep.grids", f"{size} runs; at most {max_runs} are allowed")
-        )
-    _raise(violations)
+    found.require(size <= max_runs, "sweep.grids", f"{size} runs; at most {max_runs} are allowed")
+    found.raise_if_any()
     runs: list[Run] = []
     skipped = 0
     names = list(request.grid)
     for combination in itertools.product(*request.grid.values()):
         given = {**request.parameters, **dict(zip(names, combination, strict=True))}
         values, problems = strategy.resolve(given)
-        _raise([FieldViolation(f"sweep.grids.{name}", problem) for name, problem in problems])
+        _refuse((f"sweep.grids.{name}", problem) for name, problem in problems)
         if strategy.constraint_problems(values):
             skipped += 1
             continue
         runs.append(Run(len(runs) + 1, values))
     if not runs:
-        _raise([FieldViolation("sweep.grids", "every combination breaks a parameter constraint")])
+        _refuse([("sweep.grids", "every combination breaks a parameter constraint")])
     return tuple(runs), skipped
 
 
@@ -146,16 +141,16 @@ def check_rank_by(rank_by: str) -> str:
         return DEFAULT_RANK_BY
     if rank_by not in metric_names.RANKABLE:
         choices = ", ".join(metric_names.RANKABLE)
-        _raise([FieldViolation("sweep.rank_by", f"must be one of {choices}")])
+        _refuse([("sweep.rank_by", f"must be one of {choices}")])
     return rank_by
 
 
 def check_dataset(dataset: Dataset, engine: str) -> None:
     wanted = "candles" if engine == "bar" else "ticks"
     if dataset.kind != wanted:
-        _raise(
+        _refuse(
             [
-                FieldViolation(
+                (
                     "dataset_id",
                     f"the {engine} engine needs a {wanted} dataset; "
                     f"{dataset.dataset_id} holds {dataset.kind}",
@@ -164,9 +159,12 @@ def check_dataset(dataset: Dataset, engine: str) -> None:
         )
 
 
-def _raise(violations: list[FieldViolation]) -> None:
-    if violations:
-        raise InvalidArgument(violations)
+def _refuse(problems: Iterable[tuple[str, str]]) -> None:
+    """INVALID_ARGUMENT naming each (field, problem), if there are any."""
+    found = Violations()
+    for field_name, problem in problems:
+        found.add(field_name, problem)
+    found.raise_if_any()
 
 
 def check_worker_budget(engine: str, rows: int, size_bytes: int, budget_mib: int) -> None:

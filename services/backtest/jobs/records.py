@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from services.backtest.bars.metric_names import Metrics
+
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
     "running",
@@ -44,32 +46,13 @@ class Job:
         return replace(self, **values)
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """One run of a job: its parameters, metrics and (if kept) its details file."""
+@dataclass(frozen=True, kw_only=True)
+class RunResult(Metrics):
+    """One run of a job: its parameters, its metrics (bars.metric_names.Metrics) and, if
+    kept, its details file."""
 
     job_id: str
     run_index: int
     parameters: dict[str, float]
     # The equity curve and trades, relative to the results directory; "" if not kept.
     file_name: str
-    total_return: float
-    cagr: float
-    sharpe_ratio: float
-    sortino_ratio: float
-    calmar_ratio: float
-    max_drawdown: float
-    max_drawdown_duration_ms: int
-    win_rate: float
-    profit_factor: float
-    sqn: float
-    time_in_market: float
-    trades: int
-    average_trade_return: float
-    buy_and_hold_return: float
-    final_equity: float
-    periods_per_year: float = 0.0
-    liquidated: bool = False
-    liquidation_bar: int = -1
-    liquidation_time_ms: int = 0
-    uncovered_loss: float = 0.0

@@ -161,8 +161,9 @@ async def test_an_order_of_unknown_outcome_counts_open_and_its_alert_tells_the_o
     received: list[Any] = []
 
     async def listen() -> None:
-        async for event in events.subscribe():
-            received.append(event)
+        async with events.subscribed() as items:
+            async for event in items:
+                received.append(event)
 
     listener = asyncio.create_task(listen())
     await eventually(lambda: events.subscriber_count == 1)
