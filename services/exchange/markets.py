@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -57,6 +57,10 @@ class Ticker:
     base_volume: Decimal | None
     quote_volume: Decimal | None
     time: datetime
+
+    def quotes_as(self, other: Ticker | None) -> bool:
+        """Everything but the time is the same as in `other`."""
+        return other is not None and replace(other, time=self.time) == self
 
 
 @dataclass(frozen=True)

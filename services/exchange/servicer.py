@@ -48,7 +48,7 @@ from edgequant.exchange.v1.exchange_pb2 import (
 from services.exchange import convert
 from services.exchange.candle_cache import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
 from services.exchange.candle_stream import CandleStreams
-from services.exchange.markets import Balance
+from services.exchange.markets import Balance, Ticker
 from services.exchange.orderflow import OrderFlow
 from services.exchange.outbox import Outbox
 from services.exchange.paper.venue import PaperVenue
@@ -118,6 +118,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         seen = -1
         loop = asyncio.get_running_loop()
         sent_at = -TICKER_INTERVAL_SECONDS
+        sent: dict[str, Ticker] = {}
         while True:
             seen = await venue.tickers_changed.wait(seen)
             wait = sent_at + TICKER_INTERVAL_SECONDS - loop.time()
@@ -127,6 +128,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             sent_at = loop.time()
             for symbol in symbols:
                 ticker = await read(symbol)
+                # Only what moved: a change on one market is not news of the others.
+                if ticker.quotes_as(sent.get(symbol)):
+                    continue
+                sent[symbol] = ticker
                 yield StreamTickersResponse(ticker=convert.ticker(request.venue, ticker))
 
     async def GetOrderBook(

@@ -40,7 +40,9 @@ class ExchangeServiceStub:
     GetTicker: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetTickerRequest, _exchange_pb2.GetTickerResponse]
     """The latest ticker of one symbol."""
     StreamTickers: _grpc.UnaryStreamMultiCallable[_exchange_pb2.StreamTickersRequest, _exchange_pb2.StreamTickersResponse]
-    """Tickers of the given symbols as they change."""
+    """Tickers of the given symbols as they change: each symbol's latest at once, then
+    again when it moves, at most every 0.1 s per subscriber.
+    """
     GetOrderBook: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetOrderBookRequest, _exchange_pb2.GetOrderBookResponse]
     """The order book of one symbol, to a depth."""
     GetCandles: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetCandlesRequest, _exchange_pb2.GetCandlesResponse]
@@ -86,7 +88,9 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     GetTicker: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetTickerRequest, _exchange_pb2.GetTickerResponse]  # type: ignore[assignment]
     """The latest ticker of one symbol."""
     StreamTickers: _aio.UnaryStreamMultiCallable[_exchange_pb2.StreamTickersRequest, _exchange_pb2.StreamTickersResponse]  # type: ignore[assignment]
-    """Tickers of the given symbols as they change."""
+    """Tickers of the given symbols as they change: each symbol's latest at once, then
+    again when it moves, at most every 0.1 s per subscriber.
+    """
     GetOrderBook: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetOrderBookRequest, _exchange_pb2.GetOrderBookResponse]  # type: ignore[assignment]
     """The order book of one symbol, to a depth."""
     GetCandles: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetCandlesRequest, _exchange_pb2.GetCandlesResponse]  # type: ignore[assignment]
@@ -153,7 +157,9 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _exchange_pb2.StreamTickersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_exchange_pb2.StreamTickersResponse], _abc.AsyncIterator[_exchange_pb2.StreamTickersResponse]]:
-        """Tickers of the given symbols as they change."""
+        """Tickers of the given symbols as they change: each symbol's latest at once, then
+        again when it moves, at most every 0.1 s per subscriber.
+        """
 
     @_abc_1.abstractmethod
     def GetOrderBook(
