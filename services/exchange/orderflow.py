@@ -116,9 +116,14 @@ class OrderFlow:
                 assert existing is not None
                 _require_same_order(intent, existing)
                 return _replay_outcome(existing)
-            self._updates.publish(order)
             try:
-                await self._risk.check(order)
+                try:
+                    await self._risk.check(order)
+                finally:
+                    # Published once risk has answered, not while it decides: the update
+                    # would reach risk beside the check and be read first, on the order's
+                    # critical path. Subscribers still see PENDING_NEW first, stored.
+                    self._updates.publish(order)
                 report = await self._venues.require(order.venue).submit(order)
             except DeadlineExceeded as unknown:
                 # The venue may or may not hold it: it stays PENDING_NEW, never REJECTED,
