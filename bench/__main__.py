@@ -19,6 +19,7 @@ from bench import (
     cluster,
     exchange,
     gateway,
+    install,
     portfolio,
     postgres,
     risk,
@@ -44,6 +45,7 @@ SECTIONS: dict[str, Section] = {
     "strategy": strategy.run,
     "gateway": gateway.run,
     "web": web.run,
+    "install": install.run,
 }
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"

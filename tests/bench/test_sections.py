@@ -29,6 +29,7 @@ SECTIONS = {
     "strategy",
     "gateway",
     "web",
+    "install",
 }
 
 
