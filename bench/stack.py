@@ -67,8 +67,15 @@ _sequence = itertools.count()
 IMPORT_PROFILE = {"PYTHONPROFILEIMPORTTIME": "1"}
 # What no idle process of the stack may hold: the engines and their arrays (backtest
 # workers and dataset imports load them in their own processes), ccxt without a ccxt
-# venue, alembic (migrations run in a child), and for the gateway the database layer.
+# venue, alembic (migrations run in a child); for the gRPC services prometheus_client
+# (common.metrics writes the text format itself) and the HTTP and tool modules it
+# brought (urllib.request's http.client shows as http); for the gateway the database.
 NOT_WHEN_IDLE = ("numpy", "pandas", "numba", "hftbacktest", "ccxt", "alembic", "mako")
+SERVICE_NOT_WHEN_IDLE = (
+    *NOT_WHEN_IDLE,
+    *("prometheus_client", "http", "html", "wsgiref", "socketserver", "mimetypes"),
+    *("timeit", "mmap", "resource"),
+)
 GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "sqlalchemy", "aiosqlite")
 
 
@@ -85,10 +92,11 @@ def imported_modules(log: Path) -> set[str]:
 
 
 def unneeded_imports(config: Config) -> dict[str, list[str]]:
-    """Per program of a stack run with IMPORT_PROFILE, what it holds of NOT_WHEN_IDLE."""
+    """Per program of a stack run with IMPORT_PROFILE, what it holds of what it must not
+    (SERVICE_NOT_WHEN_IDLE, GATEWAY_NOT_WHEN_IDLE)."""
     found = {}
     for name in PROGRAMS:
-        banned = GATEWAY_NOT_WHEN_IDLE if name == "gateway" else NOT_WHEN_IDLE
+        banned = GATEWAY_NOT_WHEN_IDLE if name == "gateway" else SERVICE_NOT_WHEN_IDLE
         modules = imported_modules(config.log_dir / f"{name}.log")
         found[name] = sorted(module for module in banned if module in modules)
     return found
