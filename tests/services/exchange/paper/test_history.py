@@ -107,7 +107,8 @@ def test_a_preloaded_past_and_the_minutes_after_it_read_as_one_history() -> None
     ]
     for minute in (90, 91, 95, 96, 131):  # with minutes without trades between
         bars.add(T0 + minute * MINUTE + 7, D("20.5"), D("0.004"))
-        expected.append((T0 + minute * MINUTE, *[D("20.5")] * 4, D("0.004")))
+        price = D("20.5")
+        expected.append((T0 + minute * MINUTE, price, price, price, price, D("0.004")))
 
     for width in (MINUTE, 5 * MINUTE, 15 * MINUTE, 60 * MINUTE):
         candles = _naive(expected, width)
