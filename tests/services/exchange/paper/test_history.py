@@ -3,11 +3,15 @@ every timeframe; the newest bars are kept, up to a capacity."""
 
 from __future__ import annotations
 
+import gzip
 from array import array
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from services.exchange.markets import Candle
-from services.exchange.paper.history import MinuteBars, PastBars
+from services.exchange.paper.history import MinuteBars, PastBars, load_past
 
 D = Decimal
 MINUTE = 60_000
@@ -137,3 +141,34 @@ def test_trimming_reaches_into_the_preloaded_past() -> None:
         kept[0].open_time_ms + i * MINUTE for i in range(len(kept))
     ]
     assert kept[0].open_time_ms > T0 + 59 * MINUTE  # the whole past is gone
+
+
+def _history_file(path: Path, text: str) -> Path:
+    with gzip.open(path, "wt", encoding="ascii") as file:
+        file.write(text)
+    return path
+
+
+def test_a_bundled_history_reads_back_minute_by_minute(tmp_path: Path) -> None:
+    rows = "# a comment\nP 0.01 0.001 3\n1000 5 2 3 7\n1 0 4 -4 0\n-10 20 0 20 1\n"
+    past = load_past(_history_file(tmp_path / "h.txt.gz", rows))
+    assert (past.tick, past.lot, len(past)) == (D("0.01"), D("0.001"), 3)
+    # Each open is the previous close plus its delta; high, low, close are off the open.
+    assert list(past.opens) == [1000, 1004, 990]
+    assert list(past.highs) == [1005, 1004, 1010]
+    assert list(past.lows) == [998, 1000, 990]
+    assert list(past.closes) == [1003, 1000, 1010]
+    assert list(past.volumes) == [7, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1000 5 2 3 7\n",  # no P line
+        "P 0.01 0.001 2\n1000 5 2 3 7\n",  # fewer rows than it says
+        "P 0.01 0.001 1\n1000 5 2 3 7\n1 0 4 -4 0\n",  # more
+    ],
+)
+def test_a_history_that_does_not_match_its_p_line_is_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ValueError, match=r"h\.txt\.gz"):
+        load_past(_history_file(tmp_path / "h.txt.gz", text))
