@@ -32,13 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+import math
+from bisect import bisect_left
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import Collector
 
 from common import fanout
 from common.errors import StartupError
@@ -47,113 +44,164 @@ log = logging.getLogger("edgequant.metrics")
 
 # RPC latency: a risk check is ~1 ms, a VaR or a page of fills tens, an import seconds.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+# The Prometheus text exposition format this module writes.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 Reader = Callable[[], float]
+Labels = dict[str, str]
+Sample = tuple[str, Labels, float]  # name suffix, labels, value
+
+
+class _Latency:
+    """One method's latency histogram: a count per bucket (not cumulative) and the sum."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
 
 
 class ServiceMetrics:
-    """One service's registry: the RPC metrics the interceptor records, the process's
-    fan-outs, and the gauges its lifespan registers."""
+    """One service's metrics: the RPCs the interceptor records, the process's fan-outs,
+    and the gauges its lifespan registers, written as Prometheus text at each scrape.
+
+    Plain dicts rather than prometheus_client: its import (with urllib, http, email,
+    wsgiref ...) costs every service ~1.6 MiB, and `rpc()` runs on every call."""
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self.registry = CollectorRegistry()
-        self.rpcs = Counter(
-            "edgequant_rpcs",
-            "RPCs answered, by method and gRPC status code.",
-            ("service", "method", "code"),
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "edgequant_rpc_duration_seconds",
-            "Time from the call to its status (to the end of the stream, for streams).",
-            ("service", "method"),
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self._gauges = _Gauges(service)
-        self.registry.register(self._gauges)
+        self._rpcs: dict[tuple[str, str], int] = {}  # (method, code) -> RPCs
+        self._latency: dict[str, _Latency] = {}  # method -> histogram
+        # gauge name -> (help, [(labels, reader)])
+        self._gauges: dict[str, tuple[str, list[tuple[Labels, Reader]]]] = {}
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
-        self.rpcs.labels(self.service, method, code).inc()
-        self.latency.labels(self.service, method).observe(seconds)
+        key = (method, code)
+        self._rpcs[key] = self._rpcs.get(key, 0) + 1
+        latency = self._latency.get(method)
+        if latency is None:
+            latency = self._latency[method] = _Latency()
+        # Prometheus buckets are upper bounds, inclusive: bisect_left finds the first >=.
+        latency.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        latency.total += seconds
 
     def queue_depth(self, queue: str, read: Reader) -> None:
         """Items waiting in `queue` (an outbox, a write batch, the job queue)."""
-        self._gauges.add("edgequant_queue_depth", "Items waiting, by queue.", "queue", queue, read)
+        self._gauge("edgequant_queue_depth", "Items waiting, by queue.", {"queue": queue}, read)
 
     def stream_sequence(self, stream: str, role: str, read: Reader) -> None:
         """The last sequence of `stream` this service published or applied (`role`)."""
-        self._gauges.add(
+        self._gauge(
             "edgequant_stream_sequence",
             "Last sequence published (producer) or applied (consumer), by stream.",
-            "stream",
-            stream,
+            {"stream": stream, "role": role},
             read,
-            role=role,
         )
 
     def lag(self, stream: str, read: Reader) -> None:
         """Items of `stream` published and not applied yet, where the consumer knows."""
-        self._gauges.add(
+        self._gauge(
             "edgequant_ingestion_lag",
             "Items published and not yet applied, by stream.",
-            "stream",
-            stream,
+            {"stream": stream},
             read,
         )
 
+    def _gauge(self, name: str, documentation: str, labels: Labels, read: Reader) -> None:
+        self._gauges.setdefault(name, (documentation, []))[1].append((labels, read))
+
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
-
-
-class _Gauges(Collector):
-    """Gauges read at scrape time: the registered readers, and every live Fanout."""
-
-    def __init__(self, service: str) -> None:
-        self.service = service
-        # name -> (help, [(labels, reader)])
-        self._readers: dict[str, tuple[str, list[tuple[dict[str, str], Reader]]]] = {}
-
-    def add(
-        self, name: str, documentation: str, label: str, value: str, read: Reader, **extra: str
-    ) -> None:
-        entry = self._readers.setdefault(name, (documentation, []))
-        entry[1].append(({label: value, **extra}, read))
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._fanouts()
-        for name, (documentation, readers) in self._readers.items():
-            names = ["service", *readers[0][0]]
-            family = GaugeMetricFamily(name, documentation, labels=names)
-            for labels, read in readers:
-                try:
-                    value = float(read())
-                except Exception:  # a broken reader must not break the scrape
-                    log.exception("metrics reader failed", extra={"metric": name})
-                    continue
-                family.add_metric([self.service, *labels.values()], value)
-            yield family
-
-    def _fanouts(self) -> Iterator[Metric]:
-        subscribers = GaugeMetricFamily(
-            "edgequant_stream_subscribers",
-            "Stream subscribers now, by stream (common.fanout).",
-            labels=["service", "stream"],
+        """Everything, in the Prometheus text format 0.0.4 (CONTENT_TYPE)."""
+        lines: list[str] = []
+        service = {"service": self.service}
+        lines += _family(
+            "edgequant_rpcs_total",
+            "counter",
+            "RPCs answered, by method and gRPC status code.",
+            (
+                ("", {**service, "method": method, "code": code}, count)
+                for (method, code), count in sorted(self._rpcs.items())
+            ),
         )
-        cuts = CounterMetricFamily(
-            "edgequant_stream_cuts",
-            "Subscribers cut for falling behind (STREAM_OVERFLOW), by stream.",
-            labels=["service", "stream"],
+        lines += _family(
+            "edgequant_rpc_duration_seconds",
+            "histogram",
+            "Time from the call to its status (to the end of the stream, for streams).",
+            (
+                sample
+                for method, latency in sorted(self._latency.items())
+                for sample in _histogram({**service, "method": method}, latency)
+            ),
         )
+        lines += self._fanouts(service)
+        for name, (documentation, readers) in self._gauges.items():
+            lines += _family(name, "gauge", documentation, self._read(name, service, readers))
+        return "".join(lines).encode()
+
+    @staticmethod
+    def _fanouts(service: Labels) -> list[str]:
         totals: dict[str, tuple[int, int]] = {}
         for live in fanout.live_fanouts():
             count, cut = totals.get(live.what, (0, 0))
             totals[live.what] = (count + live.subscriber_count, cut + live.cuts)
-        for stream, (count, cut) in sorted(totals.items()):
-            subscribers.add_metric([self.service, stream], count)
-            cuts.add_metric([self.service, stream], cut)
-        yield subscribers
-        yield cuts
+        streams = sorted(totals.items())
+        return [
+            *_family(
+                "edgequant_stream_subscribers",
+                "gauge",
+                "Stream subscribers now, by stream (common.fanout).",
+                (("", {**service, "stream": stream}, count) for stream, (count, _) in streams),
+            ),
+            *_family(
+                "edgequant_stream_cuts_total",
+                "counter",
+                "Subscribers cut for falling behind (STREAM_OVERFLOW), by stream.",
+                (("", {**service, "stream": stream}, cut) for stream, (_, cut) in streams),
+            ),
+        ]
+
+    @staticmethod
+    def _read(name: str, service: Labels, readers: list[tuple[Labels, Reader]]) -> Iterable[Sample]:
+        for labels, read in readers:
+            try:
+                value = float(read())
+            except Exception:  # a broken reader must not break the scrape
+                log.exception("metrics reader failed", extra={"metric": name})
+                continue
+            yield "", {**service, **labels}, value
+
+
+def _histogram(labels: Labels, latency: _Latency) -> Iterable[Sample]:
+    cumulative = 0
+    for bound, count in zip((*LATENCY_BUCKETS, math.inf), latency.buckets, strict=True):
+        cumulative += count
+        yield "_bucket", {**labels, "le": _number(bound)}, cumulative
+    yield "_count", labels, cumulative
+    yield "_sum", labels, latency.total
+
+
+def _family(name: str, kind: str, documentation: str, samples: Iterable[Sample]) -> list[str]:
+    """One metric family: its HELP and TYPE lines, then a line per sample. (In this format
+    a counter's family is named as its samples are, with _total.)"""
+    escaped_help = documentation.replace("\\", r"\\").replace("\n", r"\n")
+    lines = [f"# HELP {name} {escaped_help}\n", f"# TYPE {name} {kind}\n"]
+    for suffix, labels, value in samples:
+        pairs = ",".join(f'{key}="{_escape(text)}"' for key, text in labels.items())
+        lines.append(f"{name}{suffix}{{{pairs}}} {_number(value)}\n")
+    return lines
+
+
+def _escape(label_value: str) -> str:
+    return label_value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _number(value: float) -> str:
+    """A sample value or a bucket bound as Prometheus (Go's ParseFloat) reads it."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    return repr(float(value))
 
 
 @asynccontextmanager
@@ -191,7 +239,7 @@ async def _answer(
             pass  # headers: nothing in them changes the answer
         method, path = [*request_line.decode("latin-1").split(), "", ""][:2]
         if method == "GET" and path.split("?")[0] == "/metrics":
-            status, content_type, body = "200 OK", CONTENT_TYPE_LATEST, metrics.exposition()
+            status, content_type, body = "200 OK", CONTENT_TYPE, metrics.exposition()
         else:
             status, content_type, body = "404 Not Found", "text/plain", b"GET /metrics\n"
         writer.write(

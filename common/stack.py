@@ -25,8 +25,6 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from common.config import PROJECT_ROOT, SERVICE_NAMES, Config, load_config
@@ -108,14 +106,20 @@ def ready_line(config: Config) -> str:
 
 # The readiness probe of our own gateway on this machine sends no token and reads only
 # /healthz: whichever certificate the gateway was given (self-signed by `make cert`, or a
-# CA's for another name) must not keep the stack from saying it is ready.
-_OWN_GATEWAY = ssl.create_default_context()
+# CA's for another name) must not keep the stack from saying it is ready. (Nor are the
+# system's CAs loaded: ~1 MiB in every process importing this module, the exchange too.)
+_OWN_GATEWAY = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 _OWN_GATEWAY.check_hostname = False
 _OWN_GATEWAY.verify_mode = ssl.CERT_NONE
 
 
 def healthz(url: str) -> tuple[bool, str]:
     """(every process serves, what /healthz said or why it did not answer)."""
+    # Here, not at the top: urllib.request brings http.client and email (~0.3 MiB) into
+    # the exchange, which imports this module for exchange_budget_mib.
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
     try:
         with urllib.request.urlopen(  # noqa: S310
             f"{url}/healthz", timeout=2, context=_OWN_GATEWAY if url.startswith("https") else None

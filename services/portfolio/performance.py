@@ -17,7 +17,6 @@ Ratios are analytics (floats); the conventions are Freqtrade's where it has one:
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -85,6 +84,10 @@ def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
 def sharpe_ratio(returns: Sequence[float]) -> float:
     if len(returns) < 2:
         return 0.0
+    # Here, not at the top: statistics (and fractions) is ~0.1 MiB an idle portfolio
+    # does not need; the figures are computed on request.
+    import statistics  # noqa: PLC0415
+
     deviation = statistics.stdev(returns)
     return statistics.fmean(returns) / deviation * math.sqrt(DAYS_PER_YEAR) if deviation else 0.0
 
@@ -92,6 +95,8 @@ def sharpe_ratio(returns: Sequence[float]) -> float:
 def sortino_ratio(returns: Sequence[float]) -> float:
     if len(returns) < 2:
         return 0.0
+    import statistics  # noqa: PLC0415 - as in sharpe_ratio
+
     downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
     return statistics.fmean(returns) / downside * math.sqrt(DAYS_PER_YEAR) if downside else 0.0
 

@@ -1,5 +1,9 @@
 """Every service exports Prometheus text at its metrics_address: RPCs by method and code
-with latency, stream subscribers, and the gauges its lifespan registers."""
+with latency, stream subscribers, and the gauges its lifespan registers.
+
+common.metrics writes the text format itself; prometheus_client is the oracle here: its
+parser reads every scrape, and its own Counter and Histogram, fed the same RPCs, must
+export the same samples."""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Config, ConfigError, load_config
 from common.fanout import Fanout
-from common.metrics import ServiceMetrics, serving_metrics
+from common.metrics import LATENCY_BUCKETS, ServiceMetrics, serving_metrics
 from common.server import running
 from common.testing import isolated_config
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
@@ -30,6 +35,11 @@ def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
             if sample.name == name:
                 found[tuple(sorted(sample.labels.items()))] = sample.value
     return found
+
+
+def families(text: str) -> dict[str, str]:
+    """Each metric family's type, by name."""
+    return {family.name: family.type for family in text_string_to_metric_families(text)}
 
 
 async def scrape(address: str, path: str = "/metrics") -> httpx.Response:
@@ -57,6 +67,77 @@ async def test_a_services_metrics_count_its_rpcs_by_method_and_code(config: Conf
     assert counts[(("code", code), ("method", GET_JOB), service_label)] == 1
     latency = samples(response.text, "edgequant_rpc_duration_seconds_count")
     assert latency[(("method", LIST_STRATEGIES), service_label)] == 2
+    assert families(response.text) == {
+        "edgequant_rpcs": "counter",
+        "edgequant_rpc_duration_seconds": "histogram",
+        "edgequant_stream_subscribers": "gauge",
+        "edgequant_stream_cuts": "counter",
+    }
+    buckets = samples(response.text, "edgequant_rpc_duration_seconds_bucket")
+    list_strategies = [
+        count for labels, count in buckets.items() if ("method", LIST_STRATEGIES) in labels
+    ]
+    assert len(list_strategies) == len(LATENCY_BUCKETS) + 1
+    assert buckets[(("le", "+Inf"), ("method", LIST_STRATEGIES), service_label)] == 2
+    total = samples(response.text, "edgequant_rpc_duration_seconds_sum")
+    assert total[(("method", LIST_STRATEGIES), service_label)] > 0
+
+
+def test_rpcs_export_what_prometheus_client_exports_for_the_same_calls() -> None:
+    metrics = ServiceMetrics("risk")
+    registry = CollectorRegistry()
+    rpcs = Counter("edgequant_rpcs", "", ("service", "method", "code"), registry=registry)
+    latency = Histogram(
+        "edgequant_rpc_duration_seconds",
+        "",
+        ("service", "method"),
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    # On a bucket's bound (inclusive), between bounds, zero, and above the last (+Inf).
+    calls = [
+        ("/edgequant.risk.v1.RiskService/CheckOrder", "OK", 0.001),
+        ("/edgequant.risk.v1.RiskService/CheckOrder", "OK", 0.0007),
+        ("/edgequant.risk.v1.RiskService/CheckOrder", "FAILED_PRECONDITION", 0.0),
+        ("/edgequant.risk.v1.RiskService/GetVaR", "OK", 1),
+        ("/edgequant.risk.v1.RiskService/GetVaR", "OK", 3.75),
+        ("/edgequant.risk.v1.RiskService/GetVaR", "INTERNAL", 12.5),
+    ]
+    for method, code, seconds in calls:
+        metrics.rpc(method, code, seconds)
+        rpcs.labels("risk", method, code).inc()
+        latency.labels("risk", method).observe(seconds)
+
+    def rpc_samples(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {
+            (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+            for family in text_string_to_metric_families(text)
+            if family.name.startswith("edgequant_rpc")
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        }
+
+    ours = rpc_samples(metrics.exposition().decode())
+    assert ours == rpc_samples(generate_latest(registry).decode())
+    assert len(ours) == 4 + 2 * (len(LATENCY_BUCKETS) + 1 + 2)
+
+
+def test_label_values_are_escaped_and_a_broken_reader_is_left_out() -> None:
+    metrics = ServiceMetrics("exchange")
+    awkward = 'a "quoted" \\ backslash, a \\n that is not a newline\nand one that is'
+    metrics.queue_depth(awkward, lambda: 7)
+    metrics.queue_depth("broken", lambda: 1 / 0)
+    metrics.lag("executions", lambda: 2)
+
+    text = metrics.exposition().decode()
+
+    assert families(text)["edgequant_queue_depth"] == "gauge"
+    assert samples(text, "edgequant_queue_depth") == {
+        (("queue", awkward), ("service", "exchange")): 7
+    }
+    assert samples(text, "edgequant_ingestion_lag") == {
+        (("service", "exchange"), ("stream", "executions")): 2
+    }
 
 
 async def test_only_get_metrics_is_answered(config: Config) -> None:

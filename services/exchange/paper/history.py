@@ -49,29 +49,77 @@ def load_past(path: Path) -> PastBars:
     """Reads scripts/build_paper_history.py's format: `P <tick> <lot> <minutes>`, then per
     minute `<open - previous close> <high - open> <open - low> <close - open> <volume>`
     in ticks and lots."""
-    opens, highs, lows, closes = (array("i") for _ in range(4))
-    volumes = array("q")
+    # Sized once from the P line and filled in place: arrays grown by append would leave
+    # the freed smaller copies as holes in the heap, and up to 1/16 of each unused.
+    opens = highs = lows = closes = volumes = array("i")
     tick = lot = Decimal(0)
-    previous_close = 0
+    previous_close = minute = 0
     with gzip.open(path, "rt", encoding="ascii") as lines:
         for line in lines:
             if line.startswith("#") or not line.strip():
                 continue
             if line.startswith("P "):
-                _, tick_text, lot_text, _ = line.split()
+                _, tick_text, lot_text, minutes = line.split()
                 tick, lot = Decimal(tick_text), Decimal(lot_text)
+                opens, highs, lows, closes = (array("i", [0]) * int(minutes) for _ in range(4))
+                volumes = array("q", [0]) * int(minutes)
                 continue
+            if minute == len(opens):
+                raise ValueError(f"{path}: more rows than its 'P' line says, or none")
             open_delta, up, down, move, volume = (int(field) for field in line.split())
             open_ = previous_close + open_delta
             previous_close = open_ + move
-            opens.append(open_)
-            highs.append(open_ + up)
-            lows.append(open_ - down)
-            closes.append(previous_close)
-            volumes.append(volume)
-    if not tick or not opens:
-        raise ValueError(f"{path} is not a candle history (no 'P' line or no rows)")
+            opens[minute] = open_
+            highs[minute] = open_ + up
+            lows[minute] = open_ - down
+            closes[minute] = previous_close
+            volumes[minute] = volume
+            minute += 1
+    if not tick or not minute or minute != len(opens):
+        raise ValueError(f"{path} is not a candle history (no 'P' line, or fewer rows)")
     return PastBars(tick, lot, opens, highs, lows, closes, volumes)
+
+
+class MinuteStarts:
+    """The bars' minute starts, ascending. The preloaded past's are arithmetic (first +
+    i * MINUTE_MS), so only the minutes added after it are stored: a month of past costs
+    nothing here rather than 8 bytes a minute."""
+
+    def __init__(self) -> None:
+        self.first = 0  # the past's first minute (once trimmed, its first kept minute)
+        self.past = 0  # how many minutes of the past are kept
+        self.added = array("q")
+
+    def preload(self, first: int, minutes: int) -> None:
+        self.first, self.past, self.added = first, minutes, array("q")
+
+    def __len__(self) -> int:
+        return self.past + len(self.added)
+
+    def __getitem__(self, index: int) -> int:
+        if index < 0:
+            index += len(self)
+        if 0 <= index < self.past:
+            return self.first + index * MINUTE_MS
+        return self.added[index - self.past]
+
+    def bisect_left(self, time_ms: int, low: int = 0) -> int:
+        """The first index from `low` whose minute starts at or after `time_ms`."""
+        if time_ms < self.first + self.past * MINUTE_MS:
+            found = max(0, -((self.first - time_ms) // MINUTE_MS))  # minutes, rounded up
+        else:
+            found = self.past + bisect_left(self.added, time_ms)
+        return max(low, found)
+
+    def append(self, minute: int) -> None:
+        self.added.append(minute)
+
+    def keep_last(self, count: int) -> None:
+        dropped = len(self) - count
+        from_past = min(dropped, self.past)
+        self.first += from_past * MINUTE_MS
+        self.past -= from_past
+        del self.added[: dropped - from_past]
 
 
 class MinuteBars:
@@ -86,7 +134,7 @@ class MinuteBars:
         """Prices count `tick`s, sizes `lot`s; 32-bit prices ("i") only where they fit."""
         self.capacity = capacity
         self.tick, self.lot = tick, lot
-        self._starts = array("q")
+        self._starts = MinuteStarts()
         self._opens = array(price_typecode)
         self._highs = array(price_typecode)
         self._lows = array(price_typecode)
@@ -94,7 +142,7 @@ class MinuteBars:
         self._volumes = array("q")
 
     def _columns(self) -> tuple[array[int], ...]:
-        return (self._starts, self._opens, self._highs, self._lows, self._closes, self._volumes)
+        return (self._opens, self._highs, self._lows, self._closes, self._volumes)
 
     def preload(self, past: PastBars, end_ms: int) -> None:
         """Puts `past` in front: its last minute is the one before the minute of `end_ms`
@@ -103,7 +151,7 @@ class MinuteBars:
         first = end_minute - len(past) * MINUTE_MS
         self.capacity = max(self.capacity, len(past) + WEEK_MINUTES)
         # The past's arrays themselves, not copies: it is not kept anywhere else.
-        self._starts = array("q", range(first, end_minute, MINUTE_MS))
+        self._starts.preload(first, len(past))
         self._opens = past.opens
         self._highs = past.highs
         self._lows = past.lows
@@ -120,13 +168,15 @@ class MinuteBars:
             self._closes[-1] = scaled_price
             self._volumes[-1] += scaled_size
             return
+        self._starts.append(minute)
         for column, value in zip(
             self._columns(),
-            (minute, scaled_price, scaled_price, scaled_price, scaled_price, scaled_size),
+            (scaled_price, scaled_price, scaled_price, scaled_price, scaled_size),
             strict=True,
         ):
             column.append(value)
         if len(self._starts) > self.capacity + self.capacity // 8:
+            self._starts.keep_last(self.capacity)
             for column in self._columns():  # trimmed in chunks: a del is O(n)
                 del column[: len(column) - self.capacity]
 
@@ -141,9 +191,9 @@ class MinuteBars:
             # The latest `limit` candles hold at most this many bars; from the start of
             # the candle the first of them falls in.
             earliest = self._starts[max(0, len(self._starts) - limit * (width_ms // MINUTE_MS))]
-            first = bisect_left(self._starts, earliest - earliest % width_ms)
+            first = self._starts.bisect_left(earliest - earliest % width_ms)
             return self._aggregate(first, width_ms, None)[-limit:]
-        return self._aggregate(bisect_left(self._starts, since_ms), width_ms, limit)
+        return self._aggregate(self._starts.bisect_left(since_ms), width_ms, limit)
 
     def _aggregate(self, first: int, width_ms: int, limit: int | None) -> list[Candle]:
         """Candle by candle: each one's minutes found by bisection and reduced by
@@ -153,7 +203,7 @@ class MinuteBars:
         index = first
         while index < count and len(candles) != limit:
             start = starts[index] - starts[index] % width_ms
-            end = bisect_left(starts, start + width_ms, index + 1)
+            end = starts.bisect_left(start + width_ms, index + 1)
             bar = [
                 start,
                 self._opens[index],

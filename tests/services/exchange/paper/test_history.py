@@ -3,10 +3,15 @@ every timeframe; the newest bars are kept, up to a capacity."""
 
 from __future__ import annotations
 
+import gzip
+from array import array
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from services.exchange.markets import Candle
-from services.exchange.paper.history import MinuteBars
+from services.exchange.paper.history import MinuteBars, PastBars, load_past
 
 D = Decimal
 MINUTE = 60_000
@@ -54,3 +59,116 @@ def test_only_the_newest_minutes_are_kept() -> None:
     kept = bars.candles(MINUTE, 0, 100)
     assert 8 <= len(kept) <= 9
     assert kept[-1].close == D(20)
+
+
+def _past(minutes: int) -> PastBars:
+    """A bundled past in ticks of 0.01 and lots of 0.001: minute i opens at 1000 + i."""
+    opens = array("i", (1000 + i for i in range(minutes)))
+    return PastBars(
+        tick=D("0.01"),
+        lot=D("0.001"),
+        opens=opens,
+        highs=array("i", (price + 3 for price in opens)),
+        lows=array("i", (price - 2 for price in opens)),
+        closes=array("i", (price + 1 for price in opens)),
+        volumes=array("q", (i % 7 + 1 for i in range(minutes))),
+    )
+
+
+def _naive(bars: list[tuple[int, D, D, D, D, D]], width: int) -> list[Candle]:
+    """Minute bars (start, open, high, low, close, volume) grouped by hand into candles."""
+    candles: dict[int, list[tuple[int, D, D, D, D, D]]] = {}
+    for bar in bars:
+        candles.setdefault(bar[0] - bar[0] % width, []).append(bar)
+    return [
+        Candle(
+            start,
+            group[0][1],
+            max(bar[2] for bar in group),
+            min(bar[3] for bar in group),
+            group[-1][4],
+            sum((bar[5] for bar in group), D(0)),
+        )
+        for start, group in candles.items()
+    ]
+
+
+def test_a_preloaded_past_and_the_minutes_after_it_read_as_one_history() -> None:
+    past = _past(90)
+    bars = MinuteBars(tick=past.tick, lot=past.lot, price_typecode="i")
+    end = T0 + 90 * MINUTE + 1234  # the replay starts inside a minute
+    bars.preload(past, end)
+    expected = [
+        (
+            T0 + i * MINUTE,
+            D(1000 + i) / 100,
+            D(1003 + i) / 100,
+            D(998 + i) / 100,
+            D(1001 + i) / 100,
+            D(i % 7 + 1) / 1000,
+        )
+        for i in range(90)
+    ]
+    for minute in (90, 91, 95, 96, 131):  # with minutes without trades between
+        bars.add(T0 + minute * MINUTE + 7, D("20.5"), D("0.004"))
+        price = D("20.5")
+        expected.append((T0 + minute * MINUTE, price, price, price, price, D("0.004")))
+
+    for width in (MINUTE, 5 * MINUTE, 15 * MINUTE, 60 * MINUTE):
+        candles = _naive(expected, width)
+        assert bars.candles(width, None, 1000) == candles
+        assert bars.candles(width, None, 3) == candles[-3:]
+        # From before the past, inside it, at its last minute, across the gap after it.
+        for minute in (-60, 0, 1, 89, 90, 92, 131):
+            since = T0 + minute * MINUTE - (T0 + minute * MINUTE) % width
+            opening = [candle for candle in candles if candle.open_time_ms >= since]
+            assert bars.candles(width, since, 4) == opening[:4], (width, minute)
+
+
+def test_trimming_reaches_into_the_preloaded_past() -> None:
+    past = _past(60)
+    bars = MinuteBars(tick=past.tick, lot=past.lot, price_typecode="i")
+    bars.preload(past, T0 + 60 * MINUTE)
+    added = bars.capacity + bars.capacity // 8 - 60 + 1  # one more than room for
+    for minute in range(60, 60 + added):
+        bars.add(T0 + minute * MINUTE, D("12"), D("0.001"))
+
+    kept = bars.candles(MINUTE, 0, bars.capacity + 100)
+    assert len(kept) == bars.capacity
+    assert kept[-1].open_time_ms == T0 + (60 + added - 1) * MINUTE
+    # Consecutive minutes from the first kept one: the past's ones were dropped first.
+    assert [c.open_time_ms for c in kept] == [
+        kept[0].open_time_ms + i * MINUTE for i in range(len(kept))
+    ]
+    assert kept[0].open_time_ms > T0 + 59 * MINUTE  # the whole past is gone
+
+
+def _history_file(path: Path, text: str) -> Path:
+    with gzip.open(path, "wt", encoding="ascii") as file:
+        file.write(text)
+    return path
+
+
+def test_a_bundled_history_reads_back_minute_by_minute(tmp_path: Path) -> None:
+    rows = "# a comment\nP 0.01 0.001 3\n1000 5 2 3 7\n1 0 4 -4 0\n-10 20 0 20 1\n"
+    past = load_past(_history_file(tmp_path / "h.txt.gz", rows))
+    assert (past.tick, past.lot, len(past)) == (D("0.01"), D("0.001"), 3)
+    # Each open is the previous close plus its delta; high, low, close are off the open.
+    assert list(past.opens) == [1000, 1004, 990]
+    assert list(past.highs) == [1005, 1004, 1010]
+    assert list(past.lows) == [998, 1000, 990]
+    assert list(past.closes) == [1003, 1000, 1010]
+    assert list(past.volumes) == [7, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1000 5 2 3 7\n",  # no P line
+        "P 0.01 0.001 2\n1000 5 2 3 7\n",  # fewer rows than it says
+        "P 0.01 0.001 1\n1000 5 2 3 7\n1 0 4 -4 0\n",  # more
+    ],
+)
+def test_a_history_that_does_not_match_its_p_line_is_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ValueError, match=r"h\.txt\.gz"):
+        load_past(_history_file(tmp_path / "h.txt.gz", text))
