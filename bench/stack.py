@@ -2,8 +2,8 @@
 each process costs in memory (RSS, PSS, USS from smaps_rollup) idle after a minute and at
 peak under an order load, the stack's PSS beside its floor (bench.floor: supervisord,
 memmon and as many bare grpc.aio + SQLAlchemy processes), what an idle process has
-imported that it does not need, and an order's round trip straight to gRPC and through
-the gateway.
+imported that it does not need and the CPU it spends idle, an order's round trip
+straight to gRPC and through the gateway, and the CPU each process spends per order.
 
 PSS is what the device pays: a shared library's pages split among the processes that
 map them. RSS counts them in full in each (budgets stay RSS: memmon enforces them).
@@ -57,6 +57,7 @@ SAMPLE_EVERY_SECONDS = 0.25
 # CPU_SETTLE_SECONDS for the portfolio and risk to follow the last executions.
 CPU_ORDERS = sized(1000, 40)
 CPU_SETTLE_SECONDS = sized(2.0, 0.5)
+IDLE_CPU_SECONDS = sized(20.0, 1.0)
 READY_WITHIN = 60.0
 # ~6 USDT, just above the venue's minimum notional; buys and sells in turn, sold from an
 # inventory so a sell never waits for risk to see the buy before it.
@@ -181,6 +182,18 @@ async def _cpu_per_order(
     }
 
 
+async def _idle_cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU ms each process spends per second with nothing asked of it (the paper replay,
+    the market data streams, the periodic reads): what the device pays around the clock,
+    and part of every CPU-per-order figure, taken over a window of seconds."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    await asyncio.sleep(IDLE_CPU_SECONDS)
+    return {
+        name: (cpu_seconds(pid) - before[name]) * 1000 / IDLE_CPU_SECONDS
+        for name, pid in pids.items()
+    }
+
+
 def _children(pid: int) -> list[int]:
     """The child processes of `pid` (the backtest service's warm workers)."""
     children: list[int] = []
@@ -229,6 +242,7 @@ async def _measure(stack: Stack, ready_at: float) -> list[Row]:
         idle = {name: footprint(pid) for name, pid in pids.items()}
         workers = [footprint(pid) for pid in _children(pids["backtest"])]
         unneeded = unneeded_imports(config)
+        idle_cpu = await _idle_cpu(pids)
 
         checker = health_pb2_grpc.HealthStub(channel)
         check = health_pb2.HealthCheckRequest()
@@ -264,6 +278,9 @@ async def _measure(stack: Stack, ready_at: float) -> list[Row]:
                 "ms", milliseconds)
         )  # fmt: skip
     rows.append(Row(SECTION, "stack: CPU per order, all processes", "ms", sum(cpu.values())))
+    for name, milliseconds in idle_cpu.items():
+        rows.append(Row(SECTION, f"{name}: CPU when idle", "ms/s", milliseconds))
+    rows.append(Row(SECTION, "stack: CPU when idle, all processes", "ms/s", sum(idle_cpu.values())))
     for name in (*PROGRAMS, "memmon", "supervisord"):
         for kind in ("rss", "pss", "uss"):
             rows.append(
