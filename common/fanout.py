@@ -70,6 +70,14 @@ class Fanout(Generic[T]):
         yielding the subscriber's items (those `accept` takes)."""
         return _Subscription(self, accept)
 
+    def subscribed_in_batches(
+        self, max_batch: int, accept: Callable[[T], bool] | None = None
+    ) -> _BatchSubscription[T]:
+        """As `subscribed`, yielding lists instead: each what was waiting when the
+        subscriber asked, up to `max_batch` items, oldest first. A quiet stream waits for
+        nobody (a batch of one goes at once); a busy one sends fewer, larger messages."""
+        return _BatchSubscription(self, accept, max_batch)
+
     def _register(self) -> asyncio.Queue[T | _Cut]:
         # One slot more than the limit, for the cut marker.
         queue: asyncio.Queue[T | _Cut] = asyncio.Queue(self.queue_size + 1)
@@ -86,28 +94,68 @@ class Fanout(Generic[T]):
         log.warning("stream subscriber fell behind and was cut", extra={"stream": self.what})
 
 
-class _Subscription(Generic[T]):
+class _Registration(Generic[T]):
+    """A subscriber's queue, registered from entry to exit of its `async with`."""
+
     def __init__(self, fanout: Fanout[T], accept: Callable[[T], bool] | None) -> None:
         self._fanout = fanout
         self._accept = accept
         self._queue: asyncio.Queue[T | _Cut] | None = None
 
-    async def __aenter__(self) -> AsyncIterator[T]:
+    def _register(self) -> asyncio.Queue[T | _Cut]:
         self._queue = self._fanout._register()
-        return self._items(self._queue)
+        return self._queue
 
     async def __aexit__(self, *_exc: object) -> None:
         if self._queue is not None:
             self._fanout._unregister(self._queue)
 
+    def _wanted(self, item: T) -> bool:
+        return self._accept is None or self._accept(item)
+
+    def _overflow(self) -> Aborted:
+        return Aborted(
+            f"this {self._fanout.what} stream fell behind and was cut: "
+            f"{self._fanout.resync}, then subscribe again",
+            reason=CommonReason.STREAM_OVERFLOW,
+        )
+
+
+class _Subscription(_Registration[T]):
+    async def __aenter__(self) -> AsyncIterator[T]:
+        return self._items(self._register())
+
     async def _items(self, queue: asyncio.Queue[T | _Cut]) -> AsyncIterator[T]:
         while True:
             item = await queue.get()
             if isinstance(item, _Cut):
-                raise Aborted(
-                    f"this {self._fanout.what} stream fell behind and was cut: "
-                    f"{self._fanout.resync}, then subscribe again",
-                    reason=CommonReason.STREAM_OVERFLOW,
-                )
-            if self._accept is None or self._accept(item):
+                raise self._overflow()
+            if self._wanted(item):
                 yield item
+
+
+class _BatchSubscription(_Registration[T]):
+    def __init__(
+        self, fanout: Fanout[T], accept: Callable[[T], bool] | None, max_batch: int
+    ) -> None:
+        super().__init__(fanout, accept)
+        self._max_batch = max_batch
+
+    async def __aenter__(self) -> AsyncIterator[list[T]]:
+        return self._batches(self._register())
+
+    async def _batches(self, queue: asyncio.Queue[T | _Cut]) -> AsyncIterator[list[T]]:
+        while True:
+            waiting = [await queue.get()]
+            while len(waiting) < self._max_batch and not queue.empty():
+                waiting.append(queue.get_nowait())
+            batch: list[T] = []
+            for item in waiting:
+                if isinstance(item, _Cut):  # always the last: its queue was dropped
+                    if batch:
+                        yield batch
+                    raise self._overflow()
+                if self._wanted(item):
+                    batch.append(item)
+            if batch:
+                yield batch

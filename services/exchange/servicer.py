@@ -60,8 +60,9 @@ from services.exchange.venues import Venues
 # What a ListOrders page token pages (common.paging refuses another listing's token).
 ORDERS_PAGE = "orders"
 MAX_DEPTH = 1000
-# StreamExecutions' cap on `max_batch` (documented in the proto): ~150 KB messages.
-MAX_EXECUTIONS_BATCH = 1000
+# StreamExecutions' and StreamOrderUpdates' cap on `max_batch` (in the proto): ~150 KB
+# messages.
+MAX_STREAM_BATCH = 1000
 # StreamTickers sends a subscriber at most one ticker per symbol per this many seconds,
 # the latest: every fill moves the paper book, and under an order load a ticker per fill
 # per subscriber was most of the messages the exchange sent (risk and the portfolio read
@@ -267,21 +268,26 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     async def StreamOrderUpdates(
         self, request: StreamOrderUpdatesRequest, context: Context
     ) -> AsyncIterator[StreamOrderUpdatesResponse]:
-        async for order in self.updates.follow(request.venue):
-            yield StreamOrderUpdatesResponse(order=convert.order(order))
+        _require_batch_size(request.max_batch)
+        if not request.max_batch:  # a client from before batches: one per message
+            async for order in self.updates.follow(request.venue):
+                yield StreamOrderUpdatesResponse(order=convert.order(order))
+            return
+        size = min(request.max_batch, MAX_STREAM_BATCH)
+        async for batch in self.updates.follow_in_batches(size, request.venue):
+            yield StreamOrderUpdatesResponse(orders=[convert.order(order) for order in batch])
 
     async def StreamExecutions(
         self, request: StreamExecutionsRequest, context: Context
     ) -> AsyncIterator[StreamExecutionsResponse]:
         problems = Violations()
         problems.require(request.after_seq >= 0, "after_seq", "must not be negative")
-        problems.require(request.max_batch >= 0, "max_batch", "must not be negative")
-        problems.raise_if_any()
+        _require_batch_size(request.max_batch, problems)
         if not request.max_batch:  # a client from before batches: one per message
             async for execution in self.outbox.stream(request.after_seq):
                 yield StreamExecutionsResponse(execution=convert.execution(execution))
             return
-        size = min(request.max_batch, MAX_EXECUTIONS_BATCH)
+        size = min(request.max_batch, MAX_STREAM_BATCH)
         async for batch in self.outbox.batches(request.after_seq, size):
             yield StreamExecutionsResponse(executions=[convert.execution(e) for e in batch])
 
@@ -312,6 +318,13 @@ def _read_only(venue: Venue) -> bool:
 def _require(field: str, value: str) -> None:
     problems = Violations()
     problems.require(bool(value), field, "is required")
+    problems.raise_if_any()
+
+
+def _require_batch_size(max_batch: int, problems: Violations | None = None) -> None:
+    """Raises every violation in `problems` (the request's others) and max_batch's own."""
+    problems = Violations() if problems is None else problems
+    problems.require(max_batch >= 0, "max_batch", "must not be negative")
     problems.raise_if_any()
 
 

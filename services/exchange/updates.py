@@ -7,7 +7,7 @@ STREAM_OVERFLOW (never a silent drop): it re-reads with ListOrders and subscribe
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from common.fanout import DEFAULT_QUEUE_SIZE, Fanout
 from services.exchange.orders import Order
@@ -29,6 +29,18 @@ class OrderUpdates:
 
     async def follow(self, venue: str = "") -> AsyncGenerator[Order, None]:
         """Every order change from now on (on `venue`, or on every venue when empty)."""
-        async with self.fanout.subscribed(lambda order: not venue or order.venue == venue) as items:
+        async with self.fanout.subscribed(_on(venue)) as items:
             async for order in items:
                 yield order
+
+    async def follow_in_batches(
+        self, max_batch: int, venue: str = ""
+    ) -> AsyncGenerator[list[Order], None]:
+        """As `follow`, in lists of what was waiting, up to `max_batch` each."""
+        async with self.fanout.subscribed_in_batches(max_batch, _on(venue)) as batches:
+            async for batch in batches:
+                yield batch
+
+
+def _on(venue: str) -> Callable[[Order], bool]:
+    return lambda order: not venue or order.venue == venue

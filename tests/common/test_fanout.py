@@ -59,3 +59,29 @@ async def test_subscribe_waits_for_items_published_later() -> None:
         await asyncio.sleep(0)
         fanout.publish("late")
         assert await waiting == "late"
+
+
+async def test_batches_hold_what_waited_in_order_up_to_the_limit() -> None:
+    fanout: Fanout[int] = Fanout("numbers", "read ListNumbers")
+    async with fanout.subscribed_in_batches(3, accept=lambda n: n != 4) as batches:
+        for number in range(8):
+            fanout.publish(number)
+        received = [await anext(batches) for _ in range(3)]
+        # A quiet stream: one item goes alone, nobody waits to fill a batch.
+        fanout.publish(8)
+        alone = await anext(batches)
+    assert received == [[0, 1, 2], [3, 5], [6, 7]]
+    assert alone == [8]
+    assert fanout.subscriber_count == 0
+
+
+async def test_a_batch_subscriber_that_falls_behind_gets_what_it_holds_then_the_cut() -> None:
+    fanout: Fanout[int] = Fanout("numbers", "read ListNumbers", queue_size=3)
+    async with fanout.subscribed_in_batches(10) as batches:
+        for number in range(5):
+            fanout.publish(number)
+        held = await anext(batches)
+        with pytest.raises(Aborted) as cut:
+            await anext(batches)
+    assert held == [0, 1, 2]
+    assert cut.value.reason == "STREAM_OVERFLOW"

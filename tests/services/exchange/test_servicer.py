@@ -51,14 +51,20 @@ async def test_ticker_and_book_come_from_the_replayed_binance_data(exchange: Exc
 
 async def test_stream_tickers_sends_a_market_only_when_it_moved(exchange: Exchange) -> None:
     stream = exchange.stub.StreamTickers(exchange_pb2.StreamTickersRequest(venue="paper"))
-    opening = [await stream.read() for _ in range(3)]  # every market once, at once
+
+    async def symbol() -> str:
+        message = await stream.read()
+        assert isinstance(message, exchange_pb2.StreamTickersResponse)
+        return message.ticker.symbol
+
+    opening = [await symbol() for _ in range(3)]  # every market once, at once
     await exchange.paper.advance(200, symbol="ETH/USDT")  # only ETH's replay moves
-    moved = await stream.read()
+    moved = await symbol()
     await exchange.paper.advance(200, symbol="ETH/USDT")
-    moved_again = await stream.read()
+    moved_again = await symbol()
     stream.cancel()
-    assert sorted(m.ticker.symbol for m in opening) == ["ADA/USDT", "BTC/USDT", "ETH/USDT"]
-    assert moved.ticker.symbol == moved_again.ticker.symbol == "ETH/USDT"
+    assert sorted(opening) == ["ADA/USDT", "BTC/USDT", "ETH/USDT"]
+    assert moved == moved_again == "ETH/USDT"
 
 
 async def test_stream_tickers_follows_the_replay(exchange: Exchange) -> None:

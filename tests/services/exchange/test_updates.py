@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import grpc
 import pytest
 
 from common.errors import Aborted
@@ -35,6 +36,44 @@ async def test_an_order_is_streamed_through_each_status(exchange: Exchange) -> N
     ]
     assert {u.order_id for u in updates} == {placed.order.order_id}
     assert updates[-1].filled_quantity == "0.01"
+
+
+async def test_with_max_batch_an_order_and_its_fill_come_in_one_message(
+    exchange: Exchange,
+) -> None:
+    stream = exchange.stub.StreamOrderUpdates(
+        exchange_pb2.StreamOrderUpdatesRequest(venue="paper", max_batch=4)
+    )
+    await _subscribed(exchange)
+
+    placed = await asyncio.gather(
+        *(exchange.stub.SubmitOrder(order(client_order_id=f"b{n}")) for n in range(5))
+    )
+    messages: list[exchange_pb2.StreamOrderUpdatesResponse] = []
+    while sum(len(m.orders) for m in messages) < 10:  # each order: PENDING_NEW, FILLED
+        message = await asyncio.wait_for(stream.read(), timeout=10)
+        assert isinstance(message, exchange_pb2.StreamOrderUpdatesResponse)
+        messages.append(message)
+    stream.cancel()
+
+    assert all(not m.HasField("order") and 1 <= len(m.orders) <= 4 for m in messages)
+    updates = [update for m in messages for update in m.orders]
+    for submitted in placed:
+        statuses = [u.status for u in updates if u.order_id == submitted.order.order_id]
+        assert statuses == [common_pb2.ORDER_STATUS_PENDING_NEW, common_pb2.ORDER_STATUS_FILLED]
+    # A paper market order is approved, placed and filled in one go: both its updates
+    # were waiting together, so fewer messages than updates.
+    assert len(messages) < len(updates)
+
+
+async def test_a_negative_max_batch_is_refused(exchange: Exchange) -> None:
+    stream = exchange.stub.StreamOrderUpdates(
+        exchange_pb2.StreamOrderUpdatesRequest(venue="paper", max_batch=-1)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stream.read()
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_batch" in (refused.value.details() or "")
 
 
 async def test_a_subscriber_that_falls_behind_is_cut_with_stream_overflow() -> None:

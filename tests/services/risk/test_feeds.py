@@ -81,8 +81,19 @@ class Exchange(exchange_pb2_grpc.ExchangeServiceServicer):
         yield  # pragma: no cover
 
     async def StreamOrderUpdates(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        # As the exchange does: with max_batch, what waited goes in one message.
         while (item := await self.updates.get()) is not END:
-            yield exchange_pb2.StreamOrderUpdatesResponse(order=item)
+            if not request.max_batch:
+                yield exchange_pb2.StreamOrderUpdatesResponse(order=item)
+                continue
+            batch = [item]
+            while not self.updates.empty() and len(batch) < request.max_batch:
+                batch.append(self.updates.get_nowait())
+            orders = [placed for placed in batch if placed is not END]
+            if orders:
+                yield exchange_pb2.StreamOrderUpdatesResponse(orders=orders)
+            if len(orders) < len(batch):
+                return
 
 
 def order(

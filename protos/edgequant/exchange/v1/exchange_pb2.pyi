@@ -944,16 +944,24 @@ class StreamOrderUpdatesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     VENUE_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
     """Optional filter."""
+    max_batch: _builtins.int
+    """0 (the default): one update per message, in `order`. Above 0: up to this many per
+    message, in `orders` (the server caps it at 1000): the updates that were waiting
+    when the message was sent, oldest first. The server never waits to fill a batch,
+    so batching adds no latency to a quiet stream.
+    """
     def __init__(
         self,
         *,
         venue: _builtins.str = ...,
+        max_batch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_batch", b"max_batch", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -964,16 +972,26 @@ class StreamOrderUpdatesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ORDER_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def order(self) -> _common_pb2.Order: ...
+    def order(self) -> _common_pb2.Order:
+        """The update, when the request's `max_batch` is 0; unset otherwise."""
+
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Order]:
+        """The updates, when the request's `max_batch` is above 0: at least one, at most
+        `max_batch`, in the order they happened.
+        """
+
     def __init__(
         self,
         *,
         order: _common_pb2.Order | None = ...,
+        orders: _abc.Iterable[_common_pb2.Order] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "orders", b"orders"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
