@@ -14,6 +14,7 @@ import re
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from common.errors import EdgeQuantError, FieldViolation, InvalidArgument
 from gateway.auth import Authenticator, required_scope
@@ -58,6 +59,12 @@ class RpcProxy:
             return await self._handle(request)
         except EdgeQuantError as error:
             return error_response(error)
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The proxy as an ASGI app, for the front door (gateway.app). An unexpected
+        error propagates: uvicorn answers 500 and logs it, as behind Starlette."""
+        response = await self(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def _handle(self, request: Request) -> Response:
         raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
