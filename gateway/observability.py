@@ -133,7 +133,7 @@ def _log_access(scope: Scope, rid: str, route: str, status: int, duration: float
         return
     client: Any = scope.get("client")
     # A record made directly: Logger.info would first walk the stack for the caller's
-    # file and line, which the JSON line does not carry (a tenth of the log's cost).
+    # file and line, which the JSON line does not carry (~2 of the line's ~13 µs).
     record = log.makeRecord(
         log.name,
         logging.INFO,
