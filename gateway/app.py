@@ -15,8 +15,8 @@ exception middleware, its router (every route's regex, the catch-all last) and t
 UI's checks before reaching the proxy, which answers it all the same (at 50 clients,
 a fifth of the gateway's CPU samples were in Starlette). Paths under /v1/ other than
 /v1/whoami are the proxy's whatever the method (the UI never answers under /v1/), so
-the door sends them there directly. An unexpected error still reaches uvicorn, which
-answers 500 and logs it, as it did behind Starlette's error middleware.
+the door sends them there directly. A bug there is logged and answers an INTERNAL
+Status (gateway.proxy), where Starlette's error middleware answered text/plain.
 """
 
 from __future__ import annotations
