@@ -226,15 +226,18 @@ async def _cases(port: int, floor_port: int, peer_address: str, gateway_pid: int
         stub = exchange_pb2_grpc.ExchangeServiceStub(channel)
         for operation, raw in requests.items():
             for clients, per_client in REQUESTS_PER_CLIENT.items():
+                warmup = max(1, WARMUP // clients)
                 http_calls, connections = await _http_calls(port, clients, raw)
-                floor_calls, floor_connections = await _http_calls(floor_port, clients, raw)
                 direct_calls = _grpc_calls(stub, operation, clients)
-                for calls in (http_calls, floor_calls, direct_calls):
-                    await _measure(calls, max(1, WARMUP // clients))
+                await _measure(http_calls, warmup)
+                await _measure(direct_calls, warmup)
                 with _RssSampler(gateway_pid) as rss:
                     gateway = await _measure(http_calls, per_client)
                 peak_rss = max(peak_rss, rss.peak)
                 direct = await _measure(direct_calls, per_client)
+                # Opened now: uvicorn closes a connection idle for 5 s.
+                floor_calls, floor_connections = await _http_calls(floor_port, clients, raw)
+                await _measure(floor_calls, warmup)
                 floor = await _measure(floor_calls, per_client)
                 for connection in connections + floor_connections:
                     connection.close()
