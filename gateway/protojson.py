@@ -7,9 +7,10 @@ compiled here once per message type:
 - `to_json_object(message)`: what `json_format.MessageToDict(message,
   always_print_fields_with_no_presence=True)` returns, in the same key order (the set
   fields in field-number order, then the unset fields without presence in declaration
-  order), so the bytes the gateway writes stay the same. Well-known types (Timestamp,
-  Duration, FieldMask, ...) and anything unusual (extensions, closed enums, bytes) are
-  still written by json_format.
+  order), so the bytes the gateway writes stay the same. Timestamp, Duration and
+  FieldMask fields are written by their ToJsonString, as json_format does; other
+  well-known types and anything unusual (extensions, closed enums, bytes) are still
+  written by json_format.
 - `parse_plain(document, message)`: sets a JSON object whose values are all plain
   (strings, enum names, booleans, integers, nested objects of those) and answers True;
   anything else (numbers as strings, floats, lists, maps, oneofs, well-known types,
@@ -36,6 +37,11 @@ Converter = Callable[[Any], Any]
 _WELL_KNOWN_PREFIX = "google.protobuf."
 _INT64 = frozenset({FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64})
 _INT32 = frozenset({FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_UINT32})
+# Well-known types json_format writes with their own ToJsonString (its
+# _GenericMessageToJsonObject); the others (Any, Struct, wrappers...) go to json_format.
+_OWN_JSON_STRING = frozenset(
+    {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+)
 # json_format rejects unpaired surrogates; a string with any surrogate goes to it.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -138,6 +144,10 @@ def _field_converter(field: FieldDescriptor) -> Converter:
 def _value_converter(field: FieldDescriptor) -> Converter:  # noqa: PLR0911 - one per type
     cpp_type = field.cpp_type
     if cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+        message_type = field.message_type
+        assert message_type is not None
+        if message_type.full_name in _OWN_JSON_STRING:
+            return _json_string
         return to_json_object
     if cpp_type == FieldDescriptor.CPPTYPE_ENUM:
         enum_type = field.enum_type
@@ -163,6 +173,10 @@ def _value_converter(field: FieldDescriptor) -> Converter:  # noqa: PLR0911 - on
     if cpp_type == FieldDescriptor.CPPTYPE_DOUBLE:
         return lambda value: _special_float(value) or value
     raise _Unsupported(field.full_name)
+
+
+def _json_string(message: Any) -> str:
+    return str(message.ToJsonString())
 
 
 def _same(value: Any) -> Any:
