@@ -61,6 +61,9 @@ async def serve() -> None:
     server = GatewayServer(
         uvicorn.Config(
             app,
+            # httptools (a runtime dependency) named, not "auto": a missing one fails the
+            # start instead of parsing in Python (h11) at several times the cost.
+            http="httptools",
             log_config=None,
             access_log=False,
             lifespan="on",

@@ -9,13 +9,15 @@ Every failure on the way answers a google.rpc.Status with the mapped HTTP status
 
 from __future__ import annotations
 
+import logging
 import re
 
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from common.errors import EdgeQuantError, FieldViolation, InvalidArgument
+from common.errors import EdgeQuantError, FieldViolation, InvalidArgument, internal_status
 from gateway.auth import Authenticator, required_scope
 from gateway.bindings import Binding
 from gateway.errors import JSON, GatewayError, error_response, status_of_rpc_error, status_response
@@ -27,6 +29,8 @@ from gateway.settings import Settings
 from gateway.streaming import Streams, stream_response
 from gateway.transcoding import request_message, response_json
 from gateway.upstream import Upstream
+
+log = logging.getLogger("edgequant.gateway")
 
 # The header grpc-gateway reads a client's deadline from: "<digits><unit>", unit one of
 # H M S m u n (gRPC over HTTP/2's grpc-timeout).
@@ -58,6 +62,17 @@ class RpcProxy:
             return await self._handle(request)
         except EdgeQuantError as error:
             return error_response(error)
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The proxy as an ASGI app, for the front door (gateway.app). A bug before the
+        answer starts is logged and answers 500 with an INTERNAL Status (through the
+        middleware, so with the request id); one after it (a stream) ends the response."""
+        try:
+            response = await self(Request(scope, receive))
+        except Exception:
+            log.exception("unexpected error on an RPC path")
+            response = status_response(internal_status())
+        await response(scope, receive, send)
 
     async def _handle(self, request: Request) -> Response:
         raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")

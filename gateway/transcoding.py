@@ -1,8 +1,9 @@
 """HTTP request -> protobuf request, protobuf response -> JSON.
 
-A request message is assembled as one JSON object, then parsed by
-`google.protobuf.json_format` (the proto3 JSON mapping: int64 as strings, enums by
-name, Timestamps as RFC 3339), in this order, later wins:
+A request message is assembled as one JSON object, then parsed in the proto3 JSON
+mapping (int64 as strings, enums by name, Timestamps as RFC 3339; gateway.protojson
+where the values are plain, else `google.protobuf.json_format`), in this order, later
+wins:
 1. the body: the whole request (`body: "*"`) or the field it names (`body: "limits"`);
 2. query parameters, for every field the path and body leave: `a.b=1` sets a nested
    field, a repeated field takes the parameter as many times as it has values;
@@ -30,6 +31,7 @@ from google.protobuf.message import Message
 
 from common.errors import FieldViolation, InvalidArgument
 from gateway.bindings import Binding, field_at
+from gateway.protojson import parse_plain, to_json_object
 from gateway.reasons import Reason
 
 # Messages with their own JSON form (a string, number or free object): leaves.
@@ -75,7 +77,7 @@ def request_message(
         _set_path_value(descriptor, document, field_path.split("."), unquote(raw))
     if violations:
         raise InvalidArgument(violations)
-    return _parse(document, binding.rpc.request_class())
+    return _parse(document, binding.rpc.request_class)
 
 
 def response_json(binding: Binding, message: Message) -> bytes:
@@ -90,7 +92,7 @@ def response_json(binding: Binding, message: Message) -> bytes:
 def message_json(message: Message) -> bytes:
     """JSON of a message as grpc-gateway writes it: lowerCamelCase names, every field
     present (zero values too, so a client sees one stable shape), int64 as strings."""
-    document = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    document = to_json_object(message)
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -105,7 +107,11 @@ def _json_body(body: bytes) -> Any:
         ) from None
 
 
-def _parse(document: dict[str, Any], message: Message) -> Message:
+def _parse(document: dict[str, Any], message_class: type[Message]) -> Message:
+    message = message_class()
+    if parse_plain(document, message):
+        return message
+    message = message_class()  # parse_plain may have set part of the first one
     try:
         json_format.ParseDict(document, message)
     except json_format.ParseError as error:

@@ -176,3 +176,31 @@ async def test_a_path_with_a_newline_reaches_the_proxy(
     response = await client.get("/v1/venues/a%0Ab/markets", headers=bearer("reader"))
     assert response.status_code == 200
     assert recorder.last()[1].venue == "a\nb"  # type: ignore[attr-defined]
+
+
+async def test_a_method_no_rpc_is_bound_to_is_a_status_405_on_the_rpc_path(
+    recorded: tuple[Recorder, httpx.AsyncClient],
+) -> None:
+    """RPC paths go to the proxy whatever the method: an OPTIONS that is no preflight
+    answers a google.rpc.Status naming the methods bound, with the usual headers."""
+    _, client = recorded
+    response = await client.options("/v1/orders", headers=bearer("trader"))
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/json"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
+    assert response.json()["details"][0]["reason"] == "METHOD_NOT_ALLOWED"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_a_client_request_id_is_echoed_and_reaches_the_service(
+    recorded: tuple[Recorder, httpx.AsyncClient],
+) -> None:
+    recorder, client = recorded
+    response = await client.get(
+        "/v1/venues/paper/tickers/BTC/USDT",
+        headers={**bearer("reader"), "x-request-id": "trace-7"},
+    )
+    assert response.status_code == 200
+    assert response.headers.get_list("x-request-id") == ["trace-7"]
+    assert recorder.last()[2]["x-request-id"] == "trace-7"

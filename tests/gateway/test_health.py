@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from common.config import SERVICE_NAMES, Config
 from common.server import RunningService
@@ -15,9 +14,9 @@ from gateway.app import create_app
 
 @pytest.fixture
 async def gateway(config: Config) -> AsyncIterator[httpx.AsyncClient]:
-    app: Starlette = create_app(config)
+    app = create_app(config)
     async with (
-        app.router.lifespan_context(app),
+        app.lifespan(),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gateway"
         ) as client,

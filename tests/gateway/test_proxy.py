@@ -4,18 +4,30 @@ and its request arrives with the fields the path, query and body carry."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from google.protobuf import json_format
+from starlette.requests import Request
+from starlette.responses import Response
 
 from common.config import Config
 from common.server import RunningService
+from gateway.app import Gateway, create_app
+from gateway.auth import Authenticator
 from gateway.bindings import Binding, bindings_of, service_descriptors
+from gateway.observability import Metrics
+from gateway.proxy import RpcProxy
+from gateway.ratelimit import RateLimiter
+from gateway.routing import Router
+from gateway.settings import settings_of
+from gateway.streaming import Streams
 from gateway.templates import Variable
 from gateway.testing import Recorder, bearer
+from gateway.upstream import Upstream
 
 BINDINGS = bindings_of(service_descriptors())
 
@@ -395,3 +407,35 @@ def _detail(status: dict[str, Any], kind: str) -> dict[str, Any]:
 def _violations(status: dict[str, Any]) -> list[dict[str, str]]:
     violations: list[dict[str, str]] = _detail(status, "google.rpc.BadRequest")["fieldViolations"]
     return violations
+
+
+class _Failing(RpcProxy):
+    """A proxy with a bug: every request raises before an answer starts."""
+
+    async def _handle(self, request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+
+async def test_a_bug_on_the_rpc_path_answers_an_internal_status_with_the_request_id(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(config)
+    proxy = _Failing(
+        Router(bindings_of(service_descriptors())),
+        Upstream({}, [], config.grpc),
+        Authenticator(False, []),
+        RateLimiter(10, 10),
+        settings_of(config.gateway),
+        streams=Streams(),
+    )
+    gateway = Gateway(app.fixed, proxy.asgi, Metrics(), settings_of(config.gateway))
+    transport = httpx.ASGITransport(app=gateway, raise_app_exceptions=False)
+    with caplog.at_level(logging.ERROR, logger="edgequant.gateway"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            response = await client.get("/v1/venues", headers={"x-request-id": "trace-500"})
+    assert response.status_code == 500
+    assert response.json()["code"] == 13
+    assert response.json()["message"] == "internal error"  # nothing of the bug leaves
+    assert response.headers["x-request-id"] == "trace-500"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert any("a bug" in str(record.exc_info) for record in caplog.records)
