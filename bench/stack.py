@@ -71,14 +71,15 @@ IMPORT_PROFILE = {"PYTHONPROFILEIMPORTTIME": "1"}
 # workers and dataset imports load them in their own processes), ccxt without a ccxt
 # venue, alembic (migrations run in a child); for the gRPC services prometheus_client
 # (common.metrics writes the text format itself) and the HTTP and tool modules it
-# brought (urllib.request's http.client shows as http); for the gateway the database.
+# brought (urllib.request's http.client shows as http); for the gateway the database
+# and prometheus_client (it writes its metrics with common.metrics too).
 NOT_WHEN_IDLE = ("numpy", "pandas", "numba", "hftbacktest", "ccxt", "alembic", "mako")
 SERVICE_NOT_WHEN_IDLE = (
     *NOT_WHEN_IDLE,
     *("prometheus_client", "http", "html", "wsgiref", "socketserver", "mimetypes"),
     *("timeit", "mmap", "resource"),
 )
-GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "sqlalchemy", "aiosqlite")
+GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "prometheus_client", "sqlalchemy", "aiosqlite")
 # What the README's install compiles (the device runs with PYTHONDONTWRITEBYTECODE).
 PROJECT_PACKAGES = ("common", "gateway", "services", "strategies", "protos")
 

@@ -51,14 +51,29 @@ Labels = dict[str, str]
 Sample = tuple[str, Labels, float]  # name suffix, labels, value
 
 
-class _Latency:
-    """One method's latency histogram: a count per bucket (not cumulative) and the sum."""
+class Histogram:
+    """One label set's histogram: a count per bucket (not cumulative), the sum. `buckets`
+    are the upper bounds, ascending; +Inf is added."""
 
-    __slots__ = ("buckets", "total")
+    __slots__ = ("bounds", "counts", "total")
 
-    def __init__(self) -> None:
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
         self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        # Prometheus buckets are upper bounds, inclusive: bisect_left finds the first >=.
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def samples(self, labels: Labels) -> Iterable[Sample]:
+        cumulative = 0
+        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
+            cumulative += count
+            yield "_bucket", {**labels, "le": _number(bound)}, cumulative
+        yield "_count", labels, cumulative
+        yield "_sum", labels, self.total
 
 
 class ServiceMetrics:
@@ -71,7 +86,7 @@ class ServiceMetrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self._rpcs: dict[tuple[str, str], int] = {}  # (method, code) -> RPCs
-        self._latency: dict[str, _Latency] = {}  # method -> histogram
+        self._latency: dict[str, Histogram] = {}  # method -> its latency
         # gauge name -> (help, [(labels, reader)])
         self._gauges: dict[str, tuple[str, list[tuple[Labels, Reader]]]] = {}
 
@@ -80,10 +95,8 @@ class ServiceMetrics:
         self._rpcs[key] = self._rpcs.get(key, 0) + 1
         latency = self._latency.get(method)
         if latency is None:
-            latency = self._latency[method] = _Latency()
-        # Prometheus buckets are upper bounds, inclusive: bisect_left finds the first >=.
-        latency.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        latency.total += seconds
+            latency = self._latency[method] = Histogram()
+        latency.observe(seconds)
 
     def queue_depth(self, queue: str, read: Reader) -> None:
         """Items waiting in `queue` (an outbox, a write batch, the job queue)."""
@@ -114,7 +127,7 @@ class ServiceMetrics:
         """Everything, in the Prometheus text format 0.0.4 (CONTENT_TYPE)."""
         lines: list[str] = []
         service = {"service": self.service}
-        lines += _family(
+        lines += family(
             "edgequant_rpcs_total",
             "counter",
             "RPCs answered, by method and gRPC status code.",
@@ -123,19 +136,19 @@ class ServiceMetrics:
                 for (method, code), count in sorted(self._rpcs.items())
             ),
         )
-        lines += _family(
+        lines += family(
             "edgequant_rpc_duration_seconds",
             "histogram",
             "Time from the call to its status (to the end of the stream, for streams).",
             (
                 sample
                 for method, latency in sorted(self._latency.items())
-                for sample in _histogram({**service, "method": method}, latency)
+                for sample in latency.samples({**service, "method": method})
             ),
         )
         lines += self._fanouts(service)
         for name, (documentation, readers) in self._gauges.items():
-            lines += _family(name, "gauge", documentation, self._read(name, service, readers))
+            lines += family(name, "gauge", documentation, self._read(name, service, readers))
         return "".join(lines).encode()
 
     @staticmethod
@@ -146,13 +159,13 @@ class ServiceMetrics:
             totals[live.what] = (count + live.subscriber_count, cut + live.cuts)
         streams = sorted(totals.items())
         return [
-            *_family(
+            *family(
                 "edgequant_stream_subscribers",
                 "gauge",
                 "Stream subscribers now, by stream (common.fanout).",
                 (("", {**service, "stream": stream}, count) for stream, (count, _) in streams),
             ),
-            *_family(
+            *family(
                 "edgequant_stream_cuts_total",
                 "counter",
                 "Subscribers cut for falling behind (STREAM_OVERFLOW), by stream.",
@@ -171,23 +184,16 @@ class ServiceMetrics:
             yield "", {**service, **labels}, value
 
 
-def _histogram(labels: Labels, latency: _Latency) -> Iterable[Sample]:
-    cumulative = 0
-    for bound, count in zip((*LATENCY_BUCKETS, math.inf), latency.buckets, strict=True):
-        cumulative += count
-        yield "_bucket", {**labels, "le": _number(bound)}, cumulative
-    yield "_count", labels, cumulative
-    yield "_sum", labels, latency.total
-
-
-def _family(name: str, kind: str, documentation: str, samples: Iterable[Sample]) -> list[str]:
+def family(name: str, kind: str, documentation: str, samples: Iterable[Sample]) -> list[str]:
     """One metric family: its HELP and TYPE lines, then a line per sample. (In this format
     a counter's family is named as its samples are, with _total.)"""
     escaped_help = documentation.replace("\\", r"\\").replace("\n", r"\n")
     lines = [f"# HELP {name} {escaped_help}\n", f"# TYPE {name} {kind}\n"]
     for suffix, labels, value in samples:
-        pairs = ",".join(f'{key}="{_escape(text)}"' for key, text in labels.items())
-        lines.append(f"{name}{suffix}{{{pairs}}} {_number(value)}\n")
+        # Label names sorted, none in braces at all: as prometheus_client writes them.
+        pairs = ",".join(f'{key}="{_escape(labels[key])}"' for key in sorted(labels))
+        selector = f"{{{pairs}}}" if pairs else ""
+        lines.append(f"{name}{suffix}{selector} {_number(value)}\n")
     return lines
 
 

@@ -25,7 +25,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -34,6 +33,7 @@ from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.config import SERVICE_NAMES, Config
+from common.metrics import CONTENT_TYPE
 from gateway import docs, openapi, ui, whoami
 from gateway.auth import Authenticator, TokenStore
 from gateway.bindings import bindings_of, service_descriptors
@@ -137,7 +137,7 @@ def create_app(config: Config) -> Gateway:
         )
 
     async def metrics_endpoint(_request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     async def openapi_json(_request: Request) -> Response:
         return Response(spec, media_type="application/json")

@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.logs import new_request_id, request_id
+from common.metrics import Histogram, family
 
 log = logging.getLogger("edgequant.gateway.access")
 
@@ -39,42 +39,50 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 
 class Metrics:
+    """The gateway's own metrics, written as Prometheus text by common.metrics (as every
+    service's are)."""
+
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "edgequant_gateway_requests",
-            "HTTP requests answered, by route template, method and status.",
-            ("route", "method", "status"),
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "edgequant_gateway_request_duration_seconds",
-            "Time to the end of the response (of the stream, for streaming RPCs).",
-            ("route",),
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            "edgequant_gateway_requests_in_flight",
-            "Requests being answered, open streams included.",
-            registry=self.registry,
-        )
-        # The labelled children, kept: prometheus_client's labels() validates and locks
-        # on every call. As many as the registry holds (few: see FIXED).
-        self._counted: dict[tuple[str, str, int], Any] = {}
-        self._timed: dict[str, Any] = {}
+        self._requests: dict[tuple[str, str, int], int] = {}  # (route, method, status)
+        self._latency: dict[str, Histogram] = {}  # route -> its latency
+        self.in_flight = 0
 
     def observe(self, route: str, method: str, status: int, duration: float) -> None:
-        counter = self._counted.get((route, method, status))
-        if counter is None:
-            counter = self._counted[(route, method, status)] = self.requests.labels(
-                route, method, str(status)
-            )
-        counter.inc()
-        histogram = self._timed.get(route)
-        if histogram is None:
-            histogram = self._timed[route] = self.latency.labels(route)
-        histogram.observe(duration)
+        key = (route, method, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = Histogram(_LATENCY_BUCKETS)
+        latency.observe(duration)
+
+    def exposition(self) -> bytes:
+        """Everything, in the Prometheus text format (common.metrics.CONTENT_TYPE)."""
+        requests = family(
+            "edgequant_gateway_requests_total",
+            "counter",
+            "HTTP requests answered, by route template, method and status.",
+            (
+                ("", {"route": route, "method": method, "status": str(status)}, count)
+                for (route, method, status), count in sorted(self._requests.items())
+            ),
+        )
+        latency = family(
+            "edgequant_gateway_request_duration_seconds",
+            "histogram",
+            "Time to the end of the response (of the stream, for streaming RPCs).",
+            (
+                sample
+                for route, histogram in sorted(self._latency.items())
+                for sample in histogram.samples({"route": route})
+            ),
+        )
+        in_flight = family(
+            "edgequant_gateway_requests_in_flight",
+            "gauge",
+            "Requests being answered, open streams included.",
+            [("", {}, self.in_flight)],
+        )
+        return "".join([*requests, *latency, *in_flight]).encode()
 
 
 class ObservabilityMiddleware:
@@ -99,11 +107,11 @@ class ObservabilityMiddleware:
                 message["headers"] = _with_headers(message.get("headers", ()), rid)
             await send(message)
 
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight += 1
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight -= 1
             duration = time.perf_counter() - started
             route = scope.get(ROUTE_KEY) or (path if (path := scope["path"]) in FIXED else "-")
             self.metrics.observe(route, scope["method"], status, duration)

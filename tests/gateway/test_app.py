@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.logs import JsonFormatter
 from gateway.testing import Recorder, bearer
@@ -128,6 +129,12 @@ async def test_metrics_count_requests_by_route_and_status(
     ) in text
     assert 'route="GET /v1/venues",status="401"} 1.0' in text
     assert "edgequant_gateway_request_duration_seconds_bucket" in text
+    # The whole page is valid Prometheus text (prometheus_client's parser as the oracle).
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert families["edgequant_gateway_requests"].type == "counter"
+    assert families["edgequant_gateway_request_duration_seconds"].type == "histogram"
+    (in_flight,) = families["edgequant_gateway_requests_in_flight"].samples
+    assert in_flight.value == 1  # the /metrics request itself
 
 
 async def test_access_log_is_one_json_record_per_request_without_the_query(
