@@ -12,10 +12,13 @@ the difference is what validation, the risk hop, SQLite and the fill model cost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ TICKER_SECONDS = sized(2.0, 0.3)
 SETTLE_SECONDS = sized(2.0, 0.5)
 HISTORY_PAGES = sized(44, 2)  # 44 x 1000 minutes > 30 days
 LIVE_STREAM_SECONDS = sized(5.0, 1.0)
+LIVE_POLL_SECONDS = 0.05
 TICKER_WORKERS = 8
 QUANTITY = Decimal("0.001")
 
@@ -240,16 +244,38 @@ async def _paper_history(root: Path) -> list[Row]:
         ]  # fmt: skip
 
 
+@asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """`work` as a task beside the block, cancelled after it."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _paper_live(root: Path) -> list[Row]:
     """StreamTickers of paper-live polling a fake Binance (recorded bodies) every 50 ms."""
-    from tests.services.exchange.paper.live_testing import serving_moving_binance  # noqa: PLC0415
+    from tests.services.exchange.paper.live_testing import (  # noqa: PLC0415
+        MovingBinance,
+        serving_moving_binance,
+    )
 
-    async with serving_moving_binance() as fake:
+    async def trading(fake: MovingBinance) -> None:
+        """A trade a poll on the fake venue, the price moving by a cent each: the ticker
+        changes at every poll, as a liquid market's does."""
+        for number in itertools.count():
+            fake.print_trade(f"{42500 + number % 100 / 100:.2f}", "0.001", number % 2 == 0)
+            await asyncio.sleep(LIVE_POLL_SECONDS)
+
+    async with serving_moving_binance() as fake, _running(trading(fake)):
         environment = isolated_config(
             root,
             EXCHANGE__PAPER__SOURCE="binance",
             EXCHANGE__PAPER__LIVE_API_URL=fake.url,
-            EXCHANGE__PAPER__LIVE_POLL_SECONDS="0.05",
+            EXCHANGE__PAPER__LIVE_POLL_SECONDS=str(LIVE_POLL_SECONDS),
         )
         config = load_config(environment)
         async with service_process("exchange", environment) as process:
@@ -270,7 +296,8 @@ async def _paper_live(root: Path) -> list[Row]:
                 stream.cancel()
             rss = rss_bytes(process.pid) / MIB
     return [
-        Row("exchange", "paper-live StreamTickers, fake venue polled every 50 ms", "msg/s",
+        Row("exchange", "paper-live StreamTickers, fake venue polled and trading every 50 ms",
+            "msg/s",
             messages / elapsed),
         Row("exchange", "paper-live exchange CPU while streaming", "% of a core", cpu),
         Row("exchange", "RSS with paper-live (ccxt imported)", "MiB", rss, target="<= 160"),

@@ -68,6 +68,9 @@ MAX_STREAM_BATCH = 1000
 # per subscriber was most of the messages the exchange sent (risk and the portfolio read
 # only the latest mark). The paper clock's own batching is as coarse (0.1 s).
 TICKER_INTERVAL_SECONDS = 0.1
+# An unchanged ticker is sent again after this long (a subscriber sees the market is
+# still there); a moving one goes at every interval.
+TICKER_REFRESH_SECONDS = 1.0
 
 
 class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
@@ -119,7 +122,8 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         seen = -1
         loop = asyncio.get_running_loop()
         sent_at = -TICKER_INTERVAL_SECONDS
-        sent: dict[str, Ticker] = {}
+        # Per symbol: the ticker last sent, and when.
+        sent: dict[str, tuple[Ticker, float]] = {}
         while True:
             seen = await venue.tickers_changed.wait(seen)
             wait = sent_at + TICKER_INTERVAL_SECONDS - loop.time()
@@ -129,10 +133,16 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
             sent_at = loop.time()
             for symbol in symbols:
                 ticker = await read(symbol)
-                # Only what moved: a change on one market is not news of the others.
-                if ticker.quotes_as(sent.get(symbol)):
+                # A change on one market is not news of the others: a symbol goes when
+                # it moved, or to say it still stands once TICKER_REFRESH_SECONDS passed.
+                last = sent.get(symbol)
+                if (
+                    last
+                    and ticker.quotes_as(last[0])
+                    and sent_at - last[1] < TICKER_REFRESH_SECONDS
+                ):
                     continue
-                sent[symbol] = ticker
+                sent[symbol] = (ticker, sent_at)
                 yield StreamTickersResponse(ticker=convert.ticker(request.venue, ticker))
 
     async def GetOrderBook(

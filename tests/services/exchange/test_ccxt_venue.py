@@ -23,6 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.config import ConfigError
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
+from services.exchange import servicer
 from services.exchange.ccxt_venue import CcxtVenue
 from services.exchange.settings import CcxtVenueSettings
 from tests.services.exchange.exchange_testing import (
@@ -599,6 +600,9 @@ async def test_stream_tickers_polls_the_venue_once_for_all_subscribers(
     start_exchange: StartExchange, case: Case, fake: FakeVenue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_of(case, fake, monkeypatch, ticker_poll_seconds="0.05")
+    # The fake's ticker stands still: each message after the first is the refresh that
+    # says it still stands (every second by default).
+    monkeypatch.setattr(servicer, "TICKER_REFRESH_SECONDS", 0.1)
     request = exchange_pb2.StreamTickersRequest(venue=case.exchange_id, symbols=["BTC/USDT"])
     async with start_exchange(**settings) as exchange:
         streams = [exchange.stub.StreamTickers(request) for _ in range(3)]

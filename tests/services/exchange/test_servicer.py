@@ -9,6 +9,7 @@ import pytest
 
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
+from services.exchange import servicer
 from services.exchange.markets import Candle
 from tests.services.exchange.exchange_testing import Exchange
 
@@ -49,7 +50,11 @@ async def test_ticker_and_book_come_from_the_replayed_binance_data(exchange: Exc
     assert Decimal(book.asks[0].price) > Decimal(book.bids[0].price)
 
 
-async def test_stream_tickers_sends_a_market_only_when_it_moved(exchange: Exchange) -> None:
+async def test_stream_tickers_sends_a_market_only_when_it_moved(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No "still standing" refresh within this test, however slow the machine.
+    monkeypatch.setattr(servicer, "TICKER_REFRESH_SECONDS", 3600.0)
     stream = exchange.stub.StreamTickers(exchange_pb2.StreamTickersRequest(venue="paper"))
 
     async def symbol() -> str:
