@@ -23,8 +23,13 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_id_numbers):016x}"
 
 
-# Attributes every LogRecord has; anything else was passed with `extra=` and is logged.
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else was passed with `extra=` and is logged
+# (but uvicorn's copy of its message with terminal colours in it).
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

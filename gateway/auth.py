@@ -100,8 +100,8 @@ class TokenStore:
             # Safe as it is (every RPC answers 401), so the stack still starts; say why.
             where = f" --file {settings.tokens_file}" if settings.tokens_file else ""
             log.warning(
-                "auth is on but no token is configured: every RPC answers 401; "
-                f"make one with `python -m gateway.tokens NAME --scopes read{where}`"
+                "auth is on but no token is configured: every RPC answers 401; make one with "
+                f"`.venv/bin/python -m gateway.tokens NAME --scopes read,trade{where}`"
             )
 
     def tokens(self) -> tuple[Token, ...]:

@@ -8,6 +8,7 @@ the canonical table grpc-gateway and Envoy share (DESIGN.md, Gateway).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import grpc
@@ -82,8 +83,9 @@ def status_of_rpc_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
 
 
 def status_json(status: status_pb2.Status) -> bytes:
-    document = json_format.MessageToJson(status, indent=None, ensure_ascii=False)
-    return document.encode()
+    """Compact, as every other body the gateway writes (gateway.transcoding)."""
+    document = json_format.MessageToDict(status)
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def status_response(

@@ -751,9 +751,9 @@ class RunnerManager:
     def _publish(
         self, runner: Runner, kind: EventKind, message: str = "", decision: Decision | None = None
     ) -> None:
-        self.events.publish(
-            RunnerEvent(runner, kind, datetime.now(UTC), message=message, decision=decision)
-        )
+        event = RunnerEvent(runner, kind, datetime.now(UTC), message=message, decision=decision)
+        self.events.publish(event)
+        _log(event)
 
     async def _call(self, call: Awaitable[T]) -> T:
         """A peer's answer; the exchange down is UNAVAILABLE, said as such."""
@@ -812,3 +812,21 @@ def _held(signals: FloatArray) -> FloatArray:
 
 def _with(decision: Decision, **changes: object) -> Decision:
     return replace(decision, **changes)  # type: ignore[arg-type]
+
+
+def _log(event: RunnerEvent) -> None:
+    """The operator's trace of a runner in its service's log: states, errors, orders and
+    fills (a decision that orders nothing is in ListDecisions and the event stream)."""
+    decision = event.decision
+    if event.kind is EventKind.DECISION and (decision is None or not decision.order_quantity):
+        return
+    extra: dict[str, object] = {"runner_id": event.runner.runner_id, "event": event.kind.value}
+    if decision is not None:
+        extra |= {
+            "client_order_id": decision.client_order_id,
+            "order_quantity": str(decision.order_quantity),
+            "filled_quantity": str(decision.filled_quantity),
+            "order_status": decision.order_status.name if decision.order_status else "",
+        }
+    level = logging.WARNING if event.kind is EventKind.ERROR else logging.INFO
+    log.log(level, event.message or f"runner {event.kind.value}", extra=extra)

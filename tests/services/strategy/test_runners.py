@@ -6,6 +6,7 @@ strategy that fails stopping its runner."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -253,7 +254,10 @@ async def test_risk_denying_orders_means_no_position_and_the_runner_goes_on(
         assert h.venue.orders == {}
 
 
-async def test_pause_flatten_stop_delete_and_events(tmp_path: Path) -> None:
+async def test_pause_flatten_stop_delete_and_events(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="edgequant.strategy.runners")
     async with harness(tmp_path) as h:
         runner_id = (await h.stub.CreateRunner(create())).runner.runner_id
         events = h.stub.StreamRunnerEvents(
@@ -288,6 +292,11 @@ async def test_pause_flatten_stop_delete_and_events(tmp_path: Path) -> None:
         assert strategy_pb2.RUNNER_EVENT_KIND_DECISION in kinds
         assert strategy_pb2.RUNNER_EVENT_KIND_FILL in kinds
         assert strategy_pb2.RUNNER_EVENT_KIND_RECONCILED in kinds
+        # The operator's trace in the service's log: the start, the orders, the stop.
+        logged = [r for r in caplog.records if getattr(r, "runner_id", "") == runner_id]
+        assert any(r.getMessage().startswith("warm-up passed") for r in logged)
+        assert any(getattr(r, "client_order_id", "") for r in logged)
+        assert logged[-1].getMessage() == "stopped"
         await h.stub.DeleteRunner(strategy_pb2.DeleteRunnerRequest(runner_id=runner_id))
         with pytest.raises(grpc.aio.AioRpcError) as gone:
             await h.stub.GetRunner(strategy_pb2.GetRunnerRequest(runner_id=runner_id))
