@@ -85,3 +85,9 @@ async def run() -> list[Row]:
             for name, lock in LOCKS.items()
         }
     return _rows(sets)
+
+
+if __name__ == "__main__":  # `python -m bench.install`: this section alone
+    from bench.report import table
+
+    print(table(asyncio.run(run())))
