@@ -18,6 +18,7 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench import gateway as bench_gateway
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
 from gateway.bindings import bindings_of, service_descriptors
@@ -226,16 +227,7 @@ def test_a_plain_document_parses_as_json_format_parses_it(
 
 def test_plain_documents_take_the_fast_path() -> None:
     """Not vacuous: the order the bench sends, and a ticker request with proto names."""
-    order = {
-        "venue": "paper",
-        "symbol": "BTC/USDT",
-        "side": "SIDE_BUY",
-        "type": "ORDER_TYPE_LIMIT",
-        "quantity": "0.01",
-        "price": "60000.00",
-        "clientOrderId": "bench-1",
-        "postOnly": True,
-    }
+    order = {**bench_gateway.ORDER, "postOnly": True}
     assert _same_as_json_format(order, exchange_pb2.SubmitOrderRequest)
     assert _same_as_json_format(
         {"venue": "paper", "symbol": "BTC/USDT"}, exchange_pb2.GetTickerRequest
