@@ -96,6 +96,14 @@ SLOW_MODULES = (
     # Debian's chromium renders the page.
     "gateway/test_docs.py::test_the_documentation_page_renders_every_operation_offline",
     "gateway/test_streaming.py::test_an_event_source_in_chromium_receives_streamed_tickers",
+    # Property sweeps over every message type of the contract (the plain cases stay fast).
+    "gateway/test_protojson.py::test_a_message_prints_as_json_format_prints_it",
+    "gateway/test_protojson.py::test_a_plain_document_parses_as_json_format_parses_it",
+    "services/backtest/test_cluster.py",  # a Dask scheduler and workers on loopback
+    "services/backtest/test_dataset_candles.py",  # a backtest service, as test_servicer
+    "services/strategy/test_parity.py",  # service processes, one killed with -9
+    "services/strategy/test_runners.py",  # a strategy service and its exchange, per test
+    "services/strategy/test_stops.py",  # runners beside the bar engine over the dataset
 )
 SLOW_MARKERS = ("stack", "bench", "postgres")
 SLOW_FIXTURES = (
