@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
 from common.config import Config, load_config
+from common.errors import DETAILS_TRAILER
 from common.testing import wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -90,7 +91,7 @@ def reason(error: BaseException) -> str:
     if isinstance(error, grpc.aio.AioRpcError):
         text = f"{error.code().name}: {error.details()}"
         for key, value in error.trailing_metadata() or ():
-            if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            if key == DETAILS_TRAILER and isinstance(value, bytes):
                 text += f" {status_json(status_pb2.Status.FromString(value))}"
         return text
     return f"{type(error).__name__}: {error}".strip()

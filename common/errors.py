@@ -18,6 +18,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from common.reasons import CommonReason
 
 DOMAIN = "edgequant"
+# The trailer a google.rpc.Status travels in (grpc_status's convention).
+DETAILS_TRAILER = "grpc-status-details-bin"
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,19 @@ def to_status(error: EdgeQuantError) -> status_pb2.Status:
         )
         status.details.append(_pack(bad_request))
     return status
+
+
+def reason_of(error: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason of a peer's error, what a client branches on ('' when the
+    error carries none: a channel that could not connect)."""
+    for key, value in error.trailing_metadata() or ():
+        if key != DETAILS_TRAILER or not isinstance(value, bytes):
+            continue
+        for detail in status_pb2.Status.FromString(value).details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return str(info.reason)
+    return ""
 
 
 def internal_status(message: str = "internal error") -> status_pb2.Status:

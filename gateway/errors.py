@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 from starlette.responses import Response
 
-from common.errors import EdgeQuantError, to_status
+from common.errors import DETAILS_TRAILER, EdgeQuantError, to_status
 
 # grpc-gateway's HTTPStatusFromCode; Envoy's transcoder uses the same table.
 HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
@@ -39,7 +39,6 @@ HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: 500,
 }
 _BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
-_DETAILS_TRAILER = "grpc-status-details-bin"
 JSON = "application/json"
 
 
@@ -75,7 +74,7 @@ def status_of_rpc_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     """The `google.rpc.Status` a service sent (its details trailer), or one built from
     the bare code and message when it sent none (a channel that could not connect)."""
     for key, value in error.trailing_metadata() or ():
-        if key == _DETAILS_TRAILER and isinstance(value, bytes):
+        if key == DETAILS_TRAILER and isinstance(value, bytes):
             status = status_pb2.Status.FromString(value)
             if status.code == error.code().value[0]:
                 return status

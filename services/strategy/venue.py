@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2, status_pb2
 
 from common import timeframes
+from common.errors import reason_of
 from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -273,19 +273,6 @@ async def _fills(
                 fee=Decimal(execution.fee or "0"),
                 fee_currency=execution.fee_currency,
             )
-
-
-def reason_of(error: grpc.aio.AioRpcError) -> str:
-    """The ErrorInfo reason of a peer's error ('' when it carries none)."""
-    for key, value in error.trailing_metadata() or ():
-        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status.FromString(value)
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                return str(info.reason)
-    return ""
 
 
 def _result(order: common_pb2.Order) -> OrderResult:

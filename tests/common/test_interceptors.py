@@ -11,9 +11,9 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
-from common.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from common.errors import FailedPrecondition, FieldViolation, InvalidArgument, reason_of
 from common.logs import request_id
-from common.testing import serving
+from common.testing import free_port, serving
 from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 
 
@@ -63,6 +63,20 @@ async def test_domain_error_arrives_with_field_violations(
     bad_request = error_details_pb2.BadRequest()
     assert status.details[1].Unpack(bad_request)
     assert bad_request.field_violations[0].field == "quantity"
+
+
+async def test_a_client_reads_the_reason_back_and_none_from_a_dead_channel(
+    risk_stub: risk_pb2_grpc.RiskServiceAsyncStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await risk_stub.CheckOrder(risk_pb2.CheckOrderRequest())
+    assert reason_of(raised.value) == "INVALID_ARGUMENT"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") as dead:
+        with pytest.raises(grpc.aio.AioRpcError) as unreachable:
+            await risk_pb2_grpc.RiskServiceStub(dead).CheckOrder(
+                risk_pb2.CheckOrderRequest(), timeout=1
+            )
+    assert reason_of(unreachable.value) == ""
 
 
 async def test_unexpected_error_is_internal_and_leaks_nothing(

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from common.config import SERVICE_NAMES, Config
+from common.errors import reason_of
 from common.testing import isolated_config, wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -25,14 +24,6 @@ from edgequant.risk.v1 import risk_pb2, risk_pb2_grpc
 # closed). Never RISK_STATE_STALE: risk reports SERVING only once its books have synced.
 NOT_READY = {"RISK_UNAVAILABLE"}
 ATTEMPTS = 120
-
-
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(error)
-    info = error_details_pb2.ErrorInfo()
-    if status is None or not status.details or not status.details[0].Unpack(info):
-        return ""
-    return str(info.reason)
 
 
 async def _submit_once_risk_is_ready(
@@ -51,7 +42,7 @@ async def _submit_once_risk_is_ready(
         try:
             return (await exchange.SubmitOrder(request, timeout=5)).order
         except grpc.aio.AioRpcError as error:
-            if _reason(error) not in NOT_READY:
+            if reason_of(error) not in NOT_READY:
                 raise
         await asyncio.sleep(0.5)
     raise AssertionError("risk never became ready")

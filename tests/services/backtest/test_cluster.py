@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 
 from common.config import ConfigError, load_config, parse_settings
+from common.errors import reason_of
 from common.server import running
 from common.testing import free_port, isolated_config
 from edgequant.backtest.v1 import backtest_pb2 as pb
@@ -238,7 +238,7 @@ async def test_an_unreachable_scheduler_is_unavailable_and_nothing_is_stored(
         jobs = await stub.ListJobs(pb.ListJobsRequest())
 
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert _reason(refused.value) == "CLUSTER_UNAVAILABLE"
+    assert reason_of(refused.value) == "CLUSTER_UNAVAILABLE"
     assert len(jobs.jobs) == 0
 
 
@@ -269,17 +269,6 @@ async def test_a_strategy_module_the_cluster_cannot_load_fails_the_sweep_naming_
     assert events[-1].progress.state == pb.JOB_STATE_FAILED
     assert "cannot load strategy module beside.py" in events[-1].progress.error
     assert "beside.txt" in events[-1].progress.error
-
-
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    return str(info.reason)
-    return ""
 
 
 @pytest.mark.parametrize(
