@@ -6,11 +6,13 @@ Every candle timeframe is a whole number of minutes, aligned like the minutes, s
 bars aggregate into any of them exactly. Prices and sizes are kept as integers in arrays:
 by default in units of 10^-8 (Binance's precision), 48 bytes a minute; a market with a
 bundled past counts prices in its ticks as 32-bit integers and sizes in its lots, 32
-bytes a minute (31 days: 1.4 MB).
+bytes a minute (31 days: 1.4 MB). The past is read when candles are first asked for: a
+stack that nobody charts does not hold it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from array import array
 from bisect import bisect_left
@@ -26,6 +28,7 @@ WEEK_MINUTES = 7 * 24 * 60
 
 
 UNIT = Decimal(1) / SCALE
+PAST_PRICE_TYPECODE = "i"  # a bundled past counts its prices in ticks, 32-bit
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,38 @@ class PastBars:
         return len(self.opens)
 
 
+@dataclass(frozen=True)
+class PastFile:
+    """A bundled history known by its `P` line; its rows are read by `load`."""
+
+    path: Path
+    tick: Decimal
+    lot: Decimal
+    minutes: int
+
+    @classmethod
+    def open(cls, path: Path) -> PastFile:
+        """Reads the `P` line only (a file without one is refused here, at start)."""
+        with gzip.open(path, "rt", encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith("P "):
+                    _, tick, lot, minutes = line.split()
+                    return cls(path, Decimal(tick), Decimal(lot), int(minutes))
+                if not line.startswith("#") and line.strip():
+                    break
+        raise ValueError(f"{path} is not a candle history (no 'P' line before its rows)")
+
+    def load(self) -> PastBars:
+        return load_past(self.path)
+
+
 def load_past(path: Path) -> PastBars:
     """Reads scripts/build_paper_history.py's format: `P <tick> <lot> <minutes>`, then per
     minute `<open - previous close> <high - open> <open - low> <close - open> <volume>`
     in ticks and lots."""
     # Sized once from the P line and filled in place: arrays grown by append would leave
     # the freed smaller copies as holes in the heap, and up to 1/16 of each unused.
-    opens = highs = lows = closes = volumes = array("i")
+    opens = highs = lows = closes = volumes = array(PAST_PRICE_TYPECODE)
     tick = lot = Decimal(0)
     previous_close = minute = 0
     with gzip.open(path, "rt", encoding="ascii") as lines:
@@ -61,7 +89,9 @@ def load_past(path: Path) -> PastBars:
             if line.startswith("P "):
                 _, tick_text, lot_text, minutes = line.split()
                 tick, lot = Decimal(tick_text), Decimal(lot_text)
-                opens, highs, lows, closes = (array("i", [0]) * int(minutes) for _ in range(4))
+                opens, highs, lows, closes = (
+                    array(PAST_PRICE_TYPECODE, [0]) * int(minutes) for _ in range(4)
+                )
                 volumes = array("q", [0]) * int(minutes)
                 continue
             if minute == len(opens):
@@ -90,8 +120,9 @@ class MinuteStarts:
         self.past = 0  # how many minutes of the past are kept
         self.added = array("q")
 
-    def preload(self, first: int, minutes: int) -> None:
-        self.first, self.past, self.added = first, minutes, array("q")
+    def put_past_before(self, first: int, minutes: int) -> None:
+        """The past's minutes go in front of those added so far (all after it)."""
+        self.first, self.past = first, minutes
 
     def __len__(self) -> int:
         return self.past + len(self.added)
@@ -140,23 +171,48 @@ class MinuteBars:
         self._lows = array(price_typecode)
         self._closes = array(price_typecode)
         self._volumes = array("q")
+        self._unread_past: tuple[PastFile, int] | None = None  # and its first minute
+        self._reading: asyncio.Future[PastBars] | None = None
 
     def _columns(self) -> tuple[array[int], ...]:
         return (self._opens, self._highs, self._lows, self._closes, self._volumes)
 
-    def preload(self, past: PastBars, end_ms: int) -> None:
+    def preload(self, past: PastFile, end_ms: int) -> None:
         """Puts `past` in front: its last minute is the one before the minute of `end_ms`
-        (when the replay starts). Room is made for it and a week more."""
+        (when the replay starts). Room is made for it and a week more. It is read when
+        candles are first asked for; the trades added until then go after it."""
         end_minute = end_ms - end_ms % MINUTE_MS
-        first = end_minute - len(past) * MINUTE_MS
-        self.capacity = max(self.capacity, len(past) + WEEK_MINUTES)
-        # The past's arrays themselves, not copies: it is not kept anywhere else.
-        self._starts.preload(first, len(past))
-        self._opens = past.opens
-        self._highs = past.highs
-        self._lows = past.lows
-        self._closes = past.closes
-        self._volumes = past.volumes
+        self.capacity = max(self.capacity, past.minutes + WEEK_MINUTES)
+        self._unread_past = (past, end_minute - past.minutes * MINUTE_MS)
+
+    @property
+    def past_read(self) -> bool:
+        return self._unread_past is None
+
+    async def read_past(self) -> None:
+        """Reads the past, once, in a worker thread: its ~0.1 s of parsing would stall
+        the event loop, and every order behind it, on the first chart."""
+        if self._unread_past is None:
+            return
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(asyncio.to_thread(self._unread_past[0].load))
+        past = await asyncio.shield(self._reading)
+        if self._unread_past is not None:
+            self._put_past_in_front(past)
+
+    def _put_past_in_front(self, past: PastBars) -> None:
+        assert self._unread_past is not None
+        past_file, first = self._unread_past
+        if len(past) != past_file.minutes:
+            raise ValueError(f"{past_file.path} changed since the venue started")
+        # The past's arrays themselves, not copies, with the minutes added so far after.
+        columns = (past.opens, past.highs, past.lows, past.closes, past.volumes)
+        for column, added in zip(columns, self._columns(), strict=True):
+            column.extend(added)
+        self._opens, self._highs, self._lows, self._closes, self._volumes = columns
+        self._starts.put_past_before(first, past_file.minutes)
+        self._unread_past = None
+        self._trim()
 
     def add(self, time_ms: int, price: Decimal, size: Decimal) -> None:
         minute = time_ms - time_ms % MINUTE_MS
@@ -175,6 +231,9 @@ class MinuteBars:
             strict=True,
         ):
             column.append(value)
+        self._trim()
+
+    def _trim(self) -> None:
         if len(self._starts) > self.capacity + self.capacity // 8:
             self._starts.keep_last(self.capacity)
             for column in self._columns():  # trimmed in chunks: a del is O(n)
@@ -185,6 +244,8 @@ class MinuteBars:
         latest `limit` (the one still forming included)."""
         if limit <= 0:
             return []
+        if self._unread_past is not None:  # not through read_past: read it here
+            self._put_past_in_front(self._unread_past[0].load())
         if since_ms is None:
             if not self._starts:
                 return []

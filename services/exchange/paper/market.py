@@ -18,7 +18,7 @@ from pathlib import Path
 
 from services.exchange.markets import Candle, Market, Ticker
 from services.exchange.paper.book import OrderBook
-from services.exchange.paper.history import MinuteBars, PastBars
+from services.exchange.paper.history import PAST_PRICE_TYPECODE, MinuteBars, PastFile
 from services.exchange.paper.replay import (
     BookModel,
     DepthUpdate,
@@ -64,7 +64,7 @@ class PaperMarket:
         *,
         dataset: Path | None = None,
         book_model: BookModel | None = None,
-        past: PastBars | None = None,
+        past: PastFile | None = None,
         pace: float = 1.0,
     ) -> None:
         self.market = market
@@ -72,7 +72,7 @@ class PaperMarket:
         self.history = (
             MinuteBars()
             if past is None
-            else MinuteBars(tick=past.tick, lot=past.lot, price_typecode=past.opens.typecode)
+            else MinuteBars(tick=past.tick, lot=past.lot, price_typecode=PAST_PRICE_TYPECODE)
         )
         self.past = past
         self.stats = TradeStats()
@@ -105,7 +105,7 @@ class PaperMarket:
         self.anchor(self.now_ms)
         if self.past is not None:
             self.history.preload(self.past, self._anchor_wall_ms)
-            self.past = None  # the bars own its arrays now
+            self.past = None  # once: the bars hold it now
 
     @property
     def mirrored(self) -> bool:

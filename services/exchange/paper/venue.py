@@ -35,7 +35,7 @@ from services.exchange.orders import (
 )
 from services.exchange.paper.account import PaperAccount, RestingOrder
 from services.exchange.paper.book import OrderBook, walk
-from services.exchange.paper.history import MinuteBars, PastBars, load_past
+from services.exchange.paper.history import MinuteBars, PastFile
 from services.exchange.paper.market import PaperMarket
 from services.exchange.paper.replay import BookModel, Trade
 from services.exchange.reasons import Reason
@@ -126,8 +126,8 @@ def build_markets(settings: PaperSettings) -> list[PaperMarket]:
     return markets
 
 
-def _past(history: Path) -> PastBars | None:
-    return None if history == Path("") else load_past(project_path(history))
+def _past(history: Path) -> PastFile | None:
+    return None if history == Path("") else PastFile.open(project_path(history))
 
 
 class PaperVenue:
@@ -308,9 +308,9 @@ class PaperVenue:
     ) -> list[Candle]:
         """The bundled past, then the candles of the trades replayed since the venue
         started, at their paper times."""
-        return self._paper_market(symbol).candles(
-            timeframes.milliseconds(timeframe), since_ms, limit
-        )
+        market = self._paper_market(symbol)
+        await market.history.read_past()
+        return market.candles(timeframes.milliseconds(timeframe), since_ms, limit)
 
     async def balances(self) -> list[Balance]:
         return self.account.balances(self.resting.values())

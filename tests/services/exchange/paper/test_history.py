@@ -1,17 +1,23 @@
 """The paper candle history: minute bars of the replayed trades aggregate exactly into
-every timeframe; the newest bars are kept, up to a capacity."""
+every timeframe; the newest bars are kept, up to a capacity; a bundled past goes in
+front of them, read when candles are first asked for."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
-from array import array
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from services.exchange.markets import Candle
-from services.exchange.paper.history import MinuteBars, PastBars, load_past
+from services.exchange.paper.history import (
+    PAST_PRICE_TYPECODE,
+    MinuteBars,
+    PastFile,
+    load_past,
+)
 
 D = Decimal
 MINUTE = 60_000
@@ -61,18 +67,16 @@ def test_only_the_newest_minutes_are_kept() -> None:
     assert kept[-1].close == D(20)
 
 
-def _past(minutes: int) -> PastBars:
-    """A bundled past in ticks of 0.01 and lots of 0.001: minute i opens at 1000 + i."""
-    opens = array("i", (1000 + i for i in range(minutes)))
-    return PastBars(
-        tick=D("0.01"),
-        lot=D("0.001"),
-        opens=opens,
-        highs=array("i", (price + 3 for price in opens)),
-        lows=array("i", (price - 2 for price in opens)),
-        closes=array("i", (price + 1 for price in opens)),
-        volumes=array("q", (i % 7 + 1 for i in range(minutes))),
-    )
+def _past(directory: Path, minutes: int) -> PastFile:
+    """A bundled past in ticks of 0.01 and lots of 0.001: minute i opens at 1000 + i,
+    high +3, low -2, close +1 (so each next open is 0 off the previous close)."""
+    rows = [f"{1000 if i == 0 else 0} 3 2 1 {i % 7 + 1}" for i in range(minutes)]
+    text = f"# made by a test\nP 0.01 0.001 {minutes}\n" + "\n".join(rows) + "\n"
+    return PastFile.open(_history_file(directory / "past.txt.gz", text))
+
+
+def _bars_after(past: PastFile) -> MinuteBars:
+    return MinuteBars(tick=past.tick, lot=past.lot, price_typecode=PAST_PRICE_TYPECODE)
 
 
 def _naive(bars: list[tuple[int, D, D, D, D, D]], width: int) -> list[Candle]:
@@ -93,9 +97,11 @@ def _naive(bars: list[tuple[int, D, D, D, D, D]], width: int) -> list[Candle]:
     ]
 
 
-def test_a_preloaded_past_and_the_minutes_after_it_read_as_one_history() -> None:
-    past = _past(90)
-    bars = MinuteBars(tick=past.tick, lot=past.lot, price_typecode="i")
+def test_a_preloaded_past_and_the_minutes_after_it_read_as_one_history(
+    tmp_path: Path,
+) -> None:
+    past = _past(tmp_path, 90)
+    bars = _bars_after(past)
     end = T0 + 90 * MINUTE + 1234  # the replay starts inside a minute
     bars.preload(past, end)
     expected = [
@@ -125,9 +131,9 @@ def test_a_preloaded_past_and_the_minutes_after_it_read_as_one_history() -> None
             assert bars.candles(width, since, 4) == opening[:4], (width, minute)
 
 
-def test_trimming_reaches_into_the_preloaded_past() -> None:
-    past = _past(60)
-    bars = MinuteBars(tick=past.tick, lot=past.lot, price_typecode="i")
+def test_trimming_reaches_into_the_preloaded_past(tmp_path: Path) -> None:
+    past = _past(tmp_path, 60)
+    bars = _bars_after(past)
     bars.preload(past, T0 + 60 * MINUTE)
     added = bars.capacity + bars.capacity // 8 - 60 + 1  # one more than room for
     for minute in range(60, 60 + added):
@@ -141,6 +147,27 @@ def test_trimming_reaches_into_the_preloaded_past() -> None:
         kept[0].open_time_ms + i * MINUTE for i in range(len(kept))
     ]
     assert kept[0].open_time_ms > T0 + 59 * MINUTE  # the whole past is gone
+
+
+def test_the_past_is_read_once_when_candles_are_first_asked_for(tmp_path: Path) -> None:
+    past = _past(tmp_path, 30)
+    bars = _bars_after(past)
+    bars.preload(past, T0 + 30 * MINUTE)
+    bars.add(T0 + 30 * MINUTE, D("12"), D("0.001"))
+    assert not bars.past_read  # started, traded, nobody charted: nothing read
+
+    async def two_charts_at_once() -> None:
+        await asyncio.gather(bars.read_past(), bars.read_past())
+
+    asyncio.run(two_charts_at_once())
+    assert bars.past_read
+    candles = bars.candles(MINUTE, None, 100)
+    assert [c.open_time_ms for c in candles] == [T0 + i * MINUTE for i in range(31)]
+    assert (candles[0].open, candles[29].close, candles[30].close) == (
+        D("10.00"),
+        D("10.30"),
+        D("12"),
+    )
 
 
 def _history_file(path: Path, text: str) -> Path:
@@ -159,6 +186,12 @@ def test_a_bundled_history_reads_back_minute_by_minute(tmp_path: Path) -> None:
     assert list(past.lows) == [998, 1000, 990]
     assert list(past.closes) == [1003, 1000, 1010]
     assert list(past.volumes) == [7, 0, 1]
+
+
+@pytest.mark.parametrize("text", ["", "# a comment\n1000 5 2 3 7\nP 0.01 0.001 1\n"])
+def test_a_file_without_a_p_line_is_refused_at_start(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ValueError, match=r"h\.txt\.gz is not a candle history"):
+        PastFile.open(_history_file(tmp_path / "h.txt.gz", text))
 
 
 @pytest.mark.parametrize(
