@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import uvicorn
@@ -39,7 +40,8 @@ def _listen(host: str, port: int) -> socket.socket:
 
 class GatewayServer(uvicorn.Server):
     """uvicorn, ending the open streams as a stop begins: it waits for every connection to
-    close, and a client holding a stream would keep it waiting until supervisord kills it."""
+    close, and a client holding a stream would keep it waiting until supervisord kills it.
+    A stop by SIGTERM or SIGINT ends with exit status 0, as every service's does."""
 
     def __init__(self, config: uvicorn.Config, streams: Streams) -> None:
         super().__init__(config)
@@ -48,6 +50,15 @@ class GatewayServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.streams.end()
         await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn raises the signal again once it has shut down, for the handlers of a
+        # program that embeds it; there are none here, and supervisord would log a clean
+        # stop as "terminated by SIGTERM".
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 async def serve() -> None:
