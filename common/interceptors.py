@@ -27,6 +27,7 @@ from common.errors import (
     EdgeQuantError,
     FieldViolation,
     InvalidArgument,
+    Unavailable,
     internal_status,
     to_status,
 )
@@ -37,6 +38,9 @@ from common.reasons import CommonReason
 log = logging.getLogger("edgequant.rpc")
 
 REQUEST_ID_HEADER = "x-request-id"
+# What a subscription ends with when its server stops: a reason a client can tell from a
+# failure (it reconnects either way).
+STOPPING = Unavailable("the service is stopping; reconnect", reason=CommonReason.SERVICE_STOPPING)
 
 Behavior = Callable[..., Any]
 if TYPE_CHECKING:
@@ -175,7 +179,7 @@ def _wrap_stream(
         except asyncio.CancelledError:
             if live is None or not live.ending:
                 raise
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the service is stopping; reconnect")
+            await _abort(context, method, STOPPING)
         except Exception as error:
             await _abort(context, method, error)
         finally:

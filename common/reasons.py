@@ -21,3 +21,5 @@ class CommonReason(StrEnum):
     NOT_YET_IMPLEMENTED = "NOT_YET_IMPLEMENTED"
     # A stream subscriber fell behind and was cut: re-read the state, then resubscribe.
     STREAM_OVERFLOW = "STREAM_OVERFLOW"
+    # The service is stopping (a stop, a restart, a deploy): reconnect; nothing failed.
+    SERVICE_STOPPING = "SERVICE_STOPPING"

@@ -16,6 +16,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.config import Config
+from common.errors import reason_of
+from common.reasons import CommonReason
 from common.server import running
 from common.service import Runtime, ServiceSpec
 from common.testing import SERVING, health_status, wait_until_serving
@@ -175,4 +177,5 @@ async def test_a_stop_ends_subscriptions_with_unavailable_not_after_the_grace(
         await events.read()
     assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "stopping" in (ended.value.details() or "")
+    assert reason_of(ended.value) == CommonReason.SERVICE_STOPPING
     await channel.close()
