@@ -53,6 +53,11 @@ describe('toCsv', () => {
     const csv = toCsv([{ symbol: 'BTC/USDT', price: '25000.10', note: 'a "b", c' }, { symbol: 'ETH/USDT' }], ['symbol', 'price', 'note'])
     expect(csv).toBe('symbol,price,note\r\nBTC/USDT,25000.10,"a ""b"", c"\r\nETH/USDT,,\r\n')
   })
+
+  it('writes a list, such as the reject reasons of an order, as one space-separated cell', () => {
+    const csv = toCsv([{ status: 'ORDER_STATUS_REJECTED', rejectReasons: ['RISK_MAX_NOTIONAL', 'INSUFFICIENT_FUNDS'] }], ['status', 'rejectReasons'])
+    expect(csv).toBe('status,rejectReasons\r\nORDER_STATUS_REJECTED,RISK_MAX_NOTIONAL INSUFFICIENT_FUNDS\r\n')
+  })
 })
 
 describe('sumDecimals', () => {
