@@ -21,9 +21,10 @@ describe('risk limit labels', () => {
     for (const field of LIMIT_FIELDS) expect(field.label).toMatch(/^[A-Z][a-z]+( [A-Za-z]+)+$/)
   })
 
-  it('edit the decimal-string limits, whose snake_case names make the update_mask', () => {
-    expect(EDITABLE_LIMITS.map(snakeCase)).toContain('daily_loss_limit')
+  it('edit the decimal-string limits only', () => {
+    expect(EDITABLE_LIMITS).toContain('dailyLossLimit')
     expect(EDITABLE_LIMITS).not.toContain('maxOpenOrders')
+    expect(snakeCase('maxOrdersPerSecond')).toBe('max_orders_per_second')
   })
 
   it('show an unset read-only limit as no limit', () => {
