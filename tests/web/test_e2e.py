@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -126,6 +127,63 @@ def test_the_kill_switch_denies_the_next_order_and_is_lifted(
     # Both changes in the merged live feed.
     ui.page.get_by_role("link", name="Activity").click()
     expect(ui.page.get_by_test_id("activity").locator("li.risk")).to_have_count(2)
+
+
+def test_a_rejected_order_shows_why_on_the_orders_page(ui: Watched, ui_stack: UiStack) -> None:
+    # Far more than the paper account holds: risk refuses it, and the order is kept REJECTED.
+    answer = httpx.post(
+        f"{ui_stack.url}/v1/orders",
+        headers={"Authorization": f"Bearer {ui_stack.token}"},
+        json={
+            "venue": "paper",
+            "symbol": "BTC/USDT",
+            "side": "SIDE_BUY",
+            "type": "ORDER_TYPE_MARKET",
+            "quantity": "500",
+            "clientOrderId": "e2e-too-big",
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 400, answer.text
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Orders & fills").click()
+    row = ui.page.get_by_test_id("orders-table").locator("tr", has_text="REJECTED").first
+    reason = row.get_by_test_id("reject-reason")
+    # The human text and, below it, the stable codes (also the cell's title).
+    expect(reason).to_contain_text("order rejected by risk")
+    expect(reason.locator("code")).to_contain_text("RISK_INSUFFICIENT_BALANCE")
+    expect(reason).to_have_attribute("title", re.compile(r"RISK_INSUFFICIENT_BALANCE"))
+    ui.shot("orders-rejected")
+
+
+def test_the_risk_limits_read_as_words_fit_their_card_and_save(
+    ui: Watched, ui_stack: UiStack
+) -> None:
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Risk").click()
+    limits = ui.page.get_by_test_id("limits")
+    row = limits.locator("tr", has_text="Max order notional")
+    expect(row).to_contain_text("quote currency")
+    # The raw key, as configs and update_mask spell it, for matching by hand.
+    expect(row).to_have_attribute("title", "max_order_notional")
+    expect(limits).not_to_contain_text("max_order_notional")
+    expect(limits.locator("tr", has_text="Max open orders")).to_contain_text("50")
+    card = ui.page.locator("section", has=limits)
+    overflow = card.evaluate("element => element.scrollWidth - element.clientWidth")
+    assert overflow <= 0, f"the limits overflow their card by {overflow}px"
+    # The label names its input: a trader edits by the words shown.
+    ui.page.get_by_label("Max order notional").fill("2500000")
+    ui.page.get_by_role("button", name="Save limits").click()
+    expect(ui.page.get_by_role("status")).to_contain_text("saved 1 limit(s)")
+    headers = {"Authorization": f"Bearer {ui_stack.token}"}
+    stored = httpx.get(f"{ui_stack.url}/v1/risk/limits", headers=headers, timeout=30).json()
+    assert stored["limits"]["maxOrderNotional"] == "2500000"
+    ui.page.get_by_label("Max order notional").fill("")
+    ui.page.get_by_role("button", name="Save limits").click()
+    expect(ui.page.get_by_role("status")).to_contain_text("saved 1 limit(s)")
+    stored = httpx.get(f"{ui_stack.url}/v1/risk/limits", headers=headers, timeout=30).json()
+    assert stored["limits"].get("maxOrderNotional", "") == ""
+    ui.shot("risk-limits")
 
 
 def test_a_small_backtest_and_a_sweep_show_their_results(ui: Watched, ui_stack: UiStack) -> None:

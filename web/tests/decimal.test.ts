@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatDecimal, signOf } from '../src/lib/decimal'
+import { formatDecimal, signOf, sumDecimals } from '../src/lib/decimal'
 import { orderBody, toCsv } from '../src/lib/orders'
 
 describe('formatDecimal', () => {
@@ -52,5 +52,26 @@ describe('toCsv', () => {
   it('quotes what needs quoting and keeps decimal strings as they are', () => {
     const csv = toCsv([{ symbol: 'BTC/USDT', price: '25000.10', note: 'a "b", c' }, { symbol: 'ETH/USDT' }], ['symbol', 'price', 'note'])
     expect(csv).toBe('symbol,price,note\r\nBTC/USDT,25000.10,"a ""b"", c"\r\nETH/USDT,,\r\n')
+  })
+
+  it('writes a list, such as the reject reasons of an order, as one space-separated cell', () => {
+    const csv = toCsv([{ status: 'ORDER_STATUS_REJECTED', rejectReasons: ['RISK_MAX_NOTIONAL', 'INSUFFICIENT_FUNDS'] }], ['status', 'rejectReasons'])
+    expect(csv).toBe('status,rejectReasons\r\nORDER_STATUS_REJECTED,RISK_MAX_NOTIONAL INSUFFICIENT_FUNDS\r\n')
+  })
+})
+
+describe('sumDecimals', () => {
+  it('adds on the digits, never through a float', () => {
+    expect(sumDecimals(['0.1', '0.2'])).toBe('0.3')
+    expect(sumDecimals(['12345678901234567890.1', '0.00000000000000000001'])).toBe('12345678901234567890.10000000000000000001')
+    expect(sumDecimals(['1.50', '2.50'])).toBe('4')
+    expect(sumDecimals(['-0.5', '0.2'])).toBe('-0.3')
+    expect(sumDecimals(['1,000.5', '1e-3'])).toBe('1000.501')
+    expect(sumDecimals(['.5', '7'])).toBe('7.5')
+  })
+
+  it('gives nothing for a value that is not a number', () => {
+    expect(sumDecimals(['1', 'abc'])).toBe('')
+    expect(sumDecimals(['1', ''])).toBe('')
   })
 })

@@ -28,3 +28,36 @@ describe('fillsToMarkers with many fills', () => {
     expect(fillsToMarkers(fills, 60, 3)[0].text).toBe('B 1 @ 2')
   })
 })
+
+describe('fillsToMarkers merging one candle', () => {
+  const minute = Date.parse('2026-01-01T00:05:00Z') / 1000
+  const fills = [
+    { side: 'SIDE_BUY', quantity: '0.1', price: '100.5', time: '2026-01-01T00:05:01Z' },
+    { side: 'SIDE_SELL', quantity: '1', price: '102', time: '2026-01-01T00:05:30Z' },
+    { side: 'SIDE_BUY', quantity: '0.2', price: '99', time: '2026-01-01T00:05:59.999Z' },
+    { side: 'SIDE_BUY', quantity: '0.3', price: '100.5', time: '2026-01-01T00:05:20Z' },
+    { side: 'SIDE_BUY', quantity: '5', price: '98', time: '2026-01-01T00:06:00Z' },
+  ]
+
+  it('makes one marker per candle and side, with the count, the exact summed quantity and the price range', () => {
+    const markers = fillsToMarkers(fills, 60)
+    expect(markers).toHaveLength(3)
+    expect(markers[0]).toMatchObject({ time: minute, position: 'belowBar', text: 'B x3 0.6 @ 99–100.5' })
+    expect(markers[1]).toMatchObject({ time: minute, position: 'aboveBar', text: 'S 1 @ 102' })
+    expect(markers[2]).toMatchObject({ time: minute + 60, position: 'belowBar', text: 'B 5 @ 98' })
+  })
+
+  it('shows one price when the merged fills share it', () => {
+    const same = fills.filter((fill) => fill.price === '100.5')
+    expect(fillsToMarkers(same, 60).map((marker) => marker.text)).toEqual(['B x2 0.4 @ 100.5'])
+  })
+
+  it('merges by the candle of the chart timeframe', () => {
+    expect(fillsToMarkers(fills, 3600).map((marker) => marker.text)).toEqual(['B x4 5.6 @ 98–100.5', 'S 1 @ 102'])
+  })
+
+  it('counts merged markers, not fills, against the label limit, and keeps the count when unlabelled', () => {
+    expect(fillsToMarkers(fills, 60, 3)[0].text).toBe('B x3 0.6 @ 99–100.5')
+    expect(fillsToMarkers(fills, 60, 2).map((marker) => marker.text)).toEqual(['B x3', 'S', 'B'])
+  })
+})

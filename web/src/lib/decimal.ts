@@ -83,3 +83,28 @@ export function formatNumber(value: number | undefined | null, digits = 2): stri
   if (value === undefined || value === null || !Number.isFinite(value)) return '–'
   return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })
 }
+
+/** The exact sum of decimal strings ("0.1" + "0.2" is "0.3", never 0.30000000000000004),
+ * grouping commas and exponents accepted; '' if any of them is not a number. */
+export function sumDecimals(values: string[]): string {
+  let total = 0n
+  let scale = 0
+  for (const value of values) {
+    const text = value.trim().replace(/,/g, '')
+    const plain = /[eE]/.test(text) ? expand(text) : text
+    const match = /^([+-]?)(\d*)\.?(\d*)$/.exec(plain)
+    if (!match || !/\d/.test(plain)) return ''
+    const [, sign, whole, fraction] = match
+    if (fraction.length > scale) {
+      total *= 10n ** BigInt(fraction.length - scale)
+      scale = fraction.length
+    }
+    const units = BigInt((whole || '0') + fraction.padEnd(scale, '0'))
+    total += sign === '-' ? -units : units
+  }
+  const negative = total < 0n
+  const digits = (negative ? -total : total).toString().padStart(scale + 1, '0')
+  const whole = digits.slice(0, digits.length - scale)
+  const fraction = digits.slice(digits.length - scale).replace(/0+$/, '')
+  return (negative ? '-' : '') + whole + (fraction ? '.' + fraction : '')
+}

@@ -94,7 +94,8 @@ export function newClientOrderId(): string {
 
 export function toCsv(rows: Record<string, unknown>[], columns: string[]): string {
   const escape = (value: unknown) => {
-    const text = value === undefined || value === null ? '' : String(value)
+    // A list (an order's reject reasons) is one cell, its items space-separated.
+    const text = value === undefined || value === null ? '' : Array.isArray(value) ? value.join(' ') : String(value)
     return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
   }
   return [columns.join(','), ...rows.map((row) => columns.map((column) => escape(row[column])).join(','))].join('\r\n') + '\r\n'
