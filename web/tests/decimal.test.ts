@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatDecimal, signOf, sumDecimals } from '../src/lib/decimal'
+import { formatDecimal, fractionDigits, signOf, sumDecimals } from '../src/lib/decimal'
 import { orderBody, toCsv } from '../src/lib/orders'
 
 describe('formatDecimal', () => {
@@ -73,5 +73,14 @@ describe('sumDecimals', () => {
   it('gives nothing for a value that is not a number', () => {
     expect(sumDecimals(['1', 'abc'])).toBe('')
     expect(sumDecimals(['1', ''])).toBe('')
+  })
+})
+
+describe('fractionDigits', () => {
+  it('reads a market precision off its prices, trailing zeros not counted', () => {
+    expect(fractionDigits(['0.09312', '0.0931', '0.1'])).toBe(5)
+    expect(fractionDigits(['61829.81', '61830.00', '61830'])).toBe(2)
+    expect(fractionDigits(['1.000000001'], 8)).toBe(8)
+    expect(fractionDigits([])).toBe(0)
   })
 })

@@ -78,6 +78,17 @@ export function formatPercent(value: number | undefined | null, digits = 2): str
   return `${(value * 100).toFixed(digits)}%`
 }
 
+/** The most fraction digits among decimal strings, trailing zeros not counted, at most
+ * `max` (a market's price precision read off its candles: "0.09312" has 5). */
+export function fractionDigits(values: string[], max = 8): number {
+  let most = 0
+  for (const value of values) {
+    const fraction = value.trim().split('.')[1]?.replace(/0+$/, '') ?? ''
+    if (/^\d*$/.test(fraction)) most = Math.max(most, fraction.length)
+  }
+  return Math.min(most, max)
+}
+
 /** A float for display (analytics arrays: backtests, VaR). */
 export function formatNumber(value: number | undefined | null, digits = 2): string {
   if (value === undefined || value === null || !Number.isFinite(value)) return '–'
