@@ -13,8 +13,8 @@ from collections.abc import AsyncGenerator, Callable
 from common.fanout import DEFAULT_QUEUE_SIZE, Fanout
 from services.exchange.orders import Order
 
-# A batching subscriber gets at most one message per this many seconds: what arrives
-# meanwhile waits and goes in the next, larger message. Each message costs the receiver
+# A batching subscriber that is caught up gets at most one message per this many seconds:
+# what arrives meanwhile waits and goes in the next, larger message. Each message costs the receiver
 # (risk: ~0.3-0.5 ms of gRPC work per message) more than the updates in it; under an
 # order load most messages held one order's updates. A quiet stream is not delayed: the
 # first update after a pause goes at once.
@@ -49,14 +49,16 @@ class OrderUpdates:
     async def follow_in_batches(
         self, max_batch: int, venue: str = ""
     ) -> AsyncGenerator[list[Order], None]:
-        """As `follow`, in lists of what was waiting, up to `max_batch` each, at most one
-        list per `batch_interval_seconds`."""
+        """As `follow`, in lists of what was waiting, up to `max_batch` each; once caught
+        up, the next list waits out `batch_interval_seconds` after the last."""
         async with self.fanout.subscribed_in_batches(max_batch, _on(venue)) as batches:
             async for batch in batches:
                 yield batch
-                # Once the batch is sent: whatever is published meanwhile waits and goes
-                # in the next one (the queue still cuts a subscriber that falls behind).
-                await asyncio.sleep(self.batch_interval_seconds)
+                # Caught up (a partial batch): whatever is published meanwhile waits and
+                # goes in the next one. A full batch means more is waiting: no pause, so
+                # pacing never makes a subscriber fall behind (and be cut).
+                if len(batch) < max_batch:
+                    await asyncio.sleep(self.batch_interval_seconds)
 
 
 def _on(venue: str) -> Callable[[Order], bool]:

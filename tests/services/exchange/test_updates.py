@@ -86,6 +86,27 @@ async def test_a_busy_batched_stream_sends_what_was_published_meanwhile_in_one_b
     assert updates.subscriber_count == 0
 
 
+async def test_a_subscriber_behind_gets_its_full_batches_without_pause() -> None:
+    # An interval no test would wait out: only full batches can come.
+    updates = OrderUpdates(batch_interval_seconds=3600)
+    follower = updates.follow_in_batches(2)
+    first = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0)
+    for number in range(5):
+        updates.publish(_order(f"o{number}"))
+
+    batches = [await first]
+    for _ in range(2):
+        batches.append(await asyncio.wait_for(anext(follower), timeout=10))
+    await follower.aclose()
+
+    assert [[o.client_order_id for o in batch] for batch in batches] == [
+        ["o0", "o1"],
+        ["o2", "o3"],
+        ["o4"],
+    ]
+
+
 async def test_a_negative_max_batch_is_refused(exchange: Exchange) -> None:
     stream = exchange.stub.StreamOrderUpdates(
         exchange_pb2.StreamOrderUpdatesRequest(venue="paper", max_batch=-1)
