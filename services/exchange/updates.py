@@ -13,11 +13,11 @@ from collections.abc import AsyncGenerator, Callable
 from common.fanout import DEFAULT_QUEUE_SIZE, Fanout
 from services.exchange.orders import Order
 
-# A batching subscriber that is caught up gets at most one message per this many seconds:
-# what arrives meanwhile waits and goes in the next, larger message. Each message costs the receiver
-# (risk: ~0.3-0.5 ms of gRPC work per message) more than the updates in it; under an
-# order load most messages held one order's updates. A quiet stream is not delayed: the
-# first update after a pause goes at once.
+# A batching subscriber that is caught up gets at most one message per this many
+# seconds: what arrives meanwhile waits and goes in the next, larger message. Each message
+# costs the receiver (risk: ~0.3-0.5 ms of gRPC work) more than the updates in it; under
+# an order load most messages held one order's updates. A quiet stream is not delayed:
+# the first update after a pause goes at once.
 BATCH_INTERVAL_SECONDS = 0.005
 
 
