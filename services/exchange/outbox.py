@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from services.exchange.orders import Execution
 from services.exchange.storage import repository
+from services.exchange.updates import BATCH_INTERVAL_SECONDS
 from services.exchange.wakeup import Wakeup
 
 PAGE = 500
@@ -24,8 +25,16 @@ RECENT = 2 * PAGE
 
 
 class Outbox:
-    def __init__(self, sessions: repository.Sessions) -> None:
+    def __init__(
+        self,
+        sessions: repository.Sessions,
+        batch_interval_seconds: float = BATCH_INTERVAL_SECONDS,
+    ) -> None:
         self._sessions = sessions
+        # A live batched stream sends at most one message per interval (as order updates
+        # do): under a load the portfolio got one message per execution, each costing
+        # both sides more than the execution in it.
+        self.batch_interval_seconds = batch_interval_seconds
         self.writing = asyncio.Lock()
         self.last_sequence = 0
         self.appended = Wakeup()
@@ -59,13 +68,17 @@ class Outbox:
 
     async def stream(self, after_seq: int) -> AsyncIterator[Execution]:
         """Executions with a sequence above `after_seq`, oldest first, then live ones."""
-        async for batch in self.batches(after_seq, PAGE):
+        async for batch in self.batches(after_seq, PAGE, paced=False):
             for execution in batch:
                 yield execution
 
-    async def batches(self, after_seq: int, size: int) -> AsyncIterator[list[Execution]]:
+    async def batches(
+        self, after_seq: int, size: int, *, paced: bool = True
+    ) -> AsyncIterator[list[Execution]]:
         """The same executions as `stream`, in lists of 1 to `size`: each list holds what is
-        committed already, so a quiet stream still sends each execution at once."""
+        committed already, so a quiet stream still sends each execution at once. `paced`:
+        once caught up, the next list waits out `batch_interval_seconds` after the last,
+        so what commits meanwhile goes together."""
         sent = after_seq
         # One query per page, whatever the batch size: a batch of 1 must not cost a query.
         page_size = max(size, PAGE)
@@ -80,4 +93,6 @@ class Outbox:
                 yield batch
                 sent = batch[-1].sequence
             if len(page) < page_size:
+                if paced and page:
+                    await asyncio.sleep(self.batch_interval_seconds)
                 await self.appended.wait(seen)

@@ -125,6 +125,34 @@ async def test_batches_follow_live_executions(exchange: Exchange) -> None:
     assert messages[0][0].client_order_id == "after"
 
 
+async def test_a_busy_batched_stream_sends_what_committed_meanwhile_in_one_message(
+    exchange: Exchange,
+) -> None:
+    # Long enough for three orders to commit while the stream waits out its interval.
+    exchange.servicer.outbox.batch_interval_seconds = 1.0
+    before = exchange.servicer.outbox.last_sequence
+    stream = exchange.stub.StreamExecutions(
+        exchange_pb2.StreamExecutionsRequest(after_seq=before, max_batch=1000)
+    )
+    try:
+        await exchange.stub.SubmitOrder(order(client_order_id="first", quantity="0.001"))
+        first = await asyncio.wait_for(stream.read(), timeout=10)
+        for number in range(3):
+            await exchange.stub.SubmitOrder(
+                order(client_order_id=f"next{number}", quantity="0.001")
+            )
+        following = await asyncio.wait_for(stream.read(), timeout=10)
+    finally:
+        stream.cancel()
+
+    assert isinstance(first, exchange_pb2.StreamExecutionsResponse)
+    assert isinstance(following, exchange_pb2.StreamExecutionsResponse)
+    assert [e.client_order_id for e in first.executions] == ["first"]
+    # Three commits, one message, nothing lost or reordered.
+    assert [e.client_order_id for e in following.executions] == ["next0", "next1", "next2"]
+    assert [e.sequence for e in following.executions] == [before + 2, before + 3, before + 4]
+
+
 async def test_negative_max_batch_is_invalid(exchange: Exchange) -> None:
     stream = exchange.stub.StreamExecutions(
         exchange_pb2.StreamExecutionsRequest(after_seq=0, max_batch=-1)

@@ -87,6 +87,30 @@ async def test_a_failed_transaction_commits_nothing(database: Path) -> None:
         assert reader.execute("SELECT count(*) FROM candle_ranges").fetchone() == (0,)
 
 
+async def test_the_writer_commits_again_after_a_failed_transaction(database: Path) -> None:
+    url = f"sqlite+aiosqlite:///{database}"
+    engine = create_engine(url)
+    writer = Writer(url, engine)
+
+    def half_then_fail(connection: Connection) -> None:
+        _insert_range(1)(connection)
+        raise RuntimeError("the venue said no")
+
+    try:
+        await writer.run(_insert_range(0))
+        with pytest.raises(RuntimeError):
+            await writer.run(half_then_fail)
+        await writer.run(_insert_range(2))
+        with sqlite3.connect(database) as reader:
+            starts = [row[0] for row in reader.execute("SELECT start_ms FROM candle_ranges")]
+    finally:
+        writer.close()
+        await engine.dispose()
+
+    # What committed before and after the failure, and nothing of the failed one.
+    assert sorted(starts) == [0, 2]
+
+
 async def test_on_postgresql_the_writer_commits_through_the_async_engine(
     postgres_url: str,
 ) -> None:
