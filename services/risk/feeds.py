@@ -32,6 +32,8 @@ from decimal import Decimal
 
 import grpc
 
+from common.errors import reason_of
+from common.reasons import CommonReason
 from common.reconnect import DEFAULT_MAX_SECONDS, Reconnect
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -179,10 +181,12 @@ class AccountFeeds:
                 await feed()
             except grpc.aio.AioRpcError as error:
                 # A synced feed that dropped is worth a warning; one still connecting
-                # (peers starting, an account the portfolio is opening) is not.
+                # (peers starting, an account the portfolio is opening) or ended by its
+                # peer's planned stop is not.
                 dropped = all(source in self.book.synced for source in _SOURCES[name])
+                stopped = reason_of(error) == CommonReason.SERVICE_STOPPING
                 log.log(
-                    logging.WARNING if dropped else logging.INFO,
+                    logging.WARNING if dropped and not stopped else logging.INFO,
                     "%s feed of %s failed: %s %s; retrying",
                     name,
                     self.account_id,

@@ -5,6 +5,7 @@ the snapshot. Real gRPC to scripted peers on free ports."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal as D  # noqa: N817 - amounts read better short
@@ -14,8 +15,11 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_status import rpc_status
 
 from common.database import create_engine, session_factory
+from common.errors import EdgeQuantError, Unavailable, to_status
+from common.interceptors import STOPPING
 from common.testing import serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -83,6 +87,9 @@ class Exchange(exchange_pb2_grpc.ExchangeServiceServicer):
     async def StreamOrderUpdates(self, request: Any, context: Any) -> AsyncIterator[Any]:
         # As the exchange does: with max_batch, what waited goes in one message.
         while (item := await self.updates.get()) is not END:
+            if isinstance(item, EdgeQuantError):  # ends the stream as a service's would
+                status = rpc_status.to_status(to_status(item))
+                await context.abort(status.code, status.details, status.trailing_metadata)
             if not request.max_batch:
                 yield exchange_pb2.StreamOrderUpdatesResponse(order=item)
                 continue
@@ -243,6 +250,31 @@ async def test_a_lost_peer_leaves_the_book_stale_until_the_snapshot_is_read_agai
     exchange.list_fails = False
     await eventually(lambda: book.fresh)
     assert list(book.open_orders) == ["o-3"]  # the snapshot, not the old state
+
+
+@pytest.mark.parametrize(
+    ("ending", "level"),
+    [(STOPPING, logging.INFO), (Unavailable("connection reset"), logging.WARNING)],
+    ids=["planned stop", "failure"],
+)
+async def test_a_peers_planned_stop_is_no_warning_its_failure_is(
+    feeds: tuple[AccountFeeds, Portfolio, Exchange],
+    caplog: pytest.LogCaptureFixture,
+    ending: EdgeQuantError,
+    level: int,
+) -> None:
+    """A stack's stop ends risk's synced feeds as its peers stop first: an operator reading
+    the log should not find warnings for it."""
+    _, _, exchange = feeds
+    caplog.set_level(logging.INFO, logger="edgequant.risk.feeds")
+    await exchange.updates.put(ending)
+
+    def logged() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("orders feed of paper")]
+
+    await eventually(lambda: bool(logged()))
+    assert logged()[0].levelno == level
+    assert ending.message in logged()[0].getMessage()
 
 
 def test_the_mark_is_the_mid_or_else_the_last_trade() -> None:
