@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,18 +68,24 @@ async def test_commits_are_visible_at_once_and_checkpointed_in_the_background(
     assert _rows_in_database_file_alone(database) == 10
 
 
+def _half_then_fail(start_ms: int) -> Callable[[Connection], None]:
+    """A transaction that inserts a row, then fails (as a venue's refusal would)."""
+
+    def transaction(connection: Connection) -> None:
+        _insert_range(start_ms)(connection)
+        raise RuntimeError("the venue said no")
+
+    return transaction
+
+
 async def test_a_failed_transaction_commits_nothing(database: Path) -> None:
     url = f"sqlite+aiosqlite:///{database}"
     engine = create_engine(url)
     writer = Writer(url, engine)
 
-    def half_then_fail(connection: Connection) -> None:
-        _insert_range(1)(connection)
-        raise RuntimeError("the venue said no")
-
     try:
         with pytest.raises(RuntimeError):
-            await writer.run(half_then_fail)
+            await writer.run(_half_then_fail(1))
     finally:
         writer.close()
         await engine.dispose()
@@ -92,14 +99,10 @@ async def test_the_writer_commits_again_after_a_failed_transaction(database: Pat
     engine = create_engine(url)
     writer = Writer(url, engine)
 
-    def half_then_fail(connection: Connection) -> None:
-        _insert_range(1)(connection)
-        raise RuntimeError("the venue said no")
-
     try:
         await writer.run(_insert_range(0))
         with pytest.raises(RuntimeError):
-            await writer.run(half_then_fail)
+            await writer.run(_half_then_fail(1))
         await writer.run(_insert_range(2))
         with sqlite3.connect(database) as reader:
             starts = [row[0] for row in reader.execute("SELECT start_ms FROM candle_ranges")]
@@ -119,15 +122,11 @@ async def test_on_postgresql_the_writer_commits_through_the_async_engine(
     engine = create_engine(postgres_url)
     writer = Writer(postgres_url, engine)
 
-    def half_then_fail(connection: Connection) -> None:
-        _insert_range(100)(connection)
-        raise RuntimeError("the venue said no")
-
     try:
         for number in range(3):
             await writer.run(_insert_range(number))
         with pytest.raises(RuntimeError):
-            await writer.run(half_then_fail)
+            await writer.run(_half_then_fail(100))
         async with engine.connect() as reader:
             starts = (await reader.execute(text("SELECT start_ms FROM candle_ranges"))).scalars()
             assert sorted(starts) == [0, 1, 2]
