@@ -367,7 +367,9 @@ class RiskEngine:
             else:
                 account.trading_state = change
         scope = f"account {account_id}" if account_id else "global"
-        log.warning(
+        # Restricting trading is worth a warning; trading back to normal is not.
+        log.log(
+            logging.INFO if state is TradingState.ACTIVE else logging.WARNING,
             "trading state %s (%s)",
             state.name,
             scope,

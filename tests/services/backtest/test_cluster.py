@@ -197,10 +197,13 @@ async def test_a_sweep_on_the_cluster_ranks_and_measures_as_the_local_pool(
 
 async def _progressed(stub: Stub, job_id: str) -> None:
     """Until the sweep has runs done (its chunks are on the cluster's workers)."""
+    last = None
     async for event in stub.StreamJob(pb.StreamJobRequest(job_id=job_id)):
         if event.progress.runs_done > 0:
             return
-    raise AssertionError("the sweep ended before any progress")
+        last = event.progress
+    # With the job's last state and message, to tell a failed sweep from a slow one.
+    raise AssertionError(f"the sweep ended before any progress: {last}")
 
 
 @pytest.mark.cluster

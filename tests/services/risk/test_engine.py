@@ -5,6 +5,7 @@ changes are published."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -124,6 +125,22 @@ async def test_a_drawdown_breach_halts_once_and_the_operator_can_resume(
     assert [(c.state, c.updated_by) for c in history] == [
         (TradingState.REDUCING, "alice"),
         (TradingState.HALTED, "risk"),
+    ]
+
+
+async def test_a_restriction_is_logged_as_a_warning_a_return_to_active_is_not(
+    repository: RiskRepository, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(repository, Limits())
+    caplog.set_level(logging.INFO, logger="edgequant.risk")
+    for state in (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE):
+        await engine.set_trading_state(state, "operator", "alice")
+
+    changes = [r for r in caplog.records if r.getMessage().startswith("trading state ")]
+    assert [(r.getMessage(), r.levelno) for r in changes] == [
+        ("trading state HALTED (global)", logging.WARNING),
+        ("trading state REDUCING (global)", logging.WARNING),
+        ("trading state ACTIVE (global)", logging.INFO),
     ]
 
 
