@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatDecimal, fractionDigits, signOf, sumDecimals } from '../src/lib/decimal'
+import { formatDecimal, formatNumber, fractionDigits, signOf, sumDecimals } from '../src/lib/decimal'
 import { orderBody, toCsv } from '../src/lib/orders'
 
 describe('formatDecimal', () => {
@@ -82,5 +82,13 @@ describe('fractionDigits', () => {
     expect(fractionDigits(['61829.81', '61830.00', '61830'])).toBe(2)
     expect(fractionDigits(['1.000000001'], 8)).toBe(8)
     expect(fractionDigits([])).toBe(0)
+  })
+})
+
+describe('formatNumber', () => {
+  it('pads a column of prices to one width when asked', () => {
+    expect(formatNumber(0.0888, 8, 8)).toBe('0.08880000')
+    expect(formatNumber(0.08871131, 8, 8)).toBe('0.08871131')
+    expect(formatNumber(1234.5)).toBe('1,234.5')
   })
 })

@@ -89,10 +89,11 @@ export function fractionDigits(values: string[], max = 8): number {
   return Math.min(most, max)
 }
 
-/** A float for display (analytics arrays: backtests, VaR). */
-export function formatNumber(value: number | undefined | null, digits = 2): string {
+/** A float for display (analytics arrays: backtests, VaR); `minDigits` pads a column of
+ * prices to one width. */
+export function formatNumber(value: number | undefined | null, digits = 2, minDigits = 0): string {
   if (value === undefined || value === null || !Number.isFinite(value)) return '–'
-  return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })
+  return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: Math.min(minDigits, digits) })
 }
 
 /** The exact sum of decimal strings ("0.1" + "0.2" is "0.3", never 0.30000000000000004),
