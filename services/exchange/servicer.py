@@ -68,6 +68,8 @@ MAX_STREAM_BATCH = 1000
 # per subscriber was most of the messages the exchange sent (risk and the portfolio read
 # only the latest mark). The paper clock's own batching is as coarse (0.1 s).
 TICKER_INTERVAL_SECONDS = 0.1
+# A subscriber may ask for fewer (`min_interval_ms`), up to one a minute.
+MAX_TICKER_INTERVAL_MS = 60_000
 # An unchanged ticker is sent again after this long (a subscriber sees the market is
 # still there); a moving one goes at every interval.
 TICKER_REFRESH_SECONDS = 1.0
@@ -113,6 +115,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
     async def StreamTickers(
         self, request: StreamTickersRequest, context: Context
     ) -> AsyncIterator[StreamTickersResponse]:
+        problems = Violations()
+        problems.require(
+            0 <= request.min_interval_ms <= MAX_TICKER_INTERVAL_MS,
+            "min_interval_ms",
+            f"must be 0-{MAX_TICKER_INTERVAL_MS}",
+        )
+        problems.raise_if_any()
         venue = self.venues.require(request.venue)
         symbols = list(request.symbols) or [m.symbol for m in await venue.markets()]
         for symbol in symbols:
@@ -121,12 +130,13 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         read = getattr(venue, "streamed_ticker", venue.ticker)
         seen = -1
         loop = asyncio.get_running_loop()
-        sent_at = -TICKER_INTERVAL_SECONDS
+        interval = max(TICKER_INTERVAL_SECONDS, request.min_interval_ms / 1000)
+        sent_at = -interval
         # Per symbol: the ticker last sent, and when.
         sent: dict[str, tuple[Ticker, float]] = {}
         while True:
             seen = await venue.tickers_changed.wait(seen)
-            wait = sent_at + TICKER_INTERVAL_SECONDS - loop.time()
+            wait = sent_at + interval - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
                 seen = venue.tickers_changed.version  # what changed meanwhile is read now

@@ -31,6 +31,11 @@ def mark_of(ticker: exchange_pb2.Ticker) -> Decimal | None:
         return None
 
 
+# Marks twice a second: what a trader reads of unrealised PnL, and at most 2 ticker
+# messages a second a symbol, not 10 (each costs more to receive than the mark is worth).
+MARKS_INTERVAL_MS = 500
+
+
 class MarkFeed:
     """Follows the tickers of each venue `venues()` names, one stream per venue."""
 
@@ -66,7 +71,9 @@ class MarkFeed:
         reconnect = Reconnect(f"tickers of {venue}", initial_seconds=initial, max_seconds=longest)
 
         async def attempt() -> None:
-            stream = self._stub.StreamTickers(exchange_pb2.StreamTickersRequest(venue=venue))
+            stream = self._stub.StreamTickers(
+                exchange_pb2.StreamTickersRequest(venue=venue, min_interval_ms=MARKS_INTERVAL_MS)
+            )
             async for response in stream:
                 reconnect.connected()
                 mark = mark_of(response.ticker)

@@ -55,6 +55,10 @@ PAGE_SIZE = 1000
 # published back to back, and under a load what waited goes in one message (each costs
 # both sides more CPU than applying it).
 ORDER_UPDATES_BATCH = 100
+# Marks twice a second: fresh enough for a price band of percent and for exposure, and
+# at most 2 ticker messages a second a symbol, not 10 (each costs more to receive than
+# the mark is worth).
+MARKS_INTERVAL_MS = 500
 # The reason an order PENDING_NEW carries while its outcome at the venue is unknown.
 OUTCOME_UNKNOWN = "VENUE_OUTCOME_UNKNOWN"
 # An unknown order listed at sync and then streamed unchanged within this many seconds
@@ -443,7 +447,9 @@ class AccountFeeds:
 
     async def _tickers(self) -> None:
         venue = self.venue
-        stream = self.exchange.StreamTickers(exchange_pb2.StreamTickersRequest(venue=venue))
+        stream = self.exchange.StreamTickers(
+            exchange_pb2.StreamTickersRequest(venue=venue, min_interval_ms=MARKS_INTERVAL_MS)
+        )
         try:
             for symbol in sorted(self._symbols_that_matter()):
                 response = await self.exchange.GetTicker(

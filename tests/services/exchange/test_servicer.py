@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import grpc
@@ -70,6 +71,43 @@ async def test_stream_tickers_sends_a_market_only_when_it_moved(
     stream.cancel()
     assert sorted(opening) == ["ADA/USDT", "BTC/USDT", "ETH/USDT"]
     assert moved == moved_again == "ETH/USDT"
+
+
+async def test_stream_tickers_sends_a_symbol_at_most_once_per_min_interval(
+    exchange: Exchange,
+) -> None:
+    """A client that needs marks, not every move, asks for fewer messages: over the same
+    moves, a stream at the default interval gets several, one at a minute only the first."""
+    request = exchange_pb2.StreamTickersRequest(venue="paper", symbols=["ETH/USDT"])
+    default = exchange.stub.StreamTickers(request)
+    slow = exchange.stub.StreamTickers(
+        exchange_pb2.StreamTickersRequest(
+            venue="paper", symbols=["ETH/USDT"], min_interval_ms=servicer.MAX_TICKER_INTERVAL_MS
+        )
+    )
+    await default.read()
+    await slow.read()
+    for _ in range(2):  # two moves, each read by the default stream
+        await exchange.paper.advance(200, symbol="ETH/USDT")
+        await default.read()
+    # The slow stream's next message is a minute away: nothing more is waiting for it.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(slow.read(), 0.5)
+    default.cancel()
+    slow.cancel()
+
+
+@pytest.mark.parametrize("interval", [-1, 60_001])
+async def test_stream_tickers_refuses_an_interval_out_of_range(
+    exchange: Exchange, interval: int
+) -> None:
+    stream = exchange.stub.StreamTickers(
+        exchange_pb2.StreamTickersRequest(venue="paper", min_interval_ms=interval)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stream.read()
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "min_interval_ms" in (raised.value.details() or "")
 
 
 async def test_stream_tickers_follows_the_replay(exchange: Exchange) -> None:

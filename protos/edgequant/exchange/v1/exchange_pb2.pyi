@@ -404,7 +404,13 @@ class StreamTickersRequest(_message.Message):
 
     VENUE_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    MIN_INTERVAL_MS_FIELD_NUMBER: _builtins.int
     venue: _builtins.str
+    min_interval_ms: _builtins.int
+    """Each symbol at most once per this many milliseconds (its latest ticker then): a
+    client that needs marks, not every move, asks for fewer messages. 0 (the default)
+    or anything under 100 means 100; at most 60000.
+    """
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Empty means every symbol the venue has data for."""
@@ -414,10 +420,11 @@ class StreamTickersRequest(_message.Message):
         *,
         venue: _builtins.str = ...,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
+        min_interval_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols", "venue", b"venue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["min_interval_ms", b"min_interval_ms", "symbols", b"symbols", "venue", b"venue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

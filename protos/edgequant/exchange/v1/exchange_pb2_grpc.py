@@ -137,7 +137,8 @@ class ExchangeServiceServicer:
 
     def StreamTickers(self, request, context):
         """Tickers of the given symbols as they change: each symbol's latest at once, then
-        again when it moves (at most every 0.1 s), and at least every second while it stands.
+        again when it moves (at most every 0.1 s, or `min_interval_ms`), and at least every
+        second while it stands.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,7 +41,8 @@ class ExchangeServiceStub:
     """The latest ticker of one symbol."""
     StreamTickers: _grpc.UnaryStreamMultiCallable[_exchange_pb2.StreamTickersRequest, _exchange_pb2.StreamTickersResponse]
     """Tickers of the given symbols as they change: each symbol's latest at once, then
-    again when it moves (at most every 0.1 s), and at least every second while it stands.
+    again when it moves (at most every 0.1 s, or `min_interval_ms`), and at least every
+    second while it stands.
     """
     GetOrderBook: _grpc.UnaryUnaryMultiCallable[_exchange_pb2.GetOrderBookRequest, _exchange_pb2.GetOrderBookResponse]
     """The order book of one symbol, to a depth."""
@@ -89,7 +90,8 @@ class ExchangeServiceAsyncStub(ExchangeServiceStub):
     """The latest ticker of one symbol."""
     StreamTickers: _aio.UnaryStreamMultiCallable[_exchange_pb2.StreamTickersRequest, _exchange_pb2.StreamTickersResponse]  # type: ignore[assignment]
     """Tickers of the given symbols as they change: each symbol's latest at once, then
-    again when it moves (at most every 0.1 s), and at least every second while it stands.
+    again when it moves (at most every 0.1 s, or `min_interval_ms`), and at least every
+    second while it stands.
     """
     GetOrderBook: _aio.UnaryUnaryMultiCallable[_exchange_pb2.GetOrderBookRequest, _exchange_pb2.GetOrderBookResponse]  # type: ignore[assignment]
     """The order book of one symbol, to a depth."""
@@ -158,7 +160,8 @@ class ExchangeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_exchange_pb2.StreamTickersResponse], _abc.AsyncIterator[_exchange_pb2.StreamTickersResponse]]:
         """Tickers of the given symbols as they change: each symbol's latest at once, then
-        again when it moves (at most every 0.1 s), and at least every second while it stands.
+        again when it moves (at most every 0.1 s, or `min_interval_ms`), and at least every
+        second while it stands.
         """
 
     @_abc_1.abstractmethod
