@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
 from common.config import Config, load_config
-from common.errors import DETAILS_TRAILER
+from common.errors import peer_status
 from common.testing import wait_until_serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
@@ -90,10 +90,8 @@ def reason(error: BaseException) -> str:
     exception as it printed (an HTTP error from bench.http carries the body)."""
     if isinstance(error, grpc.aio.AioRpcError):
         text = f"{error.code().name}: {error.details()}"
-        for key, value in error.trailing_metadata() or ():
-            if key == DETAILS_TRAILER and isinstance(value, bytes):
-                text += f" {status_json(status_pb2.Status.FromString(value))}"
-        return text
+        status = peer_status(error)
+        return text if status is None else f"{text} {status_json(status)}"
     return f"{type(error).__name__}: {error}".strip()
 
 

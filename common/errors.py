@@ -162,16 +162,23 @@ def to_status(error: EdgeQuantError) -> status_pb2.Status:
     return status
 
 
+def peer_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
+    """The `google.rpc.Status` a peer sent with its error (its details trailer); None
+    when it sent none (a channel that could not connect)."""
+    for key, value in error.trailing_metadata() or ():
+        if key == DETAILS_TRAILER and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return None
+
+
 def reason_of(error: grpc.aio.AioRpcError) -> str:
     """The ErrorInfo reason of a peer's error, what a client branches on ('' when the
     error carries none: a channel that could not connect)."""
-    for key, value in error.trailing_metadata() or ():
-        if key != DETAILS_TRAILER or not isinstance(value, bytes):
-            continue
-        for detail in status_pb2.Status.FromString(value).details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                return str(info.reason)
+    status = peer_status(error)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
     return ""
 
 

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 from starlette.responses import Response
 
-from common.errors import DETAILS_TRAILER, EdgeQuantError, to_status
+from common.errors import EdgeQuantError, peer_status, to_status
 
 # grpc-gateway's HTTPStatusFromCode; Envoy's transcoder uses the same table.
 HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
@@ -73,11 +73,9 @@ def http_status(code: int) -> int:
 def status_of_rpc_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     """The `google.rpc.Status` a service sent (its details trailer), or one built from
     the bare code and message when it sent none (a channel that could not connect)."""
-    for key, value in error.trailing_metadata() or ():
-        if key == DETAILS_TRAILER and isinstance(value, bytes):
-            status = status_pb2.Status.FromString(value)
-            if status.code == error.code().value[0]:
-                return status
+    status = peer_status(error)
+    if status is not None and status.code == error.code().value[0]:
+        return status
     return status_pb2.Status(code=error.code().value[0], message=error.details() or "")
 
 

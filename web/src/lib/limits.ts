@@ -31,6 +31,7 @@ export const LIMIT_FIELDS: LimitField[] = [
   { key: 'allowedSymbols', label: 'Allowed symbols' },
 ]
 
+// Decimal-string limits the Risk page edits; the rest are shown as they are.
 export const EDITABLE_LIMITS = LIMIT_FIELDS.filter((field) => field.editable).map((field) => field.key)
 
 /** The raw key as configs and update_mask spell it: maxOrderNotional -> max_order_notional. */
