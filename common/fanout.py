@@ -71,12 +71,16 @@ class Fanout(Generic[T]):
         return _Subscription(self, accept)
 
     def subscribed_in_batches(
-        self, max_batch: int, accept: Callable[[T], bool] | None = None
+        self,
+        max_batch: int,
+        accept: Callable[[T], bool] | None = None,
+        gather_seconds: float = 0.0,
     ) -> _BatchSubscription[T]:
-        """As `subscribed`, yielding lists instead: each what was waiting when the
-        subscriber asked, up to `max_batch` items, oldest first. A quiet stream waits for
-        nobody (a batch of one goes at once); a busy one sends fewer, larger messages."""
-        return _BatchSubscription(self, accept, max_batch)
+        """As `subscribed`, yielding lists instead: up to `max_batch` items, oldest first.
+        A list's first item waits `gather_seconds` for the ones published after it (0: a
+        batch is what was waiting, and a batch of one goes at once); a full list never
+        waits."""
+        return _BatchSubscription(self, accept, max_batch, gather_seconds)
 
     def _register(self) -> asyncio.Queue[T | _Cut]:
         # One slot more than the limit, for the cut marker.
@@ -136,10 +140,15 @@ class _Subscription(_Registration[T]):
 
 class _BatchSubscription(_Registration[T]):
     def __init__(
-        self, fanout: Fanout[T], accept: Callable[[T], bool] | None, max_batch: int
+        self,
+        fanout: Fanout[T],
+        accept: Callable[[T], bool] | None,
+        max_batch: int,
+        gather_seconds: float,
     ) -> None:
         super().__init__(fanout, accept)
         self._max_batch = max_batch
+        self._gather_seconds = gather_seconds
 
     async def __aenter__(self) -> AsyncIterator[list[T]]:
         return self._batches(self._register())
@@ -147,6 +156,8 @@ class _BatchSubscription(_Registration[T]):
     async def _batches(self, queue: asyncio.Queue[T | _Cut]) -> AsyncIterator[list[T]]:
         while True:
             waiting = [await queue.get()]
+            if self._gather_seconds and queue.qsize() + 1 < self._max_batch:
+                await asyncio.sleep(self._gather_seconds)
             while len(waiting) < self._max_batch and not queue.empty():
                 waiting.append(queue.get_nowait())
             batch: list[T] = []

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from services.exchange.orders import Execution
 from services.exchange.storage import repository
-from services.exchange.updates import BATCH_INTERVAL_SECONDS
+from services.exchange.updates import GATHER_SECONDS
 from services.exchange.wakeup import Wakeup
 
 PAGE = 500
@@ -28,13 +28,13 @@ class Outbox:
     def __init__(
         self,
         sessions: repository.Sessions,
-        batch_interval_seconds: float = BATCH_INTERVAL_SECONDS,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self._sessions = sessions
-        # A live batched stream sends at most one message per interval (as order updates
-        # do): under a load the portfolio got one message per execution, each costing
-        # both sides more than the execution in it.
-        self.batch_interval_seconds = batch_interval_seconds
+        # A live batched stream gathers what commits for this long before it sends (as
+        # order updates do): the fill's SubmitOrder is answered first, and under a load the
+        # portfolio gets one message for many executions, not one each.
+        self.gather_seconds = gather_seconds
         self.writing = asyncio.Lock()
         self.last_sequence = 0
         self.appended = Wakeup()
@@ -75,10 +75,9 @@ class Outbox:
     async def batches(
         self, after_seq: int, size: int, *, paced: bool = True
     ) -> AsyncIterator[list[Execution]]:
-        """The same executions as `stream`, in lists of 1 to `size`: each list holds what is
-        committed already, so a quiet stream still sends each execution at once. `paced`:
-        once caught up, the next list waits out `batch_interval_seconds` after the last,
-        so what commits meanwhile goes together."""
+        """The same executions as `stream`, in lists of 1 to `size`, each holding only
+        what is committed already. `paced`: once caught up, a commit waits out
+        `gather_seconds` for the ones after it before the next list is read."""
         sent = after_seq
         # One query per page, whatever the batch size: a batch of 1 must not cost a query.
         page_size = max(size, PAGE)
@@ -93,6 +92,6 @@ class Outbox:
                 yield batch
                 sent = batch[-1].sequence
             if len(page) < page_size:
-                if paced and page:
-                    await asyncio.sleep(self.batch_interval_seconds)
                 await self.appended.wait(seen)
+                if paced:
+                    await asyncio.sleep(self.gather_seconds)

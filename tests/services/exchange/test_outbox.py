@@ -120,37 +120,34 @@ async def test_batches_follow_live_executions(exchange: Exchange) -> None:
 
     messages = await live
 
-    # Sent as soon as committed: the stream does not wait to fill a batch of 1000.
+    # Sent once committed: the stream does not wait to fill a batch of 1000.
     assert messages[0][0].sequence == before + 1
     assert messages[0][0].client_order_id == "after"
 
 
-async def test_a_busy_batched_stream_sends_what_committed_meanwhile_in_one_message(
+async def test_a_batched_stream_gathers_what_commits_after_its_first_execution(
     exchange: Exchange,
 ) -> None:
-    # Long enough for three orders to commit while the stream waits out its interval.
-    exchange.servicer.outbox.batch_interval_seconds = 1.0
+    # Long enough for three orders to commit while the first one's execution waits.
+    exchange.servicer.outbox.gather_seconds = 1.0
     before = exchange.servicer.outbox.last_sequence
     stream = exchange.stub.StreamExecutions(
         exchange_pb2.StreamExecutionsRequest(after_seq=before, max_batch=1000)
     )
     try:
-        await exchange.stub.SubmitOrder(order(client_order_id="first", quantity="0.001"))
-        first = await asyncio.wait_for(stream.read(), timeout=10)
+        await asyncio.sleep(0.1)  # the stream is caught up and waiting
         for number in range(3):
             await exchange.stub.SubmitOrder(
                 order(client_order_id=f"next{number}", quantity="0.001")
             )
-        following = await asyncio.wait_for(stream.read(), timeout=10)
+        message = await asyncio.wait_for(stream.read(), timeout=10)
     finally:
         stream.cancel()
 
-    assert isinstance(first, exchange_pb2.StreamExecutionsResponse)
-    assert isinstance(following, exchange_pb2.StreamExecutionsResponse)
-    assert [e.client_order_id for e in first.executions] == ["first"]
+    assert isinstance(message, exchange_pb2.StreamExecutionsResponse)
     # Three commits, one message, nothing lost or reordered.
-    assert [e.client_order_id for e in following.executions] == ["next0", "next1", "next2"]
-    assert [e.sequence for e in following.executions] == [before + 2, before + 3, before + 4]
+    assert [e.client_order_id for e in message.executions] == ["next0", "next1", "next2"]
+    assert [e.sequence for e in message.executions] == [before + 1, before + 2, before + 3]
 
 
 async def test_negative_max_batch_is_invalid(exchange: Exchange) -> None:

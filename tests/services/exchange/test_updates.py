@@ -66,44 +66,38 @@ async def test_with_max_batch_an_order_and_its_fill_come_in_one_message(
     assert len(messages) < len(updates)
 
 
-async def test_a_busy_batched_stream_sends_what_was_published_meanwhile_in_one_batch() -> None:
-    # Long enough for three publications while the stream waits out its interval.
-    updates = OrderUpdates(batch_interval_seconds=1.0)
+async def test_a_batch_gathers_what_is_published_after_its_first_update() -> None:
+    # Long enough for every publication below to land while the first one waits.
+    updates = OrderUpdates(gather_seconds=1.0)
     follower = updates.follow_in_batches(100, venue="paper")
     first = asyncio.ensure_future(anext(follower))
     await asyncio.sleep(0)  # the follower registers at its first read
-    updates.publish(_order("o1"))
-    assert [o.client_order_id for o in await first] == ["o1"]
-
-    following = asyncio.ensure_future(anext(follower))
-    for name in ("o2", "o3", "o4"):
+    for name in ("o1", "o2", "o3"):
         updates.publish(_order(name))
-        await asyncio.sleep(0)  # each alone would have been a batch of its own
-    batch = await following
+        await asyncio.sleep(0)  # sent at once, each would have been a batch of its own
+    batch = await first
     await follower.aclose()
 
-    assert [o.client_order_id for o in batch] == ["o2", "o3", "o4"]
+    assert [o.client_order_id for o in batch] == ["o1", "o2", "o3"]
     assert updates.subscriber_count == 0
 
 
 async def test_a_subscriber_behind_gets_its_full_batches_without_pause() -> None:
-    # An interval no test would wait out: only full batches can come.
-    updates = OrderUpdates(batch_interval_seconds=3600)
+    # A gathering time no test would wait out: only full batches can come.
+    updates = OrderUpdates(gather_seconds=3600)
     follower = updates.follow_in_batches(2)
     first = asyncio.ensure_future(anext(follower))
     await asyncio.sleep(0)
-    for number in range(5):
+    for number in range(4):
         updates.publish(_order(f"o{number}"))
 
-    batches = [await first]
-    for _ in range(2):
-        batches.append(await asyncio.wait_for(anext(follower), timeout=10))
+    batches = [await asyncio.wait_for(first, timeout=10)]
+    batches.append(await asyncio.wait_for(anext(follower), timeout=10))
     await follower.aclose()
 
     assert [[o.client_order_id for o in batch] for batch in batches] == [
         ["o0", "o1"],
         ["o2", "o3"],
-        ["o4"],
     ]
 
 

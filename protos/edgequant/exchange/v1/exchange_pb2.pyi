@@ -956,10 +956,9 @@ class StreamOrderUpdatesRequest(_message.Message):
     """Optional filter."""
     max_batch: _builtins.int
     """0 (the default): one update per message, in `order`. Above 0: up to this many per
-    message, in `orders` (the server caps it at 1000): the updates that were waiting
-    when the message was sent, oldest first. The server never waits to fill a batch,
-    so batching adds no latency to a quiet stream; a busy one gets at most one message
-    per 5 ms (what happens meanwhile goes together; a full batch goes at once).
+    message, in `orders` (the server caps it at 1000), oldest first. A message's first
+    update waits 5 ms for the ones after it (an order's PENDING_NEW and its fill go
+    together, after the reply to its SubmitOrder); a full batch goes at once.
     """
     def __init__(
         self,
@@ -1016,9 +1015,8 @@ class StreamExecutionsRequest(_message.Message):
     max_batch: _builtins.int
     """0 (the default): one execution per message, in `execution`. Above 0: up to this
     many per message, in `executions` (the server caps it at 1000). A batch holds only
-    executions already committed, consecutive and oldest first: the server never waits
-    to fill one, so batching adds no latency to a quiet stream; a busy one gets at most
-    one message per 5 ms (what commits meanwhile goes together).
+    executions already committed, consecutive and oldest first. Once caught up, a
+    commit waits 5 ms for the ones after it, which go in the same message.
     """
     def __init__(
         self,
