@@ -172,9 +172,17 @@ class _Outage:
 
 def denial(response: risk_pb2.CheckOrderResponse) -> EdgeQuantError:
     reasons = [v.reason for v in response.violations if v.reason] or [Reason.RISK_DENIED]
-    details = "; ".join(v.message for v in response.violations if v.message)
+    details = "; ".join(_described(v) for v in response.violations if v.message)
     return FailedPrecondition(
         f"order rejected by risk: {details or ', '.join(reasons)}",
         reason=reasons[0],
         metadata={"reasons": ",".join(reasons)},
     )
+
+
+def _described(violation: risk_pb2.Violation) -> str:
+    """The violation's message with its figures, as a trader needs them to adjust the
+    order: "... would reach the limit (3.2 against a limit of 3)"."""
+    if violation.actual and violation.limit:
+        return f"{violation.message} ({violation.actual} against a limit of {violation.limit})"
+    return violation.message

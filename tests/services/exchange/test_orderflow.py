@@ -135,7 +135,12 @@ async def test_a_risk_denial_rejects_the_order_with_its_reasons(
 ) -> None:
     risk.mode = "deny"
     risk.violations = [
-        risk_pb2.Violation(reason="RISK_MAX_NOTIONAL", message="notional 600 > 500"),
+        risk_pb2.Violation(
+            reason="RISK_MAX_NOTIONAL",
+            message="order value reaches the maximum",
+            limit="500",
+            actual="600",
+        ),
         risk_pb2.Violation(reason="RISK_MAX_OPEN_ORDERS", message="too many open orders"),
     ]
 
@@ -149,7 +154,11 @@ async def test_a_risk_denial_rejects_the_order_with_its_reasons(
     stored = await _stored(exchange, "denied")
     assert stored.status == REJECTED
     assert list(stored.reject_reasons) == ["RISK_MAX_NOTIONAL", "RISK_MAX_OPEN_ORDERS"]
-    assert "notional 600 > 500" in stored.reject_message
+    # With its figures, so the trader knows by how much to change the order.
+    described = "order value reaches the maximum (600 against a limit of 500)"
+    assert described in stored.reject_message
+    assert described in (raised.value.details() or "")
+    assert "too many open orders" in stored.reject_message
     balances_before = await exchange.stub.GetBalances(
         exchange_pb2.GetBalancesRequest(venue="paper")
     )
