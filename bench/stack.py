@@ -82,9 +82,11 @@ SERVICE_NOT_WHEN_IDLE = (
 GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "prometheus_client", "sqlalchemy", "aiosqlite")
 # What a service imports on the first request that needs it, never at start: statistics
 # (with fractions) for a parametric or Monte Carlo VaR, multiprocessing for a backtest job
-# or a dataset import, candle_stream for StreamCandles, secrets (with hmac) for a runner.
+# or a dataset import, candle_stream for StreamCandles, performance and imports for
+# GetPerformance and ImportFills, secrets (with hmac) for a runner.
 LOADED_ON_FIRST_USE = {
     "exchange": ("services.exchange.candle_stream",),
+    "portfolio": ("services.portfolio.performance", "services.portfolio.imports"),
     "risk": ("statistics", "fractions"),
     "backtest": ("multiprocessing", "concurrent.futures.process"),
     "strategy": ("secrets", "hmac"),
