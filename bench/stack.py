@@ -82,14 +82,22 @@ SERVICE_NOT_WHEN_IDLE = (
 GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "prometheus_client", "sqlalchemy", "aiosqlite")
 # What a service imports on the first request that needs it, never at start: statistics
 # (with fractions) for a parametric or Monte Carlo VaR, multiprocessing for a backtest job
-# or a dataset import, candle_stream for StreamCandles, performance and imports for
-# GetPerformance and ImportFills, secrets (with hmac) for a runner.
+# or a dataset import, the exchange's contract for a dataset from the exchange,
+# candle_stream for StreamCandles, performance and imports for GetPerformance and
+# ImportFills, secrets (with hmac) for a runner, the backtest's contract for a runner made
+# from a backtest result.
 LOADED_ON_FIRST_USE = {
     "exchange": ("services.exchange.candle_stream",),
     "portfolio": ("services.portfolio.performance", "services.portfolio.imports"),
     "risk": ("statistics", "fractions"),
-    "backtest": ("multiprocessing", "concurrent.futures.process"),
-    "strategy": ("secrets", "hmac"),
+    "backtest": (
+        *("multiprocessing", "concurrent.futures.process"),
+        *("edgequant.exchange.v1.exchange_pb2", "edgequant.exchange.v1.exchange_pb2_grpc"),
+    ),
+    "strategy": (
+        *("secrets", "hmac"),
+        *("edgequant.backtest.v1.backtest_pb2", "edgequant.backtest.v1.backtest_pb2_grpc"),
+    ),
 }
 # What the README's install compiles (the device runs with PYTHONDONTWRITEBYTECODE).
 PROJECT_PACKAGES = ("common", "gateway", "services", "strategies", "protos")
