@@ -80,28 +80,50 @@ SERVICE_NOT_WHEN_IDLE = (
     *("timeit", "mmap", "resource"),
 )
 GATEWAY_NOT_WHEN_IDLE = (*NOT_WHEN_IDLE, "prometheus_client", "sqlalchemy", "aiosqlite")
+# What a service imports on the first request that needs it, never at start: statistics
+# (with fractions) for a parametric or Monte Carlo VaR, multiprocessing for a backtest job
+# or a dataset import, the exchange's contract for a dataset from the exchange,
+# candle_stream for StreamCandles, performance and imports for GetPerformance and
+# ImportFills, secrets (with hmac) for a runner, the backtest's contract for a runner made
+# from a backtest result.
+LOADED_ON_FIRST_USE = {
+    "exchange": ("services.exchange.candle_stream",),
+    "portfolio": ("services.portfolio.performance", "services.portfolio.imports"),
+    "risk": ("statistics", "fractions"),
+    "backtest": (
+        *("multiprocessing", "concurrent.futures.process"),
+        *("edgequant.exchange.v1.exchange_pb2", "edgequant.exchange.v1.exchange_pb2_grpc"),
+    ),
+    "strategy": (
+        *("secrets", "hmac"),
+        *("edgequant.backtest.v1.backtest_pb2", "edgequant.backtest.v1.backtest_pb2_grpc"),
+    ),
+}
 # What the README's install compiles (the device runs with PYTHONDONTWRITEBYTECODE).
 PROJECT_PACKAGES = ("common", "gateway", "services", "strategies", "protos")
 
 
 def imported_modules(log: Path) -> set[str]:
-    """Top-level packages a process of the stack imported, from its log under
-    IMPORT_PROFILE (`-X importtime` lines: "import time: self | cumulative | name")."""
+    """Modules a process of the stack imported (dotted names, top-level packages among
+    them), from its log under IMPORT_PROFILE (`-X importtime` lines: "import time: self |
+    cumulative | name")."""
     modules = set()
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("import time:") and line.count("|") == 2:
             name = line.rsplit("|", 1)[1].strip()
             if name and not name.startswith("package"):
-                modules.add(name.split(".")[0])
+                modules.add(name)
     return modules
 
 
 def unneeded_imports(config: Config) -> dict[str, list[str]]:
     """Per program of a stack run with IMPORT_PROFILE, what it holds of what it must not
-    (SERVICE_NOT_WHEN_IDLE, GATEWAY_NOT_WHEN_IDLE)."""
+    (SERVICE_NOT_WHEN_IDLE, GATEWAY_NOT_WHEN_IDLE, LOADED_ON_FIRST_USE)."""
     found = {}
     for name in PROGRAMS:
         banned = GATEWAY_NOT_WHEN_IDLE if name == "gateway" else SERVICE_NOT_WHEN_IDLE
+        banned = (*banned, *LOADED_ON_FIRST_USE.get(name, ()))
+        # Importing "a.b" logs "a" too: a banned package shows whichever of its modules loaded.
         modules = imported_modules(config.log_dir / f"{name}.log")
         found[name] = sorted(module for module in banned if module in modules)
     return found

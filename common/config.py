@@ -18,8 +18,9 @@ the services' own sub-tables included. A service's settings.py declares; its one
 
 from __future__ import annotations
 
+import gc
 import os
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -195,7 +196,28 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     return _validate(raw)
 
 
+def unload_toml_parser() -> None:
+    """Drops tomllib, which a service uses only to read its configuration at start (~95 KiB
+    of heap it would keep for nothing); a later `import tomllib` loads it afresh. Kept
+    when a module other than load_config's reader holds it (then it is that module's)."""
+    if not _only_imported("tomllib"):
+        return
+    for name in [name for name in sys.modules if name.partition(".")[0] == "tomllib"]:
+        del sys.modules[name]
+    # Its functions and their module namespaces are cycles: freed now, not at some later
+    # full collection.
+    gc.collect()
+
+
+def _only_imported(name: str) -> bool:
+    """Whether module `name` is loaded and nothing but sys.modules holds it."""
+    module = sys.modules.get(name)
+    return module is not None and all(holder is sys.modules for holder in gc.get_referrers(module))
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # noqa: PLC0415 - see unload_toml_parser
+
     try:
         with path.open("rb") as file:
             return tomllib.load(file)

@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.channels import ChannelOptions, ping_policy_options
-from common.config import Config, GrpcSettings, ServiceSettings, load_config
+from common.config import Config, GrpcSettings, ServiceSettings, load_config, unload_toml_parser
 from common.database import create_engine, session_factory, upgrade_in_child
 from common.errors import StartupError
 from common.interceptors import ServiceInterceptor
@@ -162,6 +162,7 @@ def run(spec: ServiceSpec) -> None:
     """Entry point of a service process; a failed start exits 1 with one line on stderr."""
     try:
         config = load_config()
+        unload_toml_parser()
         configure_logging(spec.name, config.log_level)
         asyncio.run(serve(spec, config))
     except StartupError as error:

@@ -25,6 +25,7 @@ import ssl
 import subprocess
 import sys
 import time
+from functools import cache
 from pathlib import Path
 
 from common.config import PROJECT_ROOT, SERVICE_NAMES, Config, load_config
@@ -107,10 +108,14 @@ def ready_line(config: Config) -> str:
 # The readiness probe of our own gateway on this machine sends no token and reads only
 # /healthz: whichever certificate the gateway was given (self-signed by `make cert`, or a
 # CA's for another name) must not keep the stack from saying it is ready. (Nor are the
-# system's CAs loaded: ~1 MiB in every process importing this module, the exchange too.)
-_OWN_GATEWAY = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-_OWN_GATEWAY.check_hostname = False
-_OWN_GATEWAY.verify_mode = ssl.CERT_NONE
+# system's CAs loaded: ~1 MiB.) Made on first use: even without CAs a context is ~0.3 MiB
+# of OpenSSL's heap, and the exchange imports this module for exchange_budget_mib.
+@cache
+def _own_gateway() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def healthz(url: str) -> tuple[bool, str]:
@@ -122,7 +127,7 @@ def healthz(url: str) -> tuple[bool, str]:
 
     try:
         with urllib.request.urlopen(  # noqa: S310
-            f"{url}/healthz", timeout=2, context=_OWN_GATEWAY if url.startswith("https") else None
+            f"{url}/healthz", timeout=2, context=_own_gateway() if url.startswith("https") else None
         ) as response:
             return True, response.read().decode()
     except urllib.error.HTTPError as error:  # 503: a service is not SERVING

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.wire import decimal_text, timestamp
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2
-from services.exchange.candle_stream import ClosedCandle
 from services.exchange.markets import (
     Balance,
     BookSnapshot,
@@ -28,6 +28,9 @@ from services.exchange.orders import (
     Side,
     TimeInForce,
 )
+
+if TYPE_CHECKING:
+    from services.exchange.candle_stream import ClosedCandle
 
 SIDES = {Side.BUY: common_pb2.SIDE_BUY, Side.SELL: common_pb2.SIDE_SELL}
 TYPES = {

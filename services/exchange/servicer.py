@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from common import paging, timeframes
 from common.service import Context
@@ -47,7 +49,6 @@ from edgequant.exchange.v1.exchange_pb2 import (
 )
 from services.exchange import convert
 from services.exchange.candle_cache import DEFAULT_LIMIT, MAX_LIMIT, CandleCache
-from services.exchange.candle_stream import CandleStreams
 from services.exchange.markets import Balance, Ticker
 from services.exchange.orderflow import OrderFlow
 from services.exchange.outbox import Outbox
@@ -56,6 +57,9 @@ from services.exchange.submission import validate_order
 from services.exchange.updates import OrderUpdates
 from services.exchange.venue import Venue, require_trading
 from services.exchange.venues import Venues
+
+if TYPE_CHECKING:
+    from services.exchange.candle_stream import CandleStreams
 
 # What a ListOrders page token pages (common.paging refuses another listing's token).
 ORDERS_PAGE = "orders"
@@ -83,15 +87,20 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServiceServicer):
         outbox: Outbox,
         updates: OrderUpdates,
         candles: CandleCache,
-        *,
-        candle_streams: CandleStreams | None = None,
     ) -> None:
         self.venues = venues
         self.flow = flow
         self.outbox = outbox
         self.updates = updates
         self.candles = candles
-        self.candle_streams = candle_streams or CandleStreams(candles)
+
+    @cached_property
+    def candle_streams(self) -> CandleStreams:
+        """StreamCandles' loops, made by the first StreamCandles: an idle exchange does not
+        load candle_stream (~70 KiB of heap)."""
+        from services.exchange.candle_stream import CandleStreams  # noqa: PLC0415
+
+        return CandleStreams(self.candles)
 
     async def ListVenues(self, request: ListVenuesRequest, context: Context) -> ListVenuesResponse:
         return ListVenuesResponse(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from google.protobuf import duration_pb2
 
@@ -22,10 +23,12 @@ from services.portfolio.accounting import CostMethod, Position, TradeSide
 from services.portfolio.accounts import AccountKind, EquityPoint, Transfer, parse_holdings
 from services.portfolio.ledger import AccountBook
 from services.portfolio.marks import MarkBook
-from services.portfolio.performance import Performance
 from services.portfolio.reports import PnL, PnLReport
 from services.portfolio.storage.repository import StoredFill
 from services.portfolio.valuation import value_book, value_position
+
+if TYPE_CHECKING:
+    from services.portfolio.performance import Performance
 
 KINDS = {
     AccountKind.PAPER: portfolio_pb2.ACCOUNT_KIND_PAPER,

@@ -10,19 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from common.errors import FieldViolation, InvalidArgument, NotFound
 from common.memory import MemoryGuard
 from services.portfolio.accounting import ZERO, CostMethod, replay
 from services.portfolio.accounts import EquityPoint, Transfer
 from services.portfolio.equity import downsample
-from services.portfolio.imports import PARSERS
 from services.portfolio.ledger import AccountBook, Applied, Ledger
 from services.portfolio.marks import MarkBook
-from services.portfolio.performance import Performance, performance
 from services.portfolio.reasons import Reason
 from services.portfolio.storage.repository import PortfolioRepository, StoredFill
 from services.portfolio.valuation import value_position
+
+if TYPE_CHECKING:
+    from services.portfolio.performance import Performance
 
 # An import file costs about this many times its size in memory while parsed.
 IMPORT_MEMORY_FACTOR = 20
@@ -112,6 +114,10 @@ class Reports:
     async def performance(
         self, book: AccountBook, start: datetime | None, end: datetime | None
     ) -> Performance:
+        # Loaded by the first GetPerformance, like imports by the first ImportFills: an
+        # idle portfolio does not hold them (~65 KiB of heap together).
+        from services.portfolio.performance import performance  # noqa: PLC0415
+
         account_id = book.account.account_id
         points = await self.repository.equity_points(account_id, start, end)
         round_trips = await self.repository.round_trip_pnls(account_id, start, end)
@@ -143,6 +149,8 @@ class Reports:
     async def import_fills(self, account_id: str, file_format: str, content: str) -> Applied:
         """Parses a file of fills (imports.PARSERS names the formats) into the account;
         fills already in the ledger are counted as duplicates."""
+        from services.portfolio.imports import PARSERS  # noqa: PLC0415 - see performance
+
         parse = PARSERS[file_format]
         self.memory.admit("ImportFills", len(content) * IMPORT_MEMORY_FACTOR)
         book = self.ledger.book(account_id)

@@ -28,9 +28,13 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from itertools import pairwise, repeat
 from operator import add, mul
-from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from statistics import NormalDist
 
 # Paths simulated between two yields of `MonteCarlo.chunks`: about a millisecond of work,
 # so CheckOrder is held up by milliseconds, not seconds, behind a running simulation.
@@ -39,7 +43,15 @@ CHUNK = 1024
 # the sample quantile: a quantile outside it (then the bracket widens and the same
 # paths are drawn again) is a 1e-20 event.
 BRACKET_ERRORS = 10.0
-_STANDARD = NormalDist()
+
+
+@cache
+def _standard_normal() -> NormalDist:
+    # statistics (with the fractions it imports) costs an idle risk service ~150 KiB of
+    # heap, and only a parametric or Monte Carlo VaR needs it.
+    from statistics import NormalDist  # noqa: PLC0415 - on first use
+
+    return NormalDist()
 
 
 class VarMethod(StrEnum):
@@ -161,9 +173,10 @@ def _normal(
     mean: float, deviation: float, confidence: float, horizon: float, observations: int
 ) -> VarResult:
     mu, sigma = mean * horizon, deviation * math.sqrt(horizon)
-    z = _STANDARD.inv_cdf(1.0 - confidence)
+    standard = _standard_normal()
+    z = standard.inv_cdf(1.0 - confidence)
     var = -(mu + sigma * z)
-    cvar = sigma * _STANDARD.pdf(z) / (1.0 - confidence) - mu
+    cvar = sigma * standard.pdf(z) / (1.0 - confidence) - mu
     return VarResult(var, cvar, observations)
 
 
@@ -228,8 +241,9 @@ class MonteCarlo:
 
     def _attempt(self, errors: float) -> Iterator[None]:
         n, c = self.simulations, self.confidence
-        expected = self.offset + self.spread * _STANDARD.inv_cdf(c)
-        density = _STANDARD.pdf(_STANDARD.inv_cdf(c))
+        standard = _standard_normal()
+        expected = self.offset + self.spread * standard.inv_cdf(c)
+        density = standard.pdf(standard.inv_cdf(c))
         half_width = self.spread * errors * (math.sqrt(c * (1 - c) / n) + 1 / n) / density
         low_edge, high_edge = expected - half_width, expected + half_width
         below = 0

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
@@ -212,6 +211,9 @@ class RunnerManager:
                 "and not reserved by other runners",
                 reason=Reason.CAPITAL_UNAVAILABLE,
             )
+        # secrets (with hmac, ~26 KiB) is loaded by the first runner, not by an idle service.
+        import secrets  # noqa: PLC0415
+
         runner = Runner(
             runner_id=secrets.token_hex(4),
             strategy=new.strategy.name,

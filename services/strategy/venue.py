@@ -10,13 +10,14 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import timeframes
 from common.errors import reason_of
-from edgequant.backtest.v1 import backtest_pb2, backtest_pb2_grpc
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.strategy.reasons import ExchangeReason
@@ -29,6 +30,9 @@ from services.strategy.runners import (
     OrderStatus,
     runner_of,
 )
+
+if TYPE_CHECKING:
+    from edgequant.backtest.v1 import backtest_pb2_grpc
 
 _MODES = {
     exchange_pb2.VENUE_KIND_PAPER: Mode.PAPER,
@@ -286,13 +290,21 @@ def _result(order: common_pb2.Order) -> OrderResult:
 
 class Backtests:
     def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
-        self.stub: backtest_pb2_grpc.BacktestServiceAsyncStub = (
-            backtest_pb2_grpc.BacktestServiceStub(channel)
-        )
+        self.channel = channel
         self.timeout = timeout
+
+    @cached_property
+    def stub(self) -> backtest_pb2_grpc.BacktestServiceAsyncStub:
+        # The backtest contract (~0.25 MiB with its descriptors) is loaded by the first
+        # runner made from a backtest result, not by an idle service.
+        from edgequant.backtest.v1 import backtest_pb2_grpc  # noqa: PLC0415
+
+        return backtest_pb2_grpc.BacktestServiceStub(self.channel)
 
     async def strategy_of(self, job_id: str, run_index: int) -> tuple[str, dict[str, float]]:
         """The strategy and parameters of a backtest result."""
+        from edgequant.backtest.v1 import backtest_pb2  # noqa: PLC0415 - see stub
+
         response = await self.stub.GetResult(
             backtest_pb2.GetResultRequest(job_id=job_id, run_index=run_index, page_size=1),
             timeout=self.timeout,

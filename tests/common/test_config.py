@@ -103,6 +103,37 @@ def test_bad_value_stops_the_start_with_one_line(module: str, environment: dict[
     ]
 
 
+# What common.server.run does at a service's start, then whether tomllib is still loaded
+# and whether the configuration can be read again.
+_READ_THEN_UNLOAD = """
+import sys
+{first}
+from common.config import load_config, unload_toml_parser
+load_config()
+unload_toml_parser()
+print("tomllib" in sys.modules, load_config().risk.address)
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "kept"),
+    [("", False), ("import gateway.auth  # imports tomllib itself", True)],
+)
+def test_a_service_drops_the_toml_parser_after_reading_its_configuration(
+    first: str, kept: bool, environment: dict[str, str]
+) -> None:
+    """Unless another module holds tomllib: then it stays, the one copy they share."""
+    read = subprocess.run(
+        [sys.executable, "-c", _READ_THEN_UNLOAD.format(first=first)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert read.stdout.split() == [str(kept), load_config(environment).risk.address]
+
+
 @dataclass(frozen=True)
 class PaperSettings:
     seed: int

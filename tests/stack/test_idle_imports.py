@@ -1,6 +1,8 @@
 """An idle stack holds only what it uses: no process has imported numpy, the engines,
-ccxt (paper venue) or alembic, and the gateway no database layer. Each process is a real
-one under supervisord; its imports are read from outside (`-X importtime` in its log)."""
+ccxt (paper venue) or alembic, the gateway no database layer, and no service what it
+loads on a request's first use (bench.stack.LOADED_ON_FIRST_USE: statistics in risk,
+multiprocessing in backtest, ...). Each process is a real one under supervisord; its
+imports are read from outside (`-X importtime` in its log)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ from common.channels import peer_channel
 from common.config import GrpcSettings
 from common.errors import FieldViolation, InvalidArgument, Unavailable
 from common.wire import timestamp_ms
-from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from services.backtest.reasons import Reason
 
 PAGE = 1000
@@ -32,6 +31,10 @@ async def fetch_candles(
     end_ms: int,
 ) -> bytes:
     """The candles in [start, end) as a Freqtrade JSON document, oldest first."""
+    # The exchange contract (~0.2 MiB with its descriptors) is loaded by the first import
+    # from the exchange, not by an idle service.
+    from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc  # noqa: PLC0415
+
     rows: list[list[float]] = []
     cursor = start_ms
     async with peer_channel(address, grpc_settings) as channel:

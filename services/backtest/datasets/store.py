@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import re
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,6 +219,11 @@ def _refuse(field: str, problem: str) -> Never:
 
 async def _in_child(job: ImportJob) -> Imported:
     """Runs the import in a fresh process (spawned: the server's threads are not forked)."""
+    # multiprocessing and concurrent.futures.process are ~400 KiB of heap an idle server
+    # never uses: the first dataset import loads them.
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(
         max_workers=1, mp_context=multiprocessing.get_context("spawn")

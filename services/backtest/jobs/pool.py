@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 # How long a retired worker may take to exit by itself before it is killed.
 EXIT_GRACE_SECONDS = 2.0
@@ -47,7 +49,6 @@ class WorkerPool:
     def __init__(self, max_workers: int, idle_seconds: float) -> None:
         self.max_workers = max_workers
         self.idle_seconds = idle_seconds
-        self._context = multiprocessing.get_context("spawn")
         # Most recently used last: it is handed out first, so the others age out.
         self._idle: list[PooledWorker] = []
         self._busy: set[PooledWorker] = set()
@@ -114,8 +115,13 @@ class WorkerPool:
             await asyncio.gather(*self._exits, return_exceptions=True)
 
     def _start(self) -> PooledWorker:
-        ours, theirs = self._context.Pipe(duplex=True)
-        process = self._context.Process(
+        # multiprocessing is ~350 KiB of heap an idle server never uses: the first job
+        # imports it.
+        import multiprocessing  # noqa: PLC0415
+
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe(duplex=True)
+        process = context.Process(
             target=_serve, args=(theirs,), name="backtest-worker", daemon=True
         )
         process.start()

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from services.backtest.jobs.spec import JobSpec
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from common.testing import isolated_config, serving
 from edgequant.common.v1 import common_pb2
 from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from edgequant.strategy.v1 import strategy_pb2, strategy_pb2_grpc
+from services.backtest.main import SPEC as BACKTEST_SPEC
 from services.strategy.main import SPEC
 from services.strategy.testing import CandleVenue, load_candles
 from tests.services.strategy.runner_testing import all_decisions, wait_for_decision
@@ -165,6 +166,27 @@ async def test_a_live_venue_needs_allow_live_and_its_name_confirmed(tmp_path: Pa
         )
         assert created.runner.mode == strategy_pb2.RUNNER_MODE_LIVE
         assert created.runner.state == strategy_pb2.RUNNER_STATE_STOPPED
+
+
+async def test_a_runner_from_a_backtest_result_the_backtest_service_lacks_is_refused(
+    tmp_path: Path,
+) -> None:
+    """CreateRunner from a backtest result asks the real backtest service (the strategy
+    loads the backtest contract on that first use): a job it does not know is
+    FAILED_PRECONDITION, with the backtest service's NOT_FOUND in the message."""
+    backtest_config = load_config(
+        # In process, like the strategy service: its memory guard would measure pytest.
+        isolated_config(tmp_path / "backtest", BACKTEST__MEMORY_BUDGET_MIB="4096")
+    )
+    async with (
+        running(BACKTEST_SPEC, backtest_config) as backtest,
+        harness(tmp_path / "strategy", BACKTEST__ADDRESS=backtest.address) as h,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await h.stub.CreateRunner(create(strategy="", backtest_job_id="no-such-job"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_of(refused.value) == "BACKTEST_RESULT_UNAVAILABLE"
+    assert "NOT_FOUND" in (refused.value.details() or "")
 
 
 async def test_one_runner_per_symbol_and_capital_reserved_once(tmp_path: Path) -> None:
