@@ -182,7 +182,8 @@ def denial(response: risk_pb2.CheckOrderResponse) -> EdgeQuantError:
 
 def _described(violation: risk_pb2.Violation) -> str:
     """The violation's message with its figures, as a trader needs them to adjust the
-    order: "... would reach the limit (3.2 against a limit of 3)"."""
+    order: "... would reach the limit (3.2 against 3)". Not "a limit of 3": for some
+    rules the bound is what is available (the cash left, for a buy)."""
     if violation.actual and violation.limit:
-        return f"{violation.message} ({violation.actual} against a limit of {violation.limit})"
+        return f"{violation.message} ({violation.actual} against {violation.limit})"
     return violation.message

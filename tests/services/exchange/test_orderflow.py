@@ -155,7 +155,7 @@ async def test_a_risk_denial_rejects_the_order_with_its_reasons(
     assert stored.status == REJECTED
     assert list(stored.reject_reasons) == ["RISK_MAX_NOTIONAL", "RISK_MAX_OPEN_ORDERS"]
     # With its figures, so the trader knows by how much to change the order.
-    described = "order value reaches the maximum (600 against a limit of 500)"
+    described = "order value reaches the maximum (600 against 500)"
     assert described in stored.reject_message
     assert described in (raised.value.details() or "")
     assert "too many open orders" in stored.reject_message
