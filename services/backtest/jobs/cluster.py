@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import os
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
@@ -267,7 +268,11 @@ def strategy_on_worker(name: str, source: StrategySource | None) -> StrategyDefi
         directory = Path(tempfile.gettempdir()) / "edgequant-strategies" / source.digest
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{source.name}.py"
-        path.write_text(source.text)
+        # Written aside, then renamed over: the workers of one machine share this file,
+        # and one rewriting it in place (truncate, write) let another import it empty.
+        partial = directory / f".{source.name}.{os.getpid()}.partial"
+        partial.write_text(source.text)
+        partial.replace(path)
         _LOADED[key] = load_user_strategy(path)
     return _LOADED[key]
 

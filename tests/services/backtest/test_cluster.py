@@ -316,3 +316,45 @@ async def test_a_worker_lost_mid_sweep_has_its_runs_retried(
     assert events[-1].HasField("result"), job.error
     assert job.runs_done == 16
     assert sorted(run.run_index for run in result.ranking) == list(range(1, 17))
+
+
+# Each of several worker processes on one machine loads the same user modules at once,
+# from the shared directory each writes them to (services.backtest.jobs.cluster).
+_LOAD_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from services.backtest.jobs.cluster import StrategySource, load_check
+go = Path(sys.argv[1])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+body = "# padding\\n" * 2000 + "def signals(candles, **parameters):\\n    return None\\n"
+for n in range(40):
+    problem = load_check(f"s{n}", StrategySource(f"s{n}", body + f"# {n}\\n"))
+    if problem:
+        print(problem)
+"""
+
+
+def test_workers_loading_one_strategy_module_at_once_each_load_it_whole(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _LOAD_AT_ONCE, str(go)],
+            env=environment,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for worker in workers:  # every one imported, waiting: they start together
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == "ready\n"
+    go.touch()
+    problems = [worker.communicate(timeout=GUARD_SECONDS)[0] for worker in workers]
+
+    # A module rewritten in place while another worker imported it read as empty there:
+    # "... defines no signals(candles, **parameters) function".
+    assert problems == ["", "", "", ""]
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0]
