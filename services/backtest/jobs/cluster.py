@@ -268,11 +268,13 @@ def strategy_on_worker(name: str, source: StrategySource | None) -> StrategyDefi
         directory = Path(tempfile.gettempdir()) / "edgequant-strategies" / source.digest
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{source.name}.py"
-        # Written aside, then renamed over: the workers of one machine share this file,
-        # and one rewriting it in place (truncate, write) let another import it empty.
-        partial = directory / f".{source.name}.{os.getpid()}.partial"
-        partial.write_text(source.text)
-        partial.replace(path)
+        # Written aside, then renamed over: the workers of one machine (and a worker's
+        # threads) share this file, and one rewriting it in place (truncate, write) let
+        # another import it empty.
+        descriptor, partial = tempfile.mkstemp(dir=directory, suffix=".partial")
+        with os.fdopen(descriptor, "w") as file:
+            file.write(source.text)
+        os.replace(partial, path)
         _LOADED[key] = load_user_strategy(path)
     return _LOADED[key]
 
