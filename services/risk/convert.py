@@ -237,8 +237,9 @@ def limits_to_proto(limits: Limits) -> risk_pb2.Limits:
             if spec.name not in _SHAPED
         },
     )
-    if raw.loss_cooldown_seconds:
-        message.loss_cooldown.FromTimedelta(timedelta(seconds=raw.loss_cooldown_seconds))
+    # Set even when zero: an unset Duration is left out of the JSON, and a client reading
+    # the limits would find no loss_cooldown at all where it is "0s".
+    message.loss_cooldown.FromTimedelta(timedelta(seconds=raw.loss_cooldown_seconds))
     return message
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -389,6 +390,17 @@ async def test_tiny_limits_go_out_as_plain_decimals(tmp_path: Path) -> None:
         denied = await risk.CheckOrder(buy(quantity="0.001", price="0.0001"))
         notional = next(v for v in denied.violations if v.reason == "RISK_MAX_NOTIONAL")
         assert (notional.limit, notional.actual) == ("0.0000001", "0.0000001")
+
+
+async def test_limits_carry_a_zero_loss_cooldown(tmp_path: Path) -> None:
+    """A zero cooldown is sent as "0s", not left out: the JSON of the limits keeps one shape."""
+    async with risk_stack(tmp_path) as stack:
+        risk = stack.risk
+        await synced(risk)
+        read = (await risk.GetLimits(risk_pb2.GetLimitsRequest())).limits
+        assert read.loss_cooldown_trades == 0
+        assert read.HasField("loss_cooldown")
+        assert json_format.MessageToDict(read)["lossCooldown"] == "0s"
 
 
 async def test_kill_switch_audit_trail_events_and_restart(tmp_path: Path) -> None:
