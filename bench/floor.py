@@ -6,6 +6,13 @@ open). EdgeQuant's idle stack is compared with it, in PSS, in the same run.
 And what the floor is made of, each part measured alone: a Python interpreter, the same
 with grpc.aio + health serving, the same with SQLAlchemy async too (USS: what only that
 process holds; the libraries they share with the rest show in PSS).
+
+The order round trip has a floor too (`round_trip_floor`): what any order path of this
+design pays with nothing of ours in it. A bare grpc.aio server whose one unary method
+commits a row to SQLite (WAL, synchronous=NORMAL, as the services open it), makes a
+unary call to a second bare server that answers at once, commits again and answers:
+SubmitOrder's two gRPC hops and two transactions, without validation, risk rules,
+SQLAlchemy, the paper venue, the streams or the interceptor.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from supervisor.xmlrpc import SupervisorTransport
 
+from bench.section import timed
 from common.config import PROJECT_ROOT
 from common.memory import Footprint, footprint
 from common.testing import free_port, wait_until_serving
@@ -47,6 +57,54 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+# argv: port, then the peer's port and the database path (the order-like server), or
+# nothing more (the peer, which answers at once).
+ROUND_TRIP_PROCESS = """
+import asyncio, sqlite3, sys
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+async def main() -> None:
+    server = grpc.aio.server()
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    if len(sys.argv) > 2:
+        database = sqlite3.connect(sys.argv[3], isolation_level=None)
+        database.execute("PRAGMA journal_mode=WAL")
+        database.execute("PRAGMA synchronous=NORMAL")
+        database.execute("CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, state TEXT)")
+        peer = grpc.aio.insecure_channel(f"127.0.0.1:{sys.argv[2]}").unary_unary("/floor.Peer/Call")
+        count = 0
+
+        def commit(statement: str, *values: str) -> None:
+            database.execute("BEGIN")
+            database.execute(statement, values)
+            database.execute("COMMIT")
+
+        async def call(request: bytes, context: object) -> bytes:
+            nonlocal count
+            count += 1
+            commit("INSERT INTO orders VALUES (?, 'new')", str(count))
+            await peer(request, timeout=5)
+            commit("UPDATE orders SET state = 'filled' WHERE id = ?", str(count))
+            return request
+    else:
+        async def call(request: bytes, context: object) -> bytes:
+            return request
+    handler = grpc.unary_unary_rpc_method_handler(call)
+    name = "floor.Orders" if len(sys.argv) > 2 else "floor.Peer"
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(name, {"Call": handler})])
+    server.add_insecure_port(f"127.0.0.1:{sys.argv[1]}")
+    await server.start()
+    await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
+# About an order's request: what the floor's calls carry each way.
+ROUND_TRIP_MESSAGE = bytes(80)
+# Calls before measuring: connections, the database file and its WAL, the code paths.
+WARM_UP_CALLS = 50
 IDLE_PYTHON = "import time\nwhile True:\n    time.sleep(3600)\n"
 
 SUPERVISORD_CONF = """
@@ -177,3 +235,43 @@ async def floor_parts(directory: Path, settle: float) -> dict[str, Footprint]:
             settle,
         ),
     }
+
+
+@dataclass(frozen=True)
+class RoundTrips:
+    """Milliseconds of each call, made one after another."""
+
+    health: list[float]
+    orders: list[float]
+
+
+async def round_trip_floor(directory: Path, count: int) -> RoundTrips:
+    """`count` health Checks, then `count` order-like calls, to the floor's order server
+    (as bench.stack measures the stack's, in the same order)."""
+    script = _write(directory / "round_trip.py", ROUND_TRIP_PROCESS)
+    peer_port, order_port = free_port(), free_port()
+    address = f"127.0.0.1:{order_port}"
+    processes = [
+        await asyncio.create_subprocess_exec(sys.executable, str(script), *arguments)
+        for arguments in (
+            [str(peer_port)],
+            [str(order_port), str(peer_port), str(directory / "orders.sqlite")],
+        )
+    ]
+    try:
+        await wait_until_serving(f"127.0.0.1:{peer_port}", within=60)
+        await wait_until_serving(address, within=60)
+        async with grpc.aio.insecure_channel(address) as channel:
+            order: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                "/floor.Orders/Call"
+            )
+            checker = health_pb2_grpc.HealthStub(channel)
+            check = health_pb2.HealthCheckRequest()
+            await timed(lambda: order(ROUND_TRIP_MESSAGE), WARM_UP_CALLS)
+            health = await timed(lambda: checker.Check(check), count)
+            orders = await timed(lambda: order(ROUND_TRIP_MESSAGE), count)
+        return RoundTrips(health, orders)
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()

@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 
 from bench.report import Row, percentile
-from bench.section import SectionFailed, ample_account, prepare_flat_account, sized
-from bench.stack import INVENTORY, QUANTITY, READY_WITHIN, order_request, timed
+from bench.section import SectionFailed, ample_account, prepare_flat_account, sized, timed
+from bench.stack import INVENTORY, QUANTITY, READY_WITHIN, order_request
 from common.testing import (
     PostgresServer,
     isolated_config,

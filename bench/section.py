@@ -155,3 +155,13 @@ async def _until_done(call: Callable[[], Awaitable[Any]], within: float, what: s
             if time.monotonic() > deadline:
                 raise SectionFailed(f"{what}: {reason(error)}") from error
             await asyncio.sleep(0.25)
+
+
+async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
+    """Milliseconds of each of `count` calls made one after another."""
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await call()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies

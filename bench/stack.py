@@ -26,17 +26,16 @@ import itertools
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.floor import Floor, floor_parts, measure_floor
+from bench.floor import Floor, RoundTrips, floor_parts, measure_floor, round_trip_floor
 from bench.gateway import TOKEN
 from bench.http import HttpConnection, raw_request
 from bench.report import Row, percentile
-from bench.section import ample_account, cpu_seconds, prepare_flat_account, sized
+from bench.section import ample_account, cpu_seconds, prepare_flat_account, sized, timed
 from common.config import PROJECT_ROOT, SERVICE_NAMES, Config
 from common.memory import MIB, Footprint, footprint
 from common.stack import PROGRAMS
@@ -46,6 +45,7 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.auth import digest
 
 SECTION = "stack"
+ROUND_TRIP_P50 = "order round trip via gRPC p50"
 ROUND_TRIPS = sized(300, 20)
 LOAD_CLIENTS = 8
 LOAD_SECONDS = sized(5.0, 1.0)
@@ -157,16 +157,6 @@ def order_request() -> exchange_pb2.SubmitOrderRequest:
         quantity=QUANTITY,
         client_order_id=f"grpc-{number}",
     )
-
-
-async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
-    """Milliseconds of each of `count` calls made one after another."""
-    latencies = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await call()
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
 
 
 class _Peak:
@@ -282,14 +272,16 @@ async def _measure(stack: Stack, ready_at: float) -> list[Row]:
         cpu = await _cpu_per_order(stub, pids)
 
     rows = []
+    health_p50 = percentile(health, 50)
     for way, latencies, baseline, baseline_name in (
         ("gRPC", direct, health, "grpc.health Check, same process"),
         ("gateway", through_gateway, direct, "via gRPC"),
     ):
         for q in (50, 99):
+            target = f"<= {4 * health_p50:.2f} (4x health)" if (way, q) == ("gRPC", 50) else ""
             rows.append(
                 Row(SECTION, f"order round trip via {way} p{q}", "ms", percentile(latencies, q),
-                    percentile(baseline, q), baseline_name)
+                    percentile(baseline, q), baseline_name, target)
             )  # fmt: skip
     rows.append(
         Row(SECTION, f"orders/s through the gateway ({LOAD_CLIENTS} clients)", "orders/s",
@@ -351,6 +343,17 @@ def _floor_rows(idle_pss: float, floor: Floor, parts: dict[str, Footprint]) -> l
     return rows
 
 
+def _round_trip_rows(order_p50: float, floor: RoundTrips) -> list[Row]:
+    """The stack's order round trip beside the floor of its design (bench.floor)."""
+    floor_p50 = percentile(floor.orders, 50)
+    return [
+        Row(SECTION, "floor: order round trip p50 (bare grpc.aio: commit, unary hop, commit)",
+            "ms", floor_p50, percentile(floor.health, 50), "grpc.health Check, same process"),
+        Row(SECTION, "order round trip via gRPC p50 beside its floor", "ms", order_p50,
+            floor_p50, "floor: commit, unary hop, commit"),
+    ]  # fmt: skip
+
+
 def _soft_limit(config: Config, name: str) -> float:
     if name in SERVICE_NAMES:
         settings = config.service(name)
@@ -388,7 +391,9 @@ async def run() -> list[Row]:
         # After the stack has stopped: PSS splits shared pages among whoever maps them.
         floor = await measure_floor(root / "floor", len(PROGRAMS), SETTLE_SECONDS)
         parts = await floor_parts(root / "parts", SETTLE_SECONDS)
-        return rows + _floor_rows(idle_pss, floor, parts)
+        order_p50 = next(row.value for row in rows if row.measure == ROUND_TRIP_P50)
+        round_trips = await round_trip_floor(root / "round-trip-floor", ROUND_TRIPS)
+        return rows + _floor_rows(idle_pss, floor, parts) + _round_trip_rows(order_p50, round_trips)
 
 
 if __name__ == "__main__":  # `python -m bench.stack`: this section alone
