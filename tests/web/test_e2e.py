@@ -66,6 +66,122 @@ def test_a_read_only_token_sees_everything_and_changes_nothing(
     ui.page.get_by_role("link", name="Backtest").click()
     expect(ui.page.get_by_test_id("import")).to_be_disabled()
     expect(ui.page.get_by_test_id("run")).to_be_disabled()
+    # The limits it may not change read as values, not as inputs, and say who may.
+    ui.page.get_by_role("link", name="Risk").click()
+    limits = ui.page.get_by_test_id("limits")
+    expect(limits.locator("tr", has_text="Max leverage")).to_contain_text("2")
+    expect(ui.page.get_by_test_id("limits-read-only")).to_contain_text("needs the admin scope")
+    expect(limits.get_by_role("textbox")).to_have_count(0)
+    expect(ui.page.get_by_role("button", name="Save limits")).to_have_count(0)
+    ui.shot("risk-read-only")
+
+
+TITLES = {
+    "/": "Overview",
+    "/trade": "Trade",
+    "/orders": "Orders & fills",
+    "/risk": "Risk",
+    "/backtest": "Backtest",
+    "/runners": "Runners",
+    "/activity": "Activity",
+    "/about": "About",
+}
+
+
+def test_each_page_titles_its_browser_tab(ui: Watched, ui_stack: UiStack) -> None:
+    ui.log_in(ui_stack.token)
+    for path, title in TITLES.items():
+        ui.page.goto(ui_stack.url + path)
+        expect(ui.page).to_have_title(f"{title} · EdgeQuant")
+    # Moving within the app retitles the tab too.
+    ui.page.get_by_role("link", name="Orders & fills").click()
+    expect(ui.page).to_have_title("Orders & fills · EdgeQuant")
+
+
+def test_the_overview_shows_a_halt_set_before_it_opened(ui: Watched, ui_stack: UiStack) -> None:
+    headers = {"Authorization": f"Bearer {ui_stack.token}"}
+    reason = "e2e: venue maintenance"
+
+    def set_paper(state: str) -> None:
+        answer = httpx.put(
+            f"{ui_stack.url}/v1/risk/trading-state",
+            headers=headers,
+            json={"state": state, "reason": reason, "accountId": "paper"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+
+    set_paper("TRADING_STATE_HALTED")
+    try:
+        ui.log_in(ui_stack.token)
+        _overview_ready(ui.page)
+        states = ui.page.get_by_test_id("trading-states")
+        halted = states.locator("li", has_text="paper")
+        expect(halted).to_contain_text("HALTED")
+        expect(halted).to_contain_text(reason)
+        # The global switch is untouched: only the paper account is halted.
+        expect(ui.page.get_by_test_id("trading-state")).to_have_text("ACTIVE")
+        ui.shot("overview-halted-before-opening")
+        set_paper("TRADING_STATE_ACTIVE")
+        # Followed live: the resumed account leaves the list.
+        expect(states).to_contain_text("Trading is active on every account.")
+    finally:
+        set_paper("TRADING_STATE_ACTIVE")
+
+
+def test_merged_fill_labels_on_the_last_candle_show_whole(ui: Watched, ui_stack: UiStack) -> None:
+    headers = {"Authorization": f"Bearer {ui_stack.token}"}
+
+    def market(side: str, quantity: str, number: int) -> None:
+        answer = httpx.post(
+            f"{ui_stack.url}/v1/orders",
+            headers=headers,
+            json={
+                "venue": "paper",
+                "symbol": "BTC/USDT",
+                "side": side,
+                "type": "ORDER_TYPE_MARKET",
+                "quantity": quantity,
+                "clientOrderId": f"e2e-label-{side}-{number}",
+            },
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+
+    # Three buys and a sell that closes them, in the last candle: a merged label each side.
+    for number in range(3):
+        market("SIDE_BUY", "0.001", number)
+    market("SIDE_SELL", "0.003", 0)
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Trade").click()
+    expect(ui.page.get_by_test_id("candle-count")).to_contain_text(
+        re.compile(r"[1-9]\d* candles, [4-9]\d* fills"), timeout=30_000
+    )
+    ui.page.wait_for_timeout(500)
+    # A label the price scale cuts runs to the plot's last pixel columns: in colour over
+    # many rows there. Whole, it ends before them (only the dashed last-price line and
+    # the grey grid cross them).
+    rows = ui.page.locator(".chart-card .chart").evaluate(_COLOURED_ROWS_AT_THE_PLOTS_RIGHT_EDGE)
+    assert rows <= 3, f"a fill label is cut by the price scale ({rows} coloured rows at the edge)"
+    ui.shot("trade-fill-labels")
+
+
+# The plot is the chart's widest canvas (the first: its drawing layer); 3 columns at its
+# right edge, counting the rows with a saturated pixel (labels and candles; the grid is grey).
+_COLOURED_ROWS_AT_THE_PLOTS_RIGHT_EDGE = """chart => {
+  const canvases = [...chart.querySelectorAll('canvas')]
+  const plot = canvases.reduce((widest, each) => (each.width > widest.width ? each : widest))
+  const columns = 3
+  const edge = plot.getContext('2d').getImageData(plot.width - columns, 0, columns, plot.height)
+  const pixels = edge.data
+  const rows = new Set()
+  for (let index = 0; index < pixels.length; index += 4) {
+    const [red, green, blue] = [pixels[index], pixels[index + 1], pixels[index + 2]]
+    const saturation = Math.max(red, green, blue) - Math.min(red, green, blue)
+    if (saturation > 60) rows.add(Math.floor(index / 4 / columns))
+  }
+  return rows.size
+}"""
 
 
 def _limit_price_below(page: Page) -> str:

@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import Overview from './pages/OverviewPage.vue'
+import { documentTitle } from './lib/title'
 
 // Pages other than the first load on demand (the initial JS stays small).
 export const routes: RouteRecordRaw[] = [
@@ -19,3 +20,8 @@ export const routes: RouteRecordRaw[] = [
 export const NAV = routes.filter((route) => route.meta?.title)
 
 export const router = createRouter({ history: createWebHistory(), routes })
+
+// The tab's title from the page's route meta, in this one place.
+router.afterEach((to) => {
+  document.title = documentTitle(to.meta.title)
+})

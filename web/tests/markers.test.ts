@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import type { Time } from 'lightweight-charts'
 import { fillsToMarkers } from '../src/lib/markers'
+import { fitMarkerLabels, shortLabel } from '../src/lib/labels'
 
 describe('fillsToMarkers', () => {
   it('puts each fill on the open time of its candle, in time order, buys below and sells above', () => {
@@ -59,5 +61,47 @@ describe('fillsToMarkers merging one candle', () => {
   it('counts merged markers, not fills, against the label limit, and keeps the count when unlabelled', () => {
     expect(fillsToMarkers(fills, 60, 3)[0].text).toBe('B x3 0.6 @ 99–100.5')
     expect(fillsToMarkers(fills, 60, 2).map((marker) => marker.text)).toEqual(['B x3', 'S', 'B'])
+  })
+})
+
+describe('fitMarkerLabels', () => {
+  // 7 px a character, candles 10 px apart, one a minute from 00:00.
+  const width = (text: string) => text.length * 7
+  const start = Date.parse('2026-01-01T00:00:00Z') / 1000
+  const bars = Array.from({ length: 50 }, (_, index) => start + index * 60)
+  const marker = (bar: number, text: string) => ({ time: (start + bar * 60) as Time, position: 'belowBar' as const, color: '#26a69a', shape: 'arrowUp' as const, text })
+
+  it('keeps room right of the last candle for its whole label, no more', () => {
+    const label = 'B x3 0.6 @ 99–100.5'
+    const fit = fitMarkerLabels([marker(49, label)], bars, 10, width, 300)
+    // Half of 133 px, 4 px of margin, less the half candle right of the last centre.
+    expect(fit.roomPixels).toBe(66)
+    expect(fit.markers[0].text).toBe(label)
+    // Past the 60 px the chart kept before: the label was cut by the price scale.
+    expect(fit.roomPixels).toBeGreaterThan(60)
+  })
+
+  it('keeps no room when the labels end before the last candle', () => {
+    expect(fitMarkerLabels([marker(30, 'B 1 @ 100')], bars, 10, width, 300).roomPixels).toBe(0)
+    expect(fitMarkerLabels([], bars, 10, width, 300).roomPixels).toBe(0)
+    // Two candles back, the label needs only what its candles do not cover.
+    expect(fitMarkerLabels([marker(47, 'S 1 @ 102')], bars, 10, width, 300).roomPixels).toBe(11)
+  })
+
+  it('shortens a label that needs more room than allowed to side and count', () => {
+    const fit = fitMarkerLabels([marker(49, 'B x12 0.123456 @ 64123.45–64200.12')], bars, 10, width, 60)
+    expect(fit.markers[0].text).toBe('B x12')
+    expect(fit.roomPixels).toBeLessThanOrEqual(60)
+    expect(shortLabel('S 1 @ 102')).toBe('S')
+  })
+
+  it('shortens a label the left edge would cut', () => {
+    const fit = fitMarkerLabels([marker(0, 'B x2 0.4 @ 100.5'), marker(20, 'S 1 @ 102')], bars, 10, width, 300)
+    expect(fit.markers.map((each) => each.text)).toEqual(['B x2', 'S 1 @ 102'])
+  })
+
+  it('leaves a marker before the first candle alone', () => {
+    const early = { ...marker(0, 'B 1 @ 1'), time: (start - 3600) as Time }
+    expect(fitMarkerLabels([early], bars, 10, width, 300)).toEqual({ roomPixels: 0, markers: [early] })
   })
 })

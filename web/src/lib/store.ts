@@ -23,6 +23,8 @@ export const store = reactive({
   theme: localStorage.getItem('edgequant.theme') || 'light',
   health: null as Health | null,
   trading: null as TradingStateInfo | null,
+  /** Each venue account's own kill switch (GetTradingState's accounts), kept live. */
+  accountStates: [] as TradingStateInfo[],
   venue: 'paper',
   account: 'paper',
 })
