@@ -28,7 +28,15 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.report import Row, percentile
-from bench.section import SectionFailed, ample_account, cpu_seconds, reason, service_process, sized
+from bench.section import (
+    SectionFailed,
+    ample_account,
+    cpu_seconds,
+    reason,
+    service_process,
+    sized,
+    timed,
+)
 from bench.startup import BARE_SERVER
 from common.config import load_config
 from common.memory import MIB, rss_bytes
@@ -197,15 +205,6 @@ async def _ccxt_rss(root: Path) -> float:
         return rss_bytes(process.pid) / MIB
 
 
-async def _sequential_ms(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
-    latencies = []
-    for _ in range(count):
-        started = time.perf_counter()
-        await call()
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
-
-
 async def _paper_history(root: Path) -> list[Row]:
     """GetCandles over the bundled 30 days at 1m, page by page, beside GetTicker; RSS
     before any candles were asked for, and once every market's past has been read (a
@@ -245,9 +244,9 @@ async def _paper_history(root: Path) -> list[Row]:
             hourly = exchange_pb2.GetCandlesRequest(
                 venue="paper", symbol="BTC/USDT", timeframe=common_pb2.TIMEFRAME_1H, limit=720
             )
-            hours = await _sequential_ms(lambda: stub.GetCandles(hourly), 20)
+            hours = await timed(lambda: stub.GetCandles(hourly), 20)
             ticker = exchange_pb2.GetTickerRequest(venue="paper", symbol="BTC/USDT")
-            tickers = await _sequential_ms(lambda: stub.GetTicker(ticker), 200)
+            tickers = await timed(lambda: stub.GetTicker(ticker), 200)
         return [
             Row("exchange", "GetCandles 1m x1000 (one of 44 pages = 30 days) p50", "ms",
                 percentile(pages, 50), percentile(tickers, 50), "GetTicker p50, sequential"),
