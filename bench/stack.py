@@ -45,7 +45,6 @@ from edgequant.exchange.v1 import exchange_pb2, exchange_pb2_grpc
 from gateway.auth import digest
 
 SECTION = "stack"
-ROUND_TRIP_P50 = "order round trip via gRPC p50"
 ROUND_TRIPS = sized(300, 20)
 LOAD_CLIENTS = 8
 LOAD_SECONDS = sized(5.0, 1.0)
@@ -280,7 +279,7 @@ async def _measure(stack: Stack, ready_at: float) -> list[Row]:
         for q in (50, 99):
             target = f"<= {4 * health_p50:.2f} (4x health)" if (way, q) == ("gRPC", 50) else ""
             rows.append(
-                Row(SECTION, f"order round trip via {way} p{q}", "ms", percentile(latencies, q),
+                Row(SECTION, _round_trip(way, q), "ms", percentile(latencies, q),
                     percentile(baseline, q), baseline_name, target)
             )  # fmt: skip
     rows.append(
@@ -343,6 +342,10 @@ def _floor_rows(idle_pss: float, floor: Floor, parts: dict[str, Footprint]) -> l
     return rows
 
 
+def _round_trip(way: str, q: int) -> str:
+    return f"order round trip via {way} p{q}"
+
+
 def _round_trip_rows(order_p50: float, floor: RoundTrips) -> list[Row]:
     """The stack's order round trip beside the floor of its design (bench.floor)."""
     floor_p50 = percentile(floor.orders, 50)
@@ -391,7 +394,7 @@ async def run() -> list[Row]:
         # After the stack has stopped: PSS splits shared pages among whoever maps them.
         floor = await measure_floor(root / "floor", len(PROGRAMS), SETTLE_SECONDS)
         parts = await floor_parts(root / "parts", SETTLE_SECONDS)
-        order_p50 = next(row.value for row in rows if row.measure == ROUND_TRIP_P50)
+        order_p50 = next(row.value for row in rows if row.measure == _round_trip("gRPC", 50))
         round_trips = await round_trip_floor(root / "round-trip-floor", ROUND_TRIPS)
         return rows + _floor_rows(idle_pss, floor, parts) + _round_trip_rows(order_p50, round_trips)
 
