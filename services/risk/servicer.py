@@ -102,12 +102,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         )
 
     async def GetLimits(self, request: GetLimitsRequest, context: Context) -> GetLimitsResponse:
-        limits = (
-            self.engine.account(request.account_id).limits
-            if request.account_id
-            else self.engine.limits
+        if not request.account_id:
+            return GetLimitsResponse(limits=convert.limits_to_proto(self.engine.limits))
+        account = self.engine.account(request.account_id)
+        return GetLimitsResponse(
+            limits=convert.limits_to_proto(account.limits),
+            account_id=account.account_id,
+            follows_global_defaults=not account.own_limits,
         )
-        return GetLimitsResponse(limits=convert.limits_to_proto(limits))
 
     async def UpdateLimits(
         self, request: UpdateLimitsRequest, context: Context

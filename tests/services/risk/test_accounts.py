@@ -294,6 +294,13 @@ async def test_limits_per_account_follow_the_global_defaults_until_set(tmp_path:
         paper = await risk.GetLimits(risk_pb2.GetLimitsRequest(account_id=PAPER))
         okx = await risk.GetLimits(risk_pb2.GetLimitsRequest(account_id=OKX))
         assert (paper.limits.max_order_notional, okx.limits.max_order_notional) == ("400", "100")
+        # Each answer says whose limits they are: paper's are the defaults it follows.
+        defaults = await risk.GetLimits(risk_pb2.GetLimitsRequest())
+        assert [(r.account_id, r.follows_global_defaults) for r in (paper, okx, defaults)] == [
+            (PAPER, True),
+            (OKX, False),
+            ("", False),
+        ]
 
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await risk.GetLimits(risk_pb2.GetLimitsRequest(account_id="bybit-live"))
@@ -305,6 +312,7 @@ async def test_limits_per_account_follow_the_global_defaults_until_set(tmp_path:
         okx = await risk.GetLimits(risk_pb2.GetLimitsRequest(account_id=OKX))
         kraken = await risk.GetLimits(risk_pb2.GetLimitsRequest(account_id=KRAKEN))
         assert (okx.limits.max_order_notional, kraken.limits.max_order_notional) == ("100", "400")
+        assert (okx.follows_global_defaults, kraken.follows_global_defaults) == (False, True)
         assert await reasons(risk, buy(OKX, "0.01")) == ["RISK_MAX_NOTIONAL"]
 
 

@@ -176,7 +176,7 @@ Global___SymbolLimits: _TypeAlias = SymbolLimits  # noqa: Y015
 
 @_typing.final
 class Limits(_message.Message):
-    """Every limit is optional: an empty string or 0 means "no limit"."""
+    """Every limit is optional: an empty string, 0 or an empty list means "no limit"."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -222,11 +222,14 @@ class Limits(_message.Message):
     """Decimal strings, in quote currency."""
     max_order_notional: _builtins.str
     max_position_quantity: _builtins.str
+    """Decimal string, in base currency (BTC for BTC/USDT)."""
     max_position_notional: _builtins.str
+    """Decimal string, in quote currency."""
     max_gross_exposure: _builtins.str
     max_leverage: _builtins.str
     """Decimal string: gross exposure over equity."""
     max_open_orders: _builtins.int
+    """Counts: open orders at once, and orders submitted within a second and a minute."""
     max_orders_per_second: _builtins.int
     max_orders_per_minute: _builtins.int
     max_price_deviation: _builtins.str
@@ -594,16 +597,26 @@ class GetLimitsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LIMITS_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FOLLOWS_GLOBAL_DEFAULTS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The venue account asked for; empty for the global defaults."""
+    follows_global_defaults: _builtins.bool
+    """True when the account has no limits of its own: `limits` are the global defaults,
+    which it follows until UpdateLimits gives it its own. False for the global defaults.
+    """
     @_builtins.property
     def limits(self) -> Global___Limits: ...
     def __init__(
         self,
         *,
         limits: Global___Limits | None = ...,
+        account_id: _builtins.str = ...,
+        follows_global_defaults: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "follows_global_defaults", b"follows_global_defaults", "limits", b"limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
