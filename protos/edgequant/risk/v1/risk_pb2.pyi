@@ -158,8 +158,9 @@ class SymbolLimits(_message.Message):
     MAX_POSITION_QUANTITY_FIELD_NUMBER: _builtins.int
     MAX_POSITION_NOTIONAL_FIELD_NUMBER: _builtins.int
     max_position_quantity: _builtins.str
-    """Decimal strings; empty means the default limit applies."""
+    """Decimal string, in base currency; empty: Limits.max_position_quantity applies."""
     max_position_notional: _builtins.str
+    """Decimal string, in quote currency; empty: Limits.max_position_notional applies."""
     def __init__(
         self,
         *,
@@ -219,19 +220,27 @@ class Limits(_message.Message):
     LOSS_COOLDOWN_FIELD_NUMBER: _builtins.int
     MAX_VAR_FIELD_NUMBER: _builtins.int
     min_order_notional: _builtins.str
-    """Decimal strings, in quote currency."""
+    """Decimal string, in quote currency: the smallest order value."""
     max_order_notional: _builtins.str
+    """Decimal string, in quote currency: the largest order value."""
     max_position_quantity: _builtins.str
-    """Decimal string, in base currency (BTC for BTC/USDT)."""
+    """Decimal string, in base currency (BTC for BTC/USDT): the largest position a symbol
+    may reach.
+    """
     max_position_notional: _builtins.str
-    """Decimal string, in quote currency."""
+    """Decimal string, in quote currency: the largest position value a symbol may reach."""
     max_gross_exposure: _builtins.str
+    """Decimal string, in quote currency: the largest sum of every position's and open
+    order's value, longs and shorts alike.
+    """
     max_leverage: _builtins.str
-    """Decimal string: gross exposure over equity."""
+    """Decimal string: the largest gross exposure over equity ("2" is twice the equity)."""
     max_open_orders: _builtins.int
-    """Counts: open orders at once, and orders submitted within a second and a minute."""
+    """Orders open at once."""
     max_orders_per_second: _builtins.int
+    """Orders submitted within any one second."""
     max_orders_per_minute: _builtins.int
+    """Orders submitted within any one minute."""
     max_price_deviation: _builtins.str
     """Decimal string: the largest allowed distance of a limit price from the mark,
     as a fraction ("0.05" is 5%).
@@ -249,9 +258,15 @@ class Limits(_message.Message):
         """Symbols that may be traded; empty allows every market the venue lists."""
 
     @_builtins.property
-    def symbol_limits(self) -> _containers.MessageMap[_builtins.str, Global___SymbolLimits]: ...
+    def symbol_limits(self) -> _containers.MessageMap[_builtins.str, Global___SymbolLimits]:
+        """Position limits of single symbols ("BTC/USDT"), in place of the two above."""
+
     @_builtins.property
-    def loss_cooldown(self) -> _duration_pb2.Duration: ...
+    def loss_cooldown(self) -> _duration_pb2.Duration:
+        """How long new orders wait after loss_cooldown_trades losing trades in a row ("0s": no
+        wait).
+        """
+
     def __init__(
         self,
         *,
