@@ -580,3 +580,46 @@ def test_the_trade_page_names_the_newest_fill(ui: Watched, ui_stack: UiStack) ->
         f"{len(fills)} fills", timeout=30_000
     )
     expect(ui.page.locator("p", has_text="last fill")).to_contain_text(f"last fill {newest}")
+
+
+def test_the_kill_switch_sets_one_account_to_reducing(ui: Watched, ui_stack: UiStack) -> None:
+    def paper_state() -> str:
+        answer = httpx.get(
+            f"{ui_stack.url}/v1/risk/trading-state",
+            params={"accountId": "paper"},
+            headers=_headers(ui_stack),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        state: str = answer.json()["tradingState"]["state"]
+        return state
+
+    try:
+        ui.log_in(ui_stack.token)
+        _overview_ready(ui.page)
+        ui.page.get_by_test_id("kill-switch").click()
+        ui.page.get_by_test_id("kill-account").select_option("paper")
+        ui.page.get_by_test_id("kill-state-reducing").check()
+        ui.page.get_by_test_id("kill-reason").fill("e2e: closing out")
+        expect(ui.page.get_by_test_id("kill-confirm")).to_have_text("Reduce only on paper")
+        ui.shot("kill-switch-dialog")
+        ui.page.get_by_test_id("kill-confirm").click()
+        states = ui.page.get_by_test_id("trading-states")
+        expect(states.locator("li", has_text="paper")).to_contain_text("REDUCING")
+        assert paper_state() == "TRADING_STATE_REDUCING"
+        # The global switch is untouched.
+        expect(ui.page.get_by_test_id("trading-state")).to_have_text("ACTIVE")
+        # Opened again on paper, it offers to resume it.
+        ui.page.get_by_test_id("kill-switch").click()
+        ui.page.get_by_test_id("kill-account").select_option("paper")
+        expect(ui.page.get_by_test_id("kill-confirm")).to_have_text("Resume paper")
+        ui.page.get_by_test_id("kill-confirm").click()
+        expect(states).to_contain_text("Trading is active on every account.")
+        assert paper_state() == "TRADING_STATE_ACTIVE"
+    finally:
+        httpx.put(
+            f"{ui_stack.url}/v1/risk/trading-state",
+            headers=_headers(ui_stack),
+            json={"state": "TRADING_STATE_ACTIVE", "reason": "e2e cleanup", "accountId": "paper"},
+            timeout=30,
+        )
