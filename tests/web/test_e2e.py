@@ -72,6 +72,9 @@ def test_a_read_only_token_sees_everything_and_changes_nothing(
     expect(limits.locator("tr", has_text="Max leverage")).to_contain_text("2")
     expect(ui.page.get_by_test_id("limits-read-only")).to_contain_text("needs the admin scope")
     expect(limits.get_by_role("textbox")).to_have_count(0)
+    # A zero cooldown is no cooldown at all: "none", not "no limit" (an endless one).
+    expect(limits.locator("tr[title='loss_cooldown_seconds']")).to_contain_text("none")
+    expect(limits.locator("tr[title='loss_cooldown_trades']")).to_contain_text("off")
     expect(ui.page.get_by_role("button", name="Save limits")).to_have_count(0)
     ui.shot("risk-read-only")
 
@@ -283,7 +286,7 @@ def test_the_risk_limits_read_as_words_fit_their_card_and_save(
     # The raw key, as configs and update_mask spell it, for matching by hand.
     expect(row).to_have_attribute("title", "max_order_notional")
     expect(limits).not_to_contain_text("max_order_notional")
-    expect(limits.locator("tr", has_text="Max open orders")).to_contain_text("50")
+    expect(ui.page.get_by_label("Max open orders")).to_have_value("50")
     card = ui.page.locator("section", has=limits)
     overflow = card.evaluate("element => element.scrollWidth - element.clientWidth")
     assert overflow <= 0, f"the limits overflow their card by {overflow}px"
@@ -420,3 +423,203 @@ def test_every_page_at_desktop_and_phone_width_by_keyboard(
         context.close()
         ui.assert_clean()
     print(f"screenshots: {shots}")
+
+
+# The limits a trader sees and changes are the ones an order meets: per account, every field.
+
+
+def _headers(ui_stack: UiStack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ui_stack.token}"}
+
+
+def _limits(ui_stack: UiStack, account: str = "") -> dict[str, object]:
+    answer = httpx.get(
+        f"{ui_stack.url}/v1/risk/limits",
+        params={"accountId": account} if account else {},
+        headers=_headers(ui_stack),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, object] = answer.json()
+    return body
+
+
+def _patch_limits(ui_stack: UiStack, limits: dict[str, object], account: str = "") -> None:
+    params = {"updateMask": ",".join(limits)} | ({"accountId": account} if account else {})
+    answer = httpx.patch(
+        f"{ui_stack.url}/v1/risk/limits",
+        params=params,
+        json=limits,
+        headers=_headers(ui_stack),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_the_risk_page_shows_and_saves_an_accounts_own_limits(
+    ui: Watched, ui_stack: UiStack
+) -> None:
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Risk").click()
+    whose = ui.page.get_by_test_id("limits-whose")
+    notional = ui.page.get_by_label("Max order notional")
+    try:
+        ui.page.get_by_test_id("limits-account").select_option("paper")
+        expect(whose).to_contain_text("paper follows the global defaults")
+        # As the new user did: the account's own limit, set through the API.
+        _patch_limits(ui_stack, {"maxOrderNotional": "5000"}, account="paper")
+        ui.page.reload()
+        ui.page.get_by_test_id("limits-account").select_option("paper")
+        expect(whose).to_contain_text("paper has its own limits")
+        expect(notional).to_have_value("5000")
+        ui.page.get_by_test_id("limits-account").select_option("")
+        expect(whose).to_contain_text("every account without limits of its own follows")
+        expect(notional).to_have_value("")
+        # Saved for the account, it is the account's that changes; the defaults stay.
+        ui.page.get_by_test_id("limits-account").select_option("paper")
+        expect(notional).to_have_value("5000")
+        notional.fill("6000")
+        ui.page.get_by_role("button", name="Save limits for paper").click()
+        expect(ui.page.get_by_role("status")).to_contain_text("saved 1 limit(s) for paper")
+        assert _limits(ui_stack, "paper")["limits"]["maxOrderNotional"] == "6000"  # type: ignore[index]
+        assert _limits(ui_stack)["limits"].get("maxOrderNotional", "") == ""  # type: ignore[attr-defined]
+        ui.shot("risk-account-limits")
+    finally:
+        _patch_limits(ui_stack, {"maxOrderNotional": ""}, account="paper")
+
+
+def test_an_admin_edits_counts_the_cooldown_and_symbols(ui: Watched, ui_stack: UiStack) -> None:
+    before = _limits(ui_stack)["limits"]
+    assert isinstance(before, dict)
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Risk").click()
+    open_orders = ui.page.get_by_label("Max open orders")
+    cooldown = ui.page.get_by_label("Loss cooldown", exact=True)
+    symbols = ui.page.get_by_label("Allowed symbols")
+    try:
+        expect(cooldown).to_have_attribute("placeholder", "none")
+        open_orders.fill("40")
+        cooldown.fill("300")
+        symbols.fill("BTC/USDT, ETH/USDT")
+        ui.page.get_by_role("button", name="Save limits").click()
+        expect(ui.page.get_by_role("status")).to_contain_text("saved 3 limit(s)")
+        stored = _limits(ui_stack)["limits"]
+        assert isinstance(stored, dict)
+        assert stored["maxOpenOrders"] == 40
+        assert stored["lossCooldown"] == "300s"
+        assert stored["allowedSymbols"] == ["BTC/USDT", "ETH/USDT"]
+        # Not a count: refused in the form, nothing sent.
+        open_orders.fill("2.5")
+        ui.page.get_by_role("button", name="Save limits").click()
+        expect(ui.page.get_by_test_id("limits")).to_contain_text("a whole number")
+        assert _limits(ui_stack)["limits"]["maxOpenOrders"] == 40  # type: ignore[index]
+        ui.shot("risk-limits-edited")
+    finally:
+        _patch_limits(
+            ui_stack,
+            {
+                "maxOpenOrders": before.get("maxOpenOrders", 0),
+                "lossCooldown": before.get("lossCooldown", "0s"),
+                "allowedSymbols": before.get("allowedSymbols", []),
+            },
+        )
+
+
+def test_a_denial_shows_its_limit_and_the_orders_value(ui: Watched, ui_stack: UiStack) -> None:
+    _patch_limits(ui_stack, {"maxOrderNotional": "5000"}, account="paper")
+    try:
+        ui.log_in(ui_stack.token)
+        ui.page.get_by_role("link", name="Trade").click()
+        price = _limit_price_below(ui.page)
+        _ticket(ui.page, "0.1", price)
+        precheck = ui.page.get_by_test_id("precheck")
+        expect(precheck).to_contain_text("DENY")
+        expect(precheck).to_contain_text(
+            re.compile(r"RISK_MAX_NOTIONAL: .+\(limit 5,000; the order would reach [\d,.]+\)")
+        )
+        ui.shot("trade-denial-figures")
+    finally:
+        _patch_limits(ui_stack, {"maxOrderNotional": ""}, account="paper")
+
+
+def test_the_trade_page_names_the_newest_fill(ui: Watched, ui_stack: UiStack) -> None:
+    for number, side in enumerate(["SIDE_BUY", "SIDE_SELL"]):
+        if number:
+            # Fills a second apart: the oldest and the newest read differently.
+            ui.page.wait_for_timeout(1100)
+        answer = httpx.post(
+            f"{ui_stack.url}/v1/orders",
+            headers=_headers(ui_stack),
+            json={
+                "venue": "paper",
+                "symbol": "BTC/USDT",
+                "side": side,
+                "type": "ORDER_TYPE_MARKET",
+                "quantity": "0.001",
+                "clientOrderId": f"e2e-newest-{number}",
+            },
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+    fills = httpx.get(
+        f"{ui_stack.url}/v1/accounts/paper/fills",
+        params={"symbol": "BTC/USDT", "page_size": 500},
+        headers=_headers(ui_stack),
+        timeout=30,
+    ).json()["fills"]
+
+    def shown(fill: dict[str, str]) -> str:
+        return fill["time"][:19].replace("T", " ")
+
+    # ListFills: newest first.
+    newest, oldest = shown(fills[0]), shown(fills[-1])
+    assert newest > oldest
+    ui.log_in(ui_stack.token)
+    ui.page.get_by_role("link", name="Trade").click()
+    expect(ui.page.get_by_test_id("candle-count")).to_contain_text(
+        f"{len(fills)} fills", timeout=30_000
+    )
+    expect(ui.page.locator("p", has_text="last fill")).to_contain_text(f"last fill {newest}")
+
+
+def test_the_kill_switch_sets_one_account_to_reducing(ui: Watched, ui_stack: UiStack) -> None:
+    def paper_state() -> str:
+        answer = httpx.get(
+            f"{ui_stack.url}/v1/risk/trading-state",
+            params={"accountId": "paper"},
+            headers=_headers(ui_stack),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        state: str = answer.json()["tradingState"]["state"]
+        return state
+
+    try:
+        ui.log_in(ui_stack.token)
+        _overview_ready(ui.page)
+        ui.page.get_by_test_id("kill-switch").click()
+        ui.page.get_by_test_id("kill-account").select_option("paper")
+        ui.page.get_by_test_id("kill-state-reducing").check()
+        ui.page.get_by_test_id("kill-reason").fill("e2e: closing out")
+        expect(ui.page.get_by_test_id("kill-confirm")).to_have_text("Reduce only on paper")
+        ui.shot("kill-switch-dialog")
+        ui.page.get_by_test_id("kill-confirm").click()
+        states = ui.page.get_by_test_id("trading-states")
+        expect(states.locator("li", has_text="paper")).to_contain_text("REDUCING")
+        assert paper_state() == "TRADING_STATE_REDUCING"
+        # The global switch is untouched.
+        expect(ui.page.get_by_test_id("trading-state")).to_have_text("ACTIVE")
+        # Opened again on paper, it offers to resume it.
+        ui.page.get_by_test_id("kill-switch").click()
+        ui.page.get_by_test_id("kill-account").select_option("paper")
+        expect(ui.page.get_by_test_id("kill-confirm")).to_have_text("Resume paper")
+        ui.page.get_by_test_id("kill-confirm").click()
+        expect(states).to_contain_text("Trading is active on every account.")
+        assert paper_state() == "TRADING_STATE_ACTIVE"
+    finally:
+        httpx.put(
+            f"{ui_stack.url}/v1/risk/trading-state",
+            headers=_headers(ui_stack),
+            json={"state": "TRADING_STATE_ACTIVE", "reason": "e2e cleanup", "accountId": "paper"},
+            timeout=30,
+        )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { allActive, statesToShow, withStateChange } from '../src/lib/tradingStates'
+import { allActive, proposedState, statesToShow, switchAction, switchConsequence, withStateChange } from '../src/lib/tradingStates'
 
 const state = (accountId: string, name: string, reason = '') => ({ accountId, state: `TRADING_STATE_${name}`, reason, updatedBy: 'risk', updateTime: '2026-01-01T00:00:00Z' })
 
@@ -30,5 +30,22 @@ describe('the trading state shown on load', () => {
     // The global switch's changes are the shell's (store.trading); a denial changes nothing.
     expect(withStateChange(accounts, { ...event, tradingState: state('', 'HALTED'), accountId: '' })).toBe(accounts)
     expect(withStateChange(accounts, { ...event, type: 'RISK_EVENT_TYPE_ORDER_DENIED' })).toBe(accounts)
+  })
+})
+
+describe('the kill switch dialog', () => {
+  it('offers to halt a scope that trades and to resume one that does not', () => {
+    expect(proposedState('TRADING_STATE_ACTIVE')).toBe('TRADING_STATE_HALTED')
+    expect(proposedState(undefined)).toBe('TRADING_STATE_HALTED')
+    expect(proposedState('TRADING_STATE_HALTED')).toBe('TRADING_STATE_ACTIVE')
+    expect(proposedState('TRADING_STATE_REDUCING')).toBe('TRADING_STATE_ACTIVE')
+  })
+
+  it('says what it does and where', () => {
+    expect(switchAction('TRADING_STATE_HALTED', '')).toBe('Halt trading')
+    expect(switchAction('TRADING_STATE_REDUCING', 'paper')).toBe('Reduce only on paper')
+    expect(switchAction('TRADING_STATE_ACTIVE', 'paper')).toBe('Resume paper')
+    expect(switchConsequence('TRADING_STATE_HALTED', 'okx')).toContain('okx: its open orders are cancelled')
+    expect(switchConsequence('TRADING_STATE_REDUCING', '')).toContain('every account: only orders that shrink a position')
   })
 })

@@ -1,3 +1,5 @@
+import { formatDecimal } from './decimal'
+
 export interface Order {
   orderId: string
   clientOrderId: string
@@ -34,6 +36,40 @@ export interface Fill {
   liquidity: string
   time: string
   sequence: string
+}
+
+/** The newest fill, whatever order the list is in (ListFills gives newest first; time,
+ * then the venue's sequence, decides). */
+export function newestFill<T extends Pick<Fill, 'time' | 'sequence'>>(fills: readonly T[]): T | undefined {
+  let newest: T | undefined
+  for (const fill of fills) {
+    if (!newest) {
+      newest = fill
+      continue
+    }
+    const byTime = Date.parse(fill.time) - Date.parse(newest.time)
+    const bySequence = Number(fill.sequence || 0) - Number(newest.sequence || 0)
+    if (byTime > 0 || (byTime === 0 && bySequence > 0)) newest = fill
+  }
+  return newest
+}
+
+/** A risk violation as CheckOrder and SubmitOrder give it: limit and actual are decimal strings. */
+export interface Violation {
+  reason: string
+  message: string
+  limit?: string
+  actual?: string
+}
+
+/** "limit 5,000; the order would reach 3,000,000": the numbers behind a denial ('' when it
+ * has none; `actual` is what the order would bring the limited value to). */
+export function violationFigures(violation: Violation): string {
+  const parts = [
+    violation.limit ? `limit ${formatDecimal(violation.limit)}` : '',
+    violation.actual ? `the order would reach ${formatDecimal(violation.actual)}` : '',
+  ]
+  return parts.filter(Boolean).join('; ')
 }
 
 export const OPEN_STATUSES = ['ORDER_STATUS_PENDING_NEW', 'ORDER_STATUS_OPEN', 'ORDER_STATUS_PARTIALLY_FILLED', 'ORDER_STATUS_PENDING_CANCEL']

@@ -32,3 +32,26 @@ export function withStateChange(accounts: TradingStateInfo[], event: RiskEvent):
 export function stateName(state: TradingStateInfo): string {
   return state.state.replace(/^TRADING_STATE_/, '')
 }
+
+/** The state the kill switch dialog offers first for a scope now in `current`: HALTED
+ * while it trades normally, else back to ACTIVE. */
+export function proposedState(current: string | undefined): string {
+  return !current || current === ACTIVE ? 'TRADING_STATE_HALTED' : ACTIVE
+}
+
+/** The confirm button's words: what it does, and where. */
+export function switchAction(state: string, accountId: string): string {
+  const where = accountId ? `on ${accountId}` : 'on every account'
+  if (state === 'TRADING_STATE_HALTED') return accountId ? `Halt ${accountId}` : 'Halt trading'
+  if (state === 'TRADING_STATE_REDUCING') return `Reduce only ${where}`
+  return accountId ? `Resume ${accountId}` : 'Resume trading'
+}
+
+/** What the chosen state does, for the dialog's question. */
+export function switchConsequence(state: string, accountId: string): string {
+  if (state === 'TRADING_STATE_HALTED') {
+    return accountId ? `Halt ${accountId}: its open orders are cancelled and new ones denied.` : 'Halt every account: all open orders are cancelled and new ones denied.'
+  }
+  if (state === 'TRADING_STATE_REDUCING') return `Reduce only on ${accountId || 'every account'}: only orders that shrink a position pass.`
+  return accountId ? `Resume ${accountId} (the global switch still applies).` : "Resume trading (each account's own switch still applies)."
+}
