@@ -30,6 +30,16 @@ export class ApiError extends Error {
   }
 }
 
+/** A failed call as a page shows it: the message, then each field violation; the stable
+ * reason first where the page names it. */
+export function failureText(failure: unknown, withReason = false): string {
+  if (failure instanceof ApiError) {
+    const fields = failure.violations.map((violation) => `${violation.field}: ${violation.description}`).join('; ')
+    return [withReason ? failure.reason : '', failure.message, fields].filter(Boolean).join(' — ')
+  }
+  return failure instanceof Error ? failure.message : String(failure)
+}
+
 type Query = Record<string, string | number | boolean | string[] | undefined | null>
 
 export function withQuery(path: string, query?: Query): string {

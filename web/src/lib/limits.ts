@@ -71,27 +71,6 @@ function durationWords(seconds: number): string {
   return parts.join(' ')
 }
 
-/** A limit's value for display: an unset one reads as what it means for its kind. */
-export function limitText(field: LimitField, value: unknown): string {
-  switch (field.kind) {
-    case 'symbols':
-      return Array.isArray(value) && value.length ? value.join(', ') : EMPTY_TEXT.symbols
-    case 'count':
-      return Number(value ?? 0) ? String(value) : EMPTY_TEXT.count
-    case 'duration': {
-      const seconds = durationSeconds(value)
-      return seconds ? durationWords(seconds) : EMPTY_TEXT.duration
-    }
-    default:
-      return value === undefined || value === null || value === '' ? EMPTY_TEXT.decimal : String(value)
-  }
-}
-
-/** Whether a value is the kind's "no limit"/"off" (shown muted). */
-export function isUnset(field: LimitField, value: unknown): boolean {
-  return limitText(field, value) === EMPTY_TEXT[field.kind]
-}
-
 /** A limit's value as its form field holds it ("" for unset, so the placeholder shows). */
 export function formText(field: LimitField, value: unknown): string {
   switch (field.kind) {
@@ -106,6 +85,17 @@ export function formText(field: LimitField, value: unknown): string {
     default:
       return value === undefined || value === null ? '' : String(value)
   }
+}
+
+/** Whether a value is the kind's "no limit"/"off" (shown muted). */
+export function isUnset(field: LimitField, value: unknown): boolean {
+  return !formText(field, value)
+}
+
+/** A limit's value for display: an unset one reads as what it means for its kind. */
+export function limitText(field: LimitField, value: unknown): string {
+  if (isUnset(field, value)) return EMPTY_TEXT[field.kind]
+  return field.kind === 'duration' ? durationWords(durationSeconds(value)) : formText(field, value)
 }
 
 const INT32_MAX = 2 ** 31 - 1
